@@ -1,0 +1,1 @@
+"""The ways in: Flask blueprints and the app factory."""

@@ -1,0 +1,123 @@
+"""The contract every department adapter keeps.
+
+An adapter declares:
+  * ``name``: short, stable, lower-case id (its queue is named after it);
+  * ``title``: the department's name as a person reads it (a message id);
+  * ``fields``: for each event type it handles, exactly the answer fields it needs.
+    It is never given any other field: the router builds each notification from this
+    declaration alone (data minimisation);
+  * ``timeout``: seconds a single ``deliver`` call may take before it is abandoned;
+  * ``route(event_type, answers)``: whether the task can be done online, must be done
+    in person at a counter (assisted), or is not needed, with a reason. Pure: no I/O;
+  * ``deliver(notification)``: tell the department. Return a ``Receipt``; raise
+    ``RetryableError`` for a failure worth retrying (timeout, outage, 5xx) or
+    ``PermanentError`` for one that never will succeed (rejected data).
+
+Delivery is at least once: a delivery may be repeated (a worker died mid-call, an
+operator replayed it). ``notification.delivery_id`` (``<case>-<department>``) is the
+idempotency key: a repeat must return the first receipt and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
+
+from redis import Redis
+
+from router.i18n import N_
+
+Mode = Literal["digital", "assisted", "not_needed"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one department's part of a life event gets done, and why."""
+
+    mode: Mode
+    reason: str
+    tasks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What a department is sent: only the fields it declared for this event."""
+
+    delivery_id: str
+    case_ref: str
+    department: str
+    event_type: str
+    fields: Mapping[str, Any]
+    submitted_at: str
+    attempt: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+
+    def __repr__(self) -> str:
+        # Never let personal data reach a log line through a repr.
+        return f"Notification({self.delivery_id}, {self.event_type}, fields={sorted(self.fields)})"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A department's acknowledgement: its own reference for what it did."""
+
+    reference: str
+    detail: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference, "detail": self.detail, "extra": dict(self.extra)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Receipt:
+        return cls(data["reference"], data.get("detail", ""), dict(data.get("extra") or {}))
+
+
+class DeliveryError(Exception):
+    """Base of the errors an adapter may raise; ``reason`` must hold no personal data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RetryableError(DeliveryError):
+    """The department could not take it now; try again later."""
+
+
+class PermanentError(DeliveryError):
+    """The department refused it and always will; a person must look at it."""
+
+
+class Adapter:
+    """Base class for department adapters. Subclass, declare, implement ``deliver``."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    fields: ClassVar[Mapping[str, tuple[str, ...]]]
+    timeout: ClassVar[float] = 30.0
+
+    def __init__(self, redis: Redis | None = None) -> None:
+        # Adapters that keep state (the mock departments) are given the connection;
+        # adapters that call out to a department's own API may ignore it.
+        self.redis = redis
+
+    @classmethod
+    def events(cls) -> frozenset[str]:
+        return frozenset(cls.fields)
+
+    @classmethod
+    def fields_for(cls, event_type: str) -> tuple[str, ...]:
+        return tuple(cls.fields.get(event_type, ()))
+
+    @classmethod
+    def route(cls, event_type: str, answers: Mapping[str, Any]) -> Route:
+        """Decide online, in person, or not needed. The default: online."""
+        return Route("digital", N_("This can be done online: nothing more is needed from you"))
+
+    def deliver(self, notification: Notification) -> Receipt:
+        raise NotImplementedError

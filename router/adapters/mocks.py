@@ -1,0 +1,468 @@
+"""Five mock departments: stateful simulations that keep their own records in Redis.
+
+Each keeps records under its own key prefix (``mock:<name>:``), applies a change
+and stores its receipt in one transaction, and returns the first receipt for a
+repeated idempotency key without changing anything again. Latency and faults are set
+per department at run time (``router mock configure`` or ``configure_faults``), so
+fan-out can be tested against slow, flaky, rejecting or absent departments.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from redis import Redis
+from redis.client import Pipeline
+
+from router.adapters.contract import (
+    Adapter,
+    Notification,
+    PermanentError,
+    Receipt,
+    RetryableError,
+    Route,
+)
+from router.i18n import N_
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Injected behaviour of a mock department."""
+
+    latency_ms: int = 0
+    transient_rate: float = 0.0
+    permanent_rate: float = 0.0
+    outage: bool = False
+    fail_first: int = 0  # every delivery fails this many times before it can succeed
+
+    def to_redis(self) -> dict[Any, Any]:
+        return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[bytes | str, bytes | str]) -> Faults:
+        data = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()
+        }
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                value = data[f.name]
+                if f.type == "bool":
+                    kwargs[f.name] = value in ("1", "true", "True", "on")
+                elif f.type == "float":
+                    kwargs[f.name] = float(value)
+                else:
+                    kwargs[f.name] = int(value)
+        return cls(**kwargs)
+
+
+def faults_key(name: str) -> str:
+    return f"mock:{name}:faults"
+
+
+def configure_faults(redis: Redis, name: str, faults: Faults) -> None:
+    """Set a mock department's latency and faults; every worker sees it at once."""
+    redis.hset(faults_key(name), mapping=faults.to_redis())
+
+
+def get_faults(redis: Redis, name: str) -> Faults:
+    return Faults.from_redis(redis.hgetall(faults_key(name)))
+
+
+class MockDepartment(Adapter):
+    """Shared machinery: idempotency, faults, and one log entry per applied change."""
+
+    prefix: ClassVar[str] = "mock"
+    timeout: ClassVar[float] = 10.0
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, self.name, *parts))
+
+    def deliver(self, notification: Notification) -> Receipt:
+        redis = self.redis
+        if redis is None:
+            raise RetryableError("the mock department has no Redis connection")
+        receipt_key = self.key("receipt", notification.delivery_id)
+        first = redis.get(receipt_key)
+        if first is not None:
+            return Receipt.from_dict(json.loads(first))
+
+        faults = get_faults(redis, self.name)
+        attempt = int(redis.hincrby(self.key("attempts"), notification.delivery_id, 1))
+        if faults.outage:
+            raise RetryableError("service unavailable")
+        if attempt <= faults.fail_first:
+            raise RetryableError("temporary failure")
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000)
+        draw = random.random()
+        if draw < faults.transient_rate:
+            raise RetryableError("temporary failure")
+        if draw < faults.transient_rate + faults.permanent_rate:
+            raise PermanentError("record rejected by the department")
+
+        def apply(pipe: Pipeline) -> bytes | str:
+            existing = pipe.get(receipt_key)
+            if existing is not None:  # a concurrent repeat got there first
+                return existing
+            receipt = Receipt(
+                reference=f"{self.name.upper()}-{int(redis.incr(self.key('sequence'))):08d}",
+                detail=self.describe(notification),
+            )
+            encoded = json.dumps(receipt.to_dict())
+            pipe.multi()
+            self.apply(pipe, notification)
+            pipe.set(receipt_key, encoded)
+            pipe.rpush(
+                self.key("log"),
+                json.dumps(
+                    {
+                        "delivery_id": notification.delivery_id,
+                        "event_type": notification.event_type,
+                        "fields": sorted(notification.fields),
+                        "receipt": receipt.reference,
+                        "at": time.time(),
+                    }
+                ),
+            )
+            return encoded
+
+        stored: Any = redis.transaction(
+            apply,  # type: ignore[arg-type]
+            receipt_key,
+            value_from_callable=True,
+        )
+        return Receipt.from_dict(json.loads(stored))
+
+    def apply(self, pipe: Pipeline, n: Notification) -> None:
+        """Change this department's records; runs inside a MULTI transaction."""
+        raise NotImplementedError
+
+    def describe(self, n: Notification) -> str:
+        return N_("Record updated")
+
+    def update(self, pipe: Pipeline, record: str, n: Notification, **values: Any) -> None:
+        """Set fields on one record and count the change."""
+        mapping: dict[Any, Any] = {k: str(v) for k, v in values.items()}
+        mapping["last_delivery"] = n.delivery_id
+        pipe.hset(record, mapping=mapping)
+        pipe.hincrby(record, "changes", 1)
+
+
+class DwpBenefits(MockDepartment):
+    name = "dwp"
+    title = N_("Department for Work and Pensions (benefits and State Pension)")
+    fields = {
+        "moving_house": (
+            "nino",
+            "full_name",
+            "date_of_birth",
+            "address_line_1",
+            "town",
+            "postcode",
+            "move_date",
+        ),
+        "death": ("deceased_nino", "deceased_full_name", "deceased_date_of_birth", "date_of_death"),
+        "birth": ("parent_nino", "parent_full_name", "child_full_name", "child_date_of_birth"),
+        "new_job": ("nino", "full_name", "employer_name", "job_start_date", "claiming_benefits"),
+        "retiring": ("nino", "full_name", "date_of_birth", "retirement_date"),
+        "change_of_name": ("nino", "previous_full_name", "full_name", "date_of_change"),
+    }
+
+    @classmethod
+    def route(cls, event_type: str, answers: Mapping[str, Any]) -> Route:
+        if event_type == "new_job" and answers.get("claiming_benefits") == "no":
+            return Route(
+                "not_needed",
+                N_("You said you do not get benefits, so they do not need to know about your job"),
+            )
+        return super().route(event_type, answers)
+
+    def apply(self, pipe: Pipeline, n: Notification) -> None:
+        f = n.fields
+        if n.event_type == "death":
+            self.update(
+                pipe,
+                self.key("claimant", f["deceased_nino"]),
+                n,
+                status="deceased",
+                date_of_death=f["date_of_death"],
+                benefits="stopped",
+            )
+        elif n.event_type == "birth":
+            record = self.key("claimant", f["parent_nino"])
+            self.update(pipe, record, n, latest_child_born=f["child_date_of_birth"])
+            pipe.hincrby(record, "children_reported", 1)
+        elif n.event_type == "moving_house":
+            self.update(
+                pipe,
+                self.key("claimant", f["nino"]),
+                n,
+                address=f"{f['address_line_1']}, {f['town']}",
+                postcode=f["postcode"],
+                address_from=f["move_date"],
+            )
+        elif n.event_type == "new_job":
+            self.update(
+                pipe,
+                self.key("claimant", f["nino"]),
+                n,
+                status="in work",
+                employer=f["employer_name"],
+                employment_from=f["job_start_date"],
+            )
+        elif n.event_type == "retiring":
+            self.update(
+                pipe, self.key("claimant", f["nino"]), n, state_pension_from=f["retirement_date"]
+            )
+        elif n.event_type == "change_of_name":
+            self.update(
+                pipe,
+                self.key("claimant", f["nino"]),
+                n,
+                full_name=f["full_name"],
+                previous_name=f["previous_full_name"],
+            )
+
+
+class DvlaLicences(MockDepartment):
+    name = "dvla"
+    title = N_("Driver and Vehicle Licensing Agency (driving licences)")
+    fields = {
+        "moving_house": (
+            "full_name",
+            "date_of_birth",
+            "driving_licence_number",
+            "address_line_1",
+            "town",
+            "postcode",
+        ),
+        "death": (
+            "deceased_full_name",
+            "deceased_date_of_birth",
+            "date_of_death",
+            "driving_licence_number",
+        ),
+        "change_of_name": (
+            "previous_full_name",
+            "full_name",
+            "date_of_birth",
+            "driving_licence_number",
+        ),
+    }
+
+    @classmethod
+    def route(cls, event_type: str, answers: Mapping[str, Any]) -> Route:
+        if event_type == "moving_house" and answers.get("has_driving_licence") != "yes":
+            return Route("not_needed", N_("You said you do not have a driving licence"))
+        if event_type == "death" and answers.get("had_driving_licence") != "yes":
+            return Route("not_needed", N_("You said they did not have a driving licence"))
+        if event_type == "change_of_name":
+            kind = answers.get("driving_licence")
+            if kind == "photocard":
+                return Route(
+                    "assisted",
+                    N_(
+                        "A new name on a photocard licence needs a new photo and an identity "
+                        "check at a Post Office"
+                    ),
+                    ("identity_check", "photo"),
+                )
+            if kind == "paper":
+                return Route(
+                    "assisted",
+                    N_(
+                        "A paper licence is replaced by a photocard, which needs a photo and an "
+                        "identity check at a Post Office"
+                    ),
+                    ("identity_check", "photo"),
+                )
+            return Route("not_needed", N_("You said you do not have a driving licence"))
+        return super().route(event_type, answers)
+
+    def apply(self, pipe: Pipeline, n: Notification) -> None:
+        f = n.fields
+        record = self.key("licence", f["driving_licence_number"])
+        if n.event_type == "moving_house":
+            self.update(
+                pipe,
+                record,
+                n,
+                holder=f["full_name"],
+                address=f"{f['address_line_1']}, {f['town']}",
+                postcode=f["postcode"],
+            )
+        elif n.event_type == "death":
+            self.update(
+                pipe, record, n, status="cancelled: holder died", cancelled_from=f["date_of_death"]
+            )
+        elif n.event_type == "change_of_name":
+            self.update(pipe, record, n, holder=f["full_name"], status="new photocard ordered")
+
+
+class GovernmentPayments(MockDepartment):
+    name = "payments"
+    title = N_("Government Payment Services (NS&I)")
+    fields = {
+        "retiring": ("nino", "full_name", "has_bank_account", "sort_code", "account_number"),
+        "death": ("deceased_nino", "deceased_full_name", "date_of_death"),
+        "change_of_name": ("nino", "full_name"),
+    }
+
+    @classmethod
+    def route(cls, event_type: str, answers: Mapping[str, Any]) -> Route:
+        if event_type == "retiring" and answers.get("has_bank_account") == "no":
+            return Route(
+                "assisted",
+                N_(
+                    "Without a bank account, payments come as a Post Office cash voucher, set "
+                    "up at a counter with an identity check"
+                ),
+                ("cash_voucher", "identity_check"),
+            )
+        return super().route(event_type, answers)
+
+    def apply(self, pipe: Pipeline, n: Notification) -> None:
+        f = n.fields
+        if n.event_type == "retiring":
+            method = "bank account" if f.get("has_bank_account") == "yes" else "cash voucher"
+            self.update(
+                pipe,
+                self.key("payee", f["nino"]),
+                n,
+                payee=f["full_name"],
+                method=method,
+                sort_code=f.get("sort_code", ""),
+                account_number=f.get("account_number", ""),
+                status="active",
+            )
+        elif n.event_type == "death":
+            self.update(
+                pipe,
+                self.key("payee", f["deceased_nino"]),
+                n,
+                status="stopped",
+                stopped_from=f["date_of_death"],
+            )
+        elif n.event_type == "change_of_name":
+            self.update(pipe, self.key("payee", f["nino"]), n, payee=f["full_name"])
+
+
+class HmrcTax(MockDepartment):
+    name = "hmrc"
+    title = N_("HM Revenue and Customs (tax and Child Benefit)")
+    fields = {
+        "moving_house": ("nino", "full_name", "address_line_1", "town", "postcode", "move_date"),
+        "death": ("deceased_nino", "deceased_full_name", "date_of_death"),
+        "birth": (
+            "parent_nino",
+            "parent_full_name",
+            "child_full_name",
+            "child_date_of_birth",
+            "claim_child_benefit",
+        ),
+        "new_job": (
+            "nino",
+            "full_name",
+            "date_of_birth",
+            "employer_name",
+            "employer_paye_reference",
+            "job_start_date",
+        ),
+        "retiring": ("nino", "full_name", "retirement_date"),
+        "change_of_name": ("nino", "previous_full_name", "full_name", "date_of_change"),
+    }
+
+    @classmethod
+    def route(cls, event_type: str, answers: Mapping[str, Any]) -> Route:
+        if event_type == "birth" and answers.get("claim_child_benefit") != "yes":
+            return Route("not_needed", N_("You said you do not want to claim Child Benefit"))
+        return super().route(event_type, answers)
+
+    def apply(self, pipe: Pipeline, n: Notification) -> None:
+        f = n.fields
+        if n.event_type == "death":
+            self.update(
+                pipe,
+                self.key("taxpayer", f["deceased_nino"]),
+                n,
+                status="deceased",
+                date_of_death=f["date_of_death"],
+            )
+        elif n.event_type == "birth":
+            self.update(
+                pipe,
+                self.key("taxpayer", f["parent_nino"]),
+                n,
+                child_benefit="claim opened",
+                child_born=f["child_date_of_birth"],
+            )
+        elif n.event_type == "moving_house":
+            self.update(
+                pipe,
+                self.key("taxpayer", f["nino"]),
+                n,
+                address=f"{f['address_line_1']}, {f['town']}",
+                postcode=f["postcode"],
+            )
+        elif n.event_type == "new_job":
+            self.update(
+                pipe,
+                self.key("taxpayer", f["nino"]),
+                n,
+                employer=f["employer_name"],
+                paye_reference=f.get("employer_paye_reference", ""),
+                employment_from=f["job_start_date"],
+                tax_code="1257L",
+            )
+        elif n.event_type == "retiring":
+            self.update(
+                pipe,
+                self.key("taxpayer", f["nino"]),
+                n,
+                status="retired",
+                retired_from=f["retirement_date"],
+            )
+        elif n.event_type == "change_of_name":
+            self.update(pipe, self.key("taxpayer", f["nino"]), n, full_name=f["full_name"])
+
+
+class LocalCouncil(MockDepartment):
+    name = "council"
+    title = N_("Your local council (council tax and electoral register)")
+    fields = {
+        "moving_house": (
+            "full_name",
+            "address_line_1",
+            "town",
+            "postcode",
+            "previous_postcode",
+            "move_date",
+        ),
+        "death": ("deceased_full_name", "address_line_1", "town", "postcode", "date_of_death"),
+        "change_of_name": ("previous_full_name", "full_name", "address_line_1", "town", "postcode"),
+    }
+
+    def apply(self, pipe: Pipeline, n: Notification) -> None:
+        f = n.fields
+        register = self.key("register", f["postcode"])
+        council_tax = self.key("council_tax", f["postcode"], f["address_line_1"].lower())
+        if n.event_type == "moving_house":
+            pipe.hset(register, f["full_name"], "registered")
+            pipe.hdel(self.key("register", f["previous_postcode"]), f["full_name"])
+            self.update(pipe, council_tax, n, liable=f["full_name"], liable_from=f["move_date"])
+        elif n.event_type == "death":
+            pipe.hdel(register, f["deceased_full_name"])
+            self.update(
+                pipe, council_tax, n, note="occupant died", date_of_death=f["date_of_death"]
+            )
+        elif n.event_type == "change_of_name":
+            pipe.hdel(register, f["previous_full_name"])
+            pipe.hset(register, f["full_name"], "registered")
+            self.update(pipe, council_tax, n, liable=f["full_name"])

@@ -1,0 +1,119 @@
+"""Finds department adapters through the ``tell_us_once.adapters`` entry-point group.
+
+A department ships its adapter as a package declaring, in its pyproject::
+
+    [project.entry-points."tell_us_once.adapters"]
+    mydept = "mydept_adapter:MyDeptAdapter"
+
+and ``pip install`` makes it known to every router process. The built-in mock
+departments register the same way. ``ROUTER_ADAPTERS`` (comma-separated
+``module:Class`` specs) replaces the entry points, so a test or a deployment can say
+exactly which adapters run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Iterable, Iterator
+from importlib.metadata import entry_points
+
+from redis import Redis
+
+from router.adapters.contract import Adapter
+
+ENTRY_POINT_GROUP = "tell_us_once.adapters"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+
+
+class RegistryError(Exception):
+    """An adapter could not be loaded or breaks the contract's declarations."""
+
+
+def _load_spec(spec: str) -> type[Adapter]:
+    module_name, _, attr = spec.strip().partition(":")
+    if not attr:
+        raise RegistryError(f"adapter spec {spec!r} must look like 'package.module:Class'")
+    obj = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(obj, type) and issubclass(obj, Adapter)):
+        raise RegistryError(f"{spec!r} is not an Adapter subclass")
+    return obj
+
+
+def check_declaration(cls: type[Adapter]) -> None:
+    """Refuse an adapter whose declarations are incomplete or name unknown fields."""
+    from router.catalogue import EVENTS
+
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RegistryError(f"{cls.__qualname__}: name must be lower-case letters, digits, _")
+    if not getattr(cls, "title", None):
+        raise RegistryError(f"{name}: declare a title")
+    fields = getattr(cls, "fields", None)
+    if not fields:
+        raise RegistryError(f"{name}: declare the fields it needs for each event it handles")
+    for event_type, wanted in fields.items():
+        if event_type not in EVENTS:
+            raise RegistryError(f"{name}: unknown event type {event_type!r}")
+        unknown = set(wanted) - set(EVENTS[event_type].fields)
+        if unknown:
+            raise RegistryError(f"{name}: {event_type} has no fields {sorted(unknown)}")
+
+
+class Registry:
+    """The adapter classes this process knows, by name."""
+
+    def __init__(self, classes: Iterable[type[Adapter]] = ()) -> None:
+        self._classes: dict[str, type[Adapter]] = {}
+        for cls in classes:
+            self.register(cls)
+
+    @classmethod
+    def discover(cls) -> Registry:
+        """Adapters from ``ROUTER_ADAPTERS`` if set, else from installed entry points."""
+        specs = os.environ.get("ROUTER_ADAPTERS", "").strip()
+        if specs:
+            return cls(_load_spec(s) for s in specs.split(",") if s.strip())
+        found = []
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            loaded = ep.load()
+            if getattr(loaded, "name", None) != ep.name:
+                raise RegistryError(
+                    f"entry point {ep.name!r} loads an adapter named {loaded.name!r}"
+                )
+            found.append(loaded)
+        return cls(found)
+
+    def register(self, cls: type[Adapter]) -> None:
+        check_declaration(cls)
+        if cls.name in self._classes and self._classes[cls.name] is not cls:
+            raise RegistryError(f"two adapters are named {cls.name!r}")
+        self._classes[cls.name] = cls
+
+    def unregister(self, name: str) -> None:
+        self._classes.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes
+
+    def __iter__(self) -> Iterator[type[Adapter]]:
+        return iter(sorted(self._classes.values(), key=lambda c: c.name))
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def get(self, name: str) -> type[Adapter]:
+        try:
+            return self._classes[name]
+        except KeyError:
+            raise RegistryError(f"no adapter named {name!r}") from None
+
+    def create(self, name: str, redis: Redis | None = None) -> Adapter:
+        return self.get(name)(redis)
+
+    def interested_in(self, event_type: str) -> list[type[Adapter]]:
+        return [cls for cls in self if event_type in cls.fields]

@@ -1,0 +1,332 @@
+"""Cases and their deliveries, stored in Redis.
+
+One hash per case holds the answers, the routing plan and each delivery's state
+(fields ``d:<department>:<attribute>``), so reading a whole case is one command and
+moving a delivery on is one pipelined write. A list beside it keeps the timestamped
+history. Personal data lives only here (and with the departments it is sent to).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+
+from router import reference
+from router.adapters.contract import Notification, Receipt
+from router.exceptions import UnknownCase, UnknownDelivery
+from router.i18n import N_
+from router.routing import Decision, RoutingPlan
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    ASSISTED = "assisted"
+    COMPLETED_AT_COUNTER = "completed_at_counter"
+
+
+FINAL_STATES = frozenset(
+    {DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.COMPLETED_AT_COUNTER}
+)
+# States a worker may still move on; "assisted" waits for a counter, not a worker.
+PENDING_STATES = frozenset({DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.RETRYING})
+
+STATE_LABELS: dict[DeliveryState, str] = {
+    DeliveryState.QUEUED: N_("Waiting to send"),
+    DeliveryState.SENDING: N_("Sending"),
+    DeliveryState.DELIVERED: N_("Told"),
+    DeliveryState.RETRYING: N_("Trying again"),
+    DeliveryState.FAILED: N_("Not told yet: we will contact you"),
+    DeliveryState.ASSISTED: N_("Visit a Post Office"),
+    DeliveryState.COMPLETED_AT_COUNTER: N_("Done at a Post Office"),
+}
+
+CASE_KEY = "case:{ref}"
+HISTORY_KEY = "case:{ref}:history"
+FLAGGED_KEY = "cases:flagged"
+DEAD_LETTER_KEY = "deliveries:dead"
+SUBMISSION_KEY = "submission:{key}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def delivery_id(ref: str, department: str) -> str:
+    """The idempotency key of one delivery: ``<case>-<department>``."""
+    return f"{ref}-{department}"
+
+
+def split_delivery_id(value: str) -> tuple[str, str]:
+    ref, sep, department = value.partition("-")
+    if not sep or reference.normalise(ref) != ref or not department:
+        raise UnknownDelivery()
+    return ref, department
+
+
+@dataclass
+class Delivery:
+    department: str
+    state: DeliveryState
+    mode: str
+    reason: str
+    fields: tuple[str, ...]
+    tasks: tuple[str, ...]
+    attempts: int = 0
+    detail: str = ""
+    receipt: Receipt | None = None
+    updated_at: str = ""
+    sent_at: str = ""
+
+
+@dataclass
+class HistoryEntry:
+    at: str
+    department: str
+    state: str
+    detail: str = ""
+
+
+@dataclass
+class Case:
+    ref: str
+    event_type: str
+    answers: dict[str, Any]
+    consent: list[str]
+    plan: RoutingPlan
+    channel: str
+    created_at: str
+    secret_hash: str
+    flagged: str = ""
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+
+    @property
+    def display_ref(self) -> str:
+        return reference.display(self.ref)
+
+    def delivery_id(self, department: str) -> str:
+        return delivery_id(self.ref, department)
+
+    @property
+    def settled(self) -> bool:
+        """True when no delivery is waiting on a worker."""
+        return all(d.state not in PENDING_STATES for d in self.deliveries.values())
+
+
+def _field(department: str, attribute: str) -> str:
+    return f"d:{department}:{attribute}"
+
+
+class CaseStore:
+    """Cases in Redis. Every method takes plain values and returns plain values."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    # --- writing ------------------------------------------------------------------
+
+    def create(
+        self,
+        event_type: str,
+        answers: Mapping[str, Any],
+        consent: Iterable[str],
+        routing: RoutingPlan,
+        channel: str,
+        also: Callable[[Pipeline, str], None] | None = None,
+        submission_key: str | None = None,
+    ) -> tuple[str, str, bool]:
+        """Store a new case atomically; return (reference, secret, created).
+
+        ``also(pipeline, ref)`` adds more writes to the same MULTI/EXEC transaction
+        (the fan-out's job enqueues), so a case is never stored without its jobs nor
+        jobs without their case. With ``submission_key``, a second submission with the
+        same key returns the first case's reference (secret ``""``, created False).
+        """
+        secret = reference.new_secret()
+        created_at = now_iso()
+        while True:
+            ref = reference.new_reference()
+            # Claim the reference; on the rare collision, draw another.
+            if self.redis.hsetnx(CASE_KEY.format(ref=ref), "ref", ref):
+                break
+        mapping: dict[Any, Any] = {
+            "event_type": event_type,
+            "answers": json.dumps(dict(answers), sort_keys=True),
+            "consent": json.dumps(sorted(consent)),
+            "plan": json.dumps([d.to_dict() for d in routing.decisions]),
+            "channel": channel,
+            "created_at": created_at,
+            "secret_hash": reference.hash_secret(secret),
+        }
+        history = [
+            json.dumps({"at": created_at, "department": "", "state": "received", "detail": channel})
+        ]
+        for d in routing.deliveries:
+            state = DeliveryState.ASSISTED if d.mode == "assisted" else DeliveryState.QUEUED
+            mapping[_field(d.department, "state")] = state
+            mapping[_field(d.department, "attempts")] = "0"
+            mapping[_field(d.department, "updated_at")] = created_at
+            history.append(
+                json.dumps(
+                    {
+                        "at": created_at,
+                        "department": d.department,
+                        "state": state,
+                        "detail": d.reason,
+                    }
+                )
+            )
+        case_key = CASE_KEY.format(ref=ref)
+        if submission_key:
+            claim = SUBMISSION_KEY.format(key=submission_key)
+            if not self.redis.set(claim, ref, nx=True, ex=7 * 24 * 3600):
+                self.redis.delete(case_key)
+                first = self.redis.get(claim)
+                return (first.decode() if isinstance(first, bytes) else str(first)), "", False
+        try:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.multi()  # explicit, so RQ's enqueue joins this transaction
+                pipe.hset(case_key, mapping=mapping)
+                pipe.rpush(HISTORY_KEY.format(ref=ref), *history)
+                if also is not None:
+                    also(pipe, ref)
+                pipe.execute()
+        except Exception:
+            self.redis.delete(case_key)
+            if submission_key:
+                self.redis.delete(SUBMISSION_KEY.format(key=submission_key))
+            raise
+        return ref, secret, True
+
+    def mark(
+        self,
+        ref: str,
+        department: str,
+        state: DeliveryState,
+        detail: str = "",
+        *,
+        receipt: Receipt | None = None,
+        count_attempt: bool = False,
+        sent: bool = False,
+        pipeline: Pipeline | None = None,
+    ) -> None:
+        """Move one delivery to ``state`` and record it in the history."""
+        at = now_iso()
+        mapping: dict[Any, Any] = {
+            _field(department, "state"): str(state),
+            _field(department, "updated_at"): at,
+            _field(department, "detail"): detail,
+        }
+        if receipt is not None:
+            mapping[_field(department, "receipt")] = json.dumps(receipt.to_dict())
+        if sent:
+            mapping[_field(department, "sent_at")] = at
+        entry = json.dumps(
+            {"at": at, "department": department, "state": str(state), "detail": detail}
+        )
+        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
+        case_key = CASE_KEY.format(ref=ref)
+        pipe.hset(case_key, mapping=mapping)
+        if count_attempt:
+            pipe.hincrby(case_key, _field(department, "attempts"), 1)
+        pipe.rpush(HISTORY_KEY.format(ref=ref), entry)
+        if pipeline is None:
+            pipe.execute()
+
+    def flag(self, ref: str, reason: str, pipeline: Pipeline | None = None) -> None:
+        """Flag a case for assisted follow-up by a person."""
+        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
+        pipe.hset(CASE_KEY.format(ref=ref), "flagged", reason)
+        pipe.zadd(FLAGGED_KEY, {ref: datetime.now(UTC).timestamp()})
+        if pipeline is None:
+            pipe.execute()
+
+    def unflag(self, ref: str, pipeline: Pipeline | None = None) -> None:
+        pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
+        pipe.hdel(CASE_KEY.format(ref=ref), "flagged")
+        pipe.zrem(FLAGGED_KEY, ref)
+        if pipeline is None:
+            pipe.execute()
+
+    def dead_letter(self, ref: str, department: str, reason: str, pipeline: Pipeline) -> None:
+        entry = {"case": ref, "department": department, "reason": reason, "at": now_iso()}
+        pipeline.hset(DEAD_LETTER_KEY, delivery_id(ref, department), json.dumps(entry))
+
+    # --- reading ------------------------------------------------------------------
+
+    def exists(self, ref: str) -> bool:
+        return bool(self.redis.hexists(CASE_KEY.format(ref=ref), "event_type"))
+
+    def load(self, ref: str) -> Case:
+        raw = self.redis.hgetall(CASE_KEY.format(ref=ref))
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        if "event_type" not in data:
+            raise UnknownCase()
+        decisions = tuple(Decision.from_dict(d) for d in json.loads(data["plan"]))
+        case = Case(
+            ref=ref,
+            event_type=data["event_type"],
+            answers=json.loads(data["answers"]),
+            consent=json.loads(data["consent"]),
+            plan=RoutingPlan(data["event_type"], decisions),
+            channel=data["channel"],
+            created_at=data["created_at"],
+            secret_hash=data["secret_hash"],
+            flagged=data.get("flagged", ""),
+        )
+        for d in case.plan.deliveries:
+            receipt = data.get(_field(d.department, "receipt"))
+            case.deliveries[d.department] = Delivery(
+                department=d.department,
+                state=DeliveryState(data[_field(d.department, "state")]),
+                mode=d.mode,
+                reason=d.reason,
+                fields=d.fields,
+                tasks=d.tasks,
+                attempts=int(data.get(_field(d.department, "attempts"), 0)),
+                detail=data.get(_field(d.department, "detail"), ""),
+                receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
+                updated_at=data.get(_field(d.department, "updated_at"), ""),
+                sent_at=data.get(_field(d.department, "sent_at"), ""),
+            )
+        return case
+
+    def history(self, ref: str) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(**json.loads(item))
+            for item in self.redis.lrange(HISTORY_KEY.format(ref=ref), 0, -1)
+        ]
+
+    def notification(self, case: Case, department: str, attempt: int = 1) -> Notification:
+        """What ``department`` is sent: the planned fields, nothing more."""
+        delivery = case.deliveries[department]
+        return Notification(
+            delivery_id=case.delivery_id(department),
+            case_ref=case.ref,
+            department=department,
+            event_type=case.event_type,
+            fields={f: case.answers[f] for f in delivery.fields if f in case.answers},
+            submitted_at=case.created_at,
+            attempt=attempt,
+        )
+
+    def dead_letters(self) -> dict[str, dict[str, str]]:
+        raw = self.redis.hgetall(DEAD_LETTER_KEY)
+        return {_text(k): json.loads(v) for k, v in sorted(raw.items())}
+
+    def flagged(self) -> list[str]:
+        return [_text(r) for r in self.redis.zrange(FLAGGED_KEY, 0, -1)]  # type: ignore[arg-type]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

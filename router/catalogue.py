@@ -1,0 +1,689 @@
+"""The life events a citizen can report: their questions, checks and wording.
+
+Each event type declares its questions in order (one question per page on the web).
+``EventType.validate`` turns raw answers into clean ones or raises ``ValidationFailed``
+with one message per field saying how to fix it. Every string a person reads is a
+message id marked with ``N_`` and translated by the channel that shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from router import validators as v
+from router.exceptions import ValidationFailed
+from router.i18n import N_
+
+
+class Kind(StrEnum):
+    """What sort of answer a question takes; each kind has its own format check."""
+
+    NAME = "name"
+    TEXT = "text"
+    DATE = "date"
+    POSTCODE = "postcode"
+    NINO = "nino"
+    YES_NO = "yes_no"
+    CHOICE = "choice"
+    DRIVING_LICENCE = "driving_licence"
+    SORT_CODE = "sort_code"
+    ACCOUNT_NUMBER = "account_number"
+    PAYE_REFERENCE = "paye_reference"
+
+
+# Format messages shared by every question of a kind. Messages that name the thing
+# asked about (required, date limits) are given by each question.
+_KIND_ERRORS: dict[Kind, dict[str, str]] = {
+    Kind.NAME: {
+        "too_long": N_("Name must be 100 characters or fewer"),
+        "characters": N_(
+            "Name must only include letters, spaces, hyphens, apostrophes and full stops"
+        ),
+    },
+    Kind.TEXT: {
+        "too_long": N_("Answer must be 100 characters or fewer"),
+        "characters": N_("Answer must only include letters, numbers and punctuation"),
+    },
+    Kind.DATE: {
+        "incomplete": N_("Date must include a day, month and year"),
+        "real": N_("Date must be a real date, like 2024-03-27"),
+    },
+    Kind.POSTCODE: {"format": N_("Enter a real postcode, like SW1A 1AA")},
+    Kind.NINO: {
+        "format": N_("Enter a National Insurance number in the correct format, like QQ 12 34 56 C"),
+        "never_issued": N_(
+            "Enter a real National Insurance number: the first 2 letters you entered "
+            "are never used at the start of one"
+        ),
+    },
+    Kind.YES_NO: {"choice": N_("Select yes or no")},
+    Kind.CHOICE: {"choice": N_("Select one of the options")},
+    Kind.DRIVING_LICENCE: {
+        "format": N_(
+            "Enter the driving licence number as it is shown on the licence: "
+            "16 characters, like MORGA753116SM9IJ"
+        )
+    },
+    Kind.SORT_CODE: {"format": N_("Enter a valid sort code, like 30 94 98")},
+    Kind.ACCOUNT_NUMBER: {
+        "format": N_("Enter a valid account number, like 00733445: 6 to 8 digits")
+    },
+    Kind.PAYE_REFERENCE: {
+        "format": N_("Enter the employer PAYE reference as it is on your payslip, like 123/AB456")
+    },
+}
+
+_PARSERS: dict[Kind, Callable[[object], Any]] = {
+    Kind.NAME: v.parse_name,
+    Kind.TEXT: v.parse_text,
+    Kind.DATE: v.parse_date,
+    Kind.POSTCODE: v.parse_postcode,
+    Kind.NINO: v.parse_nino,
+    Kind.DRIVING_LICENCE: v.parse_driving_licence,
+    Kind.SORT_CODE: v.parse_sort_code,
+    Kind.ACCOUNT_NUMBER: v.parse_account_number,
+    Kind.PAYE_REFERENCE: v.parse_paye_reference,
+}
+
+YES_NO_OPTIONS: tuple[tuple[str, str], ...] = (("yes", N_("Yes")), ("no", N_("No")))
+
+
+@dataclass(frozen=True)
+class DateLimits:
+    """How far back and forward a date may be, in days from today (None: no limit)."""
+
+    past_days: int | None = None
+    future_days: int | None = 0
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question: the field it fills, the kind of answer, its wording and errors."""
+
+    field: str
+    kind: Kind
+    label: str
+    required_error: str
+    hint: str = ""
+    required: bool = True
+    options: tuple[tuple[str, str], ...] = ()
+    show_if: tuple[str, tuple[str, ...]] | None = None
+    limits: DateLimits = DateLimits()
+    errors: Mapping[str, str] = dc_field(default_factory=dict)
+
+    def error(self, key: str) -> str:
+        """The message for a failed check, most specific wording first."""
+        if key == "required":
+            return self.required_error
+        return self.errors.get(key) or _KIND_ERRORS[self.kind].get(key) or self.required_error
+
+    def applies(self, answers: Mapping[str, Any]) -> bool:
+        """Whether this question is asked, given the answers so far."""
+        if self.show_if is None:
+            return True
+        other, values = self.show_if
+        return answers.get(other) in values
+
+    def choices(self) -> tuple[tuple[str, str], ...]:
+        return YES_NO_OPTIONS if self.kind is Kind.YES_NO else self.options
+
+    def parse(self, raw: object, today: date) -> Any:
+        """Check one answer and return it in canonical form; raise ``v.Invalid``."""
+        if self.kind in (Kind.YES_NO, Kind.CHOICE):
+            text = v.clean(raw).lower()
+            if not text:
+                raise v.Invalid("required")
+            if text not in {value for value, _ in self.choices()}:
+                raise v.Invalid("choice")
+            return text
+        if self.kind is Kind.DATE and isinstance(raw, dict) and "days_ago" in raw:
+            # Relative dates keep sample and test events valid whatever day they run.
+            days = raw["days_ago"]
+            if not isinstance(days, int) or isinstance(days, bool) or abs(days) > 100_000:
+                raise v.Invalid("real")
+            raw = today - timedelta(days=days)
+        value = _PARSERS[self.kind](raw)
+        if self.kind is Kind.DATE:
+            if self.limits.future_days is not None and value > today + timedelta(
+                days=self.limits.future_days
+            ):
+                raise v.Invalid("future")
+            if self.limits.past_days is not None and value < today - timedelta(
+                days=self.limits.past_days
+            ):
+                raise v.Invalid("past")
+            return value.isoformat()
+        return value
+
+
+CrossCheck = Callable[[Mapping[str, Any]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A life event: its questions in order and checks that span several answers."""
+
+    name: str
+    title: str
+    description: str
+    questions: tuple[Question, ...]
+    cross_checks: tuple[CrossCheck, ...] = ()
+
+    def question(self, field_name: str) -> Question:
+        for q in self.questions:
+            if q.field == field_name:
+                return q
+        raise KeyError(field_name)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(q.field for q in self.questions)
+
+    def validate(self, answers: Mapping[str, Any], today: date | None = None) -> dict[str, Any]:
+        """Return clean answers for every question asked, or raise ``ValidationFailed``.
+
+        Answers to questions that do not apply (a licence number from someone who said
+        they have no licence) are dropped rather than stored: we keep only what we need.
+        """
+        today = today or date.today()
+        errors: dict[str, str] = {}
+        clean: dict[str, Any] = {}
+        known = set(self.fields)
+        for name in answers:
+            if name not in known:
+                errors[name] = N_("Remove this answer: it is not a question for this life event")
+        for q in self.questions:
+            if not q.applies(clean):
+                continue
+            raw = answers.get(q.field)
+            if v.clean(raw) == "" and not isinstance(raw, dict) and not q.required:
+                continue
+            try:
+                clean[q.field] = q.parse(raw, today)
+            except v.Invalid as problem:
+                errors[q.field] = q.error(problem.key)
+        if not errors:
+            for check in self.cross_checks:
+                errors.update(check(clean))
+        if errors:
+            raise ValidationFailed(errors)
+        return clean
+
+
+# --- Shared questions ------------------------------------------------------------------
+
+_HUNDRED_AND_THIRTY_YEARS = 130 * 366
+
+
+def _date_errors(future: str, past: str | None = None) -> dict[str, str]:
+    errors = {"future": future}
+    if past:
+        errors["past"] = past
+    return errors
+
+
+def _name(field_name: str, label: str, required_error: str, hint: str = "") -> Question:
+    return Question(field_name, Kind.NAME, label, required_error, hint=hint)
+
+
+def _date_of_birth(field_name: str, label: str, required_error: str, future: str) -> Question:
+    return Question(
+        field_name,
+        Kind.DATE,
+        label,
+        required_error,
+        hint=N_("For example, 1980-03-27"),
+        limits=DateLimits(past_days=_HUNDRED_AND_THIRTY_YEARS, future_days=0),
+        errors=_date_errors(future, N_("Date of birth must be within the last 130 years")),
+    )
+
+
+def _nino(field_name: str, label: str, required_error: str) -> Question:
+    return Question(
+        field_name,
+        Kind.NINO,
+        label,
+        required_error,
+        hint=N_("It’s on a National Insurance card, payslip or P60. For example, QQ 12 34 56 C"),
+    )
+
+
+def _address(line_label: str) -> tuple[Question, ...]:
+    return (
+        Question(
+            "address_line_1",
+            Kind.TEXT,
+            line_label,
+            N_("Enter the building and street of the address"),
+        ),
+        Question("town", Kind.TEXT, N_("Town or city"), N_("Enter the town or city")),
+        Question(
+            "postcode",
+            Kind.POSTCODE,
+            N_("Postcode"),
+            N_("Enter the postcode"),
+            hint=N_("For example, SW1A 1AA"),
+        ),
+    )
+
+
+def _licence_number(show_if: tuple[str, tuple[str, ...]]) -> Question:
+    return Question(
+        "driving_licence_number",
+        Kind.DRIVING_LICENCE,
+        N_("What is the driving licence number?"),
+        N_("Enter the driving licence number"),
+        hint=N_("It’s 16 characters, in section 5 of the licence. For example, MORGA753116SM9IJ"),
+        show_if=show_if,
+    )
+
+
+def _after(earlier: str, later: str, message: str) -> CrossCheck:
+    """A check that one date answer is on or after another."""
+
+    def check(answers: Mapping[str, Any]) -> dict[str, str]:
+        first, second = answers.get(earlier), answers.get(later)
+        if first and second and second < first:
+            return {later: message}
+        return {}
+
+    return check
+
+
+# --- The events --------------------------------------------------------------------------
+
+MOVING_HOUSE = EventType(
+    name="moving_house",
+    title=N_("Moving house"),
+    description=N_(
+        "Tell us your new address once and we update benefits, tax, your driving "
+        "licence and your council"
+    ),
+    questions=(
+        _name("full_name", N_("What is your full name?"), N_("Enter your full name")),
+        _date_of_birth(
+            "date_of_birth",
+            N_("What is your date of birth?"),
+            N_("Enter your date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
+        _nino(
+            "nino",
+            N_("What is your National Insurance number?"),
+            N_("Enter your National Insurance number"),
+        ),
+        *_address(N_("Building and street of your new address")),
+        Question(
+            "previous_postcode",
+            Kind.POSTCODE,
+            N_("What was the postcode of your old address?"),
+            N_("Enter the postcode of your old address"),
+            hint=N_("For example, SW1A 1AA"),
+        ),
+        Question(
+            "move_date",
+            Kind.DATE,
+            N_("When did you move, or when will you move?"),
+            N_("Enter the date you moved or will move"),
+            hint=N_("It can be up to 3 months from today. For example, 2024-03-27"),
+            limits=DateLimits(past_days=366, future_days=92),
+            errors=_date_errors(
+                N_("Moving date must be within the next 3 months"),
+                N_("Moving date must be within the last 12 months"),
+            ),
+        ),
+        Question(
+            "has_driving_licence",
+            Kind.YES_NO,
+            N_("Do you have a driving licence?"),
+            N_("Select yes if you have a driving licence"),
+        ),
+        _licence_number(("has_driving_licence", ("yes",))),
+    ),
+)
+
+DEATH = EventType(
+    name="death",
+    title=N_("Someone has died"),
+    description=N_(
+        "Tell us about a death once and we tell benefits, tax, payments, the "
+        "licensing agency and the council"
+    ),
+    questions=(
+        _name(
+            "deceased_full_name",
+            N_("What was the full name of the person who died?"),
+            N_("Enter the full name of the person who died"),
+        ),
+        _date_of_birth(
+            "deceased_date_of_birth",
+            N_("What was their date of birth?"),
+            N_("Enter their date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
+        Question(
+            "date_of_death",
+            Kind.DATE,
+            N_("What was the date of death?"),
+            N_("Enter the date of death"),
+            hint=N_("For example, 2024-03-27"),
+            limits=DateLimits(past_days=5 * 366, future_days=0),
+            errors=_date_errors(
+                N_("Date of death must be today or in the past"),
+                N_("Date of death must be within the last 5 years"),
+            ),
+        ),
+        _nino(
+            "deceased_nino",
+            N_("What was their National Insurance number?"),
+            N_("Enter their National Insurance number"),
+        ),
+        *_address(N_("Building and street of their address")),
+        _name(
+            "informant_full_name",
+            N_("What is your full name?"),
+            N_("Enter your full name"),
+            hint=N_("You are the person telling us about the death"),
+        ),
+        Question(
+            "informant_relationship",
+            Kind.CHOICE,
+            N_("What was your relationship to the person who died?"),
+            N_("Select your relationship to the person who died"),
+            options=(
+                ("spouse_or_partner", N_("Husband, wife or civil partner")),
+                ("child", N_("Son or daughter")),
+                ("parent", N_("Parent")),
+                ("sibling", N_("Brother or sister")),
+                ("executor", N_("Executor or administrator")),
+                ("other", N_("Other")),
+            ),
+        ),
+        Question(
+            "had_driving_licence",
+            Kind.YES_NO,
+            N_("Did they have a driving licence?"),
+            N_("Select yes if they had a driving licence"),
+        ),
+        _licence_number(("had_driving_licence", ("yes",))),
+    ),
+    cross_checks=(
+        _after(
+            "deceased_date_of_birth",
+            "date_of_death",
+            N_("Date of death must be the same as or after their date of birth"),
+        ),
+    ),
+)
+
+BIRTH = EventType(
+    name="birth",
+    title=N_("A baby has been born"),
+    description=N_("Tell us about a new baby once, for Child Benefit and benefits"),
+    questions=(
+        _name(
+            "child_full_name", N_("What is the baby’s full name?"), N_("Enter the baby’s full name")
+        ),
+        Question(
+            "child_date_of_birth",
+            Kind.DATE,
+            N_("What is the baby’s date of birth?"),
+            N_("Enter the baby’s date of birth"),
+            hint=N_("For example, 2024-03-27"),
+            limits=DateLimits(past_days=366, future_days=0),
+            errors=_date_errors(
+                N_("The baby’s date of birth must be today or in the past"),
+                N_("The baby’s date of birth must be within the last 12 months"),
+            ),
+        ),
+        _name("parent_full_name", N_("What is your full name?"), N_("Enter your full name")),
+        _date_of_birth(
+            "parent_date_of_birth",
+            N_("What is your date of birth?"),
+            N_("Enter your date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
+        _nino(
+            "parent_nino",
+            N_("What is your National Insurance number?"),
+            N_("Enter your National Insurance number"),
+        ),
+        *_address(N_("Building and street of your address")),
+        Question(
+            "claim_child_benefit",
+            Kind.YES_NO,
+            N_("Do you want to claim Child Benefit?"),
+            N_("Select yes if you want to claim Child Benefit"),
+        ),
+    ),
+    cross_checks=(
+        _after(
+            "parent_date_of_birth",
+            "child_date_of_birth",
+            N_("The baby’s date of birth must be after your date of birth"),
+        ),
+    ),
+)
+
+NEW_JOB = EventType(
+    name="new_job",
+    title=N_("Starting a new job"),
+    description=N_("Tell us once about a new job, for tax and benefits"),
+    questions=(
+        _name("full_name", N_("What is your full name?"), N_("Enter your full name")),
+        _date_of_birth(
+            "date_of_birth",
+            N_("What is your date of birth?"),
+            N_("Enter your date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
+        _nino(
+            "nino",
+            N_("What is your National Insurance number?"),
+            N_("Enter your National Insurance number"),
+        ),
+        Question(
+            "employer_name",
+            Kind.TEXT,
+            N_("What is the name of your employer?"),
+            N_("Enter the name of your employer"),
+        ),
+        Question(
+            "employer_paye_reference",
+            Kind.PAYE_REFERENCE,
+            N_("What is your employer’s PAYE reference? (optional)"),
+            N_("Enter your employer’s PAYE reference"),
+            hint=N_("It’s on your payslip or P45. For example, 123/AB456"),
+            required=False,
+        ),
+        Question(
+            "job_start_date",
+            Kind.DATE,
+            N_("When did you start, or when will you start?"),
+            N_("Enter the date you start the job"),
+            hint=N_("For example, 2024-03-27"),
+            limits=DateLimits(past_days=366, future_days=183),
+            errors=_date_errors(
+                N_("Start date must be within the next 6 months"),
+                N_("Start date must be within the last 12 months"),
+            ),
+        ),
+        Question(
+            "claiming_benefits",
+            Kind.YES_NO,
+            N_("Do you get any benefits?"),
+            N_("Select yes if you get any benefits"),
+            hint=N_("For example, Universal Credit or Jobseeker’s Allowance"),
+        ),
+        Question(
+            "postcode",
+            Kind.POSTCODE,
+            N_("What is your postcode?"),
+            N_("Enter your postcode"),
+            hint=N_("For example, SW1A 1AA"),
+        ),
+    ),
+    cross_checks=(
+        _after(
+            "date_of_birth",
+            "job_start_date",
+            N_("Start date must be after your date of birth"),
+        ),
+    ),
+)
+
+RETIRING = EventType(
+    name="retiring",
+    title=N_("Retiring"),
+    description=N_("Tell us once that you are retiring, for your State Pension, tax and payments"),
+    questions=(
+        _name("full_name", N_("What is your full name?"), N_("Enter your full name")),
+        _date_of_birth(
+            "date_of_birth",
+            N_("What is your date of birth?"),
+            N_("Enter your date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
+        _nino(
+            "nino",
+            N_("What is your National Insurance number?"),
+            N_("Enter your National Insurance number"),
+        ),
+        Question(
+            "retirement_date",
+            Kind.DATE,
+            N_("When did you retire, or when will you retire?"),
+            N_("Enter the date you retire"),
+            hint=N_("For example, 2024-03-27"),
+            limits=DateLimits(past_days=366, future_days=366),
+            errors=_date_errors(
+                N_("Retirement date must be within the next 12 months"),
+                N_("Retirement date must be within the last 12 months"),
+            ),
+        ),
+        *_address(N_("Building and street of your address")),
+        Question(
+            "has_bank_account",
+            Kind.YES_NO,
+            N_("Do you have a bank or building society account for payments?"),
+            N_("Select yes if you have a bank or building society account"),
+        ),
+        Question(
+            "sort_code",
+            Kind.SORT_CODE,
+            N_("What is the sort code?"),
+            N_("Enter the sort code"),
+            hint=N_("Must be 6 digits long"),
+            show_if=("has_bank_account", ("yes",)),
+        ),
+        Question(
+            "account_number",
+            Kind.ACCOUNT_NUMBER,
+            N_("What is the account number?"),
+            N_("Enter the account number"),
+            hint=N_("Must be between 6 and 8 digits long"),
+            show_if=("has_bank_account", ("yes",)),
+        ),
+    ),
+    cross_checks=(
+        _after(
+            "date_of_birth",
+            "retirement_date",
+            N_("Retirement date must be after your date of birth"),
+        ),
+    ),
+)
+
+CHANGE_OF_NAME = EventType(
+    name="change_of_name",
+    title=N_("Changing your name"),
+    description=N_("Tell us your new name once, after marriage, civil partnership or deed poll"),
+    questions=(
+        _name(
+            "previous_full_name",
+            N_("What was your full name before the change?"),
+            N_("Enter your full name before the change"),
+        ),
+        _name("full_name", N_("What is your new full name?"), N_("Enter your new full name")),
+        _date_of_birth(
+            "date_of_birth",
+            N_("What is your date of birth?"),
+            N_("Enter your date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
+        _nino(
+            "nino",
+            N_("What is your National Insurance number?"),
+            N_("Enter your National Insurance number"),
+        ),
+        Question(
+            "date_of_change",
+            Kind.DATE,
+            N_("When did you change your name?"),
+            N_("Enter the date you changed your name"),
+            hint=N_("For example, 2024-03-27"),
+            limits=DateLimits(past_days=5 * 366, future_days=0),
+            errors=_date_errors(
+                N_("Date of the name change must be today or in the past"),
+                N_("Date of the name change must be within the last 5 years"),
+            ),
+        ),
+        Question(
+            "reason",
+            Kind.CHOICE,
+            N_("Why did you change your name?"),
+            N_("Select why you changed your name"),
+            options=(
+                ("marriage", N_("Marriage")),
+                ("civil_partnership", N_("Civil partnership")),
+                ("divorce", N_("Divorce or dissolution")),
+                ("deed_poll", N_("Deed poll")),
+                ("other", N_("Another reason")),
+            ),
+        ),
+        *_address(N_("Building and street of your address")),
+        Question(
+            "driving_licence",
+            Kind.CHOICE,
+            N_("What kind of driving licence do you have?"),
+            N_("Select the kind of driving licence you have, or that you have none"),
+            options=(
+                ("photocard", N_("Photocard licence")),
+                ("paper", N_("Paper licence")),
+                ("none", N_("I do not have a driving licence")),
+            ),
+        ),
+        _licence_number(("driving_licence", ("photocard", "paper"))),
+    ),
+    cross_checks=(
+        _after(
+            "date_of_birth",
+            "date_of_change",
+            N_("Date of the name change must be after your date of birth"),
+        ),
+    ),
+)
+
+EVENTS: dict[str, EventType] = {
+    e.name: e for e in (MOVING_HOUSE, DEATH, BIRTH, NEW_JOB, RETIRING, CHANGE_OF_NAME)
+}
+
+
+def get_event(name: str) -> EventType:
+    """Look up an event type by name; raise ``ValidationFailed`` for an unknown one."""
+    try:
+        return EVENTS[name]
+    except (KeyError, TypeError):
+        raise ValidationFailed(
+            {
+                "event": N_(
+                    "Choose a life event: moving_house, death, birth, new_job, retiring "
+                    "or change_of_name"
+                )
+            }
+        ) from None

@@ -1,0 +1,366 @@
+"""The ``router`` command: run the service, submit life events, look after deliveries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+from redis import Redis
+
+from router import redis_server, reference
+from router.adapters.mocks import Faults, configure_faults, get_faults
+from router.adapters.registry import Registry
+from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
+from router.fanout import FanOut
+from router.service import LifeEventRouter
+from router.worker import Supervisor, run_worker
+
+log = logging.getLogger(__name__)
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("ROUTER_DATA_DIR", ".router-data")).resolve()
+
+
+def redis_url() -> str:
+    """``REDIS_URL``, else the address ``router up`` left in the data folder."""
+    url = os.environ.get("REDIS_URL", "").strip()
+    if url:
+        return url
+    marker = data_dir() / "redis.url"
+    if marker.exists():
+        return marker.read_text().strip()
+    raise click.ClickException(
+        "No Redis to talk to: start the service with `router up` (in this folder), "
+        "or set REDIS_URL."
+    )
+
+
+def connect() -> Redis:
+    return Redis.from_url(redis_url())
+
+
+def core() -> LifeEventRouter:
+    return LifeEventRouter(connect(), Registry.discover())
+
+
+@click.group()
+@click.version_option(package_name="tell-us-once-router")
+def main() -> None:
+    """Tell us once: report a life event once; every department that needs to know is told."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+# --- running -------------------------------------------------------------------------
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_web(url: str, host: str, port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, REDIS_URL=url)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+            "channels.app:create_app()",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@main.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address the web front door listens on."
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    help="Port for the web front door (a free one if taken).",
+)
+@click.option("--no-web", is_flag=True, help="Run Redis and the workers only.")
+def up(host: str, port: int, no_web: bool) -> None:
+    """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door."""
+    folder = data_dir()
+    server = redis_server.resolve(folder / "redis")
+    (folder / "redis.url").write_text(server.url)
+    registry = Registry.discover()
+    supervisor = Supervisor(server.url, registry.names())
+    web: subprocess.Popen[bytes] | None = None
+    stopping = False
+
+    def handle(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, handle)
+    try:
+        supervisor.start()
+        if not no_web:
+            if not _port_free(host, port):
+                port = redis_server.free_port()
+            web = start_web(server.url, host, port)
+        where = (
+            "external" if server.kind == "external" else f"{server.kind}, data in {server.data_dir}"
+        )
+        click.echo(f"Redis: {server.url} ({where})")
+        click.echo(
+            f"Workers: {len(registry)} ({', '.join(registry.names())}), with retries scheduled"
+        )
+        if web is not None:
+            click.echo(f"Tell us once is running. Open http://{host}:{port}/")
+        click.echo(
+            "Submit an event from another terminal: router submit examples/events/moving_house.json"
+        )
+        click.echo("Press Ctrl-C to stop.")
+        while not stopping:
+            supervisor.check()
+            if web is not None and web.poll() is not None:
+                raise click.ClickException(f"the web front door stopped (exit {web.returncode})")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("Stopping...")
+        if web is not None and web.poll() is None:
+            web.terminate()
+            try:
+                web.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                web.kill()
+        supervisor.stop()
+        server.stop()
+        (folder / "redis.url").unlink(missing_ok=True)
+        click.echo("Stopped.")
+
+
+@main.command()
+@click.option(
+    "--department", "departments", multiple=True, help="Only this department's queue (repeatable)."
+)
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (one department only).")
+def worker(departments: tuple[str, ...], burst: bool) -> None:
+    """Run delivery workers: one process per department queue."""
+    url = redis_url()
+    registry = Registry.discover()
+    chosen = list(departments) or registry.names()
+    unknown = [d for d in chosen if d not in registry]
+    if unknown:
+        raise click.UsageError(
+            f"No adapter named {', '.join(unknown)}. Known: {', '.join(registry.names())}"
+        )
+    if len(chosen) == 1:
+        run_worker(url, chosen[0], burst=burst)
+        return
+    if burst:
+        raise click.UsageError("--burst works with one --department at a time")
+    from router.worker import supervise
+
+    supervise(url, chosen)
+
+
+# --- citizens' events ------------------------------------------------------------------
+
+
+def _read_event(stream: TextIO) -> dict[str, Any]:
+    text = stream.read()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValidationFailed(
+            {
+                "file": f"Not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}. "
+                "Give one JSON object with event, answers and consent"
+            }
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed({"file": "Give one JSON object with event, answers and consent"})
+    unknown = set(data) - {"event", "answers", "consent", "submission_key"}
+    if unknown:
+        raise ValidationFailed(
+            {k: "Remove this: only event, answers and consent are read" for k in sorted(unknown)}
+        )
+    return data
+
+
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--channel", default="cli", show_default=True, help="Which channel this came through."
+)
+def submit(source: TextIO, channel: str) -> None:
+    """Submit a life event from a JSON FILE (or - for standard input); print its reference."""
+    try:
+        data = _read_event(source)
+        result = core().submit(
+            data.get("event"),
+            data.get("answers"),
+            data.get("consent"),
+            channel=channel,
+            submission_key=data.get("submission_key")
+            if isinstance(data.get("submission_key"), str)
+            else None,
+        )
+    except ValidationFailed as failed:
+        click.echo("There is a problem with the event; nothing was saved:", err=True)
+        for field, message in failed.errors.items():
+            click.echo(f"  {field}: {message}", err=True)
+        sys.exit(2)
+    click.echo(f"Reference: {reference.display(result.ref)}")
+    if result.secret:
+        click.echo(f"Status secret: {result.secret}")
+    else:
+        click.echo("This event was already submitted; that is its reference.")
+
+
+def _case_ref(text: str) -> str:
+    ref = reference.normalise(text)
+    if ref is None:
+        raise click.BadParameter(
+            "Check the reference: it has 9 letters and numbers, like ACDE-FGHJ-K", param_hint="REF"
+        )
+    return ref
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(ref: str, as_json: bool) -> None:
+    """Print each department's state for the case REF."""
+    router = core()
+    try:
+        case = router.case(_case_ref(ref))
+    except UnknownCase:
+        raise click.ClickException("No case has that reference.") from None
+    titles = {a.name: a.title for a in router.adapters}
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "reference": case.display_ref,
+                    "event": case.event_type,
+                    "flagged": case.flagged,
+                    "deliveries": {
+                        name: {
+                            "state": d.state.value,
+                            "mode": d.mode,
+                            "attempts": d.attempts,
+                            "detail": d.detail,
+                            "receipt": d.receipt.reference if d.receipt else None,
+                        }
+                        for name, d in case.deliveries.items()
+                    },
+                    "not_told": {d.department: d.reason for d in case.plan.decisions if not d.told},
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"Case {case.display_ref}: {case.event_type}, received {case.created_at}")
+    for name, d in case.deliveries.items():
+        extra = (
+            f" (receipt {d.receipt.reference})"
+            if d.receipt
+            else (f" ({d.detail})" if d.detail else "")
+        )
+        click.echo(f"  {name:<10} {d.state.value:<21}{extra}  {titles.get(name, name)}")
+    for decision in case.plan.decisions:
+        if not decision.told:
+            click.echo(f"  {decision.department:<10} {'not told':<21} {decision.reason}")
+    if case.flagged:
+        click.echo(f"Flagged for follow-up: {case.flagged}")
+
+
+# --- operators ------------------------------------------------------------------------
+
+
+@main.group()
+def deliveries() -> None:
+    """Look after deliveries that failed."""
+
+
+@deliveries.command("failed")
+def deliveries_failed() -> None:
+    """List dead-lettered deliveries with the reason each failed."""
+    store = core().store
+    dead = store.dead_letters()
+    if not dead:
+        click.echo("No failed deliveries.")
+        return
+    for delivery_id, entry in dead.items():
+        click.echo(f"{delivery_id}  {entry['at']}  {entry['reason']}")
+
+
+@deliveries.command("replay")
+@click.argument("delivery_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every failed delivery.")
+def deliveries_replay(delivery_id: str | None, replay_all: bool) -> None:
+    """Send a failed delivery (or --all of them) again."""
+    router = core()
+    if not delivery_id and not replay_all:
+        raise click.UsageError("Give a delivery id (from `router deliveries failed`) or --all")
+    targets = list(router.store.dead_letters()) if replay_all else [str(delivery_id)]
+    fan = FanOut(router.redis, router.adapters)
+    problems = 0
+    for target in targets:
+        try:
+            fan.replay(target)
+            click.echo(f"Replayed {target}")
+        except UnknownDelivery as error:
+            problems += 1
+            click.echo(f"{target}: {error.message}", err=True)
+    if problems:
+        sys.exit(1)
+
+
+# --- mock departments -----------------------------------------------------------------
+
+
+@main.group()
+def mock() -> None:
+    """Set latency and faults on the built-in mock departments."""
+
+
+@mock.command("configure")
+@click.argument("name")
+@click.option("--latency-ms", type=click.IntRange(0, 60_000))
+@click.option("--transient-rate", type=click.FloatRange(0, 1))
+@click.option("--permanent-rate", type=click.FloatRange(0, 1))
+@click.option("--outage/--no-outage", default=None)
+@click.option("--fail-first", type=click.IntRange(0, 100))
+def mock_configure(name: str, **changes: Any) -> None:
+    """Change a mock department's latency and faults (others keep their values)."""
+    redis = connect()
+    current = get_faults(redis, name)
+    values = {k: v for k, v in changes.items() if v is not None}
+    updated = Faults(**{**current.__dict__, **values})
+    configure_faults(redis, name, updated)
+    click.echo(f"{name}: {updated}")

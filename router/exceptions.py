@@ -1,0 +1,39 @@
+"""The core's errors: each carries words a person can read."""
+
+from collections.abc import Mapping
+
+
+class RouterError(Exception):
+    """Base error of the router core; ``message`` is a translatable message id."""
+
+    message = "Something went wrong"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+
+
+class ValidationFailed(RouterError):
+    """A submission was refused: one message per field, saying how to fix it."""
+
+    message = "There is a problem with the answers"
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = dict(errors)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{field}: {msg}" for field, msg in self.errors.items())
+
+
+class UnknownCase(RouterError):
+    """No case has that reference."""
+
+    message = "No case was found with that reference"
+
+
+class UnknownDelivery(RouterError):
+    """No delivery has that id."""
+
+    message = "No delivery was found with that id"

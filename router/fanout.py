@@ -1,0 +1,191 @@
+"""Fan-out: one RQ job per (case, department) on that department's own queue.
+
+The job takes ids, reloads the case, sends the department only its declared fields,
+and moves the delivery queued -> sending -> delivered | retrying | failed. Delivery is
+at least once (RQ re-runs a job whose worker died), so every notification carries the
+idempotency key ``<case>-<department>`` and adapters make repeats harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable
+
+from redis import Redis
+from redis.client import Pipeline
+from rq import Queue, Retry, get_current_job
+from rq.serializers import JSONSerializer
+
+from router.adapters.contract import PermanentError, RetryableError
+from router.adapters.registry import Registry
+from router.cases import (
+    CASE_KEY,
+    DEAD_LETTER_KEY,
+    FINAL_STATES,
+    CaseStore,
+    DeliveryState,
+    split_delivery_id,
+)
+from router.exceptions import UnknownCase, UnknownDelivery
+from router.queues import queue_for
+from router.settings import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# Results are never read (the case hash is the record), so RQ keeps none.
+RESULT_TTL = 0
+FAILURE_TTL = 7 * 24 * 3600
+
+_registry: Registry | None = None
+
+
+def set_registry(registry: Registry | None) -> None:
+    """Set the adapters this process delivers to (workers do this once at start)."""
+    global _registry
+    _registry = registry
+
+
+def registry() -> Registry:
+    global _registry
+    if _registry is None:
+        _registry = Registry.discover()
+    return _registry
+
+
+def retry_intervals(policy: RetryPolicy, rng: random.Random | None = None) -> list[int]:
+    """Backoff for each retry: ``base * 2**n`` capped, times a jitter in [0.5, 1]."""
+    rng = rng or random.Random()
+    intervals = []
+    for n in range(policy.max_retries):
+        ceiling = min(policy.cap_seconds, policy.base_seconds * 2**n)
+        intervals.append(max(1, round(ceiling * rng.uniform(0.5, 1.0))) if ceiling else 0)
+    return intervals
+
+
+def job_id(ref: str, department: str, round_: int = 0) -> str:
+    base = f"deliver-{ref}-{department}"
+    return base if round_ == 0 else f"{base}-r{round_}"
+
+
+class FanOut:
+    """Puts deliveries on department queues."""
+
+    def __init__(self, redis: Redis, adapters: Registry, policy: RetryPolicy | None = None):
+        self.redis = redis
+        self.adapters = adapters
+        self.policy = policy or RetryPolicy.from_env()
+
+    def enqueue(
+        self, pipe: Pipeline, ref: str, departments: Iterable[str], round_: int = 0
+    ) -> None:
+        """Add one job per department to ``pipe`` (which the caller executes)."""
+        for department in departments:
+            adapter = self.adapters.get(department)
+            queue = Queue(queue_for(department), connection=self.redis, serializer=JSONSerializer)
+            queue.enqueue_call(
+                deliver,
+                args=(ref, department),
+                job_id=job_id(ref, department, round_),
+                timeout=max(1, int(adapter.timeout)),
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                retry=Retry(max=self.policy.max_retries, interval=retry_intervals(self.policy))
+                if self.policy.max_retries
+                else None,
+                pipeline=pipe,
+            )
+
+    def replay(self, delivery: str) -> None:
+        """Send a failed (dead-lettered) delivery again, with a fresh set of retries."""
+        ref, department = split_delivery_id(delivery)
+        store = CaseStore(self.redis)
+        case_key = CASE_KEY.format(ref=ref)
+
+        def attempt(pipe: Pipeline) -> None:
+            try:
+                case = store.load(ref)
+            except UnknownCase:
+                raise UnknownDelivery() from None
+            current = case.deliveries.get(department)
+            if current is None or current.state != DeliveryState.FAILED:
+                raise UnknownDelivery("Only a failed delivery can be replayed")
+            round_ = int(pipe.hincrby(case_key, f"d:{department}:round", 0)) + 1
+            others_failed = any(
+                d.state == DeliveryState.FAILED
+                for name, d in case.deliveries.items()
+                if name != department
+            )
+            pipe.multi()
+            pipe.hset(case_key, f"d:{department}:round", round_)
+            store.mark(
+                ref, department, DeliveryState.QUEUED, "replayed by an operator", pipeline=pipe
+            )
+            pipe.hdel(DEAD_LETTER_KEY, delivery)
+            if not others_failed:
+                store.unflag(ref, pipeline=pipe)
+            self.enqueue(pipe, ref, [department], round_=round_)
+
+        # WATCH the case so two operators replaying at once enqueue it once.
+        self.redis.transaction(attempt, case_key)
+
+
+class _WillRetry(Exception):
+    """Raised out of the job so that RQ schedules the next attempt."""
+
+
+def deliver(ref: str, department: str) -> str:
+    """The RQ job: send one case's notification to one department."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("deliver runs inside an RQ worker")
+    redis: Redis = job.connection
+    store = CaseStore(redis)
+    try:
+        case = store.load(ref)
+    except UnknownCase:
+        log.error("delivery %s-%s: no such case", ref, department)
+        return "no-case"
+    delivery = case.deliveries.get(department)
+    if delivery is None:
+        log.error("delivery %s-%s: not in the case's plan", ref, department)
+        return "not-planned"
+    if delivery.state in FINAL_STATES or delivery.state == DeliveryState.ASSISTED:
+        # A repeat of a finished delivery (a re-run after a crash, a stale replay).
+        return f"already-{delivery.state}"
+
+    adapter = registry().create(department, redis)
+    notification = store.notification(case, department, attempt=delivery.attempts + 1)
+    store.mark(ref, department, DeliveryState.SENDING, count_attempt=True, sent=True)
+    try:
+        receipt = adapter.deliver(notification)
+    except PermanentError as error:
+        _fail(store, ref, department, f"refused: {error.reason}")
+        return "failed"
+    except Exception as error:  # retryable, a timeout, or a bug in the adapter
+        reason = error.reason if isinstance(error, RetryableError) else type(error).__name__
+        if not isinstance(error, RetryableError):
+            log.exception(
+                "delivery %s: adapter raised %s", notification.delivery_id, type(error).__name__
+            )
+        if job.retries_left:
+            wait = job.get_retry_interval()
+            store.mark(
+                ref, department, DeliveryState.RETRYING, f"{reason}; next attempt in about {wait}s"
+            )
+            raise _WillRetry(reason) from None
+        _fail(store, ref, department, f"gave up after {delivery.attempts + 1} attempts: {reason}")
+        return "failed"
+    store.mark(ref, department, DeliveryState.DELIVERED, receipt.detail, receipt=receipt)
+    log.info("delivery %s delivered", notification.delivery_id)
+    return "delivered"
+
+
+def _fail(store: CaseStore, ref: str, department: str, reason: str) -> None:
+    """Record a delivery as failed, dead-letter it and flag its case for a person."""
+    with store.redis.pipeline(transaction=True) as pipe:
+        store.mark(ref, department, DeliveryState.FAILED, reason, pipeline=pipe)
+        store.dead_letter(ref, department, reason, pipeline=pipe)
+        store.flag(ref, "a department could not be told online", pipeline=pipe)
+        pipe.execute()
+    log.warning("delivery %s-%s failed and was dead-lettered", ref, department)

@@ -1,0 +1,102 @@
+"""The core's front: submit a life event once; read back its case.
+
+Every channel (web, counter, command line, API) calls ``LifeEventRouter.submit``, which
+validates, plans, stores the case and its delivery jobs in one Redis transaction, and
+only then returns the reference to show the citizen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from redis import Redis
+
+from router import catalogue, routing
+from router.adapters.registry import Registry
+from router.cases import Case, CaseStore
+from router.exceptions import ValidationFailed
+from router.fanout import FanOut
+from router.i18n import N_
+from router.settings import RetryPolicy
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a channel shows after a submission: the reference and the status secret.
+
+    ``created`` is False when the same submission key was seen before; the secret is
+    then empty, because only the first answer may reveal it.
+    """
+
+    ref: str
+    secret: str
+    created: bool
+
+
+class LifeEventRouter:
+    """The router core, given its Redis connection and adapters explicitly."""
+
+    def __init__(self, redis: Redis, adapters: Registry, policy: RetryPolicy | None = None):
+        self.redis = redis
+        self.adapters = adapters
+        self.store = CaseStore(redis)
+        self.fanout = FanOut(redis, adapters, policy)
+
+    def validate(
+        self,
+        event_type: object,
+        answers: object,
+        consent: object,
+        today: date | None = None,
+    ) -> tuple[catalogue.EventType, dict[str, Any], list[str]]:
+        """Check a submission's shape and answers; raise ``ValidationFailed``."""
+        event = catalogue.get_event(str(event_type) if isinstance(event_type, str) else "")
+        errors: dict[str, str] = {}
+        if not isinstance(answers, Mapping):
+            raise ValidationFailed({"answers": N_("Give the answers as a set of named fields")})
+        if not isinstance(consent, list | tuple) or not all(isinstance(c, str) for c in consent):
+            errors["consent"] = N_("Give the organisations to tell as a list of names")
+            consent = []
+        try:
+            clean = event.validate(answers, today=today)
+        except ValidationFailed as failed:
+            errors.update(failed.errors)
+            clean = {}
+        if "consent" not in errors:
+            try:
+                routing.check_consent(event.name, list(consent), self.adapters)
+            except ValidationFailed as failed:
+                errors.update(failed.errors)
+        if errors:
+            raise ValidationFailed(errors)
+        return event, clean, sorted(set(consent))
+
+    def submit(
+        self,
+        event_type: object,
+        answers: object,
+        consent: object,
+        channel: str = "web",
+        submission_key: str | None = None,
+        today: date | None = None,
+    ) -> Submission:
+        """Validate, plan, store durably with its jobs, and return the reference."""
+        event, clean, chosen = self.validate(event_type, answers, consent, today=today)
+        plan = routing.plan(event.name, clean, chosen, self.adapters)
+        digital = [d.department for d in plan.deliveries if d.mode == "digital"]
+        ref, secret, created = self.store.create(
+            event.name,
+            clean,
+            chosen,
+            plan,
+            channel,
+            also=lambda pipe, ref: self.fanout.enqueue(pipe, ref, digital),
+            submission_key=submission_key,
+        )
+        return Submission(ref, secret, created)
+
+    def case(self, ref: str) -> Case:
+        return self.store.load(ref)

@@ -1,0 +1,196 @@
+"""Format checks for the answers people give: postcodes, NI numbers, names, dates.
+
+Each ``parse_*`` function takes what a person typed and returns the value in one
+canonical form, or raises ``Invalid`` with the key of the message to show. The
+catalogue maps that key to wording for the question at hand, so a person reads
+"Enter your postcode in the correct format", not "invalid input".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+
+class Invalid(ValueError):
+    """An answer failed a check; ``key`` names which message explains the fix."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def clean(value: object) -> str:
+    """Collapse runs of whitespace and strip the ends; None becomes ''."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    return " ".join(value.split())
+
+
+# --- UK postcodes -----------------------------------------------------------------
+# The outward code forms A9, A99, AA9, AA99, A9A, AA9A and the inward code 9AA, with
+# the letters each position may hold (Royal Mail's rules), plus the special GIR 0AA.
+_POSTCODE = re.compile(
+    r"^(?:GIR ?0AA|"
+    r"(?:[A-PR-UWYZ](?:[0-9]{1,2}|[A-HK-Y][0-9]{1,2}|[0-9][A-HJKPSTUW]|[A-HK-Y][0-9][ABEHMNPRVWXY]))"
+    r" ?[0-9][ABD-HJLNP-UW-Z]{2})$"
+)
+
+
+def parse_postcode(value: object) -> str:
+    """Return a UK postcode in upper case with one space before the inward code."""
+    text = clean(value).upper().replace(" ", "")
+    if not text:
+        raise Invalid("required")
+    if len(text) < 5 or len(text) > 7 or not _POSTCODE.match(text):
+        raise Invalid("format")
+    return f"{text[:-3]} {text[-3:]}"
+
+
+# --- National Insurance numbers ----------------------------------------------------
+# HMRC: the first letter is never D, F, I, Q, U or V; the second never D, F, I, O, Q,
+# U or V; the prefixes BG, GB, KN, NK, NT, TN and ZZ are never issued; the suffix is
+# A, B, C or D.
+_NINO = re.compile(r"^([A-CEGHJ-PR-TW-Z])([A-CEGHJ-NPR-TW-Z])([0-9]{6})([A-D])$")
+_NINO_NEVER_ISSUED = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+
+
+def parse_nino(value: object) -> str:
+    """Return a National Insurance number as 9 characters, like QQ123456C."""
+    text = clean(value).upper().replace(" ", "").replace("-", "")
+    if not text:
+        raise Invalid("required")
+    if not re.fullmatch(r"[A-Z]{2}[0-9]{6}[A-Z]", text):
+        raise Invalid("format")
+    match = _NINO.match(text)
+    if not match or text[:2] in _NINO_NEVER_ISSUED:
+        raise Invalid("never_issued")
+    return text
+
+
+# --- Names -------------------------------------------------------------------------
+# Letters from any alphabet (so Siân, Zoë, Ó Súilleabháin), with spaces, hyphens,
+# apostrophes (straight or curly) and full stops between them.
+_NAME_MAX = 100
+
+
+def parse_name(value: object) -> str:
+    """Return a person's name, tidied, keeping accents, apostrophes and hyphens."""
+    text = unicodedata.normalize("NFC", clean(value)).replace("\u2019", "'")
+    if not text:
+        raise Invalid("required")
+    if len(text) > _NAME_MAX:
+        raise Invalid("too_long")
+    allowed_marks = {" ", "-", "'", "."}
+    for char in text:
+        if char in allowed_marks:
+            continue
+        category = unicodedata.category(char)
+        if not (category.startswith("L") or category == "Mn"):
+            raise Invalid("characters")
+    if not any(unicodedata.category(c).startswith("L") for c in text):
+        raise Invalid("characters")
+    if text[0] in "-'" or re.search(r"[-']{2,}", text):
+        raise Invalid("characters")
+    return text
+
+
+def parse_text(value: object, max_length: int = 100) -> str:
+    """Return free text, tidied, refusing control characters and overlong answers."""
+    text = clean(value)
+    if not text:
+        raise Invalid("required")
+    if len(text) > max_length:
+        raise Invalid("too_long")
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Cs", "Co"} for c in text):
+        raise Invalid("characters")
+    return text
+
+
+# --- Dates -------------------------------------------------------------------------
+
+
+def parse_date(value: object) -> date:
+    """Return a date from ISO text (2024-03-31), a date, or a day/month/year mapping."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, dict):
+        parts = {k: clean(value.get(k)) for k in ("day", "month", "year")}
+        if not any(parts.values()):
+            raise Invalid("required")
+        if not all(parts.values()):
+            raise Invalid("incomplete")
+        if not all(p.isdigit() for p in parts.values()) or len(parts["year"]) != 4:
+            raise Invalid("real")
+        try:
+            return date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+        except ValueError:
+            raise Invalid("real") from None
+    text = clean(value)
+    if not text:
+        raise Invalid("required")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise Invalid("real")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid("real") from None
+
+
+# --- Money and licences --------------------------------------------------------------
+
+
+def parse_sort_code(value: object) -> str:
+    """Return a bank sort code as six digits."""
+    text = re.sub(r"[\s-]", "", clean(value))
+    if not text:
+        raise Invalid("required")
+    if not re.fullmatch(r"[0-9]{6}", text):
+        raise Invalid("format")
+    return text
+
+
+def parse_account_number(value: object) -> str:
+    """Return a UK bank account number as eight digits (six or seven are zero-padded)."""
+    text = re.sub(r"[\s-]", "", clean(value))
+    if not text:
+        raise Invalid("required")
+    if not re.fullmatch(r"[0-9]{6,8}", text):
+        raise Invalid("format")
+    return text.rjust(8, "0")
+
+
+# A GB driving licence number: 5 characters of surname (padded with 9), a decade digit,
+# the month of birth (plus 5 for women, so 01-12 or 51-62), the day, the year digit,
+# two initials (padded with 9), an arbitrary digit and two check letters.
+_LICENCE = re.compile(
+    r"^[A-Z9]{5}[0-9]"  # surname, decade
+    r"(0[1-9]|1[0-2]|5[1-9]|6[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]"  # month, day, year
+    r"[A-Z9]{2}[0-9][A-Z0-9]{2}$"  # initials, arbitrary digit, check characters
+)
+
+
+def parse_driving_licence(value: object) -> str:
+    """Return a GB driving licence number: 16 characters, like MORGA753116SM9IJ."""
+    text = clean(value).upper().replace(" ", "")
+    if not text:
+        raise Invalid("required")
+    if len(text) != 16 or not _LICENCE.match(text):
+        raise Invalid("format")
+    return text
+
+
+_PAYE = re.compile(r"^[0-9]{3}/[A-Z0-9]{1,10}$")
+
+
+def parse_paye_reference(value: object) -> str:
+    """Return an employer PAYE reference, like 123/AB45678."""
+    text = clean(value).upper().replace(" ", "")
+    if not text:
+        raise Invalid("required")
+    if not _PAYE.match(text):
+        raise Invalid("format")
+    return text

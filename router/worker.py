@@ -1,0 +1,114 @@
+"""RQ workers: one process per department queue, supervised.
+
+A worker listening on a single queue dequeues with BLMOVE, which RQ makes safe against
+a crash between taking a job and recording it; that, and isolation (a slow department
+ties up only its own process), is why each department gets its own process rather
+than one worker listening on every queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from router import fanout
+from router.adapters.registry import Registry
+from router.queues import queue_for
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(redis_url: str, department: str, burst: bool = False) -> None:
+    """Work one department's queue in this process (with the scheduler, for retries)."""
+    registry = Registry.discover()
+    registry.get(department)  # refuse to work a queue nobody can deliver
+    fanout.set_registry(registry)
+    connection = Redis.from_url(redis_url)
+    queue = Queue(queue_for(department), connection=connection, serializer=JSONSerializer)
+    worker = SimpleWorker(
+        [queue],
+        connection=connection,
+        serializer=JSONSerializer,
+        default_result_ttl=fanout.RESULT_TTL,
+    )
+    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+
+
+def spawn(redis_url: str, department: str) -> subprocess.Popen[bytes]:
+    """Start ``router worker --department NAME`` as a child process."""
+    env = dict(os.environ, REDIS_URL=redis_url)
+    return subprocess.Popen(
+        [sys.executable, "-m", "router", "worker", "--department", department],
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class Supervisor:
+    """Keeps one worker process per department running; restarts any that die."""
+
+    def __init__(self, redis_url: str, departments: Iterable[str]) -> None:
+        self.redis_url = redis_url
+        self.departments = list(departments)
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts = 0
+
+    def start(self) -> None:
+        for department in self.departments:
+            self.children[department] = spawn(self.redis_url, department)
+
+    def check(self) -> None:
+        """Restart any worker that has exited."""
+        for department, child in list(self.children.items()):
+            if child.poll() is not None:
+                log.warning("worker for %s exited (%s); restarting", department, child.returncode)
+                self.children[department] = spawn(self.redis_url, department)
+                self.restarts += 1
+
+    def pids(self) -> list[int]:
+        return [c.pid for c in self.children.values()]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask every worker to finish its current job and stop; kill stragglers."""
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in self.children.values():
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                child.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=5)
+        self.children.clear()
+
+
+def supervise(redis_url: str, departments: Sequence[str]) -> None:
+    """Run workers for ``departments`` until SIGTERM or Ctrl-C."""
+    supervisor = Supervisor(redis_url, departments)
+    supervisor.start()
+    stopping = False
+
+    def handle(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, handle)
+    try:
+        while not stopping:
+            supervisor.check()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        supervisor.stop()
