@@ -110,7 +110,8 @@ class FanOut:
             current = case.deliveries.get(department)
             if current is None or current.state != DeliveryState.FAILED:
                 raise UnknownDelivery("Only a failed delivery can be replayed")
-            round_ = int(pipe.hincrby(case_key, f"d:{department}:round", 0)) + 1
+            # A read, not HINCRBY: a write to a WATCHed key aborts our own EXEC.
+            round_ = int(pipe.hget(case_key, f"d:{department}:round") or 0) + 1
             others_failed = any(
                 d.state == DeliveryState.FAILED
                 for name, d in case.deliveries.items()

@@ -65,6 +65,8 @@ def parse_nino(value: object) -> str:
         raise Invalid("required")
     if not re.fullmatch(r"[A-Z]{2}[0-9]{6}[A-Z]", text):
         raise Invalid("format")
+    if text[-1] not in "ABCD":
+        raise Invalid("format")
     match = _NINO.match(text)
     if not match or text[:2] in _NINO_NEVER_ISSUED:
         raise Invalid("never_issued")
@@ -89,7 +91,9 @@ def parse_name(value: object) -> str:
         if char in allowed_marks:
             continue
         category = unicodedata.category(char)
-        if not (category.startswith("L") or category == "Mn"):
+        # Letters, and the marks that join them (accents, and the vowel signs of
+        # Indic scripts such as प्रिया or முருகன்).
+        if not (category.startswith("L") or category in ("Mn", "Mc")):
             raise Invalid("characters")
     if not any(unicodedata.category(c).startswith("L") for c in text):
         raise Invalid("characters")

@@ -1,6 +1,7 @@
 """Translation catalogues: extract messages, update the .po files, compile .mo files.
 
 python -m scripts.i18n extract   # router, channels, templates -> messages.pot
+python -m scripts.i18n init LANG # start LANG's .po from the .pot (once per language)
 python -m scripts.i18n update    # merge the .pot into each language's .po
 python -m scripts.i18n compile   # .po -> .mo (run by ./dev before up and test)
 """
@@ -24,6 +25,7 @@ def pybabel(*args: str) -> None:
 def main(argv: list[str]) -> int:
     action = argv[0] if argv else "compile"
     if action == "extract":
+        TRANSLATIONS.mkdir(parents=True, exist_ok=True)
         pybabel(
             "extract",
             "-F",
@@ -38,6 +40,8 @@ def main(argv: list[str]) -> int:
             str(POT),
             str(ROOT),
         )
+    elif action == "init" and len(argv) == 2:
+        pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", argv[1])
     elif action == "update":
         pybabel("update", "-i", str(POT), "-d", str(TRANSLATIONS), "--no-fuzzy-matching")
     elif action == "compile":

@@ -1,0 +1,67 @@
+"""Shared fixtures: a throwaway Redis server for the run, real worker processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from router.adapters.registry import Registry
+from router.redis_server import RedisServer, start_redis
+from router.service import LifeEventRouter
+from router.settings import RetryPolicy
+from tests.helpers import Workers
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Our own Redis on a free port with its own data folder, started as `router up` does."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer) -> Iterator[Redis]:
+    client = Redis.from_url(redis_server.url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry.discover()
+
+
+@pytest.fixture
+def core(redis: Redis, registry: Registry) -> LifeEventRouter:
+    # Short, jittered backoff so retry tests finish in seconds.
+    return LifeEventRouter(
+        redis, registry, RetryPolicy(max_retries=4, base_seconds=1, cap_seconds=2)
+    )
+
+
+@pytest.fixture
+def workers(redis: Redis, redis_server: RedisServer, registry: Registry) -> Iterator[Workers]:
+    """Real `router worker` processes, one per department queue; stopped by pid."""
+    pool = Workers(redis_server.url, registry.names())
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+@pytest.fixture
+def cli_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ, REDIS_URL=redis_server.url, ROUTER_DATA_DIR=str(tmp_path / "data"))
+    env.pop("ROUTER_ADAPTERS", None)
+    return env

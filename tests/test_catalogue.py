@@ -1,0 +1,584 @@
+"""Tests of the life-event catalogue: which answers each event accepts, and the words
+a person reads when an answer needs fixing."""
+
+from __future__ import annotations
+
+import ast
+import copy
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import router.catalogue
+from router.catalogue import EVENTS, Kind, get_event
+from router.exceptions import ValidationFailed
+
+TODAY = date(2026, 11, 29)
+
+# One valid answer set per event, as the examples in examples/events/*.json. Dates that
+# must be recent are relative ({"days_ago": N}, negative for the future).
+_VALID: dict[str, dict[str, Any]] = {
+    "moving_house": {
+        "full_name": "Siân O'Brien-Évans",
+        "date_of_birth": "1984-07-12",
+        "nino": "SX 12 34 56 C",
+        "address_line_1": "14 Heol y Castell",
+        "town": "Cardiff",
+        "postcode": "cf10 1bh",
+        "previous_postcode": "SW1A 2AA",
+        "move_date": {"days_ago": -7},
+        "has_driving_licence": "yes",
+        "driving_licence_number": "OBRIE757124S99AB",
+    },
+    "death": {
+        "deceased_full_name": "Arthur Pendleton",
+        "deceased_date_of_birth": "1941-02-03",
+        "date_of_death": {"days_ago": 9},
+        "deceased_nino": "AB 12 34 56 A",
+        "address_line_1": "3 Mill Lane",
+        "town": "Leeds",
+        "postcode": "LS1 4AP",
+        "informant_full_name": "Margaret Pendleton",
+        "informant_relationship": "spouse_or_partner",
+        "had_driving_licence": "yes",
+        "driving_licence_number": "PENDL402031A99XY",
+    },
+    "birth": {
+        "child_full_name": "Zoë Okafor",
+        "child_date_of_birth": {"days_ago": 14},
+        "parent_full_name": "Chidi Okafor",
+        "parent_date_of_birth": "1990-05-21",
+        "parent_nino": "JK 98 76 54 B",
+        "address_line_1": "27 Rose Street",
+        "town": "Edinburgh",
+        "postcode": "EH2 2PR",
+        "claim_child_benefit": "yes",
+    },
+    "new_job": {
+        "full_name": "Priya Sharma",
+        "date_of_birth": "1995-09-30",
+        "nino": "ZY 11 22 33 D",
+        "employer_name": "Northern Rail Works Ltd",
+        "employer_paye_reference": "123/AB456",
+        "job_start_date": {"days_ago": -10},
+        "claiming_benefits": "yes",
+        "postcode": "M1 1AE",
+    },
+    "retiring": {
+        "full_name": "Gareth Llewellyn",
+        "date_of_birth": "1960-03-14",
+        "nino": "CE 55 66 77 A",
+        "retirement_date": {"days_ago": -30},
+        "address_line_1": "8 Bryn Road",
+        "town": "Swansea",
+        "postcode": "SA1 1NW",
+        "has_bank_account": "yes",
+        "sort_code": "30-94-98",
+        "account_number": "00733445",
+    },
+    "change_of_name": {
+        "previous_full_name": "Emily Carter",
+        "full_name": "Emily D'Souza",
+        "date_of_birth": "1992-04-08",
+        "nino": "PR 24 68 10 C",
+        "date_of_change": {"days_ago": 50},
+        "reason": "marriage",
+        "address_line_1": "5 Quay Street",
+        "town": "Bristol",
+        "postcode": "BS1 4DJ",
+        "driving_licence": "photocard",
+        "driving_licence_number": "CARTE854082E99KL",
+    },
+}
+
+
+def valid_answers(event_type: str, **changes: Any) -> dict[str, Any]:
+    """A fresh, valid raw answer set for ``event_type``, with ``changes`` applied.
+
+    A change to ``None`` removes the answer.
+    """
+    answers = copy.deepcopy(_VALID[event_type])
+    for name, value in changes.items():
+        if value is None:
+            answers.pop(name, None)
+        else:
+            answers[name] = value
+    return answers
+
+
+def _message_ids() -> frozenset[str]:
+    """Every string marked with N_ in router/catalogue.py: the sentences a person reads."""
+    tree = ast.parse(Path(router.catalogue.__file__).read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "N_"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            found.add(node.args[0].value)
+    return frozenset(found)
+
+
+MESSAGE_IDS = _message_ids()
+VALIDATOR_KEYS = frozenset(
+    {"required", "format", "never_issued", "too_long", "characters", "incomplete", "real"}
+    | {"choice", "future", "past"}
+)
+
+
+def assert_readable(message: str) -> None:
+    """A message tells a person how to fix an answer: a marked sentence, not a key."""
+    assert isinstance(message, str)
+    assert message.strip()
+    assert message not in VALIDATOR_KEYS
+    assert message in MESSAGE_IDS, f"not a message id in the catalogue: {message!r}"
+    assert " " in message and message[0].isupper()
+
+
+def errors_of(event_type: str, answers: dict[str, Any], today: date = TODAY) -> dict[str, str]:
+    with pytest.raises(ValidationFailed) as info:
+        EVENTS[event_type].validate(answers, today=today)
+    for message in info.value.errors.values():
+        assert_readable(message)
+    return info.value.errors
+
+
+def test_message_ids_were_found():
+    # Guards the helper itself: if parsing found nothing, every check would be vacuous.
+    assert "Enter your full name" in MESSAGE_IDS
+    assert "Enter a real postcode, like SW1A 1AA" in MESSAGE_IDS
+    assert len(MESSAGE_IDS) > 50
+
+
+def test_six_event_types():
+    assert set(EVENTS) == {
+        "moving_house",
+        "death",
+        "birth",
+        "new_job",
+        "retiring",
+        "change_of_name",
+    }
+    assert set(_VALID) == set(EVENTS)
+
+
+# --- Declarations ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENTS))
+def test_every_question_is_worded(event_type):
+    event = EVENTS[event_type]
+    assert event.title in MESSAGE_IDS and event.title.strip()
+    assert event.description in MESSAGE_IDS and event.description.strip()
+    fields = [q.field for q in event.questions]
+    assert len(fields) == len(set(fields)), "a field is asked twice"
+    required_errors = [q.required_error for q in event.questions]
+    assert len(required_errors) == len(set(required_errors)), "two questions share a message"
+    for q in event.questions:
+        assert q.label.strip(), q.field
+        assert q.label in MESSAGE_IDS, q.field
+        assert_readable(q.required_error)
+        for value, label in q.choices():
+            assert value and label.strip(), q.field
+        if q.kind in (Kind.CHOICE, Kind.YES_NO):
+            assert q.choices(), q.field
+        if q.show_if is not None:
+            other, values = q.show_if
+            controlling = event.question(other)
+            assert fields.index(other) < fields.index(q.field), "condition asked after"
+            assert set(values) <= {v for v, _ in controlling.choices()}
+
+
+def test_get_event_refuses_an_unknown_event():
+    for bad in ("moving", "", None, ["death"]):
+        with pytest.raises(ValidationFailed) as info:
+            get_event(bad)
+        assert set(info.value.errors) == {"event"}
+        assert_readable(info.value.errors["event"])
+    assert get_event("death") is EVENTS["death"]
+
+
+# --- Valid answers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENTS))
+def test_valid_answer_set_validates(event_type):
+    answers = valid_answers(event_type)
+    clean = EVENTS[event_type].validate(answers, today=TODAY)
+    assert set(clean) == set(answers)
+    assert set(clean) <= set(EVENTS[event_type].fields)
+    for q in EVENTS[event_type].questions:
+        if q.kind is Kind.DATE:
+            assert clean[q.field] == date.fromisoformat(clean[q.field]).isoformat()
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENTS))
+def test_validate_does_not_change_the_answers_given(event_type):
+    answers = valid_answers(event_type)
+    before = copy.deepcopy(answers)
+    EVENTS[event_type].validate(answers, today=TODAY)
+    assert answers == before
+
+
+def test_answers_are_stored_in_canonical_form():
+    clean = EVENTS["moving_house"].validate(valid_answers("moving_house"), today=TODAY)
+    assert clean["postcode"] == "CF10 1BH"
+    assert clean["nino"] == "SX123456C"
+    assert clean["move_date"] == "2026-12-06"  # 7 days after TODAY
+    assert clean["full_name"] == "Siân O'Brien-Évans"
+
+    clean = EVENTS["retiring"].validate(
+        valid_answers(
+            "retiring",
+            sort_code="30 94 98",
+            account_number="733445",
+            has_bank_account=" YES ",
+            retirement_date={"day": "1", "month": "3", "year": "2027"},
+        ),
+        today=TODAY,
+    )
+    assert clean["sort_code"] == "309498"
+    assert clean["account_number"] == "00733445"
+    assert clean["has_bank_account"] == "yes"
+    assert clean["retirement_date"] == "2027-03-01"
+
+
+def test_optional_answer_may_be_left_out():
+    for blank in (None, "", "   "):
+        answers = valid_answers("new_job", employer_paye_reference=blank)
+        clean = EVENTS["new_job"].validate(answers, today=TODAY)
+        assert "employer_paye_reference" not in clean
+
+
+def test_optional_answer_is_still_checked_when_given():
+    errors = errors_of("new_job", valid_answers("new_job", employer_paye_reference="AB456"))
+    assert errors == {
+        "employer_paye_reference": (
+            "Enter the employer PAYE reference as it is on your payslip, like 123/AB456"
+        )
+    }
+
+
+# --- Required answers ---------------------------------------------------------------------
+
+
+def _required_fields() -> list[tuple[str, str, object]]:
+    """(event, field, blank answer) for every required question the valid set answers."""
+    cases = []
+    for name, event in EVENTS.items():
+        answers = valid_answers(name)
+        for q in event.questions:
+            if q.required and q.field in answers:
+                blanks: list[object] = ["missing", None, "", "  "]
+                if q.kind is Kind.DATE:
+                    blanks += [{}, {"day": "", "month": "", "year": ""}]
+                cases += [(name, q.field, blank) for blank in blanks]
+    return cases
+
+
+@pytest.mark.parametrize(("event_type", "field", "blank"), _required_fields())
+def test_missing_required_answer_gives_its_own_message(event_type, field, blank):
+    answers = valid_answers(event_type)
+    if blank == "missing":
+        del answers[field]
+    else:
+        answers[field] = blank
+    question = EVENTS[event_type].question(field)
+    errors = errors_of(event_type, answers)
+    assert errors == {field: question.required_error}
+
+
+def test_shown_conditional_question_is_required():
+    errors = errors_of("moving_house", valid_answers("moving_house", driving_licence_number=None))
+    assert errors == {"driving_licence_number": "Enter the driving licence number"}
+    errors = errors_of("retiring", valid_answers("retiring", sort_code=None, account_number=None))
+    assert errors == {
+        "sort_code": "Enter the sort code",
+        "account_number": "Enter the account number",
+    }
+    errors = errors_of(
+        "change_of_name",
+        valid_answers("change_of_name", driving_licence="paper", driving_licence_number=""),
+    )
+    assert errors == {"driving_licence_number": "Enter the driving licence number"}
+
+
+def test_every_error_reported_at_once():
+    errors = errors_of("birth", {})
+    assert set(errors) == set(EVENTS["birth"].fields)
+    for field, message in errors.items():
+        assert message == EVENTS["birth"].question(field).required_error
+
+
+# --- Unknown answers ------------------------------------------------------------------------
+
+UNKNOWN = "Remove this answer: it is not a question for this life event"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "extra"),
+    [
+        (name, extra)
+        for name in sorted(EVENTS)
+        for extra in ("favourite_colour", "deceased_nino", "FULL_NAME", "", "nino ")
+        if extra not in EVENTS[name].fields
+    ],
+)
+def test_unknown_answer_is_refused(event_type, extra):
+    errors = errors_of(event_type, valid_answers(event_type, **{extra: "something"}))
+    assert errors == {extra: UNKNOWN}
+
+
+def test_unknown_answer_refused_even_when_blank():
+    errors = errors_of("birth", valid_answers("birth", notes=""))
+    assert errors == {"notes": UNKNOWN}
+
+
+# --- Conditional answers that do not apply are dropped ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes", "dropped"),
+    [
+        ("moving_house", {"has_driving_licence": "no"}, {"driving_licence_number"}),
+        ("death", {"had_driving_licence": "no"}, {"driving_licence_number"}),
+        ("change_of_name", {"driving_licence": "none"}, {"driving_licence_number"}),
+        ("retiring", {"has_bank_account": "no"}, {"sort_code", "account_number"}),
+    ],
+)
+@pytest.mark.parametrize("hidden_value", ["as given", "not even valid"])
+def test_hidden_conditional_answers_are_dropped(event_type, changes, dropped, hidden_value):
+    answers = valid_answers(event_type, **changes)
+    if hidden_value != "as given":
+        for name in dropped:
+            answers[name] = hidden_value
+    assert dropped <= set(answers)
+    clean = EVENTS[event_type].validate(answers, today=TODAY)
+    assert not dropped & set(clean), "an answer to a question not asked was kept"
+    assert set(clean) == set(answers) - dropped
+
+
+# --- Format errors through the catalogue -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "field", "value", "message"),
+    [
+        ("moving_house", "postcode", "XX1 1AA", "Enter a real postcode, like SW1A 1AA"),
+        ("moving_house", "previous_postcode", "SW1A", "Enter a real postcode, like SW1A 1AA"),
+        (
+            "moving_house",
+            "nino",
+            "QQ 12 34 56 C",
+            "Enter a real National Insurance number: the first 2 letters you entered "
+            "are never used at the start of one",
+        ),
+        (
+            "death",
+            "deceased_nino",
+            "AB 12 34",
+            "Enter a National Insurance number in the correct format, like QQ 12 34 56 C",
+        ),
+        (
+            "birth",
+            "child_full_name",
+            "<script>",
+            "Name must only include letters, spaces, hyphens, apostrophes and full stops",
+        ),
+        ("birth", "parent_full_name", "A" * 101, "Name must be 100 characters or fewer"),
+        ("new_job", "employer_name", "x" * 101, "Answer must be 100 characters or fewer"),
+        ("new_job", "claiming_benefits", "maybe", "Select yes or no"),
+        ("death", "informant_relationship", "cousin", "Select one of the options"),
+        ("change_of_name", "reason", "yes", "Select one of the options"),
+        (
+            "moving_house",
+            "date_of_birth",
+            {"day": "12", "month": "7"},
+            "Date must include a day, month and year",
+        ),
+        (
+            "moving_house",
+            "date_of_birth",
+            "1984-02-30",
+            "Date must be a real date, like 2024-03-27",
+        ),
+        (
+            "moving_house",
+            "move_date",
+            {"days_ago": "7"},
+            "Date must be a real date, like 2024-03-27",
+        ),
+        (
+            "moving_house",
+            "move_date",
+            {"days_ago": True},
+            "Date must be a real date, like 2024-03-27",
+        ),
+        (
+            "moving_house",
+            "driving_licence_number",
+            "MORGA713116SM9IJ",
+            "Enter the driving licence number as it is shown on the licence: "
+            "16 characters, like MORGA753116SM9IJ",
+        ),
+        ("retiring", "sort_code", "3094", "Enter a valid sort code, like 30 94 98"),
+        (
+            "retiring",
+            "account_number",
+            "12345",
+            "Enter a valid account number, like 00733445: 6 to 8 digits",
+        ),
+    ],
+)
+def test_format_error_tells_how_to_fix_it(event_type, field, value, message):
+    errors = errors_of(event_type, valid_answers(event_type, **{field: value}))
+    assert errors == {field: message}
+
+
+# --- Date limits --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes", "field", "message"),
+    [
+        (
+            "death",
+            {"date_of_death": {"days_ago": -1}},
+            "date_of_death",
+            "Date of death must be today or in the past",
+        ),
+        (
+            "death",
+            {"date_of_death": "2026-11-30"},
+            "date_of_death",
+            "Date of death must be today or in the past",
+        ),
+        (
+            "death",
+            {"date_of_death": "2020-01-01"},
+            "date_of_death",
+            "Date of death must be within the last 5 years",
+        ),
+        (
+            "death",
+            {"deceased_date_of_birth": "2026-06-01", "date_of_death": "2026-05-31"},
+            "date_of_death",
+            "Date of death must be the same as or after their date of birth",
+        ),
+        (
+            "death",
+            {"deceased_date_of_birth": "2027-01-01"},
+            "deceased_date_of_birth",
+            "Date of birth must be in the past",
+        ),
+        (
+            "birth",
+            {"child_date_of_birth": {"days_ago": -1}},
+            "child_date_of_birth",
+            "The baby’s date of birth must be today or in the past",
+        ),
+        (
+            "birth",
+            {"child_date_of_birth": "2025-10-01"},
+            "child_date_of_birth",
+            "The baby’s date of birth must be within the last 12 months",
+        ),
+        (
+            "birth",
+            {"parent_date_of_birth": "2026-11-20", "child_date_of_birth": "2026-11-15"},
+            "child_date_of_birth",
+            "The baby’s date of birth must be after your date of birth",
+        ),
+        (
+            "moving_house",
+            {"move_date": {"days_ago": 400}},
+            "move_date",
+            "Moving date must be within the last 12 months",
+        ),
+        (
+            "moving_house",
+            {"move_date": "2025-11-01"},
+            "move_date",
+            "Moving date must be within the last 12 months",
+        ),
+        (
+            "moving_house",
+            {"move_date": "2027-04-01"},
+            "move_date",
+            "Moving date must be within the next 3 months",
+        ),
+        (
+            "moving_house",
+            {"date_of_birth": "1890-01-01"},
+            "date_of_birth",
+            "Date of birth must be within the last 130 years",
+        ),
+        (
+            "moving_house",
+            {"date_of_birth": {"days_ago": -1}},
+            "date_of_birth",
+            "Date of birth must be in the past",
+        ),
+        (
+            "new_job",
+            {"job_start_date": "2027-07-01"},
+            "job_start_date",
+            "Start date must be within the next 6 months",
+        ),
+        (
+            "retiring",
+            {"retirement_date": "2028-01-01"},
+            "retirement_date",
+            "Retirement date must be within the next 12 months",
+        ),
+        (
+            "change_of_name",
+            {"date_of_change": "2026-12-01"},
+            "date_of_change",
+            "Date of the name change must be today or in the past",
+        ),
+        (
+            "change_of_name",
+            {"date_of_birth": "2026-01-01", "date_of_change": "2025-12-01"},
+            "date_of_change",
+            "Date of the name change must be after your date of birth",
+        ),
+    ],
+)
+def test_date_limits(event_type, changes, field, message):
+    errors = errors_of(event_type, valid_answers(event_type, **changes))
+    assert errors == {field: message}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes"),
+    [
+        ("death", {"date_of_death": "2026-11-29"}),  # today
+        ("death", {"deceased_date_of_birth": "2024-05-01", "date_of_death": "2024-05-01"}),
+        ("death", {"date_of_death": "2022-01-01"}),  # under 5 years
+        ("birth", {"child_date_of_birth": "2026-11-29"}),
+        ("birth", {"child_date_of_birth": "2025-12-15"}),
+        ("moving_house", {"move_date": "2025-12-01"}),
+        ("moving_house", {"move_date": "2027-02-27"}),
+        ("new_job", {"job_start_date": "2027-05-01"}),
+        ("retiring", {"retirement_date": "2027-11-01"}),
+        ("change_of_name", {"date_of_change": "2026-11-29"}),
+    ],
+)
+def test_dates_within_limits_accepted(event_type, changes):
+    clean = EVENTS[event_type].validate(valid_answers(event_type, **changes), today=TODAY)
+    for field, value in changes.items():
+        assert clean[field] == value
+
+
+def test_limits_follow_the_day_given():
+    # The same answer is fine on one day and too late on a later one.
+    answers = valid_answers("birth", child_date_of_birth="2026-01-15")
+    EVENTS["birth"].validate(answers, today=TODAY)
+    errors = errors_of("birth", answers, today=date(2027, 6, 1))
+    assert set(errors) == {"child_date_of_birth"}

@@ -1,0 +1,202 @@
+"""Fan-out against a real Redis and real `router worker` processes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from redis import Redis
+
+from router.adapters.mocks import Faults, configure_faults
+from router.adapters.registry import Registry
+from router.cases import DeliveryState
+from router.fanout import FanOut
+from router.queues import queue_for
+from router.service import LifeEventRouter
+from router.settings import RetryPolicy
+from tests.helpers import Workers, mock_log, sample, samples, wait_settled
+
+
+def submit_sample(core: LifeEventRouter, name: str) -> str:
+    data = sample(name)
+    return core.submit(data["event"], data["answers"], data["consent"], channel="test").ref
+
+
+@pytest.mark.parametrize("name", samples())
+def test_each_sample_event_is_delivered_by_real_workers(
+    core: LifeEventRouter, redis: Redis, workers: Workers, name: str
+) -> None:
+    ref = submit_sample(core, name)
+    case = wait_settled(redis, ref)
+
+    assert case.deliveries, "every sample tells at least one department"
+    for department, delivery in case.deliveries.items():
+        if delivery.mode == "assisted":
+            assert delivery.state == DeliveryState.ASSISTED
+            continue
+        assert delivery.state == DeliveryState.DELIVERED, (department, delivery.detail)
+        assert delivery.receipt is not None
+        # The department's own records changed, once, for this delivery.
+        entries = [
+            e for e in mock_log(redis, department) if e["delivery_id"] == f"{ref}-{department}"
+        ]
+        assert len(entries) == 1
+        assert entries[0]["receipt"] == delivery.receipt.reference
+
+
+def test_dvla_mock_really_updates_the_address_on_the_licence(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    ref = submit_sample(core, "moving_house")
+    wait_settled(redis, ref)
+    answers = core.case(ref).answers
+    licence = redis.hgetall(f"mock:dvla:licence:{answers['driving_licence_number']}")
+    assert licence[b"address"].decode() == f"{answers['address_line_1']}, {answers['town']}"
+    assert licence[b"postcode"].decode() == answers["postcode"]
+    assert licence[b"changes"] == b"1"
+
+
+def test_no_department_ever_receives_an_undeclared_field(
+    core: LifeEventRouter, redis: Redis, workers: Workers, registry: Registry
+) -> None:
+    refs = [submit_sample(core, name) for name in samples()]
+    for ref in refs:
+        wait_settled(redis, ref)
+    seen = 0
+    for adapter in registry:
+        for entry in mock_log(redis, adapter.name):
+            declared = set(adapter.fields_for(entry["event_type"]))
+            assert set(entry["fields"]) <= declared, (adapter.name, entry["event_type"])
+            seen += 1
+    assert seen >= 10
+
+
+def test_a_department_not_chosen_is_told_nothing(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    data = sample("moving_house")
+    ref = core.submit(data["event"], data["answers"], ["dwp"]).ref
+    case = wait_settled(redis, ref)
+    assert list(case.deliveries) == ["dwp"]
+    assert case.plan.decision("dvla").mode == "not_consented"
+    for department in ("dvla", "hmrc", "council"):
+        assert mock_log(redis, department) == []
+
+
+def test_transient_failures_retry_until_delivered(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    configure_faults(redis, "dwp", Faults(fail_first=2))
+    ref = submit_sample(core, "new_job")
+    case = wait_settled(redis, ref, timeout=60)
+
+    dwp = case.deliveries["dwp"]
+    assert dwp.state == DeliveryState.DELIVERED
+    assert dwp.attempts == 3
+    states = [h.state for h in core.store.history(ref) if h.department == "dwp"]
+    assert states.count("retrying") == 2
+    assert states[-1] == "delivered"
+    assert len(mock_log(redis, "dwp")) == 1
+    # The other department was not held up by dwp's trouble.
+    assert case.deliveries["hmrc"].state == DeliveryState.DELIVERED
+
+
+def test_permanent_rejection_fails_dead_letters_flags_and_replays(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    configure_faults(redis, "hmrc", Faults(permanent_rate=1.0))
+    ref = submit_sample(core, "retiring")
+    case = wait_settled(redis, ref)
+
+    hmrc = case.deliveries["hmrc"]
+    assert hmrc.state == DeliveryState.FAILED
+    assert hmrc.attempts == 1, "a permanent refusal is not retried"
+    assert "refused" in hmrc.detail
+    assert case.flagged
+    assert ref in core.store.flagged()
+    dead = core.store.dead_letters()
+    assert list(dead) == [f"{ref}-hmrc"]
+    assert dead[f"{ref}-hmrc"]["reason"] == hmrc.detail
+    assert mock_log(redis, "hmrc") == []
+
+    configure_faults(redis, "hmrc", Faults())
+    core.fanout.replay(f"{ref}-hmrc")
+    case = wait_settled(redis, ref)
+    assert case.deliveries["hmrc"].state == DeliveryState.DELIVERED
+    assert core.store.dead_letters() == {}
+    assert not case.flagged
+    assert len(mock_log(redis, "hmrc")) == 1
+
+
+def test_exhausted_retries_end_failed_on_the_dead_letter_list(
+    redis: Redis, registry: Registry, workers: Workers
+) -> None:
+    core = LifeEventRouter(
+        redis, registry, RetryPolicy(max_retries=2, base_seconds=1, cap_seconds=1)
+    )
+    configure_faults(redis, "council", Faults(outage=True))
+    ref = submit_sample(core, "death")
+    case = wait_settled(redis, ref, timeout=60)
+
+    council = case.deliveries["council"]
+    assert council.state == DeliveryState.FAILED
+    assert council.attempts == 3
+    assert "gave up after 3 attempts" in council.detail
+    assert f"{ref}-council" in core.store.dead_letters()
+    assert case.flagged
+    others = {n: d.state for n, d in case.deliveries.items() if n != "council"}
+    assert set(others.values()) == {DeliveryState.DELIVERED}
+
+
+def test_replay_refuses_a_delivery_that_did_not_fail(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    from router.exceptions import UnknownDelivery
+
+    ref = submit_sample(core, "birth")
+    wait_settled(redis, ref)
+    with pytest.raises(UnknownDelivery):
+        core.fanout.replay(f"{ref}-dwp")
+    with pytest.raises(UnknownDelivery):
+        core.fanout.replay("not-a-delivery")
+
+
+def test_every_queue_anything_enqueues_on_has_a_worker(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    for name in samples():
+        submit_sample(core, name)
+    used = {key.decode().removeprefix("rq:queue:") for key in redis.smembers("rq:queues")}
+    assert used
+    assert used <= {queue_for(name) for name in registry.names()}
+
+
+def test_case_and_jobs_are_written_together_or_not_at_all(
+    core: LifeEventRouter, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: FanOut, pipe: object, ref: str, departments: object, round_: int = 0) -> None:
+        raise ConnectionError("Redis went away mid-submission")
+
+    monkeypatch.setattr(FanOut, "enqueue", broken)
+    data = sample("birth")
+    with pytest.raises(ConnectionError):
+        core.submit(data["event"], data["answers"], data["consent"])
+    assert redis.keys("case:*") == []
+    assert redis.keys("rq:job:*") == []
+
+
+def test_case_is_stored_with_its_plan_and_history_before_the_reference_is_returned(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    result = sample("change_of_name")
+    submission = core.submit(result["event"], result["answers"], result["consent"])
+    case = core.case(submission.ref)
+    assert case.deliveries["dvla"].state == DeliveryState.ASSISTED
+    assert case.deliveries["dvla"].tasks == ("identity_check", "photo")
+    assert case.deliveries["dwp"].state == DeliveryState.QUEUED
+    assert json.loads(redis.hget(f"case:{submission.ref}", "consent") or "[]") == sorted(
+        result["consent"]
+    )
+    history = core.store.history(submission.ref)
+    assert history[0].state == "received"
+    assert {h.department for h in history[1:]} == set(case.deliveries)

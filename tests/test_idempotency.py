@@ -1,0 +1,91 @@
+"""A delivery repeated with the same idempotency key changes a department's records once."""
+
+from __future__ import annotations
+
+from redis import Redis
+
+from router.adapters.registry import Registry
+from router.cases import DeliveryState
+from router.fanout import FanOut
+from router.service import LifeEventRouter
+from tests.helpers import Workers, mock_log, sample, wait_settled
+
+
+def test_the_same_notification_twice_returns_the_first_receipt_and_changes_nothing(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    data = sample("moving_house")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    case = core.case(ref)
+    adapter = registry.create("dvla", redis)
+    notification = core.store.notification(case, "dvla")
+
+    first = adapter.deliver(notification)
+    record_key = f"mock:dvla:licence:{case.answers['driving_licence_number']}"
+    after_first = redis.hgetall(record_key)
+    second = adapter.deliver(notification)
+
+    assert second == first
+    assert redis.hgetall(record_key) == after_first
+    assert after_first[b"changes"] == b"1"
+    assert len(mock_log(redis, "dvla")) == 1
+
+
+def test_a_crash_after_the_department_applied_it_does_not_apply_it_twice(
+    core: LifeEventRouter, redis: Redis, registry: Registry, workers: Workers
+) -> None:
+    """The department took the change, then the router died before recording it:
+    the job runs again and gets the department's first receipt back."""
+    data = sample("death")
+    workers.stop()  # hold the jobs in their queues
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    case = core.case(ref)
+    applied = registry.create("dwp", redis).deliver(core.store.notification(case, "dwp"))
+    assert core.case(ref).deliveries["dwp"].state == DeliveryState.QUEUED
+
+    workers.start()
+    case = wait_settled(redis, ref)
+    assert case.deliveries["dwp"].state == DeliveryState.DELIVERED
+    assert case.deliveries["dwp"].receipt == applied
+    assert len(mock_log(redis, "dwp")) == 1
+    claimant = redis.hgetall(f"mock:dwp:claimant:{case.answers['deceased_nino']}")
+    assert claimant[b"changes"] == b"1"
+
+
+def test_a_delivery_job_run_again_after_delivery_changes_nothing(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    data = sample("new_job")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    wait_settled(redis, ref)
+    # Enqueue the same delivery again, as a re-run after a lost acknowledgement would.
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.multi()
+        core.fanout.enqueue(pipe, ref, ["hmrc"], round_=7)
+        pipe.execute()
+    deadline_case = wait_settled(redis, ref)
+    import time
+
+    time.sleep(1.0)  # give the worker time to take the repeat job
+    assert redis.llen("rq:queue:dept-hmrc") == 0
+    assert deadline_case.deliveries["hmrc"].attempts == core.case(ref).deliveries["hmrc"].attempts
+    assert len(mock_log(redis, "hmrc")) == 1
+
+
+def test_the_same_submission_key_makes_one_case(core: LifeEventRouter, redis: Redis) -> None:
+    data = sample("birth")
+    first = core.submit(data["event"], data["answers"], data["consent"], submission_key="abc-123")
+    again = core.submit(data["event"], data["answers"], data["consent"], submission_key="abc-123")
+    assert first.created and not again.created
+    assert again.ref == first.ref
+    assert again.secret == ""
+    assert len([k for k in redis.keys("case:*") if k.count(b":") == 1]) == 1
+    assert redis.llen("rq:queue:dept-dwp") == 1
+
+
+def test_fanout_enqueue_uses_one_job_id_per_delivery(core: LifeEventRouter, redis: Redis) -> None:
+    data = sample("death")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    ids = sorted(k.decode() for k in redis.keys("rq:job:*"))
+    assert ids == sorted(f"rq:job:deliver-{ref}-{d}" for d in data["consent"])
+    assert isinstance(core.fanout, FanOut)

@@ -1,0 +1,257 @@
+"""Property tests: validation never crashes, routing never over-shares, references
+catch typos."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from router import reference
+from router.adapters.mocks import (
+    DvlaLicences,
+    DwpBenefits,
+    GovernmentPayments,
+    HmrcTax,
+    LocalCouncil,
+)
+from router.catalogue import EVENTS, Kind
+from router.exceptions import ValidationFailed
+from router.routing import check_consent, interested, plan
+from tests.test_catalogue import MESSAGE_IDS, valid_answers
+
+TODAY = date(2026, 11, 29)
+ADAPTERS = (DwpBenefits, DvlaLicences, GovernmentPayments, HmrcTax, LocalCouncil)
+BY_NAME = {a.name: a for a in ADAPTERS}
+
+PROPERTY = settings(
+    max_examples=200,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+# --- (a) validation returns clean answers or field messages, nothing else --------------
+
+# Values a channel might pass on: text (including near-valid answers), nothing, numbers,
+# and mappings such as the day/month/year date inputs.
+_NEAR_VALID = st.sampled_from(
+    [
+        "yes",
+        "NO",
+        "photocard",
+        "none",
+        "marriage",
+        "SW1A 1AA",
+        "AB 12 34 56 C",
+        "2024-02-29",
+        "2023-02-30",
+        "MORGA753116SM9IJ",
+        "30-94-98",
+        "733445",
+        "123/AB456",
+        "Siân O’Brien",
+        "",
+        "   ",
+    ]
+)
+_DATE_PART = st.one_of(
+    st.text(max_size=6), st.integers(-40_000, 40_000), st.none(), st.booleans(), st.floats()
+)
+_MAPPING = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={"day": _DATE_PART, "month": _DATE_PART, "year": _DATE_PART},
+    ),
+    st.fixed_dictionaries(
+        {"days_ago": st.one_of(st.integers(-200_000, 200_000), _DATE_PART, st.floats())}
+    ),
+    st.dictionaries(st.text(max_size=6), st.one_of(st.text(max_size=6), st.integers())),
+)
+_VALUE = st.one_of(st.text(max_size=40), _NEAR_VALID, st.none(), st.integers(), _MAPPING)
+
+
+def _fitting(event_type: str) -> dict[str, list[Any]]:
+    """For each question, answers of the right kind: choices, and a valid example."""
+    event = EVENTS[event_type]
+    pool: dict[str, list[Any]] = {}
+    for question in event.questions:
+        values: list[Any] = [v for v, _ in question.choices()]
+        values += [a[question.field] for a in map(valid_answers, EVENTS) if question.field in a]
+        if question.kind is Kind.DATE:
+            values += [{"days_ago": d} for d in (-400, -100, -1, 0, 1, 30, 400, 2000, 50_000)]
+        pool[question.field] = values
+    return pool
+
+
+_FITTING = {name: _fitting(name) for name in EVENTS}
+
+
+@st.composite
+def raw_submission(draw: st.DrawFn) -> tuple[str, dict[Any, Any]]:
+    event_type = draw(st.sampled_from(sorted(EVENTS)))
+    fields = EVENTS[event_type].fields
+    if draw(st.sampled_from(["tweak", "tweak", "tweak", "anything"])) == "tweak":
+        # A few answers of a valid set changed, mostly to answers of the right kind, so
+        # that many cases reach the date limits, conditional questions and cross-checks.
+        answers = valid_answers(event_type)
+        for name in draw(st.sets(st.sampled_from(fields), max_size=3)):
+            fitting = st.sampled_from(_FITTING[event_type][name])
+            answers[name] = draw(st.one_of(fitting, fitting, fitting, _VALUE))
+    else:
+        answers = draw(st.dictionaries(st.sampled_from(fields), _VALUE, max_size=len(fields)))
+    if draw(st.sampled_from([False, False, False, True])):
+        extra = st.text(max_size=12).filter(lambda k: k not in fields)
+        answers.update(draw(st.dictionaries(extra, _VALUE, min_size=1, max_size=2)))
+    return event_type, answers
+
+
+@PROPERTY
+@given(raw_submission())
+def test_validate_returns_clean_answers_or_field_messages(submission):
+    event_type, answers = submission
+    event = EVENTS[event_type]
+    try:
+        clean = event.validate(answers, today=TODAY)
+    except ValidationFailed as failed:
+        assert failed.errors, "refused without saying why"
+        for name, message in failed.errors.items():
+            assert name in event.fields or name in answers
+            if name not in event.fields:
+                assert message == "Remove this answer: it is not a question for this life event"
+            assert isinstance(message, str) and message.strip()
+            assert message in MESSAGE_IDS, message
+        return
+    assert set(clean) <= set(event.fields)
+    assert set(clean) <= set(answers), "an answer appeared that nobody gave"
+    for name, value in clean.items():
+        assert isinstance(value, str) and value == value.strip() and value
+        question = event.question(name)
+        assert question.applies(clean), "kept an answer to a question not asked"
+        if question.kind in (Kind.CHOICE, Kind.YES_NO):
+            assert value in {v for v, _ in question.choices()}
+        if question.kind is Kind.DATE:
+            assert date.fromisoformat(value).isoformat() == value
+    for question in event.questions:
+        if question.required and question.applies(clean):
+            assert question.field in clean, f"required {question.field} missing"
+
+
+# --- (b) routing only ever sends declared, answered fields --------------------------------
+
+
+@st.composite
+def valid_submission(draw: st.DrawFn) -> tuple[str, dict[str, Any], set[str]]:
+    event_type = draw(st.sampled_from(sorted(EVENTS)))
+    event = EVENTS[event_type]
+    answers = valid_answers(event_type)
+    for question in event.questions:
+        if question.kind in (Kind.CHOICE, Kind.YES_NO):
+            value = draw(st.sampled_from([v for v, _ in question.choices()]))
+            answers[question.field] = draw(st.sampled_from([value, value.upper(), f" {value} "]))
+        elif not question.required and draw(st.booleans()):
+            answers.pop(question.field, None)
+    names = sorted(a.name for a in interested(event_type, ADAPTERS))
+    consent = draw(st.sets(st.sampled_from(names), min_size=1))
+    return event_type, answers, consent
+
+
+@PROPERTY
+@given(valid_submission())
+def test_plan_only_sends_declared_and_answered_fields(submission):
+    event_type, raw, consent = submission
+    clean = EVENTS[event_type].validate(raw, today=TODAY)
+    check_consent(event_type, sorted(consent), ADAPTERS)
+    result = plan(event_type, clean, consent, ADAPTERS)
+    decided = [d.department for d in result.decisions]
+    assert sorted(decided) == sorted(a.name for a in interested(event_type, ADAPTERS))
+    for decision in result.decisions:
+        assert decision.reason.strip()
+        if decision.department not in consent:
+            assert decision.mode == "not_consented"
+        if decision.told:
+            assert decision.department in consent, "told a department without consent"
+            declared = BY_NAME[decision.department].fields_for(event_type)
+            assert set(decision.fields) <= set(declared)
+            assert set(decision.fields) <= set(clean)
+        else:
+            assert decision.fields == () and decision.tasks == ()
+
+
+# --- (c) case references --------------------------------------------------------------------
+
+_BODY = st.text(alphabet=reference.ALPHABET, min_size=8, max_size=8)
+
+
+def _with_check(body: str) -> str:
+    """The one valid reference that starts with ``body`` (public API only)."""
+    valid = [body + c for c in reference.ALPHABET if reference.normalise(body + c)]
+    assert len(valid) == 1, f"{len(valid)} check characters fit {body}"
+    return valid[0]
+
+
+def test_new_references_round_trip():
+    seen = set()
+    for _ in range(300):
+        ref = reference.new_reference()
+        assert len(ref) == 9 and set(ref) <= set(reference.ALPHABET)
+        shown = reference.display(ref)
+        assert len(shown) == 11 and shown[4] == shown[9] == "-"
+        assert reference.normalise(shown) == ref
+        assert reference.normalise(ref) == ref
+        seen.add(ref)
+    assert len(seen) == 300
+
+
+@PROPERTY
+@given(_BODY, st.sampled_from(["", " ", "-", "  ", " - "]), st.booleans())
+def test_reference_typed_any_case_and_spacing_is_accepted(body, gap, lower):
+    ref = _with_check(body)
+    typed = gap.join([ref[:3], ref[3:6], ref[6:]])
+    if lower:
+        typed = typed.lower()
+    assert reference.normalise(typed) == ref
+    assert reference.normalise(f"  {reference.display(ref).lower()} ") == ref
+
+
+@PROPERTY
+@given(_BODY, st.integers(0, 8), st.data())
+def test_reference_any_single_substitution_is_rejected(body, position, data):
+    ref = _with_check(body)
+    other = data.draw(
+        st.one_of(
+            st.sampled_from([c for c in reference.ALPHABET if c != ref[position]]),
+            st.sampled_from("0O1IL2Z5S8BUV"),  # look-alikes outside the alphabet
+        )
+    )
+    typo = ref[:position] + other + ref[position + 1 :]
+    assert reference.normalise(typo) is None
+    assert reference.normalise(reference.display(typo)) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["", "ACDE-FGHJ", "ACDE-FGHJ-KM", "ACDE-FGHJ-!", None, 123456789, "ÄCDE-FGHJ-K"]
+)
+def test_reference_nonsense_is_rejected(text):
+    assert reference.normalise(text) is None
+
+
+def test_reference_missed_swaps_are_rare():
+    # Exhaustive over pairs of neighbours: Luhn mod 22 catches nearly every swap.
+    alphabet = reference.ALPHABET
+    caught = missed = 0
+    for a in alphabet:
+        for b in alphabet:
+            if a == b:
+                continue
+            ref = _with_check("ACDE" + a + b + "FG")
+            swapped = ref[:4] + b + a + ref[6:]
+            if reference.normalise(swapped) is None:
+                caught += 1
+            else:
+                missed += 1
+    assert missed <= caught // 50
