@@ -104,7 +104,7 @@ def start_web(url: str, host: str, port: int) -> subprocess.Popen[bytes]:
     "--port",
     default=8000,
     show_default=True,
-    help="Port for the web front door (a free one if taken).",
+    help="Port for the web front door (0, or a port in use: a free one).",
 )
 @click.option("--no-web", is_flag=True, help="Run Redis and the workers only.")
 def up(host: str, port: int, no_web: bool) -> None:
@@ -125,7 +125,7 @@ def up(host: str, port: int, no_web: bool) -> None:
     try:
         supervisor.start()
         if not no_web:
-            if not _port_free(host, port):
+            if port == 0 or not _port_free(host, port):
                 port = redis_server.free_port()
             web = start_web(server.url, host, port)
         where = (
@@ -216,11 +216,20 @@ def _read_event(stream: TextIO) -> dict[str, Any]:
 @click.option(
     "--channel", default="cli", show_default=True, help="Which channel this came through."
 )
-def submit(source: TextIO, channel: str) -> None:
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=None,
+    help="Wait up to this many seconds for the workers, then print each department's state.",
+)
+def submit(source: TextIO, channel: str, wait_seconds: float | None) -> None:
     """Submit a life event from a JSON FILE (or - for standard input); print its reference."""
+    router = core()
+    started = time.monotonic()
     try:
         data = _read_event(source)
-        result = core().submit(
+        result = router.submit(
             data.get("event"),
             data.get("answers"),
             data.get("consent"),
@@ -239,6 +248,20 @@ def submit(source: TextIO, channel: str) -> None:
         click.echo(f"Status secret: {result.secret}")
     else:
         click.echo("This event was already submitted; that is its reference.")
+    if wait_seconds is None:
+        return
+    deadline = started + wait_seconds
+    case = router.case(result.ref)
+    while not case.settled and time.monotonic() < deadline:
+        time.sleep(0.05)
+        case = router.case(result.ref)
+    elapsed = time.monotonic() - started
+    states = ", ".join(f"{name} {d.state.value}" for name, d in case.deliveries.items())
+    if case.settled:
+        click.echo(f"Settled in {elapsed:.2f}s: {states}")
+    else:
+        click.echo(f"Still pending after {elapsed:.2f}s: {states}")
+        sys.exit(3)
 
 
 def _case_ref(text: str) -> str:

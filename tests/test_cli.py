@@ -1,0 +1,172 @@
+"""The `router` command, run as a real process against the test Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from redis import Redis
+
+from router import reference
+from router.adapters.mocks import Faults, configure_faults
+from tests.helpers import EXAMPLES, Workers, router_cli, sample, samples, wait_settled
+
+
+def _ref_from(stdout: str) -> str:
+    line = next(line for line in stdout.splitlines() if line.startswith("Reference: "))
+    ref = reference.normalise(line.removeprefix("Reference: "))
+    assert ref is not None
+    return ref
+
+
+@pytest.mark.parametrize("name", samples())
+def test_submit_accepts_every_sample_and_prints_reference_and_secret(
+    name: str, cli_env: dict[str, str], redis: Redis
+) -> None:
+    result = router_cli("submit", str(EXAMPLES / f"{name}.json"), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    ref = _ref_from(result.stdout)
+    assert "Status secret: " in result.stdout
+    assert redis.hget(f"case:{ref}", "channel") == b"cli"
+
+
+BAD_INPUT = [
+    pytest.param("{not json", {"file": "Not valid JSON"}, id="not-json"),
+    pytest.param("[1, 2]", {"file": "one JSON object"}, id="not-an-object"),
+    pytest.param(
+        json.dumps({"event": "winning_the_lottery", "answers": {}, "consent": ["dwp"]}),
+        {"event": "Choose a life event"},
+        id="unknown-event",
+    ),
+    pytest.param(
+        json.dumps({"event": "birth", "answers": "all of them", "consent": ["dwp"]}),
+        {"answers": "named fields"},
+        id="answers-not-an-object",
+    ),
+    pytest.param(
+        json.dumps({"event": "birth", "answers": {}, "consent": []}),
+        {
+            "child_full_name": "Enter the baby’s full name",
+            "parent_nino": "Enter your National Insurance number",
+            "consent": "Select at least one organisation to tell",
+        },
+        id="nothing-answered",
+    ),
+    pytest.param(
+        json.dumps(
+            {
+                **sample("birth"),
+                "answers": {
+                    **sample("birth")["answers"],
+                    "parent_nino": "TN 12 34 56 A",
+                    "postcode": "NOT A CODE",
+                    "child_date_of_birth": "2999-01-01",
+                },
+            }
+        ),
+        {
+            "parent_nino": "never used at the start",
+            "postcode": "Enter a real postcode",
+            "child_date_of_birth": "must be today or in the past",
+        },
+        id="bad-formats",
+    ),
+    pytest.param(
+        json.dumps(
+            {
+                **sample("death"),
+                "answers": {
+                    **sample("death")["answers"],
+                    "deceased_date_of_birth": {"days_ago": 100},
+                    "date_of_death": {"days_ago": 200},
+                },
+            }
+        ),
+        {"date_of_death": "same as or after their date of birth"},
+        id="death-before-birth",
+    ),
+    pytest.param(
+        json.dumps({**sample("birth"), "consent": ["dvla"]}),
+        {"consent": "only organisations from the list"},
+        id="consent-to-uninterested-department",
+    ),
+    pytest.param(
+        json.dumps({**sample("birth"), "shoe_size": 9}),
+        {"shoe_size": "Remove this"},
+        id="unknown-top-level-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "expected"), BAD_INPUT)
+def test_bad_input_gives_a_message_per_field_exits_non_zero_and_writes_nothing(
+    payload: str, expected: dict[str, str], cli_env: dict[str, str], redis: Redis
+) -> None:
+    result = router_cli("submit", "-", env=cli_env, stdin=payload)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "nothing was saved" in result.stderr
+    for field, words in expected.items():
+        lines = [
+            line for line in result.stderr.splitlines() if line.strip().startswith(f"{field}:")
+        ]
+        assert lines, f"no message for {field} in:\n{result.stderr}"
+        assert words in lines[0]
+    assert result.stdout == ""
+    assert redis.dbsize() == 0
+
+
+def test_status_prints_each_departments_state(
+    cli_env: dict[str, str], redis: Redis, workers: Workers
+) -> None:
+    ref = _ref_from(router_cli("submit", str(EXAMPLES / "change_of_name.json"), env=cli_env).stdout)
+    wait_settled(redis, ref)
+
+    result = router_cli("status", reference.display(ref).lower().replace("-", " "), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "delivered" in lines["dwp"] and "receipt DWP-" in lines["dwp"]
+    assert "assisted" in lines["dvla"]
+
+    as_json = json.loads(router_cli("status", ref, "--json", env=cli_env).stdout)
+    assert as_json["deliveries"]["dvla"]["state"] == "assisted"
+    assert as_json["deliveries"]["hmrc"]["state"] == "delivered"
+
+
+@pytest.mark.parametrize("text", ["ACDE-FGHJ-K", "nonsense", ""])
+def test_status_of_a_bad_or_unknown_reference_says_so_without_a_traceback(
+    text: str, cli_env: dict[str, str], redis: Redis
+) -> None:
+    result = router_cli("status", text, env=cli_env)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "reference" in result.stderr.lower()
+
+
+def test_operators_list_and_replay_failed_deliveries(
+    cli_env: dict[str, str], redis: Redis, workers: Workers
+) -> None:
+    configure_faults(redis, "payments", Faults(permanent_rate=1.0))
+    ref = _ref_from(router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env).stdout)
+    wait_settled(redis, ref)
+
+    failed = router_cli("deliveries", "failed", env=cli_env)
+    assert f"{ref}-payments" in failed.stdout
+    assert "refused" in failed.stdout
+
+    assert (
+        router_cli("mock", "configure", "payments", "--permanent-rate", "0", env=cli_env).returncode
+        == 0
+    )
+    replay = router_cli("deliveries", "replay", "--all", env=cli_env)
+    assert replay.returncode == 0, replay.stderr
+    case = wait_settled(redis, ref)
+    assert case.deliveries["payments"].state.value == "delivered"
+    assert "No failed deliveries" in router_cli("deliveries", "failed", env=cli_env).stdout
+
+
+def test_worker_refuses_an_unknown_department(cli_env: dict[str, str], redis: Redis) -> None:
+    result = router_cli("worker", "--department", "ministry_of_magic", env=cli_env)
+    assert result.returncode == 2
+    assert "No adapter named ministry_of_magic" in result.stderr

@@ -1,0 +1,121 @@
+"""The web front door: the start page, the JSON API and the status page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from router.redis_server import RedisServer
+from tests.helpers import Workers, sample, wait_settled
+
+
+@pytest.fixture
+def app(redis: Redis, redis_server: RedisServer) -> Iterator[Flask]:
+    from channels.app import create_app
+
+    app = create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_start_page_lists_every_life_event(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    for title in (
+        "Moving house",
+        "Someone has died",
+        "A baby has been born",
+        "Starting a new job",
+        "Retiring",
+        "Changing your name",
+    ):
+        assert title in page
+
+
+def test_api_submission_returns_reference_and_status_link(
+    client: FlaskClient, redis: Redis, workers: Workers
+) -> None:
+    response = client.post("/api/v1/submissions", json=sample("birth"))
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["created"] is True
+    ref = body["reference"].replace("-", "")
+    wait_settled(redis, ref)
+
+    status = client.get(
+        f"/api/v1/cases/{body['reference']}", headers={"X-Case-Secret": body["secret"]}
+    )
+    assert status.status_code == 200
+    deliveries = status.get_json()["deliveries"]
+    assert {n: d["state"] for n, d in deliveries.items()} == {
+        "dwp": "delivered",
+        "hmrc": "delivered",
+    }
+    assert "parent_nino" in deliveries["hmrc"]["fields_sent"]
+
+    page = client.get(body["status_url"].removeprefix("http://localhost"))
+    assert page.status_code == 200
+    assert "Told" in page.get_data(as_text=True)
+
+
+def test_api_bad_input_gives_field_messages_not_a_500(client: FlaskClient, redis: Redis) -> None:
+    data = sample("moving_house")
+    data["answers"]["postcode"] = "ZZ"
+    response = client.post("/api/v1/submissions", json=data)
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"postcode": "Enter a real postcode, like SW1A 1AA"}
+    assert redis.dbsize() == 0
+
+    welsh = client.post("/api/v1/submissions?lang=cy", json=data)
+    assert welsh.status_code == 422
+    assert welsh.get_json()["errors"]["postcode"] != "Enter a real postcode, like SW1A 1AA"
+
+    for body in (b"{not json", b"[]"):
+        bad = client.post("/api/v1/submissions", data=body, content_type="application/json")
+        assert bad.status_code == 400
+        assert "JSON object" in bad.get_json()["message"]
+    assert redis.dbsize() == 0
+
+
+def test_api_same_idempotency_key_makes_one_case(client: FlaskClient, redis: Redis) -> None:
+    headers = {"Idempotency-Key": "retry-of-request-42"}
+    first = client.post("/api/v1/submissions", json=sample("retiring"), headers=headers)
+    again = client.post("/api/v1/submissions", json=sample("retiring"), headers=headers)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.get_json()["reference"] == first.get_json()["reference"]
+    assert "secret" not in again.get_json()
+
+
+def test_a_reference_without_its_secret_reveals_nothing(client: FlaskClient, redis: Redis) -> None:
+    body = client.post("/api/v1/submissions", json=sample("death")).get_json()
+    ref = body["reference"]
+    for url, headers in (
+        (f"/status/{ref}", {}),
+        (f"/status/{ref}?s=wrong-secret", {}),
+        (f"/api/v1/cases/{ref}", {}),
+        (f"/api/v1/cases/{ref}", {"X-Case-Secret": "wrong"}),
+    ):
+        response = client.get(url, headers=headers)
+        assert response.status_code == 404
+        assert "Pendleton" not in response.get_data(as_text=True)
+    unknown = client.get("/api/v1/cases/ACDE-FGHJ-K", headers={"X-Case-Secret": "x"})
+    assert unknown.status_code == 404
+    assert (
+        unknown.get_json()["message"]
+        == client.get(f"/api/v1/cases/{ref}", headers={"X-Case-Secret": "wrong"}).get_json()[
+            "message"
+        ]
+    )
+
+
+def test_unknown_page_is_a_gov_uk_style_404(client: FlaskClient) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
