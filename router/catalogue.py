@@ -253,6 +253,24 @@ def _nino(field_name: str, label: str, required_error: str) -> Question:
     )
 
 
+def _you() -> tuple[Question, ...]:
+    """Full name, date of birth and NI number of the person reporting their own event."""
+    return (
+        _name("full_name", N_("What is your full name?"), N_("Enter your full name")),
+        _date_of_birth(
+            "date_of_birth",
+            N_("What is your date of birth?"),
+            N_("Enter your date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
+        _nino(
+            "nino",
+            N_("What is your National Insurance number?"),
+            N_("Enter your National Insurance number"),
+        ),
+    )
+
+
 def _address(line_label: str) -> tuple[Question, ...]:
     return (
         Question(
@@ -305,18 +323,7 @@ MOVING_HOUSE = EventType(
         "licence and your council"
     ),
     questions=(
-        _name("full_name", N_("What is your full name?"), N_("Enter your full name")),
-        _date_of_birth(
-            "date_of_birth",
-            N_("What is your date of birth?"),
-            N_("Enter your date of birth"),
-            N_("Date of birth must be in the past"),
-        ),
-        _nino(
-            "nino",
-            N_("What is your National Insurance number?"),
-            N_("Enter your National Insurance number"),
-        ),
+        *_you(),
         *_address(N_("Building and street of your new address")),
         Question(
             "previous_postcode",
@@ -475,18 +482,7 @@ NEW_JOB = EventType(
     title=N_("Starting a new job"),
     description=N_("Tell us once about a new job, for tax and benefits"),
     questions=(
-        _name("full_name", N_("What is your full name?"), N_("Enter your full name")),
-        _date_of_birth(
-            "date_of_birth",
-            N_("What is your date of birth?"),
-            N_("Enter your date of birth"),
-            N_("Date of birth must be in the past"),
-        ),
-        _nino(
-            "nino",
-            N_("What is your National Insurance number?"),
-            N_("Enter your National Insurance number"),
-        ),
+        *_you(),
         Question(
             "employer_name",
             Kind.TEXT,
@@ -542,18 +538,7 @@ RETIRING = EventType(
     title=N_("Retiring"),
     description=N_("Tell us once that you are retiring, for your State Pension, tax and payments"),
     questions=(
-        _name("full_name", N_("What is your full name?"), N_("Enter your full name")),
-        _date_of_birth(
-            "date_of_birth",
-            N_("What is your date of birth?"),
-            N_("Enter your date of birth"),
-            N_("Date of birth must be in the past"),
-        ),
-        _nino(
-            "nino",
-            N_("What is your National Insurance number?"),
-            N_("Enter your National Insurance number"),
-        ),
+        *_you(),
         Question(
             "retirement_date",
             Kind.DATE,
@@ -610,17 +595,7 @@ CHANGE_OF_NAME = EventType(
             N_("Enter your full name before the change"),
         ),
         _name("full_name", N_("What is your new full name?"), N_("Enter your new full name")),
-        _date_of_birth(
-            "date_of_birth",
-            N_("What is your date of birth?"),
-            N_("Enter your date of birth"),
-            N_("Date of birth must be in the past"),
-        ),
-        _nino(
-            "nino",
-            N_("What is your National Insurance number?"),
-            N_("Enter your National Insurance number"),
-        ),
+        *_you()[1:],
         Question(
             "date_of_change",
             Kind.DATE,
