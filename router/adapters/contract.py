@@ -86,7 +86,15 @@ class DeliveryError(Exception):
 
 
 class RetryableError(DeliveryError):
-    """The department could not take it now; try again later."""
+    """The department could not take it now; try again later.
+
+    ``retry_after`` (seconds) is the department's own word on when to come back (an
+    HTTP Retry-After header); the next attempt waits at least that long.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class PermanentError(DeliveryError):
