@@ -54,7 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     babel.init_app(app, locale_selector=select_locale)
     redis = Redis.from_url(app.config["REDIS_URL"])
-    registry = app.config.get("ADAPTERS") or Registry.discover()
+    registry = app.config.get("ADAPTERS") or Registry.discover(redis)
     app.extensions["router"] = LifeEventRouter(redis, registry)
 
     from channels.web import api, pages

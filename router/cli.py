@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import click
 from redis import Redis
+from redis.exceptions import RedisError
 
 from router import redis_server, reference
 from router.adapters.mocks import Faults, configure_faults, get_faults
@@ -22,7 +23,7 @@ from router.adapters.registry import Registry
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
 from router.fanout import FanOut
 from router.service import LifeEventRouter
-from router.worker import Supervisor, run_worker
+from router.worker import FOLLOW_SECONDS, Supervisor, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def connect() -> Redis:
 
 
 def core() -> LifeEventRouter:
-    return LifeEventRouter(connect(), Registry.discover())
+    redis = connect()
+    return LifeEventRouter(redis, Registry.discover(redis))
 
 
 @click.group()
@@ -112,8 +114,10 @@ def up(host: str, port: int, no_web: bool) -> None:
     folder = data_dir()
     server = redis_server.resolve(folder / "redis")
     (folder / "redis.url").write_text(server.url)
-    registry = Registry.discover()
+    redis = Redis.from_url(server.url)
+    registry = Registry.discover(redis)
     supervisor = Supervisor(server.url, registry.names())
+    last_look = time.monotonic()
     web: subprocess.Popen[bytes] | None = None
     stopping = False
 
@@ -143,6 +147,10 @@ def up(host: str, port: int, no_web: bool) -> None:
         click.echo("Press Ctrl-C to stop.")
         while not stopping:
             supervisor.check()
+            if time.monotonic() - last_look > FOLLOW_SECONDS:
+                last_look = time.monotonic()
+                for added in supervisor.ensure(Registry.discover(redis).names()):
+                    click.echo(f"New department {added}: started its worker")
             if web is not None and web.poll() is not None:
                 raise click.ClickException(f"the web front door stopped (exit {web.returncode})")
             time.sleep(0.5)
@@ -170,7 +178,7 @@ def up(host: str, port: int, no_web: bool) -> None:
 def worker(departments: tuple[str, ...], burst: bool) -> None:
     """Run delivery workers: one process per department queue."""
     url = redis_url()
-    registry = Registry.discover()
+    registry = Registry.discover(Redis.from_url(url))
     chosen = list(departments) or registry.names()
     unknown = [d for d in chosen if d not in registry]
     if unknown:
@@ -184,7 +192,7 @@ def worker(departments: tuple[str, ...], burst: bool) -> None:
         raise click.UsageError("--burst works with one --department at a time")
     from router.worker import supervise
 
-    supervise(url, chosen)
+    supervise(url, chosen, follow=not departments)
 
 
 # --- citizens' events ------------------------------------------------------------------
@@ -379,6 +387,9 @@ def mock() -> None:
 @click.option("--permanent-rate", type=click.FloatRange(0, 1))
 @click.option("--outage/--no-outage", default=None)
 @click.option("--fail-first", type=click.IntRange(0, 100))
+@click.option(
+    "--retry-after", type=click.IntRange(0, 3600), help="Seconds it asks callers to wait."
+)
 def mock_configure(name: str, **changes: Any) -> None:
     """Change a mock department's latency and faults (others keep their values)."""
     redis = connect()
@@ -387,3 +398,137 @@ def mock_configure(name: str, **changes: Any) -> None:
     updated = Faults(**{**current.__dict__, **values})
     configure_faults(redis, name, updated)
     click.echo(f"{name}: {updated}")
+
+
+# --- departments' adapters ------------------------------------------------------------
+
+
+@main.group()
+def adapters() -> None:
+    """The departments' adapters: list them, check them, add a webhook department."""
+
+
+@adapters.command("list")
+def adapters_list() -> None:
+    """Each adapter: name, title, queue, and the fields it receives for each event."""
+    from router.queues import queue_for
+
+    try:
+        redis: Redis | None = connect()
+        assert redis is not None
+        redis.ping()
+    except (click.ClickException, OSError, RedisError):
+        redis = None  # no service running: list the adapters installed as code
+    registry = Registry.discover(redis)
+    for cls in registry:
+        click.echo(f"{cls.name}  {cls.title}")
+        click.echo(f"  queue: {queue_for(cls.name)}   timeout: {cls.timeout:g}s")
+        for event in sorted(cls.fields):
+            click.echo(f"  {event}: {', '.join(cls.fields_for(event))}")
+    if redis is None:
+        click.echo("(Webhook departments are listed when the service is running.)")
+
+
+@adapters.command("check")
+@click.argument("name")
+def adapters_check(name: str) -> None:
+    """Run the conformance kit against adapter NAME, on a throwaway Redis of its own."""
+    import tempfile
+
+    from router.adapters import conformance
+
+    try:
+        live: Redis | None = connect()
+        assert live is not None
+        live.ping()
+    except (click.ClickException, OSError, RedisError):
+        live = None
+    registry = Registry.discover(live)
+    if name not in registry:
+        raise click.UsageError(f"No adapter named {name}. Known: {', '.join(registry.names())}")
+    cls = registry.get(name)
+    with tempfile.TemporaryDirectory(prefix="adapter-check-") as folder:
+        server = redis_server.start_redis(Path(folder), fsync="no")
+        try:
+            scratch = Redis.from_url(server.url)
+            findings = conformance.check(cls, scratch)
+            scratch.close()
+        finally:
+            server.stop()
+    for finding in findings:
+        click.echo(finding.line())
+    failed = [f for f in findings if not f.passed]
+    if failed:
+        click.echo(f"{name}: {len(failed)} of {len(findings)} checks failed", err=True)
+        sys.exit(1)
+    click.echo(f"{name}: all {len(findings)} checks passed")
+
+
+def _parse_fields(events: str, field_specs: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    chosen = [e.strip() for e in events.split(",") if e.strip()]
+    if not chosen:
+        raise click.BadParameter("name at least one life event", param_hint="--events")
+    given: dict[str, tuple[str, ...]] = {}
+    for spec in field_specs:
+        event, sep, names = spec.partition("=")
+        if not sep:
+            raise click.BadParameter(
+                f"{spec!r}: write EVENT=field,field (for example death=date_of_death)",
+                param_hint="--fields",
+            )
+        given[event.strip()] = tuple(n.strip() for n in names.split(",") if n.strip())
+    stray = set(given) - set(chosen)
+    if stray:
+        raise click.BadParameter(
+            f"fields given for events not in --events: {sorted(stray)}", param_hint="--fields"
+        )
+    missing = [e for e in chosen if not given.get(e)]
+    if missing:
+        raise click.BadParameter(
+            f"say which fields the department needs for {', '.join(missing)} "
+            "(it is sent nothing else)",
+            param_hint="--fields",
+        )
+    return {e: given[e] for e in chosen}
+
+
+@adapters.command("add-webhook")
+@click.argument("name")
+@click.option("--url", required=True, help="Where deliveries are POSTed (http or https).")
+@click.option("--events", required=True, help="Life events it handles, comma-separated.")
+@click.option(
+    "--fields",
+    "field_specs",
+    multiple=True,
+    help="EVENT=field,field: what it receives for that event (repeat per event).",
+)
+@click.option("--title", default="", help="The department's name as people read it.")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for an answer.")
+def adapters_add_webhook(
+    name: str, url: str, events: str, field_specs: tuple[str, ...], title: str, timeout: float
+) -> None:
+    """Add a department that receives signed webhooks; no code needed."""
+    from router.adapters.webhook import WebhookConfigError, add_webhook
+
+    redis = connect()
+    if name in Registry.discover():
+        raise click.UsageError(f"{name} is already an installed adapter; choose another name")
+    fields = _parse_fields(events, field_specs)
+    try:
+        config = add_webhook(redis, name, url, fields, title=title, timeout=timeout)
+    except WebhookConfigError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"Added webhook department {config.name}, POSTing to {config.url}")
+    click.echo(f"Signing secret (give it to the department; shown once): {config.secret}")
+    click.echo("A running `router up` starts its worker within seconds.")
+
+
+@adapters.command("remove-webhook")
+@click.argument("name")
+def adapters_remove_webhook(name: str) -> None:
+    """Remove a webhook department (deliveries already queued stay queued)."""
+    from router.adapters.webhook import remove_webhook
+
+    if not remove_webhook(connect(), name):
+        raise click.UsageError(f"No webhook department named {name}")
+    click.echo(f"Removed webhook department {name}")

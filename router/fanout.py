@@ -9,12 +9,14 @@ idempotency key ``<case>-<department>`` and adapters make repeats harmless.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Iterable
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry, get_current_job
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from router.adapters.contract import PermanentError, RetryableError
@@ -170,6 +172,8 @@ def deliver(ref: str, department: str) -> str:
                 "delivery %s: adapter raised %s", notification.delivery_id, type(error).__name__
             )
         if job.retries_left:
+            if isinstance(error, RetryableError) and error.retry_after:
+                _wait_at_least(job, error.retry_after)
             wait = job.get_retry_interval()
             store.mark(
                 ref, department, DeliveryState.RETRYING, f"{reason}; next attempt in about {wait}s"
@@ -180,6 +184,17 @@ def deliver(ref: str, department: str) -> str:
     store.mark(ref, department, DeliveryState.DELIVERED, receipt.detail, receipt=receipt)
     log.info("delivery %s delivered", notification.delivery_id)
     return "delivered"
+
+
+def _wait_at_least(job: Job, seconds: float) -> None:
+    """Stretch the next retry interval to what the department asked (Retry-After)."""
+    need = min(int(math.ceil(seconds)), RetryPolicy.cap_seconds)
+    intervals = list(job.retry_intervals or [0])
+    index = max(len(intervals) - (job.retries_left or 0), 0)
+    index = min(index, len(intervals) - 1)
+    if intervals[index] < need:
+        intervals[index] = need
+        job.retry_intervals = intervals
 
 
 def _fail(store: CaseStore, ref: str, department: str, reason: str) -> None:

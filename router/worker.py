@@ -26,13 +26,16 @@ from router.queues import queue_for
 
 log = logging.getLogger(__name__)
 
+# How often a supervisor looks for departments added while it runs.
+FOLLOW_SECONDS = 2.0
+
 
 def run_worker(redis_url: str, department: str, burst: bool = False) -> None:
     """Work one department's queue in this process (with the scheduler, for retries)."""
-    registry = Registry.discover()
+    connection = Redis.from_url(redis_url)
+    registry = Registry.discover(connection)
     registry.get(department)  # refuse to work a queue nobody can deliver
     fanout.set_registry(registry)
-    connection = Redis.from_url(redis_url)
     queue = Queue(queue_for(department), connection=connection, serializer=JSONSerializer)
     worker = SimpleWorker(
         [queue],
@@ -66,6 +69,14 @@ class Supervisor:
         for department in self.departments:
             self.children[department] = spawn(self.redis_url, department)
 
+    def ensure(self, departments: Iterable[str]) -> list[str]:
+        """Start workers for departments added since (a webhook added while running)."""
+        added = [d for d in departments if d not in self.children]
+        for department in added:
+            self.departments.append(department)
+            self.children[department] = spawn(self.redis_url, department)
+        return added
+
     def check(self) -> None:
         """Restart any worker that has exited."""
         for department, child in list(self.children.items()):
@@ -93,9 +104,12 @@ class Supervisor:
         self.children.clear()
 
 
-def supervise(redis_url: str, departments: Sequence[str]) -> None:
-    """Run workers for ``departments`` until SIGTERM or Ctrl-C."""
+def supervise(redis_url: str, departments: Sequence[str], follow: bool = False) -> None:
+    """Run workers for ``departments`` until SIGTERM or Ctrl-C; with ``follow``, also
+    for departments registered later (webhooks added while running)."""
     supervisor = Supervisor(redis_url, departments)
+    connection = Redis.from_url(redis_url)
+    last_look = time.monotonic()
     supervisor.start()
     stopping = False
 
@@ -107,6 +121,9 @@ def supervise(redis_url: str, departments: Sequence[str]) -> None:
     try:
         while not stopping:
             supervisor.check()
+            if follow and time.monotonic() - last_look > FOLLOW_SECONDS:
+                last_look = time.monotonic()
+                supervisor.ensure(Registry.discover(connection).names())
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

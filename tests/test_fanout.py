@@ -200,3 +200,23 @@ def test_case_is_stored_with_its_plan_and_history_before_the_reference_is_return
     history = core.store.history(submission.ref)
     assert history[0].state == "received"
     assert {h.department for h in history[1:]} == set(case.deliveries)
+
+
+def test_a_departments_retry_after_is_honoured(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    # The policy alone would retry after about a second; the department asks for 3.
+    configure_faults(redis, "hmrc", Faults(fail_first=1, retry_after=3))
+    ref = submit_sample(core, "new_job")
+    case = wait_settled(redis, ref, timeout=30)
+    assert case.deliveries["hmrc"].state == DeliveryState.DELIVERED
+    history = [h for h in core.store.history(ref) if h.department == "hmrc"]
+    retrying = next(h for h in history if h.state == "retrying")
+    delivered = next(h for h in history if h.state == "delivered")
+    from datetime import datetime
+
+    waited = (
+        datetime.fromisoformat(delivered.at) - datetime.fromisoformat(retrying.at)
+    ).total_seconds()
+    assert waited >= 2.9
+    assert "next attempt in about 3s" in retrying.detail

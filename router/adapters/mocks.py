@@ -39,6 +39,7 @@ class Faults:
     permanent_rate: float = 0.0
     outage: bool = False
     fail_first: int = 0  # every delivery fails this many times before it can succeed
+    retry_after: int = 0  # seconds a failing department asks callers to wait (Retry-After)
 
     def to_redis(self) -> dict[Any, Any]:
         return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(self).items()}
@@ -95,10 +96,11 @@ class MockDepartment(Adapter):
 
         faults = get_faults(redis, self.name)
         attempt = int(redis.hincrby(self.key("attempts"), notification.delivery_id, 1))
+        wait = faults.retry_after or None
         if faults.outage:
-            raise RetryableError("service unavailable")
+            raise RetryableError("service unavailable", retry_after=wait)
         if attempt <= faults.fail_first:
-            raise RetryableError("temporary failure")
+            raise RetryableError("temporary failure", retry_after=wait)
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
         draw = random.random()

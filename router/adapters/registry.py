@@ -70,8 +70,21 @@ class Registry:
             self.register(cls)
 
     @classmethod
-    def discover(cls) -> Registry:
-        """Adapters from ``ROUTER_ADAPTERS`` if set, else from installed entry points."""
+    def discover(cls, redis: Redis | None = None) -> Registry:
+        """Adapters from ``ROUTER_ADAPTERS`` if set, else from installed entry points;
+        with ``redis``, also the webhook departments added by ``router adapters
+        add-webhook`` (they need no code, so they live in Redis, not in a package)."""
+        registry = cls._discover_code()
+        if redis is not None:
+            from router.adapters.webhook import adapter_class, load_webhooks
+
+            for config in load_webhooks(redis):
+                if config.name not in registry:
+                    registry.register(adapter_class(config))
+        return registry
+
+    @classmethod
+    def _discover_code(cls) -> Registry:
         specs = os.environ.get("ROUTER_ADAPTERS", "").strip()
         if specs:
             return cls(_load_spec(s) for s in specs.split(",") if s.strip())

@@ -1,0 +1,174 @@
+"""The conformance kit passes every built-in adapter and catches each broken rule."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import pytest
+from redis import Redis
+
+from router.adapters import conformance
+from router.adapters.contract import Adapter, Notification, Receipt
+from router.adapters.mocks import DwpBenefits
+from router.adapters.registry import Registry
+from router.catalogue import EVENTS
+from tests.helpers import router_cli
+
+
+def failed_rules(cls: type[Adapter], redis: Redis) -> set[str]:
+    return {f.rule for f in conformance.check(cls, redis) if not f.passed}
+
+
+@pytest.mark.parametrize("name", ["dwp", "dvla", "payments", "hmrc", "council"])
+def test_every_built_in_mock_department_passes(name: str, redis: Redis, registry: Registry) -> None:
+    findings = conformance.check(registry.get(name), redis)
+    assert [f.line() for f in findings if not f.passed] == []
+    assert {f.rule for f in findings} == {
+        "declaration",
+        "receipt",
+        "timeout",
+        "minimal",
+        "idempotent",
+        "errors",
+    }
+
+
+@pytest.mark.parametrize("event", sorted(EVENTS))
+def test_sample_answers_are_valid_for_every_event(event: str) -> None:
+    answers = conformance.sample_answers(EVENTS[event])
+    assert set(answers) <= set(EVENTS[event].fields)
+
+
+class _Good(Adapter):
+    name = "good"
+    title = "A department that keeps the contract"
+    fields: ClassVar[dict[str, tuple[str, ...]]] = {"birth": ("child_full_name",)}
+    timeout = 2.0
+
+    def deliver(self, notification: Notification) -> Receipt:
+        assert self.redis is not None
+        key = f"good:{notification.delivery_id}"
+        self.redis.set(key, notification.fields["child_full_name"], nx=True)
+        return Receipt(reference=f"G-{notification.delivery_id}")
+
+
+class AppliesTwice(_Good):
+    name = "applies_twice"
+
+    def deliver(self, notification: Notification) -> Receipt:
+        assert self.redis is not None
+        self.redis.incr(f"applied:{notification.delivery_id}")
+        return Receipt(reference=f"G-{notification.delivery_id}")
+
+
+class NewReceiptEachTime(_Good):
+    name = "new_receipt"
+
+    def deliver(self, notification: Notification) -> Receipt:
+        return Receipt(reference=f"G-{time.monotonic_ns()}")
+
+
+class ReadsUndeclared(_Good):
+    name = "nosy"
+
+    def deliver(self, notification: Notification) -> Receipt:
+        notification.fields.get("parent_nino")  # not declared for birth
+        return super().deliver(notification)
+
+
+class TooSlow(_Good):
+    name = "too_slow"
+    timeout = 0.2
+
+    def deliver(self, notification: Notification) -> Receipt:
+        time.sleep(0.3)
+        return super().deliver(notification)
+
+
+class UnclassifiedErrors(_Good):
+    name = "unclassified"
+
+    def deliver(self, notification: Notification) -> Receipt:
+        if not notification.fields["child_full_name"]:
+            raise ValueError("blank name")  # should be PermanentError
+        return super().deliver(notification)
+
+
+class NeverAnswers(_Good):
+    name = "raises"
+
+    def deliver(self, notification: Notification) -> Receipt:
+        raise KeyError("child_full_name")
+
+
+class BadDeclaration(_Good):
+    name = "bad_declaration"
+    fields: ClassVar[dict[str, tuple[str, ...]]] = {"birth": ("shoe_size",)}
+
+
+def test_a_good_adapter_passes(redis: Redis) -> None:
+    assert failed_rules(_Good, redis) == set()
+
+
+@pytest.mark.parametrize(
+    ("broken", "rule"),
+    [
+        (AppliesTwice, "idempotent"),
+        (NewReceiptEachTime, "idempotent"),
+        (ReadsUndeclared, "minimal"),
+        (TooSlow, "timeout"),
+        (UnclassifiedErrors, "errors"),
+        (NeverAnswers, "receipt"),
+        (BadDeclaration, "declaration"),
+    ],
+)
+def test_the_kit_catches_each_broken_rule(broken: type[Adapter], rule: str, redis: Redis) -> None:
+    assert failed_rules(broken, redis) == {rule}
+
+
+def test_adapters_list_shows_every_adapter_with_queue_and_fields(cli_env: dict[str, str]) -> None:
+    result = router_cli("adapters", "list", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    for name in ("dwp", "dvla", "payments", "hmrc", "council"):
+        assert f"queue: dept-{name}" in result.stdout
+    assert (
+        "  birth: parent_nino, parent_full_name, child_full_name, child_date_of_birth"
+        in result.stdout
+    )
+
+
+def test_adapters_check_passes_a_built_in_and_refuses_an_unknown_name(
+    cli_env: dict[str, str],
+) -> None:
+    result = router_cli("adapters", "check", "dvla", env=cli_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 16 checks passed" in result.stdout
+    assert "FAIL" not in result.stdout
+
+    unknown = router_cli("adapters", "check", "ministry_of_magic", env=cli_env)
+    assert unknown.returncode == 2
+    assert "No adapter named ministry_of_magic" in unknown.stderr
+
+
+def test_adapters_check_fails_a_broken_adapter_with_exit_status_1(cli_env: dict[str, str]) -> None:
+    env = dict(cli_env, ROUTER_ADAPTERS="tests.test_conformance:AppliesTwice")
+    result = router_cli("adapters", "check", "applies_twice", env=env)
+    assert result.returncode == 1
+    assert "FAIL idempotent [birth]" in result.stdout
+
+
+def test_consent_rules_over_declarations(redis: Redis) -> None:
+    """An adapter is never sent an event the citizen did not consent to, whatever it declares."""
+    from router import routing
+    from tests.helpers import sample
+
+    class WantsEverything(DwpBenefits):
+        name = "greedy"
+
+    data: dict[str, Any] = sample("birth")
+    answers = EVENTS["birth"].validate(data["answers"])
+    plan = routing.plan("birth", answers, ["dwp"], [DwpBenefits, WantsEverything])
+    assert plan.decision("greedy").mode == "not_consented"
+    assert plan.decision("greedy").fields == ()
+    assert [d.department for d in plan.deliveries] == ["dwp"]

@@ -1,0 +1,274 @@
+"""The example external adapter (examples/adapter-example), installed as a department would.
+
+The package is pip-installed into a directory of its own (never this venv's
+site-packages) and put on PYTHONPATH, so the router finds it only through its
+``tell_us_once.adapters`` entry point, exactly as after ``pip install`` next to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from router.adapters.contract import Adapter, Notification, PermanentError, RetryableError
+from router.adapters.registry import Registry
+from router.redis_server import RedisServer
+from router.service import LifeEventRouter
+from router.settings import RetryPolicy
+from tests.helpers import ROOT, sample
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = ROOT / "examples" / "adapter-example"
+BUILT_IN = {"dwp", "dvla", "payments", "hmrc", "council"}
+NAME_FIELDS = ("previous_full_name", "full_name", "date_of_birth", "date_of_change")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example package pip-installed into a directory of its own."""
+    target = tmp_path_factory.mktemp("adapter-site")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-compile",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"pip install failed:\n{done.stdout}\n{done.stderr}"
+    assert (target / "tuo_passport_adapter" / "__init__.py").is_file()
+    return target
+
+
+def _env(target: Path, **extra: str) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=path, **extra)
+    env.pop("ROUTER_ADAPTERS", None)
+    return env
+
+
+@pytest.fixture
+def on_path(installed: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The installed example importable in this process for one test."""
+    monkeypatch.delenv("ROUTER_ADAPTERS", raising=False)
+    monkeypatch.syspath_prepend(str(installed))
+    importlib.invalidate_caches()
+    try:
+        yield installed
+    finally:
+        # Forget the module, so later tests see only what their own sys.path holds.
+        sys.modules.pop("tuo_passport_adapter", None)
+        importlib.invalidate_caches()
+
+
+@pytest.fixture
+def passport_class(on_path: Path) -> type[Adapter]:
+    module = importlib.import_module("tuo_passport_adapter")
+    assert Path(module.__file__ or "").is_relative_to(on_path), "imported from elsewhere"
+    cls: type[Adapter] = module.PassportOffice
+    return cls
+
+
+def _rows(db: Path) -> list[tuple[str, str, str, str]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(
+            "SELECT delivery_id, receipt, event_type, record_change FROM applied_deliveries"
+        ).fetchall()
+
+
+def _adapter(cls: type[Adapter], db: Path) -> Any:
+    """An adapter instance on its own database file (``db_path`` is the example's own)."""
+    return cls(None, db_path=str(db))  # type: ignore[call-arg]
+
+
+def _notification(**fields: Any) -> Notification:
+    return Notification(
+        delivery_id="ACDEFGHJK-passport",
+        case_ref="ACDEFGHJK",
+        department="passport",
+        event_type="change_of_name",
+        fields=fields,
+        submitted_at="2026-01-01T00:00:00.000+00:00",
+    )
+
+
+NAME_CHANGE = {
+    "previous_full_name": "Emily Carter",
+    "full_name": "Emily D'Souza",
+    "date_of_birth": "1992-04-08",
+    "date_of_change": "2026-01-01",
+}
+
+
+def test_discovered_through_its_entry_point(installed: Path) -> None:
+    code = (
+        "from router.adapters.registry import Registry\n"
+        "r = Registry.discover()\n"
+        "print(','.join(r.names()))\n"
+        "print(r.get('passport').__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(installed),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    names, module = done.stdout.split()
+    assert set(names.split(",")) == BUILT_IN | {"passport"}
+    assert module == "tuo_passport_adapter"
+
+
+def test_discovered_in_process(passport_class: type[Adapter]) -> None:
+    registry = Registry.discover()
+    assert set(registry.names()) == BUILT_IN | {"passport"}
+    assert registry.get("passport") is passport_class
+    assert passport_class.fields["change_of_name"] == NAME_FIELDS
+    assert passport_class.timeout == 5.0
+
+
+def test_real_worker_delivers_a_change_of_name(
+    on_path: Path,
+    passport_class: type[Adapter],
+    redis: Redis,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "passport.sqlite3"
+    registry = Registry.discover()
+    assert "passport" in registry
+    core = LifeEventRouter(
+        redis, registry, RetryPolicy(max_retries=2, base_seconds=1, cap_seconds=1)
+    )
+    event = sample("change_of_name")
+    env = _env(on_path, REDIS_URL=redis_server.url, PASSPORT_ADAPTER_DB=str(db))
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "router", "worker", "--department", "passport"],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        submitted = core.submit(
+            event["event"], event["answers"], [*event["consent"], "passport"], channel="test"
+        )
+        ref = submitted.ref
+        deadline = time.monotonic() + 30
+        while True:
+            delivery = core.case(ref).deliveries["passport"]
+            if delivery.state == "delivered":
+                break
+            if delivery.state == "failed" or worker.poll() is not None:
+                raise AssertionError(
+                    f"passport delivery {delivery.state}: {delivery.detail}\n{log.read_text()}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"passport delivery still {delivery.state} after 30s\n{log.read_text()}"
+                )
+            time.sleep(0.1)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+
+    case = core.case(ref)
+    assert case.delivery_id("passport") == f"{ref}-passport"
+    rows = _rows(db)
+    assert len(rows) == 1
+    delivery_id, receipt, event_type, record_change = rows[0]
+    assert delivery_id == f"{ref}-passport"
+    assert event_type == "change_of_name"
+    change = json.loads(record_change)
+    assert set(change) == set(NAME_FIELDS)  # only what it declared: no NI number, no address
+    assert change["full_name"] == event["answers"]["full_name"]
+    assert change["previous_full_name"] == event["answers"]["previous_full_name"]
+    stored = case.deliveries["passport"].receipt
+    assert stored is not None
+    assert stored.to_dict() == json.loads(receipt)
+
+
+def test_repeated_delivery_returns_first_receipt_and_changes_nothing(
+    passport_class: type[Adapter], tmp_path: Path
+) -> None:
+    db = tmp_path / "passport.sqlite3"
+    adapter = _adapter(passport_class, db)
+    first = adapter.deliver(_notification(**NAME_CHANGE))
+    assert first.reference.startswith("HMPO-")
+    assert _rows(db)[0][3] == json.dumps(NAME_CHANGE, sort_keys=True)
+
+    # The same delivery again, from a fresh adapter instance (as another worker would).
+    again = _adapter(passport_class, db).deliver(_notification(**NAME_CHANGE))
+    assert again == first
+    assert len(_rows(db)) == 1
+    assert adapter.conformance_effects(_notification(**NAME_CHANGE)) == 1
+
+
+def test_database_path_from_environment(
+    passport_class: type[Adapter], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "from-env.sqlite3"
+    monkeypatch.setenv("PASSPORT_ADAPTER_DB", str(db))
+    passport_class().deliver(_notification(**NAME_CHANGE))
+    assert len(_rows(db)) == 1
+
+
+def test_missing_field_is_permanent_and_reason_has_no_personal_data(
+    passport_class: type[Adapter], tmp_path: Path
+) -> None:
+    db = tmp_path / "passport.sqlite3"
+    partial = {k: v for k, v in NAME_CHANGE.items() if k != "date_of_birth"}
+    with pytest.raises(PermanentError) as refused:
+        _adapter(passport_class, db).deliver(_notification(**partial))
+    assert "date_of_birth" in refused.value.reason
+    for value in NAME_CHANGE.values():
+        assert value not in refused.value.reason
+    assert not db.exists() or _rows(db) == []
+
+
+def test_locked_database_is_retryable_then_delivers(
+    passport_class: type[Adapter], tmp_path: Path
+) -> None:
+    db = tmp_path / "passport.sqlite3"
+    adapter = _adapter(passport_class, db)
+    adapter.busy_seconds = 0.1
+    with closing(sqlite3.connect(db, isolation_level=None)) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(RetryableError) as busy:
+            adapter.deliver(_notification(**NAME_CHANGE))
+        other.execute("ROLLBACK")
+    for value in NAME_CHANGE.values():
+        assert value not in busy.value.reason
+    assert adapter.deliver(_notification(**NAME_CHANGE)).reference == "HMPO-00000001"
+    assert len(_rows(db)) == 1
