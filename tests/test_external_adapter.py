@@ -27,7 +27,7 @@ from router.adapters.registry import Registry
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.helpers import ROOT, sample
+from tests.helpers import ROOT, router_cli, sample
 
 pytestmark = pytest.mark.slow
 
@@ -272,3 +272,21 @@ def test_locked_database_is_retryable_then_delivers(
         assert value not in busy.value.reason
     assert adapter.deliver(_notification(**NAME_CHANGE)).reference == "HMPO-00000001"
     assert len(_rows(db)) == 1
+
+
+def test_listed_and_passing_the_conformance_kit_from_the_command_line(
+    installed: Path, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = _env(
+        installed,
+        REDIS_URL=redis_server.url,
+        PASSPORT_ADAPTER_DB=str(tmp_path / "check.sqlite3"),
+    )
+    listed = router_cli("adapters", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "passport  HM Passport Office (example external adapter)" in listed.stdout
+    assert "queue: dept-passport" in listed.stdout
+
+    checked = router_cli("adapters", "check", "passport", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "passport: all 11 checks passed" in checked.stdout
