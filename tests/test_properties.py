@@ -11,21 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import reference
-from router.adapters.mocks import (
-    DvlaLicences,
-    DwpBenefits,
-    GovernmentPayments,
-    HmrcTax,
-    LocalCouncil,
-)
 from router.catalogue import EVENTS, Kind
 from router.exceptions import ValidationFailed
 from router.routing import check_consent, interested, plan
 from tests.test_catalogue import MESSAGE_IDS, valid_answers
-
-TODAY = date(2026, 11, 29)
-ADAPTERS = (DwpBenefits, DvlaLicences, GovernmentPayments, HmrcTax, LocalCouncil)
-BY_NAME = {a.name: a for a in ADAPTERS}
+from tests.test_routing import ADAPTERS, BY_NAME, TODAY
 
 PROPERTY = settings(
     max_examples=200,
