@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from redis import Redis
 
 from router.adapters.registry import Registry
 from router.service import LifeEventRouter
+from router.worker import FOLLOW_SECONDS
 
 babel = Babel()
 
@@ -54,8 +56,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     babel.init_app(app, locale_selector=select_locale)
     redis = Redis.from_url(app.config["REDIS_URL"])
-    registry = app.config.get("ADAPTERS") or Registry.discover(redis)
-    app.extensions["router"] = LifeEventRouter(redis, registry)
+    fixed = app.config.get("ADAPTERS")
+    core = LifeEventRouter(redis, fixed or Registry.discover(redis))
+    app.extensions["router"] = core
+    looked_at = [time.monotonic()]
+
+    @app.before_request
+    def _follow_new_departments() -> None:
+        # Webhook departments can be added while the service runs; look again now and
+        # then, as the worker supervisor does.
+        if fixed is None and time.monotonic() - looked_at[0] > FOLLOW_SECONDS:
+            looked_at[0] = time.monotonic()
+            core.use_adapters(Registry.discover(redis))
 
     from channels.web import api, pages
 

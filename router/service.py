@@ -45,6 +45,11 @@ class LifeEventRouter:
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
 
+    def use_adapters(self, adapters: Registry) -> None:
+        """Switch to a fresh set of adapters (departments added while running)."""
+        self.adapters = adapters
+        self.fanout.adapters = adapters
+
     def validate(
         self,
         event_type: object,

@@ -119,3 +119,17 @@ def test_unknown_page_is_a_gov_uk_style_404(client: FlaskClient) -> None:
     response = client.get("/no/such/page")
     assert response.status_code == 404
     assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_the_web_front_door_follows_webhook_departments_added_while_it_runs(
+    app: Flask, client: FlaskClient, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.adapters.webhook import add_webhook
+
+    add_webhook(redis, "coroners", "http://127.0.0.1:9/hook", {"death": ("date_of_death",)})
+    data = sample("death")
+    data["consent"] = ["coroners"]
+    monkeypatch.setattr("channels.app.FOLLOW_SECONDS", -1.0)
+    response = client.post("/api/v1/submissions", json=data)
+    assert response.status_code == 201, response.get_json()
+    assert redis.llen("rq:queue:dept-coroners") == 1
