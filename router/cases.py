@@ -56,6 +56,11 @@ HISTORY_KEY = "case:{ref}:history"
 FLAGGED_KEY = "cases:flagged"
 DEAD_LETTER_KEY = "deliveries:dead"
 SUBMISSION_KEY = "submission:{key}"
+SENDING_KEY = "deliveries:sending"
+LEASE_KEY = "lease:{delivery}"
+# A worker renews the lease of what it is sending every second (router.recovery);
+# three missed renewals and the delivery is taken to be orphaned.
+LEASE_MS = 3000
 
 
 def now_iso() -> str:
@@ -240,6 +245,15 @@ class CaseStore:
         if count_attempt:
             pipe.hincrby(case_key, _field(department, "attempts"), 1)
         pipe.rpush(HISTORY_KEY.format(ref=ref), entry)
+        # A delivery in "sending" holds a lease its worker keeps alive; the sweeper
+        # (router.recovery) sends again any whose lease ran out: its worker died.
+        delivery = delivery_id(ref, department)
+        if state == DeliveryState.SENDING:
+            pipe.zadd(SENDING_KEY, {delivery: datetime.now(UTC).timestamp()})
+            pipe.set(LEASE_KEY.format(delivery=delivery), "1", px=LEASE_MS)
+        else:
+            pipe.zrem(SENDING_KEY, delivery)
+            pipe.delete(LEASE_KEY.format(delivery=delivery))
         if pipeline is None:
             pipe.execute()
 

@@ -125,7 +125,10 @@ def up(host: str, port: int, no_web: bool) -> None:
         nonlocal stopping
         stopping = True
 
+    # Handle Ctrl-C ourselves too: a shell that starts us in the background sets SIGINT
+    # to "ignore", and Python would never raise KeyboardInterrupt.
     signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
     try:
         supervisor.start()
         if not no_web:

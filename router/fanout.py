@@ -12,6 +12,8 @@ import logging
 import math
 import random
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
@@ -19,7 +21,8 @@ from rq import Queue, Retry, get_current_job
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from router.adapters.contract import PermanentError, RetryableError
+from router import breaker, recovery
+from router.adapters.contract import Adapter, Notification, PermanentError, RetryableError
 from router.adapters.registry import Registry
 from router.cases import (
     CASE_KEY,
@@ -79,24 +82,48 @@ class FanOut:
         self.policy = policy or RetryPolicy.from_env()
 
     def enqueue(
-        self, pipe: Pipeline, ref: str, departments: Iterable[str], round_: int = 0
+        self,
+        pipe: Pipeline,
+        ref: str,
+        departments: Iterable[str],
+        round_: int = 0,
+        delay: float = 0.0,
     ) -> None:
-        """Add one job per department to ``pipe`` (which the caller executes)."""
+        """Add one job per department to ``pipe`` (which the caller executes);
+        with ``delay``, the job is scheduled that many seconds ahead."""
         for department in departments:
             adapter = self.adapters.get(department)
             queue = Queue(queue_for(department), connection=self.redis, serializer=JSONSerializer)
-            queue.enqueue_call(
-                deliver,
-                args=(ref, department),
-                job_id=job_id(ref, department, round_),
-                timeout=max(1, int(adapter.timeout)),
-                result_ttl=RESULT_TTL,
-                failure_ttl=FAILURE_TTL,
-                retry=Retry(max=self.policy.max_retries, interval=retry_intervals(self.policy))
+            options: dict[str, Any] = {
+                "job_id": job_id(ref, department, round_),
+                "result_ttl": RESULT_TTL,
+                "failure_ttl": FAILURE_TTL,
+                "retry": Retry(max=self.policy.max_retries, interval=retry_intervals(self.policy))
                 if self.policy.max_retries
                 else None,
-                pipeline=pipe,
-            )
+                "pipeline": pipe,
+            }
+            if delay > 0:
+                when = datetime.now(UTC) + timedelta(seconds=delay)
+                queue.enqueue_at(
+                    when,
+                    deliver,
+                    ref,
+                    department,
+                    job_timeout=max(1, int(adapter.timeout)),
+                    **options,
+                )
+            else:
+                queue.enqueue_call(
+                    deliver,
+                    args=(ref, department),
+                    timeout=max(1, int(adapter.timeout)),
+                    **options,
+                )
+
+    def requeue(self, pipe: Pipeline, ref: str, department: str, round_: int) -> None:
+        """Put one delivery back on its queue now (the sweeper's way back in)."""
+        self.enqueue(pipe, ref, [department], round_=round_)
 
     def replay(self, delivery: str) -> None:
         """Send a failed (dead-lettered) delivery again, with a fresh set of retries."""
@@ -158,11 +185,28 @@ def deliver(ref: str, department: str) -> str:
         return f"already-{delivery.state}"
 
     adapter = registry().create(department, redis)
+    pause, clean = breaker.before_call(redis, department, adapter.timeout)
+    if pause > 0:
+        _pause(redis, store, ref, department, pause)
+        return "paused"
     notification = store.notification(case, department, attempt=delivery.attempts + 1)
-    store.mark(ref, department, DeliveryState.SENDING, count_attempt=True, sent=True)
+    recovery.holding(notification.delivery_id)
+    try:
+        store.mark(ref, department, DeliveryState.SENDING, count_attempt=True, sent=True)
+        return _send(job, store, adapter, notification, clean)
+    finally:
+        recovery.released(notification.delivery_id)
+
+
+def _send(
+    job: Job, store: CaseStore, adapter: Adapter, notification: Notification, breaker_clean: bool
+) -> str:
+    ref, department, redis = notification.case_ref, notification.department, store.redis
     try:
         receipt = adapter.deliver(notification)
     except PermanentError as error:
+        if not breaker_clean:
+            breaker.succeeded(redis, department)  # it answered: it is up
         _fail(store, ref, department, f"refused: {error.reason}")
         return "failed"
     except Exception as error:  # retryable, a timeout, or a bug in the adapter
@@ -171,6 +215,9 @@ def deliver(ref: str, department: str) -> str:
             log.exception(
                 "delivery %s: adapter raised %s", notification.delivery_id, type(error).__name__
             )
+        paused_for = breaker.failed(redis, department)
+        if paused_for:
+            log.warning("department %s: breaker open for %.0fs", department, paused_for)
         if job.retries_left:
             if isinstance(error, RetryableError) and error.retry_after:
                 _wait_at_least(job, error.retry_after)
@@ -179,11 +226,31 @@ def deliver(ref: str, department: str) -> str:
                 ref, department, DeliveryState.RETRYING, f"{reason}; next attempt in about {wait}s"
             )
             raise _WillRetry(reason) from None
-        _fail(store, ref, department, f"gave up after {delivery.attempts + 1} attempts: {reason}")
+        _fail(store, ref, department, f"gave up after {notification.attempt} attempts: {reason}")
         return "failed"
+    if not breaker_clean:
+        breaker.succeeded(redis, department)
     store.mark(ref, department, DeliveryState.DELIVERED, receipt.detail, receipt=receipt)
     log.info("delivery %s delivered", notification.delivery_id)
     return "delivered"
+
+
+def _pause(redis: Redis, store: CaseStore, ref: str, department: str, pause: float) -> None:
+    """The department's breaker is open: come back after the pause, retries untouched."""
+    wait = pause + random.uniform(0.0, min(5.0, pause))  # spread the return, no storm
+    case_key = CASE_KEY.format(ref=ref)
+    round_ = int(redis.hincrby(case_key, f"d:{department}:round", 1))
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.multi()
+        store.mark(
+            ref,
+            department,
+            DeliveryState.RETRYING,
+            f"department paused after repeated failures; next attempt in about {math.ceil(wait)}s",
+            pipeline=pipe,
+        )
+        FanOut(redis, registry()).enqueue(pipe, ref, [department], round_=round_, delay=wait)
+        pipe.execute()
 
 
 def _wait_at_least(job: Job, seconds: float) -> None:

@@ -8,6 +8,7 @@ than one worker listening on every queue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -17,10 +18,12 @@ import time
 from collections.abc import Iterable, Sequence
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
-from router import fanout
+from router import fanout, recovery
 from router.adapters.registry import Registry
 from router.queues import queue_for
 
@@ -37,13 +40,52 @@ def run_worker(redis_url: str, department: str, burst: bool = False) -> None:
     registry.get(department)  # refuse to work a queue nobody can deliver
     fanout.set_registry(registry)
     queue = Queue(queue_for(department), connection=connection, serializer=JSONSerializer)
+    # RQ's scheduler (it moves due retries onto the queue) runs as a thread on the
+    # recovery beat rather than as RQ's forked child, which a SIGKILL of this process
+    # would leave running as an orphan.
+    scheduler = RQScheduler(
+        [queue],
+        connection=connection,
+        interval=1,
+        serializer=JSONSerializer,
+        name=scheduler_name(department, os.getpid()),
+    )
+
+    def schedule() -> None:
+        if scheduler.acquired_locks != {queue.name}:
+            scheduler.acquire_locks()
+        if scheduler.acquired_locks:
+            scheduler.heartbeat()
+            scheduler.enqueue_scheduled_jobs()
+
+    recovery.start_background(
+        Redis(connection_pool=connection.connection_pool),
+        fanout.FanOut(connection, registry).requeue,
+        also=schedule,
+    )
     worker = SimpleWorker(
         [queue],
         connection=connection,
         serializer=JSONSerializer,
         default_result_ttl=fanout.RESULT_TTL,
     )
-    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    try:
+        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+    finally:
+        scheduler.release_locks()
+
+
+def scheduler_name(department: str, pid: int) -> str:
+    return f"router-{department}-{pid}"
+
+
+def release_dead_scheduler_lock(redis: Redis, department: str, pid: int) -> None:
+    """A worker died holding its queue's scheduler lock: free it for its successor
+    now, rather than after the lock's 61 s lease."""
+    key = RQScheduler.get_locking_key(queue_for(department))
+    holder = redis.get(key)
+    if isinstance(holder, bytes) and holder.decode() == scheduler_name(department, pid):
+        redis.delete(key)
 
 
 def spawn(redis_url: str, department: str) -> subprocess.Popen[bytes]:
@@ -64,6 +106,7 @@ class Supervisor:
         self.departments = list(departments)
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts = 0
+        self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
 
     def start(self) -> None:
         for department in self.departments:
@@ -82,6 +125,9 @@ class Supervisor:
         for department, child in list(self.children.items()):
             if child.poll() is not None:
                 log.warning("worker for %s exited (%s); restarting", department, child.returncode)
+                # If Redis is down too, the lock's lease runs out on its own.
+                with contextlib.suppress(RedisError):
+                    release_dead_scheduler_lock(self.redis, department, child.pid)
                 self.children[department] = spawn(self.redis_url, department)
                 self.restarts += 1
 
@@ -102,6 +148,7 @@ class Supervisor:
                 child.kill()
                 child.wait(timeout=5)
         self.children.clear()
+        self.redis.close()
 
 
 def supervise(redis_url: str, departments: Sequence[str], follow: bool = False) -> None:
@@ -118,6 +165,7 @@ def supervise(redis_url: str, departments: Sequence[str], follow: bool = False) 
         stopping = True
 
     signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
     try:
         while not stopping:
             supervisor.check()

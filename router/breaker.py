@@ -1,0 +1,72 @@
+"""A circuit breaker per department, shared by every worker through Redis.
+
+After THRESHOLD retryable failures in a row the breaker opens: deliveries to that
+department are paused (re-scheduled, without using up their retries) instead of
+hammering it. When the pause ends one delivery goes through as a probe; success closes
+the breaker, failure opens it again for twice as long (capped). Other departments are
+untouched: each has its own breaker, queue and workers.
+"""
+
+from __future__ import annotations
+
+import time
+
+from redis import Redis
+
+THRESHOLD = 5
+BASE_PAUSE_SECONDS = 2.0
+MAX_PAUSE_SECONDS = 60.0
+KEY = "breaker:{department}"
+PROBE_KEY = "breaker:{department}:probe"
+
+
+def _num(value: bytes | str | None) -> float:
+    return float(value) if value else 0.0
+
+
+def before_call(redis: Redis, department: str, probe_seconds: float) -> tuple[float, bool]:
+    """Return (seconds to wait, breaker was clean). 0 seconds: go ahead."""
+    failures, open_until = redis.hmget(KEY.format(department=department), "failures", "open_until")
+    if not failures and not open_until:
+        return 0.0, True
+    now = time.time()
+    until = _num(open_until)
+    if until > now:
+        return until - now, False
+    if until:
+        # Half open: one probe at a time; the rest wait to hear how it went.
+        probe = PROBE_KEY.format(department=department)
+        if not redis.set(probe, "1", nx=True, px=int(probe_seconds * 1000) + 1000):
+            return 1.0, False
+    return 0.0, False
+
+
+def succeeded(redis: Redis, department: str) -> None:
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(KEY.format(department=department), PROBE_KEY.format(department=department))
+        pipe.execute()
+
+
+def failed(redis: Redis, department: str) -> float:
+    """Count a retryable failure; return the pause if this one opened the breaker."""
+    key = KEY.format(department=department)
+    failures = int(redis.hincrby(key, "failures", 1))
+    was_open = redis.hget(key, "open_until")
+    if failures < THRESHOLD and not was_open:  # a failed probe reopens at once
+        return 0.0
+    opens = int(redis.hincrby(key, "opens", 1))
+    pause = min(MAX_PAUSE_SECONDS, BASE_PAUSE_SECONDS * 2 ** (opens - 1))
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(key, mapping={"open_until": time.time() + pause, "failures": 0})
+        pipe.delete(PROBE_KEY.format(department=department))
+        pipe.execute()
+    return pause
+
+
+def state(redis: Redis, department: str) -> str:
+    failures, open_until = redis.hmget(KEY.format(department=department), "failures", "open_until")
+    if _num(open_until) > time.time():
+        return "open"
+    if open_until:
+        return "half-open"
+    return "closed"
