@@ -9,6 +9,7 @@ history. Personal data lives only here (and with the departments it is sent to).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,8 +60,8 @@ SUBMISSION_KEY = "submission:{key}"
 SENDING_KEY = "deliveries:sending"
 LEASE_KEY = "lease:{delivery}"
 # A worker renews the lease of what it is sending every second (router.recovery);
-# three missed renewals and the delivery is taken to be orphaned.
-LEASE_MS = 3000
+# four missed renewals (every 0.5 s) and the delivery is taken to be orphaned.
+LEASE_MS = 2000
 
 
 def now_iso() -> str:
@@ -193,11 +194,10 @@ class CaseStore:
             )
         case_key = CASE_KEY.format(ref=ref)
         if submission_key:
-            claim = SUBMISSION_KEY.format(key=submission_key)
-            if not self.redis.set(claim, ref, nx=True, ex=7 * 24 * 3600):
+            first = self._claim(SUBMISSION_KEY.format(key=submission_key), ref)
+            if first is not None:
                 self.redis.delete(case_key)
-                first = self.redis.get(claim)
-                return (first.decode() if isinstance(first, bytes) else str(first)), "", False
+                return first, "", False
         try:
             with self.redis.pipeline(transaction=True) as pipe:
                 pipe.multi()  # explicit, so RQ's enqueue joins this transaction
@@ -212,6 +212,21 @@ class CaseStore:
                 self.redis.delete(SUBMISSION_KEY.format(key=submission_key))
             raise
         return ref, secret, True
+
+    def _claim(self, claim: str, ref: str, wait_seconds: float = 5.0) -> str | None:
+        """Claim a submission key for ``ref``; if another submission holds it, return
+        that one's reference once its case is stored (a concurrent twin may still be
+        writing it). A twin that failed frees the key, and we claim it after all."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            if self.redis.set(claim, ref, nx=True, ex=7 * 24 * 3600):
+                return None
+            held = self.redis.get(claim)
+            if held is not None:
+                first = held.decode() if isinstance(held, bytes) else str(held)
+                if self.exists(first) or time.monotonic() > deadline:
+                    return first
+            time.sleep(0.01)
 
     def mark(
         self,

@@ -30,6 +30,7 @@ from router.cases import (
     FINAL_STATES,
     CaseStore,
     DeliveryState,
+    delivery_id,
     split_delivery_id,
 )
 from router.exceptions import UnknownCase, UnknownDelivery
@@ -88,6 +89,7 @@ class FanOut:
         departments: Iterable[str],
         round_: int = 0,
         delay: float = 0.0,
+        at_front: bool = False,
     ) -> None:
         """Add one job per department to ``pipe`` (which the caller executes);
         with ``delay``, the job is scheduled that many seconds ahead."""
@@ -118,12 +120,14 @@ class FanOut:
                     deliver,
                     args=(ref, department),
                     timeout=max(1, int(adapter.timeout)),
+                    at_front=at_front,
                     **options,
                 )
 
     def requeue(self, pipe: Pipeline, ref: str, department: str, round_: int) -> None:
-        """Put one delivery back on its queue now (the sweeper's way back in)."""
-        self.enqueue(pipe, ref, [department], round_=round_)
+        """Put one delivery back at the front of its queue (the sweeper's way back in:
+        it has waited long enough already)."""
+        self.enqueue(pipe, ref, [department], round_=round_, at_front=True)
 
     def replay(self, delivery: str) -> None:
         """Send a failed (dead-lettered) delivery again, with a fresh set of retries."""
@@ -170,18 +174,33 @@ def deliver(ref: str, department: str) -> str:
     if job is None:
         raise RuntimeError("deliver runs inside an RQ worker")
     redis: Redis = job.connection
+    held = delivery_id(ref, department)
+    # Hold a lease from the first moment: if this process dies anywhere from here on,
+    # the sweeper sends the delivery again.
+    recovery.take(redis, held)
+    try:
+        return _deliver(job, redis, ref, department)
+    finally:
+        recovery.released(held)
+
+
+def _deliver(job: Job, redis: Redis, ref: str, department: str) -> str:
     store = CaseStore(redis)
+    held = delivery_id(ref, department)
     try:
         case = store.load(ref)
     except UnknownCase:
-        log.error("delivery %s-%s: no such case", ref, department)
+        log.error("delivery %s: no such case", held)
+        recovery.drop(redis, held)
         return "no-case"
     delivery = case.deliveries.get(department)
     if delivery is None:
-        log.error("delivery %s-%s: not in the case's plan", ref, department)
+        log.error("delivery %s: not in the case's plan", held)
+        recovery.drop(redis, held)
         return "not-planned"
     if delivery.state in FINAL_STATES or delivery.state == DeliveryState.ASSISTED:
         # A repeat of a finished delivery (a re-run after a crash, a stale replay).
+        recovery.drop(redis, held)
         return f"already-{delivery.state}"
 
     adapter = registry().create(department, redis)
@@ -190,12 +209,8 @@ def deliver(ref: str, department: str) -> str:
         _pause(redis, store, ref, department, pause)
         return "paused"
     notification = store.notification(case, department, attempt=delivery.attempts + 1)
-    recovery.holding(notification.delivery_id)
-    try:
-        store.mark(ref, department, DeliveryState.SENDING, count_attempt=True, sent=True)
-        return _send(job, store, adapter, notification, clean)
-    finally:
-        recovery.released(notification.delivery_id)
+    store.mark(ref, department, DeliveryState.SENDING, count_attempt=True, sent=True)
+    return _send(job, store, adapter, notification, clean)
 
 
 def _send(

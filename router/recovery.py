@@ -37,7 +37,7 @@ from router.exceptions import UnknownCase, UnknownDelivery
 
 log = logging.getLogger(__name__)
 
-INTERVAL_SECONDS = 1.0
+INTERVAL_SECONDS = 0.5
 
 # Adds a fresh job for (ref, department, round) to a pipeline in MULTI.
 RequeueFn = Callable[[Pipeline, str, str, int], None]
@@ -51,6 +51,23 @@ def holding(delivery: str) -> None:
     """This process is sending ``delivery``: keep its lease alive."""
     with _lock:
         _in_flight.add(delivery)
+
+
+def take(redis: Redis, delivery: str) -> None:
+    """This process has the delivery's job in hand: lease it, and keep the lease alive."""
+    holding(delivery)
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(SENDING_KEY, {delivery: time.time()})
+        pipe.set(LEASE_KEY.format(delivery=delivery), "1", px=LEASE_MS)
+        pipe.execute()
+
+
+def drop(redis: Redis, delivery: str) -> None:
+    """Nothing to send after all (already delivered, no such case)."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.zrem(SENDING_KEY, delivery)
+        pipe.delete(LEASE_KEY.format(delivery=delivery))
+        pipe.execute()
 
 
 def released(delivery: str) -> None:
@@ -106,7 +123,9 @@ def _recover(redis: Redis, delivery: str, requeue: RequeueFn) -> bool:
                 pipe.zrem(SENDING_KEY, delivery)
                 pipe.execute()
                 return False
-            if (state.decode() if isinstance(state, bytes) else state) != DeliveryState.SENDING:
+            current = state.decode() if isinstance(state, bytes) else state
+            # "queued" too: its job was in hand (leased) but never got as far as sending.
+            if current not in (DeliveryState.SENDING, DeliveryState.QUEUED):
                 pipe.multi()
                 pipe.zrem(SENDING_KEY, delivery)
                 pipe.execute()
@@ -154,3 +173,89 @@ def start_background(
 
         _thread = threading.Thread(target=loop, name="router-recovery", daemon=True)
         _thread.start()
+
+
+class IntermediateRescue:
+    """Put back jobs a dead worker took off its queue but never started.
+
+    RQ moves a job from the queue to an "intermediate" list (BLMOVE), then, as the
+    worker starts it, into its started registry. A worker killed in between leaves the
+    job in the intermediate list, where RQ looks only every ten minutes. A job that
+    stays there for longer than a lease belongs to no live worker: back to the front
+    of its queue it goes.
+    """
+
+    def __init__(self, redis: Redis, queue_key: str, intermediate_key: str) -> None:
+        self.redis = redis
+        self.queue_key = queue_key
+        self.intermediate_key = intermediate_key
+        self.first_seen: dict[str, float] = {}
+        # Atomic: put it back only if it is still in the intermediate list.
+        self._move = redis.register_script(
+            "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then "
+            "redis.call('LPUSH', KEYS[2], ARGV[1]) return 1 end return 0"
+        )
+
+    def __call__(self) -> list[str]:
+        raw: list[Any] = self.redis.lrange(self.intermediate_key, 0, -1)
+        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in raw]
+        now = time.monotonic()
+        self.first_seen = {i: self.first_seen.get(i, now) for i in ids}
+        stale = [i for i in ids if now - self.first_seen[i] > LEASE_MS / 1000]
+        rescued = []
+        for job_id in stale:
+            if not self._move(keys=[self.intermediate_key, self.queue_key], args=[job_id]):
+                continue  # a worker took it after all
+            rescued.append(job_id)
+            self.first_seen.pop(job_id, None)
+            log.warning("job %s: its worker died before starting it; put back", job_id)
+        return rescued
+
+
+def parse_job_id(job_id: str) -> tuple[str, str, int] | None:
+    """(ref, department, round) from ``deliver-<ref>-<department>[-r<round>]``."""
+    parts = job_id.split("-")
+    if len(parts) not in (3, 4) or parts[0] != "deliver":
+        return None
+    round_ = 0
+    if len(parts) == 4:
+        if not parts[3].startswith("r") or not parts[3][1:].isdigit():
+            return None
+        round_ = int(parts[3][1:])
+    return parts[1], parts[2], round_
+
+
+class StartedRescue:
+    """Send again deliveries whose worker died after RQ started the job but before the
+    job took its lease: RQ lists the job as started (``rq:wip:<queue>``) and would
+    notice only when the job's timeout runs out and maintenance runs."""
+
+    def __init__(self, redis: Redis, started_key: str, requeue: RequeueFn) -> None:
+        self.redis = redis
+        self.started_key = started_key
+        self.requeue = requeue
+        self.first_seen: dict[str, float] = {}
+
+    def __call__(self) -> list[str]:
+        raw: list[Any] = self.redis.zrange(self.started_key, 0, -1)
+        members = [m.decode() if isinstance(m, bytes) else str(m) for m in raw]
+        now = time.monotonic()
+        self.first_seen = {m: self.first_seen.get(m, now) for m in members}
+        recovered = []
+        for member in members:
+            if now - self.first_seen[member] <= LEASE_MS / 1000:
+                continue
+            parsed = parse_job_id(member.split(":", 1)[0])
+            if parsed is None:
+                continue
+            ref, department, round_ = parsed
+            delivery = f"{ref}-{department}"
+            if self.redis.exists(LEASE_KEY.format(delivery=delivery)):
+                continue  # its worker is alive and holds it
+            current = int(self.redis.hget(CASE_KEY.format(ref=ref), f"d:{department}:round") or 0)
+            if round_ == current and _recover(self.redis, delivery, self.requeue):
+                recovered.append(delivery)
+            # The job's worker is gone either way: its entry is a leftover.
+            self.redis.zrem(self.started_key, member)
+            self.first_seen.pop(member, None)
+        return recovered

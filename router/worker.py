@@ -51,7 +51,21 @@ def run_worker(redis_url: str, department: str, burst: bool = False) -> None:
         name=scheduler_name(department, os.getpid()),
     )
 
+    rescue = recovery.IntermediateRescue(
+        Redis(connection_pool=connection.connection_pool),
+        queue.key,
+        queue.intermediate_queue_key,
+    )
+
+    started = recovery.StartedRescue(
+        Redis(connection_pool=connection.connection_pool),
+        queue.started_job_registry.key,
+        fanout.FanOut(connection, registry).requeue,
+    )
+
     def schedule() -> None:
+        rescue()
+        started()
         if scheduler.acquired_locks != {queue.name}:
             scheduler.acquire_locks()
         if scheduler.acquired_locks:

@@ -106,3 +106,16 @@ def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
     # Without the breaker each of the 12 would keep calling; with it, few calls are made.
     assert attempts_while_open < 12 * 3
     assert len(mock_log(redis, "hmrc")) == 12
+
+
+def test_a_job_taken_off_its_queue_by_a_worker_that_died_is_put_back(redis: Redis) -> None:
+    """RQ moves a job to an intermediate list before starting it; a worker killed in
+    between leaves it there. The rescue puts it back once it has sat a lease long."""
+    queue_key, intermediate = "rq:queue:dept-dwp", "rq:queue:dept-dwp:intermediate"
+    redis.rpush(intermediate, "deliver-ACDEFGHJK-dwp")
+    rescue = recovery.IntermediateRescue(redis, queue_key, intermediate)
+    assert rescue() == []  # first seen now: it may just be on its way to a live worker
+    rescue.first_seen = {k: v - 10 for k, v in rescue.first_seen.items()}
+    assert rescue() == ["deliver-ACDEFGHJK-dwp"]
+    assert redis.lrange(queue_key, 0, -1) == [b"deliver-ACDEFGHJK-dwp"]
+    assert redis.llen(intermediate) == 0

@@ -1,0 +1,1 @@
+"""Chaos tests: real Redis, real worker processes, faults injected mid-run."""
