@@ -270,7 +270,8 @@ def _pause(redis: Redis, store: CaseStore, ref: str, department: str, pause: flo
 
 def _wait_at_least(job: Job, seconds: float) -> None:
     """Stretch the next retry interval to what the department asked (Retry-After)."""
-    need = min(int(math.ceil(seconds)), RetryPolicy.cap_seconds)
+    # RQ's scheduler keeps whole seconds and rounds down: one more makes "no sooner".
+    need = min(int(math.ceil(seconds)) + 1, RetryPolicy.cap_seconds)
     intervals = list(job.retry_intervals or [0])
     index = max(len(intervals) - (job.retries_left or 0), 0)
     index = min(index, len(intervals) - 1)
