@@ -1,0 +1,951 @@
+"""One benchmark run on one private Redis: bare RQ, Celery, Dramatiq and the router.
+
+    .venv/bin/python -m benchmarks.run [--events N] [--quick]
+
+Starts its own ``redis-server`` (router.redis_server.start_redis: append-only file,
+``appendfsync always``, data in a temporary folder), runs every part against it, stops
+every process it started by pid, prints a table and writes the same figures as JSON to
+``benchmarks/results/<UTC timestamp>.json``. See benchmarks/README.md for what each
+figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from benchmarks.procs import ROOT, Group
+from benchmarks.tasks import URL_VARIABLE, rq_record
+from router import routing
+from router.adapters.mocks import Faults, configure_faults
+from router.adapters.registry import Registry
+from router.cases import HISTORY_KEY
+from router.redis_server import RedisServer, start_redis
+from router.service import LifeEventRouter
+from router.worker import Supervisor
+
+DEPARTMENTS: tuple[str, ...] = ("dwp", "dvla", "payments", "hmrc", "council")
+LATENCIES: tuple[int, ...] = (0, 20)
+PHASES: tuple[str, ...] = ("baseline", "celery", "dramatiq", "router", "latency", "memory")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+PEER_PROCESSES = 2
+DRAMATIQ_THREADS = 8
+BASELINE_QUEUE = "bench"
+DONE_KEY = "bench:{system}:done"
+WARM_KEY = "bench:{system}:warm"
+# Give up on a part when nothing has progressed for this long.
+STALL_SECONDS = 60.0
+POLL_SECONDS = 0.05
+# Commands the benchmark itself sends to take its measurements; left out of the counts.
+OWN_COMMANDS = frozenset({"info", "config|resetstat", "flushall", "scard"})
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def redis_cpu(redis: Redis) -> float:
+    info = redis.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Window:
+    """Redis commands and CPU time (workers, Redis, this process) over one measurement."""
+
+    def __init__(self, redis: Redis, workers: Group) -> None:
+        self.redis = redis
+        self.workers = workers
+        self.redis_cpu = self.own_cpu = self.workers_cpu = 0.0
+
+    def start(self) -> None:
+        self.redis.config_resetstat()
+        self.redis_cpu = redis_cpu(self.redis)
+        self.own_cpu = own_cpu()
+        self.workers_cpu = self.workers.cpu_seconds()
+
+    def finish(self, units: int) -> dict[str, Any]:
+        """Per-unit figures (a unit is one job or one delivery)."""
+        workers = self.workers.cpu_seconds() - self.workers_cpu
+        producer = own_cpu() - self.own_cpu
+        server = redis_cpu(self.redis) - self.redis_cpu
+        stats = self.redis.info("commandstats")
+        calls = {
+            name.removeprefix("cmdstat_"): int(value["calls"])
+            for name, value in stats.items()
+            if name.removeprefix("cmdstat_") not in OWN_COMMANDS
+        }
+        top = sorted(calls.items(), key=lambda kv: -kv[1])[:10]
+        return {
+            "redis_commands_per_delivery": sum(calls.values()) / units,
+            "redis_commands_top_per_delivery": {k: round(v / units, 2) for k, v in top},
+            "worker_cpu_ms_per_delivery": 1000 * workers / units,
+            "redis_cpu_ms_per_delivery": 1000 * server / units,
+            "producer_cpu_ms_per_delivery": 1000 * producer / units,
+        }
+
+
+def wait_for(count: Callable[[], int], target: int, what: str, group: Group | None = None) -> None:
+    """Poll ``count()`` until it reaches ``target``; fail when it stalls."""
+    last, changed = -1, time.monotonic()
+    while True:
+        now_count = count()
+        if now_count >= target:
+            return
+        now = time.monotonic()
+        if now_count != last:
+            last, changed = now_count, now
+        elif now - changed > STALL_SECONDS:
+            tail = f"\n{group.log_tail()}" if group is not None else ""
+            raise BenchError(
+                f"{what}: stuck at {now_count}/{target} for {STALL_SECONDS:.0f}s{tail}"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def done_times(redis: Redis, key: str) -> list[float]:
+    return [float(v) for v in redis.hvals(key)]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=1000, method="inclusive")[round(q * 1000) - 1]
+
+
+# --- the workload ---------------------------------------------------------------------------
+
+
+def workload(seed: int, count: int, registry: Registry) -> list[dict[str, Any]]:
+    """``count`` valid events of every type, personal details varied (the chaos suite's
+    seeded generator), each consenting to every department interested in its event."""
+    from tests.chaos.harness import workload as chaos_workload
+
+    cases = chaos_workload(seed, count)
+    for case in cases:
+        case["consent"] = sorted(a.name for a in routing.interested(case["event"], registry))
+    return cases
+
+
+def planned_digital(core: LifeEventRouter, cases: Iterable[dict[str, Any]]) -> int:
+    """How many digital deliveries the router will plan for these events."""
+    total = 0
+    for case in cases:
+        event, clean, consent = core.validate(case["event"], case["answers"], case["consent"])
+        plan = routing.plan(event.name, clean, consent, core.adapters)
+        total += sum(1 for d in plan.deliveries if d.mode == "digital")
+    return total
+
+
+# --- the run's context ------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    server: RedisServer
+    redis: Redis
+    logs: Path
+    args: argparse.Namespace
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[URL_VARIABLE] = self.url
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.pop("ROUTER_ADAPTERS", None)
+        return env
+
+    def fresh(self) -> None:
+        """Empty the Redis between parts (the server and its settings stay)."""
+        self.redis.flushall()
+
+
+# --- 1. baseline: bare RQ ---------------------------------------------------------------------
+
+
+def run_baseline(ctx: Context, jobs: int) -> dict[str, Any]:
+    """``jobs`` one-HSET jobs enqueued with enqueue_many on one queue, drained by two
+    SimpleWorker processes; rate from the first job done to the last."""
+    ctx.fresh()
+    redis = ctx.redis
+    key = DONE_KEY.format(system="rq")
+    group = Group("rq", ctx.logs)
+    try:
+        for i in range(PEER_PROCESSES):
+            group.spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "rq.cli",
+                    "worker",
+                    "--worker-class",
+                    "rq.worker.SimpleWorker",
+                    "--serializer",
+                    "json",
+                    "--url",
+                    ctx.url,
+                    "--name",
+                    f"bench-rq-{i}",
+                    "--logging_level",
+                    "WARNING",
+                    BASELINE_QUEUE,
+                ],
+                ctx.env,
+            )
+        wait_for(lambda: int(redis.scard("rq:workers")), PEER_PROCESSES, "RQ workers", group)
+        queue = Queue(BASELINE_QUEUE, connection=redis, serializer=JSONSerializer)
+        datas = [Queue.prepare_data(rq_record, args=(key, str(i))) for i in range(jobs)]
+        window = Window(redis, group)
+        window.start()
+        started = time.time()
+        with redis.pipeline() as pipe:
+            queue.enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
+        enqueued = time.time() - started
+        wait_for(lambda: int(redis.hlen(key)), jobs, "bare RQ jobs", group)
+        times = done_times(redis, key)
+        figures = window.finish(jobs)
+    finally:
+        group.stop()
+    first, last = min(times), max(times)
+    return {
+        "baseline_rq_jobs": jobs,
+        "baseline_rq_worker_processes": PEER_PROCESSES,
+        "baseline_rq_jobs_per_s": (jobs - 1) / (last - first),
+        "baseline_rq_enqueue_many_s": enqueued,
+        "baseline_rq_end_to_end_jobs_per_s": jobs / (last - started),
+        **{f"baseline_rq_{k.replace('delivery', 'job')}": v for k, v in figures.items()},
+    }
+
+
+# --- 2. peers: Celery and Dramatiq -------------------------------------------------------------
+
+
+def peer_available(system: str) -> bool:
+    return importlib.util.find_spec(system) is not None
+
+
+def start_peer(ctx: Context, system: str, group: Group) -> Callable[[str, str, int], None]:
+    """Start the peer's workers; return how to send it one task."""
+    if system == "celery":
+        group.spawn(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "benchmarks.peer_celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(PEER_PROCESSES),
+                "--loglevel",
+                "WARNING",
+                "--hostname",
+                f"bench-celery-{os.getpid()}@%h",
+            ],
+            ctx.env,
+        )
+        from benchmarks import peer_celery
+
+        def send_celery(key: str, field: str, latency_ms: int) -> None:
+            peer_celery.deliver.apply_async(args=(key, field, latency_ms))
+
+        return send_celery
+    group.spawn(
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "benchmarks.peer_dramatiq",
+            "--processes",
+            str(PEER_PROCESSES),
+            "--threads",
+            str(DRAMATIQ_THREADS),
+            "--worker-shutdown-timeout",
+            "10000",
+        ],
+        ctx.env,
+    )
+    from benchmarks import peer_dramatiq
+
+    def send_dramatiq(key: str, field: str, latency_ms: int) -> None:
+        peer_dramatiq.deliver.send(key, field, latency_ms)
+
+    return send_dramatiq
+
+
+def warm_up(redis: Redis, send: Callable[[str, str, int], None], system: str, group: Group) -> None:
+    """Send short tasks until both worker processes have run one (so process start-up
+    is not timed), then let the stragglers finish."""
+    key = WARM_KEY.format(system=system)
+    deadline = time.monotonic() + 90
+    while int(redis.hlen(key)) < PEER_PROCESSES:
+        if time.monotonic() > deadline:
+            if int(redis.hlen(key)) >= 1:
+                say(f"   note: only one {system} worker process took warm-up tasks")
+                break
+            raise BenchError(f"{system}: no worker took a task within 90s\n{group.log_tail()}")
+        for _ in range(4):
+            send(key, "", 50)
+        time.sleep(0.2)
+    time.sleep(1.0)
+
+
+def run_peer(ctx: Context, system: str, events: int, latency_ms: int) -> dict[str, Any]:
+    """``events`` x 5 departments plain tasks, each sleeping ``latency_ms`` then one
+    HSET; rate from the first task sent to the last one done."""
+    ctx.fresh()
+    redis = ctx.redis
+    key = DONE_KEY.format(system=system)
+    total = events * len(DEPARTMENTS)
+    group = Group(f"{system}-{latency_ms}ms", ctx.logs)
+    try:
+        send = start_peer(ctx, system, group)
+        warm_up(redis, send, system, group)
+        window = Window(redis, group)
+        window.start()
+        started = time.time()
+        for event in range(events):
+            for department in DEPARTMENTS:
+                send(key, f"{event}-{department}", latency_ms)
+        sent = time.time() - started
+        wait_for(lambda: int(redis.hlen(key)), total, f"{system} tasks", group)
+        times = done_times(redis, key)
+        figures = window.finish(total)
+    finally:
+        group.stop()
+    suffix = f"{latency_ms}ms"
+    return {
+        f"{system}_deliveries_{suffix}": total,
+        f"{system}_deliveries_per_s_{suffix}": total / (max(times) - started),
+        f"{system}_events_per_s_{suffix}": events / (max(times) - started),
+        f"{system}_enqueue_s_{suffix}": sent,
+        f"{system}_drain_deliveries_per_s_{suffix}": (total - 1) / (max(times) - min(times)),
+        **{f"{system}_{k}_{suffix}": v for k, v in figures.items()},
+    }
+
+
+# --- 3. and 4. the router ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """Point this process's stdout and stderr at ``path`` while children are started,
+    so they inherit the file (the Supervisor gives its workers our own output, and a
+    worker logs a line per delivery)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with path.open("ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+class RouterWorkers:
+    """The project's own Supervisor: one `router worker` process per department."""
+
+    def __init__(self, ctx: Context, latency_ms: int) -> None:
+        self.ctx = ctx
+        ctx.fresh()
+        for name in DEPARTMENTS:
+            configure_faults(ctx.redis, name, Faults(latency_ms=latency_ms))
+        self.supervisor = Supervisor(ctx.url, DEPARTMENTS)
+        self.group = Group(f"router-{latency_ms}ms", ctx.logs)
+        self.log = ctx.logs / f"router-{latency_ms}ms-workers.log"
+
+    def __enter__(self) -> RouterWorkers:
+        with output_to(self.log):
+            self.supervisor.start()
+        self.group.adopt(self.supervisor.pids())
+        deadline = time.monotonic() + 90
+        while int(self.ctx.redis.scard("rq:workers")) < len(DEPARTMENTS):
+            with output_to(self.log):
+                self.supervisor.check()
+            if time.monotonic() > deadline:
+                raise BenchError("the router's workers did not all register within 90s")
+            time.sleep(0.1)
+        self.group.note()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.supervisor.stop()
+        finally:
+            self.group.stop()
+
+
+def mock_log_total(redis: Redis) -> int:
+    with redis.pipeline(transaction=False) as pipe:
+        for name in DEPARTMENTS:
+            pipe.llen(f"mock:{name}:log")
+        return sum(int(n) for n in pipe.execute())
+
+
+def delivered_at(redis: Redis, refs: Sequence[str]) -> dict[str, list[float]]:
+    """Per case, the times its deliveries were recorded delivered (case history)."""
+    with redis.pipeline(transaction=False) as pipe:
+        for ref in refs:
+            pipe.lrange(HISTORY_KEY.format(ref=ref), 0, -1)
+        raw = pipe.execute()
+    found: dict[str, list[float]] = {}
+    for ref, history in zip(refs, raw, strict=True):
+        times = []
+        for item in history:
+            entry = json.loads(item)
+            if entry["state"] == "delivered":
+                times.append(datetime.fromisoformat(entry["at"]).timestamp())
+        found[ref] = times
+    return found
+
+
+def wait_delivered(redis: Redis, refs: Sequence[str], planned: int) -> dict[str, list[float]]:
+    """Wait for every planned delivery to be applied by its department (cheap: LLEN of
+    the mock logs), then recorded delivered in its case; return the delivery times."""
+    wait_for(lambda: mock_log_total(redis), planned, "router deliveries")
+    deadline = time.monotonic() + STALL_SECONDS
+    while True:
+        times = delivered_at(redis, refs)
+        count = sum(len(t) for t in times.values())
+        if count >= planned:
+            if count > planned:
+                raise BenchError(f"router: {count} deliveries recorded for {planned} planned")
+            return times
+        if time.monotonic() > deadline:
+            raise BenchError(f"router: {count}/{planned} deliveries recorded delivered")
+        time.sleep(POLL_SECONDS)
+
+
+def run_router(
+    ctx: Context, cases: Sequence[dict[str, Any]], planned: int, latency_ms: int
+) -> dict[str, Any]:
+    """All events submitted through LifeEventRouter.submit as fast as one thread can,
+    while the five department workers deliver; first submission to last delivered."""
+    redis = ctx.redis
+    with RouterWorkers(ctx, latency_ms) as workers:
+        core = LifeEventRouter(redis, Registry.discover(redis))
+        window = Window(redis, workers.group)
+        window.start()
+        started = time.time()
+        refs = [
+            core.submit(c["event"], c["answers"], c["consent"], channel="bench").ref for c in cases
+        ]
+        submitted = time.time() - started
+        times = wait_delivered(redis, refs, planned)
+        figures = window.finish(planned)
+    every = [t for ts in times.values() for t in ts]
+    first, last = min(every), max(every)
+    suffix = f"{latency_ms}ms"
+    return {
+        f"router_drain_deliveries_per_s_{suffix}": (planned - 1) / (last - first),
+        f"router_deliveries_per_s_{suffix}": planned / (last - started),
+        f"router_events_per_s_{suffix}": len(cases) / (last - started),
+        f"router_end_to_end_s_{suffix}": last - started,
+        f"router_submit_s_{suffix}": submitted,
+        f"router_submit_events_per_s_{suffix}": len(cases) / submitted,
+        **{f"router_{k}_{suffix}": v for k, v in figures.items()},
+    }
+
+
+def run_latency(
+    ctx: Context, cases: Sequence[dict[str, Any]], planned: int, rate: float, latency_ms: int
+) -> dict[str, Any]:
+    """Events offered at a steady ``rate`` (open loop, one thread); per event, from its
+    submission accepted to its last digital delivery recorded delivered."""
+    redis = ctx.redis
+    accepted: dict[str, float] = {}
+    submit_ms: list[float] = []
+    with RouterWorkers(ctx, latency_ms):
+        core = LifeEventRouter(redis, Registry.discover(redis))
+        begin = time.monotonic()
+        for i, c in enumerate(cases):
+            pause = begin + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            before = time.time()
+            ref = core.submit(c["event"], c["answers"], c["consent"], channel="bench").ref
+            accepted[ref] = time.time()
+            submit_ms.append(1000 * (accepted[ref] - before))
+        offered_s = time.monotonic() - begin
+        times = wait_delivered(redis, list(accepted), planned)
+    latencies = [max(ts) - accepted[ref] for ref, ts in times.items() if ts]
+    last_delivered = max(t for ts in times.values() for t in ts)
+    return {
+        "router_latency_drain_after_last_submit_s": last_delivered - max(accepted.values()),
+        "router_latency_adapter_ms": latency_ms,
+        "router_latency_offered_events_per_s": rate,
+        "router_latency_achieved_events_per_s": len(cases) / offered_s,
+        "router_latency_events": len(cases),
+        "router_latency_deliveries": planned,
+        "router_latency_p50_s": percentile(latencies, 0.50),
+        "router_latency_p95_s": percentile(latencies, 0.95),
+        "router_latency_p99_s": percentile(latencies, 0.99),
+        "router_latency_max_s": max(latencies),
+        "router_latency_submit_p50_ms": percentile(submit_ms, 0.50),
+        "router_latency_submit_p99_ms": percentile(submit_ms, 0.99),
+    }
+
+
+# --- 5. Redis memory per case -------------------------------------------------------------------
+
+
+def delete_matching(redis: Redis, pattern: str) -> int:
+    deleted = 0
+    batch: list[Any] = []
+    for key in redis.scan_iter(match=pattern, count=2000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += int(redis.delete(*batch))
+            batch = []
+    if batch:
+        deleted += int(redis.delete(*batch))
+    return deleted
+
+
+def run_memory(ctx: Context, cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Store the cases with no worker running (their jobs stay queued); INFO memory
+    used_memory before and after, then again with RQ's job and queue keys deleted."""
+    ctx.fresh()
+    redis = ctx.redis
+    core = LifeEventRouter(redis, Registry.discover(redis))
+    before = int(redis.info("memory")["used_memory"])
+    started = time.time()
+    refs = [core.submit(c["event"], c["answers"], c["consent"], channel="bench").ref for c in cases]
+    submitted = time.time() - started
+    with_jobs = int(redis.info("memory")["used_memory"])
+    keys_with_jobs = int(redis.dbsize())
+    jobs = delete_matching(redis, "rq:job:*")
+    queues = delete_matching(redis, "rq:queue:*") + int(redis.delete("rq:queues"))
+    alone = int(redis.info("memory")["used_memory"])
+    sample = refs[:: max(1, len(refs) // 200)]
+    with redis.pipeline(transaction=False) as pipe:
+        for ref in sample:
+            pipe.memory_usage(f"case:{ref}", samples=0)
+            pipe.memory_usage(HISTORY_KEY.format(ref=ref), samples=0)
+        usage = [int(n or 0) for n in pipe.execute()]
+    return {
+        "router_memory_cases": len(refs),
+        "router_memory_bytes_per_case_incl_queued_jobs": (with_jobs - before) / len(refs),
+        "router_memory_bytes_per_case_alone": (alone - before) / len(refs),
+        "router_memory_usage_cmd_bytes_per_case": sum(usage) / len(sample),
+        "router_memory_keys_per_case_incl_queued_jobs": keys_with_jobs / len(refs),
+        "router_memory_queued_jobs": jobs,
+        "router_memory_queue_keys_deleted": queues,
+        "router_submit_events_per_s_no_workers": len(refs) / submitted,
+    }
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def expected_keys() -> list[str]:
+    """Every figure's key, so that a part skipped or failed still appears (as null)."""
+    keys = [
+        "baseline_rq_jobs",
+        "baseline_rq_jobs_per_s",
+        "baseline_rq_redis_commands_per_job",
+        "router_events",
+        "router_deliveries",
+        "router_worker_processes",
+    ]
+    for lat in LATENCIES:
+        for system in ("celery", "dramatiq", "router"):
+            keys += [
+                f"{system}_deliveries_per_s_{lat}ms",
+                f"{system}_events_per_s_{lat}ms",
+                f"{system}_redis_commands_per_delivery_{lat}ms",
+            ]
+        keys += [f"ratio_router_vs_{s}_{lat}ms" for s in ("rq", "celery", "dramatiq")]
+    keys += [
+        "router_latency_p50_s",
+        "router_latency_p95_s",
+        "router_latency_p99_s",
+        "router_memory_bytes_per_case_incl_queued_jobs",
+        "router_memory_bytes_per_case_alone",
+        "frontdoor_requests_per_s",
+        "ratio_frontdoor_vs_bare_flask",
+    ]
+    return keys
+
+
+def add_ratios(results: dict[str, Any]) -> None:
+    for lat in LATENCIES:
+        router = results.get(f"router_deliveries_per_s_{lat}ms")
+        others = {
+            "rq": results.get("baseline_rq_jobs_per_s"),
+            "celery": results.get(f"celery_deliveries_per_s_{lat}ms"),
+            "dramatiq": results.get(f"dramatiq_deliveries_per_s_{lat}ms"),
+        }
+        for name, other in others.items():
+            key = f"ratio_router_vs_{name}_{lat}ms"
+            results[key] = router / other if router and other else None
+
+
+def fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def table(results: dict[str, Any], notes: dict[str, str]) -> str:
+    r = results
+    lines = []
+    head = (
+        f"{'system':<10} {'workers':<38} {'adapter':>7} {'deliveries':>10} "
+        f"{'deliv/s':>8} {'drain/s':>8} {'events/s':>8} {'cmds/deliv':>10} "
+        f"{'CPU ms/delivery: workers redis producer':>40}"
+    )
+    lines += [head, "-" * len(head)]
+
+    def row(
+        system: str,
+        workers: str,
+        lat: str,
+        count: Any,
+        rate: Any,
+        events: Any,
+        key: str,
+        unit: str = "delivery",
+    ) -> None:
+        def get(metric: str) -> Any:
+            return r.get(key.format(metric=metric.format(unit=unit)))
+
+        cpu = (
+            f"{fmt(get('worker_cpu_ms_per_{unit}'), 2):>8} "
+            f"{fmt(get('redis_cpu_ms_per_{unit}'), 2):>6} "
+            f"{fmt(get('producer_cpu_ms_per_{unit}'), 2):>9}"
+        )
+        lines.append(
+            f"{system:<10} {workers:<38} {lat:>7} {fmt(count):>10} {fmt(rate):>8} "
+            f"{fmt(get('drain_deliveries_per_s')):>8} {fmt(events):>8} "
+            f"{fmt(get('redis_commands_per_{unit}'), 1):>10} {cpu:>40}"
+        )
+
+    row(
+        "bare RQ",
+        "2 SimpleWorker processes",
+        "-",
+        r.get("baseline_rq_jobs"),
+        r.get("baseline_rq_jobs_per_s"),
+        None,
+        "baseline_rq_{metric}",
+        unit="job",
+    )
+    for system, workers in (
+        ("celery", "1 worker, prefork -c 2 (2 processes)"),
+        ("dramatiq", "2 processes x 8 threads"),
+    ):
+        if notes.get(system):
+            lines.append(f"{system:<10} {notes[system]}")
+            continue
+        for lat in LATENCIES:
+            row(
+                system,
+                workers,
+                f"{lat} ms",
+                r.get(f"{system}_deliveries_{lat}ms"),
+                r.get(f"{system}_deliveries_per_s_{lat}ms"),
+                r.get(f"{system}_events_per_s_{lat}ms"),
+                f"{system}_{{metric}}_{lat}ms",
+            )
+    for lat in LATENCIES:
+        row(
+            "router",
+            "5 processes (1 per department queue)",
+            f"{lat} ms",
+            r.get("router_deliveries"),
+            r.get(f"router_deliveries_per_s_{lat}ms"),
+            r.get(f"router_events_per_s_{lat}ms"),
+            f"router_{{metric}}_{lat}ms",
+        )
+    lines.append("")
+    lines.append(f"{'ratio (router deliveries/s / other)':<44} {'0 ms':>7} {'20 ms':>7}")
+    for name, label in (
+        ("rq", "router / bare RQ jobs/s (no latency)"),
+        ("celery", "router / Celery"),
+        ("dramatiq", "router / Dramatiq"),
+    ):
+        lines.append(
+            f"{label:<44} {fmt(r.get(f'ratio_router_vs_{name}_0ms'), 2):>7} "
+            f"{fmt(r.get(f'ratio_router_vs_{name}_20ms'), 2):>7}"
+        )
+    lines.append("")
+    for lat in LATENCIES:
+        if r.get(f"router_submit_s_{lat}ms") is not None:
+            lines.append(
+                f"router submission, {lat} ms run: {r['router_events']} events in "
+                f"{r[f'router_submit_s_{lat}ms']:.2f} s "
+                f"({r[f'router_submit_events_per_s_{lat}ms']:.0f} events/s, one thread, "
+                f"workers running); end to end {r[f'router_end_to_end_s_{lat}ms']:.2f} s"
+            )
+    if r.get("router_submit_events_per_s_no_workers") is not None:
+        lines.append(
+            f"router submission alone (no workers, memory part): "
+            f"{r['router_submit_events_per_s_no_workers']:.0f} events/s"
+        )
+    if r.get("router_latency_p50_s") is not None:
+        lines.append(
+            f"latency, submission accepted -> all its digital deliveries delivered: "
+            f"{r['router_latency_events']} events offered at "
+            f"{r['router_latency_offered_events_per_s']:.0f}/s (achieved "
+            f"{r['router_latency_achieved_events_per_s']:.1f}/s), "
+            f"{r['router_latency_adapter_ms']} ms departments"
+        )
+        lines.append(
+            f"  p50 {r['router_latency_p50_s']:.3f} s  p95 {r['router_latency_p95_s']:.3f} s  "
+            f"p99 {r['router_latency_p99_s']:.3f} s  max {r['router_latency_max_s']:.3f} s; "
+            f"last delivery {r['router_latency_drain_after_last_submit_s']:.2f} s after the "
+            f"last submission; submit call p50 {r['router_latency_submit_p50_ms']:.1f} ms, "
+            f"p99 {r['router_latency_submit_p99_ms']:.1f} ms"
+        )
+    if r.get("router_memory_cases") is not None:
+        lines.append(
+            f"Redis memory per case ({r['router_memory_cases']} cases, INFO used_memory): "
+            f"{r['router_memory_bytes_per_case_incl_queued_jobs']:,.0f} B incl. queued jobs; "
+            f"{r['router_memory_bytes_per_case_alone']:,.0f} B alone "
+            f"(MEMORY USAGE of case hash + history: "
+            f"{r['router_memory_usage_cmd_bytes_per_case']:,.0f} B)"
+        )
+    for label, key in (
+        ("bare RQ", "baseline_rq_redis_commands_top_per_job"),
+        ("celery 0 ms", "celery_redis_commands_top_per_delivery_0ms"),
+        ("dramatiq 0 ms", "dramatiq_redis_commands_top_per_delivery_0ms"),
+        ("router 0 ms", "router_redis_commands_top_per_delivery_0ms"),
+    ):
+        if r.get(key):
+            top = ", ".join(f"{k} {v:g}" for k, v in r[key].items())
+            lines.append(f"Redis commands per delivery, {label}: {top}")
+    lines += [
+        "front door (gunicorn + load generator): skipped in this harness (null in the JSON)",
+        "notes: the router runs 5 worker processes (one per department queue); bare RQ and the",
+        "  peers run 2. deliv/s is first send or submission to last delivery done; drain/s first",
+        "  delivery done to last (bare RQ's jobs were enqueued beforehand in one batch, so its",
+        "  deliv/s is a drain rate). Ratios use deliv/s; the bare RQ jobs have no latency.",
+        "  CPU: user+system seconds of the worker processes, of redis-server, and of this",
+        "  process (the producer/submitter, and the polling), per delivery.",
+    ]
+    return "\n".join(lines)
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in ("rq", "redis", "celery", "kombu", "dramatiq"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Router vs bare RQ, Celery and Dramatiq on one private Redis.",
+    )
+    parser.add_argument("--events", type=int, help="events per part (default 1000; quick 200)")
+    parser.add_argument("--quick", action="store_true", help="a smaller run (about 2 minutes)")
+    parser.add_argument("--rate", type=float, default=50.0, help="offered events/s, latency part")
+    parser.add_argument("--latency-seconds", type=float, help="latency part (default 10; quick 5)")
+    parser.add_argument("--memory-cases", type=int, help="memory part (default 10000; quick 2000)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--fsync",
+        choices=("always", "everysec"),
+        default="always",
+        help="the Redis appendfsync policy (default: always, as `router up` runs it)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(PHASES),
+        help=f"comma-separated parts to run (default all: {','.join(PHASES)})",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
+    args = parser.parse_args(argv)
+    args.events = args.events or (200 if args.quick else 1000)
+    args.latency_seconds = args.latency_seconds or (5.0 if args.quick else 10.0)
+    args.memory_cases = args.memory_cases or (2000 if args.quick else 10000)
+    args.only = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(args.only) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    return args
+
+
+def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
+    args = ctx.args
+    registry = Registry.discover()
+    events = args.events
+    core = LifeEventRouter(ctx.redis, registry)
+
+    if "baseline" in args.only:
+        jobs = events * len(DEPARTMENTS)
+        say(f"1. baseline: bare RQ, {jobs} one-HSET jobs, 2 SimpleWorker processes ...")
+        results.update(run_baseline(ctx, jobs))
+        say(f"   {results['baseline_rq_jobs_per_s']:.0f} jobs/s")
+
+    for system in ("celery", "dramatiq"):
+        if system not in args.only:
+            continue
+        if not peer_available(system):
+            notes[system] = "skipped: not installed (pip install -e '.[bench]')"
+            say(f"2. {system}: {notes[system]}")
+            continue
+        for lat in LATENCIES:
+            say(f"2. {system}: {events} events x 5 departments, {lat} ms latency ...")
+            results.update(run_peer(ctx, system, events, lat))
+            say(f"   {results[f'{system}_deliveries_per_s_{lat}ms']:.0f} deliveries/s")
+
+    if "router" in args.only:
+        cases = workload(args.seed, events, registry)
+        planned = planned_digital(core, cases)
+        results["router_events"] = events
+        results["router_deliveries"] = planned
+        results["router_worker_processes"] = len(DEPARTMENTS)
+        for lat in LATENCIES:
+            say(
+                f"3. router: {events} events ({planned} digital deliveries), "
+                f"5 worker processes, {lat} ms department latency ..."
+            )
+            results.update(run_router(ctx, cases, planned, lat))
+            say(
+                f"   {results[f'router_deliveries_per_s_{lat}ms']:.0f} deliveries/s, "
+                f"{results[f'router_events_per_s_{lat}ms']:.0f} events/s"
+            )
+
+    if "latency" in args.only:
+        count = max(1, round(args.rate * args.latency_seconds))
+        cases = workload(args.seed + 1, count, registry)
+        planned = planned_digital(core, cases)
+        say(f"4. latency: {count} events at {args.rate:.0f}/s, 20 ms departments ...")
+        results.update(run_latency(ctx, cases, planned, args.rate, 20))
+        say(f"   p99 {results['router_latency_p99_s']:.3f} s")
+
+    if "memory" in args.only:
+        cases = workload(args.seed + 2, args.memory_cases, registry)
+        say(f"5. memory: {args.memory_cases} cases stored with no workers running ...")
+        results.update(run_memory(ctx, cases))
+        say(f"   {results['router_memory_bytes_per_case_alone']:.0f} B per case alone")
+
+    notes["frontdoor"] = "skipped: not part of this harness"
+    add_ratios(results)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    os.environ.pop("ROUTER_ADAPTERS", None)  # the five built-in mock departments
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results: dict[str, Any] = dict.fromkeys(expected_keys())
+    notes: dict[str, str] = {}
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tuo-bench-") as tmp:
+        logs = Path(tmp) / "logs"
+        logs.mkdir()
+        server = start_redis(Path(tmp) / "redis", fsync=args.fsync)
+        redis = Redis.from_url(server.url)
+        os.environ[URL_VARIABLE] = server.url  # for the peers' producer side
+        info = redis.info("server")
+        redis_fsync = redis.config_get("appendfsync")["appendfsync"]
+        say(
+            f"tell-us-once benchmark {stamp}: redis {info['redis_version']} ({server.kind}, "
+            f"pid {server.pid}, appendfsync {redis_fsync}), "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"events={args.events}{' (quick)' if args.quick else ''}"
+        )
+        failed: BaseException | None = None
+        try:
+            run(Context(server, redis, logs, args), results, notes)
+        except BenchError as error:
+            failed = error
+            say(f"FAILED: {error}")
+        finally:
+            redis.close()
+            server.stop()
+        meta = {
+            "timestamp_utc": stamp,
+            "quick": args.quick,
+            "events": args.events,
+            "parts": args.only,
+            "rate": args.rate,
+            "latency_seconds": args.latency_seconds,
+            "memory_cases": args.memory_cases,
+            "seed": args.seed,
+            "redis_version": info["redis_version"],
+            "redis_kind": server.kind,
+            "appendfsync": redis_fsync,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "versions": versions(),
+            "celery_mode": "one worker, --pool prefork --concurrency 2 (1 parent + 2 pool "
+            "processes), acks_late, one queue",
+            "dramatiq_mode": f"{PEER_PROCESSES} processes x {DRAMATIQ_THREADS} threads, one queue",
+            "baseline_mode": "2 `rq worker --worker-class rq.worker.SimpleWorker` processes, "
+            "JSON serializer, default result_ttl, jobs enqueue_many'd after the workers "
+            "registered; rate from first job done to last",
+            "router_mode": "router.worker.Supervisor: one `router worker` process per "
+            "department queue (5), events submitted by one thread through "
+            "LifeEventRouter.submit while they run",
+            "notes": notes,
+            "wall_seconds": round(time.monotonic() - began, 1),
+            "failed": str(failed) if failed else None,
+        }
+    say("")
+    say(table(results, notes))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{stamp}.json"
+    path.write_text(json.dumps({**results, "meta": meta}, indent=2, sort_keys=False) + "\n")
+    say(f"\nfigures written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    say(f"wall time {meta['wall_seconds']:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
