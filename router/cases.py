@@ -129,7 +129,8 @@ class Case:
         return all(d.state not in PENDING_STATES for d in self.deliveries.values())
 
 
-def _field(department: str, attribute: str) -> str:
+def delivery_field(department: str, attribute: str) -> str:
+    """The case-hash field holding one attribute of one delivery."""
     return f"d:{department}:{attribute}"
 
 
@@ -179,9 +180,9 @@ class CaseStore:
         ]
         for d in routing.deliveries:
             state = DeliveryState.ASSISTED if d.mode == "assisted" else DeliveryState.QUEUED
-            mapping[_field(d.department, "state")] = state
-            mapping[_field(d.department, "attempts")] = "0"
-            mapping[_field(d.department, "updated_at")] = created_at
+            mapping[delivery_field(d.department, "state")] = state
+            mapping[delivery_field(d.department, "attempts")] = "0"
+            mapping[delivery_field(d.department, "updated_at")] = created_at
             history.append(
                 json.dumps(
                     {
@@ -243,14 +244,14 @@ class CaseStore:
         """Move one delivery to ``state`` and record it in the history."""
         at = now_iso()
         mapping: dict[Any, Any] = {
-            _field(department, "state"): str(state),
-            _field(department, "updated_at"): at,
-            _field(department, "detail"): detail,
+            delivery_field(department, "state"): str(state),
+            delivery_field(department, "updated_at"): at,
+            delivery_field(department, "detail"): detail,
         }
         if receipt is not None:
-            mapping[_field(department, "receipt")] = json.dumps(receipt.to_dict())
+            mapping[delivery_field(department, "receipt")] = json.dumps(receipt.to_dict())
         if sent:
-            mapping[_field(department, "sent_at")] = at
+            mapping[delivery_field(department, "sent_at")] = at
         entry = json.dumps(
             {"at": at, "department": department, "state": str(state), "detail": detail}
         )
@@ -258,7 +259,7 @@ class CaseStore:
         case_key = CASE_KEY.format(ref=ref)
         pipe.hset(case_key, mapping=mapping)
         if count_attempt:
-            pipe.hincrby(case_key, _field(department, "attempts"), 1)
+            pipe.hincrby(case_key, delivery_field(department, "attempts"), 1)
         pipe.rpush(HISTORY_KEY.format(ref=ref), entry)
         # A delivery in "sending" holds a lease its worker keeps alive; the sweeper
         # (router.recovery) sends again any whose lease ran out: its worker died.
@@ -314,19 +315,19 @@ class CaseStore:
             flagged=data.get("flagged", ""),
         )
         for d in case.plan.deliveries:
-            receipt = data.get(_field(d.department, "receipt"))
+            receipt = data.get(delivery_field(d.department, "receipt"))
             case.deliveries[d.department] = Delivery(
                 department=d.department,
-                state=DeliveryState(data[_field(d.department, "state")]),
+                state=DeliveryState(data[delivery_field(d.department, "state")]),
                 mode=d.mode,
                 reason=d.reason,
                 fields=d.fields,
                 tasks=d.tasks,
-                attempts=int(data.get(_field(d.department, "attempts"), 0)),
-                detail=data.get(_field(d.department, "detail"), ""),
+                attempts=int(data.get(delivery_field(d.department, "attempts"), 0)),
+                detail=data.get(delivery_field(d.department, "detail"), ""),
                 receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
-                updated_at=data.get(_field(d.department, "updated_at"), ""),
-                sent_at=data.get(_field(d.department, "sent_at"), ""),
+                updated_at=data.get(delivery_field(d.department, "updated_at"), ""),
+                sent_at=data.get(delivery_field(d.department, "sent_at"), ""),
             )
         return case
 

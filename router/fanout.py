@@ -30,11 +30,12 @@ from router.cases import (
     FINAL_STATES,
     CaseStore,
     DeliveryState,
+    delivery_field,
     delivery_id,
     split_delivery_id,
 )
 from router.exceptions import UnknownCase, UnknownDelivery
-from router.queues import queue_for
+from router.queues import job_id, queue_for
 from router.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,6 @@ def retry_intervals(policy: RetryPolicy, rng: random.Random | None = None) -> li
         ceiling = min(policy.cap_seconds, policy.base_seconds * 2**n)
         intervals.append(max(1, round(ceiling * rng.uniform(0.5, 1.0))) if ceiling else 0)
     return intervals
-
-
-def job_id(ref: str, department: str, round_: int = 0) -> str:
-    base = f"deliver-{ref}-{department}"
-    return base if round_ == 0 else f"{base}-r{round_}"
 
 
 class FanOut:
@@ -144,14 +140,14 @@ class FanOut:
             if current is None or current.state != DeliveryState.FAILED:
                 raise UnknownDelivery("Only a failed delivery can be replayed")
             # A read, not HINCRBY: a write to a WATCHed key aborts our own EXEC.
-            round_ = int(pipe.hget(case_key, f"d:{department}:round") or 0) + 1
+            round_ = int(pipe.hget(case_key, delivery_field(department, "round")) or 0) + 1
             others_failed = any(
                 d.state == DeliveryState.FAILED
                 for name, d in case.deliveries.items()
                 if name != department
             )
             pipe.multi()
-            pipe.hset(case_key, f"d:{department}:round", round_)
+            pipe.hset(case_key, delivery_field(department, "round"), round_)
             store.mark(
                 ref, department, DeliveryState.QUEUED, "replayed by an operator", pipeline=pipe
             )
@@ -254,7 +250,7 @@ def _pause(redis: Redis, store: CaseStore, ref: str, department: str, pause: flo
     """The department's breaker is open: come back after the pause, retries untouched."""
     wait = pause + random.uniform(0.0, min(5.0, pause))  # spread the return, no storm
     case_key = CASE_KEY.format(ref=ref)
-    round_ = int(redis.hincrby(case_key, f"d:{department}:round", 1))
+    round_ = int(redis.hincrby(case_key, delivery_field(department, "round"), 1))
     with redis.pipeline(transaction=True) as pipe:
         pipe.multi()
         store.mark(

@@ -31,9 +31,11 @@ from router.cases import (
     SENDING_KEY,
     CaseStore,
     DeliveryState,
+    delivery_field,
     split_delivery_id,
 )
 from router.exceptions import UnknownCase, UnknownDelivery
+from router.queues import parse_job_id
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ def _recover(redis: Redis, delivery: str, requeue: RequeueFn) -> bool:
     with redis.pipeline(transaction=True) as pipe:
         try:
             pipe.watch(case_key, lease_key)
-            state = pipe.hget(case_key, f"d:{department}:state")
+            state = pipe.hget(case_key, delivery_field(department, "state"))
             if pipe.exists(lease_key):
                 return False  # renewed after all
             if state is None:
@@ -130,9 +132,9 @@ def _recover(redis: Redis, delivery: str, requeue: RequeueFn) -> bool:
                 pipe.zrem(SENDING_KEY, delivery)
                 pipe.execute()
                 return False
-            round_ = int(pipe.hget(case_key, f"d:{department}:round") or 0) + 1
+            round_ = int(pipe.hget(case_key, delivery_field(department, "round")) or 0) + 1
             pipe.multi()
-            pipe.hset(case_key, f"d:{department}:round", round_)
+            pipe.hset(case_key, delivery_field(department, "round"), round_)
             store.mark(
                 ref,
                 department,
@@ -212,19 +214,6 @@ class IntermediateRescue:
         return rescued
 
 
-def parse_job_id(job_id: str) -> tuple[str, str, int] | None:
-    """(ref, department, round) from ``deliver-<ref>-<department>[-r<round>]``."""
-    parts = job_id.split("-")
-    if len(parts) not in (3, 4) or parts[0] != "deliver":
-        return None
-    round_ = 0
-    if len(parts) == 4:
-        if not parts[3].startswith("r") or not parts[3][1:].isdigit():
-            return None
-        round_ = int(parts[3][1:])
-    return parts[1], parts[2], round_
-
-
 class StartedRescue:
     """Send again deliveries whose worker died after RQ started the job but before the
     job took its lease: RQ lists the job as started (``rq:wip:<queue>``) and would
@@ -252,7 +241,9 @@ class StartedRescue:
             delivery = f"{ref}-{department}"
             if self.redis.exists(LEASE_KEY.format(delivery=delivery)):
                 continue  # its worker is alive and holds it
-            current = int(self.redis.hget(CASE_KEY.format(ref=ref), f"d:{department}:round") or 0)
+            current = int(
+                self.redis.hget(CASE_KEY.format(ref=ref), delivery_field(department, "round")) or 0
+            )
             if round_ == current and _recover(self.redis, delivery, self.requeue):
                 recovered.append(delivery)
             # The job's worker is gone either way: its entry is a leftover.
