@@ -2,50 +2,89 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Flask, g, request
-from flask_babel import Babel
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_babel import Babel, gettext
+from flask_htmx import HTMX
+from flask_session import Session
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from redis import Redis
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
 
 from router.adapters.registry import Registry
+from router.i18n import N_
 from router.service import LifeEventRouter
 from router.worker import FOLLOW_SECONDS
 
 babel = Babel()
+csrf = CSRFProtect()
+htmx = HTMX()
+sessions = Session()
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "cy")
+HERE = Path(__file__).resolve().parent
 
 
 def _templates_dir() -> str:
-    here = Path(__file__).resolve().parent
-    packaged = here / "templates"  # inside an installed wheel
-    return str(packaged if packaged.is_dir() else here.parent / "templates")
+    packaged = HERE / "templates"  # inside an installed wheel
+    return str(packaged if packaged.is_dir() else HERE.parent / "templates")
 
 
 class Config:
     REDIS_URL = "redis://127.0.0.1:6379/0"
     BABEL_DEFAULT_LOCALE = "en"
-    SECRET_KEY: str | None = None
+    BABEL_DEFAULT_TIMEZONE = "Europe/London"
+    SECRET_KEY: str | bytes | None = None
     JSON_SORT_KEYS = False
+    # Journey answers are kept server-side, in Redis, for two hours after the last page.
+    SESSION_TYPE = "redis"
+    SESSION_KEY_PREFIX = "web:session:"
+    SESSION_PERMANENT = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=2)
+    SESSION_COOKIE_NAME = "tuo_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = 2 * 3600
 
 
 def select_locale() -> str:
+    """?lang=cy|en chooses and is remembered for the session; else the browser's choice."""
     chosen = request.args.get("lang")
     if chosen in LANGUAGES:
         return chosen
+    remembered = session.get("lang") if not request.path.startswith("/api/") else None
+    if remembered in LANGUAGES:
+        return str(remembered)
     return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def switch_language(lang: str) -> str:
+    """This page's address in the other language."""
+    args = request.args.to_dict()
+    args["lang"] = lang
+    return f"{request.path}?{urlencode(args)}"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web front door; ``config`` overrides settings (tests pass theirs)."""
-    app = Flask(__name__, template_folder=_templates_dir())
+    app = Flask(
+        __name__,
+        template_folder=_templates_dir(),
+        static_folder=str(HERE / "static"),
+        static_url_path="/assets",  # where GOV.UK Frontend's CSS looks for its fonts
+    )
     app.config.from_object(Config)
     app.config.from_prefixed_env("TUO")
-    import os
-
     if os.environ.get("REDIS_URL"):
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if config:
@@ -53,9 +92,29 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.urandom(32)
 
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
-    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_loader = ChoiceLoader(
+        [
+            FileSystemLoader(_templates_dir()),
+            PrefixLoader(
+                {
+                    "govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja"),
+                    "govuk_frontend_wtf": PackageLoader("govuk_frontend_wtf"),
+                }
+            ),
+        ]
+    )
+    # GOV.UK Frontend's macros read optional parameters as chains (params.hint.text).
+    app.jinja_env.undefined = ChainableUndefined
+    app.jinja_env.globals["switch_language"] = switch_language
+
     redis = Redis.from_url(app.config["REDIS_URL"])
+    app.config["SESSION_REDIS"] = redis
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(HERE / "translations")
+    babel.init_app(app, locale_selector=select_locale)
+    sessions.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
     fixed = app.config.get("ADAPTERS")
     core = LifeEventRouter(redis, fixed or Registry.discover(redis))
     app.extensions["router"] = core
@@ -69,13 +128,68 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             looked_at[0] = time.monotonic()
             core.use_adapters(Registry.discover(redis))
 
-    from channels.web import api, pages
-
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-
     @app.before_request
     def _locale() -> None:
         g.lang = select_locale()
+        if request.args.get("lang") in LANGUAGES and not request.path.startswith("/api/"):
+            session["lang"] = g.lang
 
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        # One URL answers htmx with a fragment and browsers with a page: caches must
+        # keep them apart. Status links carry a secret: never send it on as a referrer.
+        response.vary.add("HX-Request")
+        response.vary.add("Cookie")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    from channels.web import api, journey, pages, status
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(journey.bp)
+    app.register_blueprint(status.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # the JSON API takes no cookies, so there is nothing to forge
+    _register_errors(app)
     return app
+
+
+def _register_errors(app: Flask) -> None:
+    """GOV.UK error pages for people, JSON for the API; never a stack trace."""
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api/")
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> Any:
+        if wants_json():
+            return jsonify({"message": gettext("Send the request again")}), 400
+        return render_template("errors/400.html"), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Any:
+        code = error.code or 500
+        if wants_json():
+            return jsonify({"message": gettext(_API_MESSAGES.get(code, _API_FALLBACK))}), code
+        if code == 404 or code == 405:
+            return render_template("errors/404.html"), code
+        if code >= 500:
+            return render_template("errors/500.html"), code
+        return render_template("errors/400.html"), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:  # the catch-all goes last
+        log.exception("unhandled error on %s %s", request.method, request.url_rule)
+        return _http(InternalServerError())
+
+
+_API_MESSAGES = {  # message ids, translated when sent
+    404: N_("There is nothing at this address. Check it against the API documentation"),
+    405: N_("This address does not accept that method. Check the API documentation"),
+    500: N_("Sorry, there is a problem with the service. Try again later"),
+}
+_API_FALLBACK = N_("The request could not be used. Check it against the API documentation")

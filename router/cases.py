@@ -151,6 +151,7 @@ class CaseStore:
         channel: str,
         also: Callable[[Pipeline, str], None] | None = None,
         submission_key: str | None = None,
+        secret: str | None = None,
     ) -> tuple[str, str, bool]:
         """Store a new case atomically; return (reference, secret, created).
 
@@ -158,8 +159,11 @@ class CaseStore:
         (the fan-out's job enqueues), so a case is never stored without its jobs nor
         jobs without their case. With ``submission_key``, a second submission with the
         same key returns the first case's reference (secret ``""``, created False).
+        A channel that holds the secret before submitting (the web journey keeps it in
+        the citizen's session, so a double click shows both answers the same link) may
+        pass it in; otherwise one is drawn here.
         """
-        secret = reference.new_secret()
+        secret = secret or reference.new_secret()
         created_at = now_iso()
         while True:
             ref = reference.new_reference()

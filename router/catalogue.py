@@ -51,7 +51,7 @@ _KIND_ERRORS: dict[Kind, dict[str, str]] = {
     },
     Kind.DATE: {
         "incomplete": N_("Date must include a day, month and year"),
-        "real": N_("Date must be a real date, like 2024-03-27"),
+        "real": N_("Date must be a real date"),
     },
     Kind.POSTCODE: {"format": N_("Enter a real postcode, like SW1A 1AA")},
     Kind.NINO: {
@@ -164,6 +164,47 @@ class Question:
 CrossCheck = Callable[[Mapping[str, Any]], dict[str, str]]
 
 
+# Short names for answers, used where answers are listed rather than asked: check your
+# answers, "who should we tell" and "what we shared". An event may override one.
+FIELD_LABELS: dict[str, str] = {
+    "full_name": N_("Full name"),
+    "date_of_birth": N_("Date of birth"),
+    "nino": N_("National Insurance number"),
+    "address_line_1": N_("Building and street"),
+    "town": N_("Town or city"),
+    "postcode": N_("Postcode"),
+    "previous_postcode": N_("Postcode of old address"),
+    "move_date": N_("Moving date"),
+    "has_driving_licence": N_("Has a driving licence"),
+    "driving_licence_number": N_("Driving licence number"),
+    "deceased_full_name": N_("Full name of the person who died"),
+    "deceased_date_of_birth": N_("Their date of birth"),
+    "date_of_death": N_("Date of death"),
+    "deceased_nino": N_("Their National Insurance number"),
+    "informant_full_name": N_("Your full name"),
+    "informant_relationship": N_("Your relationship to them"),
+    "had_driving_licence": N_("Had a driving licence"),
+    "child_full_name": N_("Baby’s full name"),
+    "child_date_of_birth": N_("Baby’s date of birth"),
+    "parent_full_name": N_("Your full name"),
+    "parent_date_of_birth": N_("Your date of birth"),
+    "parent_nino": N_("Your National Insurance number"),
+    "claim_child_benefit": N_("Claim Child Benefit"),
+    "employer_name": N_("Employer"),
+    "employer_paye_reference": N_("Employer’s PAYE reference"),
+    "job_start_date": N_("Start date"),
+    "claiming_benefits": N_("Gets benefits"),
+    "retirement_date": N_("Retirement date"),
+    "has_bank_account": N_("Has a bank or building society account"),
+    "sort_code": N_("Sort code"),
+    "account_number": N_("Account number"),
+    "previous_full_name": N_("Full name before the change"),
+    "date_of_change": N_("Date of the name change"),
+    "reason": N_("Reason for the change"),
+    "driving_licence": N_("Kind of driving licence"),
+}
+
+
 @dataclass(frozen=True)
 class EventType:
     """A life event: its questions in order and checks that span several answers."""
@@ -173,6 +214,11 @@ class EventType:
     description: str
     questions: tuple[Question, ...]
     cross_checks: tuple[CrossCheck, ...] = ()
+    labels: Mapping[str, str] = dc_field(default_factory=dict)
+
+    def label(self, field_name: str) -> str:
+        """The short name of an answer (message id), for lists of answers."""
+        return self.labels.get(field_name) or FIELD_LABELS[field_name]
 
     def question(self, field_name: str) -> Question:
         for q in self.questions:
@@ -237,7 +283,7 @@ def _date_of_birth(field_name: str, label: str, required_error: str, future: str
         Kind.DATE,
         label,
         required_error,
-        hint=N_("For example, 1980-03-27"),
+        hint=N_("For example, 27 3 1980"),
         limits=DateLimits(past_days=_HUNDRED_AND_THIRTY_YEARS, future_days=0),
         errors=_date_errors(future, N_("Date of birth must be within the last 130 years")),
     )
@@ -337,7 +383,7 @@ MOVING_HOUSE = EventType(
             Kind.DATE,
             N_("When did you move, or when will you move?"),
             N_("Enter the date you moved or will move"),
-            hint=N_("It can be up to 3 months from today. For example, 2024-03-27"),
+            hint=N_("It can be up to 3 months from today. For example, 27 3 2024"),
             limits=DateLimits(past_days=366, future_days=92),
             errors=_date_errors(
                 N_("Moving date must be within the next 3 months"),
@@ -378,7 +424,7 @@ DEATH = EventType(
             Kind.DATE,
             N_("What was the date of death?"),
             N_("Enter the date of death"),
-            hint=N_("For example, 2024-03-27"),
+            hint=N_("For example, 27 3 2024"),
             limits=DateLimits(past_days=5 * 366, future_days=0),
             errors=_date_errors(
                 N_("Date of death must be today or in the past"),
@@ -441,7 +487,7 @@ BIRTH = EventType(
             Kind.DATE,
             N_("What is the baby’s date of birth?"),
             N_("Enter the baby’s date of birth"),
-            hint=N_("For example, 2024-03-27"),
+            hint=N_("For example, 27 3 2024"),
             limits=DateLimits(past_days=366, future_days=0),
             errors=_date_errors(
                 N_("The baby’s date of birth must be today or in the past"),
@@ -502,7 +548,7 @@ NEW_JOB = EventType(
             Kind.DATE,
             N_("When did you start, or when will you start?"),
             N_("Enter the date you start the job"),
-            hint=N_("For example, 2024-03-27"),
+            hint=N_("For example, 27 3 2024"),
             limits=DateLimits(past_days=366, future_days=183),
             errors=_date_errors(
                 N_("Start date must be within the next 6 months"),
@@ -544,7 +590,7 @@ RETIRING = EventType(
             Kind.DATE,
             N_("When did you retire, or when will you retire?"),
             N_("Enter the date you retire"),
-            hint=N_("For example, 2024-03-27"),
+            hint=N_("For example, 27 3 2024"),
             limits=DateLimits(past_days=366, future_days=366),
             errors=_date_errors(
                 N_("Retirement date must be within the next 12 months"),
@@ -587,6 +633,7 @@ RETIRING = EventType(
 CHANGE_OF_NAME = EventType(
     name="change_of_name",
     title=N_("Changing your name"),
+    labels={"full_name": N_("New full name")},
     description=N_("Tell us your new name once, after marriage, civil partnership or deed poll"),
     questions=(
         _name(
@@ -601,7 +648,7 @@ CHANGE_OF_NAME = EventType(
             Kind.DATE,
             N_("When did you change your name?"),
             N_("Enter the date you changed your name"),
-            hint=N_("For example, 2024-03-27"),
+            hint=N_("For example, 27 3 2024"),
             limits=DateLimits(past_days=5 * 366, future_days=0),
             errors=_date_errors(
                 N_("Date of the name change must be today or in the past"),

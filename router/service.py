@@ -87,6 +87,7 @@ class LifeEventRouter:
         channel: str = "web",
         submission_key: str | None = None,
         today: date | None = None,
+        secret: str | None = None,
     ) -> Submission:
         """Validate, plan, store durably with its jobs, and return the reference."""
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
@@ -100,6 +101,7 @@ class LifeEventRouter:
             channel,
             also=lambda pipe, ref: self.fanout.enqueue(pipe, ref, digital),
             submission_key=submission_key,
+            secret=secret,
         )
         return Submission(ref, secret, created)
 

@@ -405,19 +405,19 @@ def test_hidden_conditional_answers_are_dropped(event_type, changes, dropped, hi
             "moving_house",
             "date_of_birth",
             "1984-02-30",
-            "Date must be a real date, like 2024-03-27",
+            "Date must be a real date",
         ),
         (
             "moving_house",
             "move_date",
             {"days_ago": "7"},
-            "Date must be a real date, like 2024-03-27",
+            "Date must be a real date",
         ),
         (
             "moving_house",
             "move_date",
             {"days_ago": True},
-            "Date must be a real date, like 2024-03-27",
+            "Date must be a real date",
         ),
         (
             "moving_house",

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from router import reference
 from router.redis_server import RedisServer
 from tests.helpers import Workers, sample, wait_settled
 
@@ -96,9 +97,14 @@ def test_api_same_idempotency_key_makes_one_case(client: FlaskClient, redis: Red
 def test_a_reference_without_its_secret_reveals_nothing(client: FlaskClient, redis: Redis) -> None:
     body = client.post("/api/v1/submissions", json=sample("death")).get_json()
     ref = body["reference"]
+    # The web answers a real and a made-up reference alike: "find your report".
+    for made_up in (reference.display(reference.new_reference()), ref):
+        for url in (f"/status/{made_up}", f"/status/{made_up}?s=wrong-secret"):
+            response = client.get(url)
+            assert response.status_code == 302
+            assert response.location == f"/status?ref={made_up}"
+            assert "Pendleton" not in client.get(response.location).get_data(as_text=True)
     for url, headers in (
-        (f"/status/{ref}", {}),
-        (f"/status/{ref}?s=wrong-secret", {}),
         (f"/api/v1/cases/{ref}", {}),
         (f"/api/v1/cases/{ref}", {"X-Case-Secret": "wrong"}),
     ):

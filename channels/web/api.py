@@ -57,7 +57,7 @@ def submit() -> Any:
     if result.secret:
         body["secret"] = result.secret
         body["status_url"] = url_for(
-            "pages.status", ref=reference.display(result.ref), s=result.secret, _external=True
+            "status.show", ref=reference.display(result.ref), s=result.secret, _external=True
         )
     return jsonify(body), 201 if result.created else 200
 

@@ -1,0 +1,433 @@
+"""The citizen's journey for one life event: one question per page, who to tell,
+check your answers, confirmation.
+
+Answers live in the server-side session (Redis, through Flask-Session) between pages,
+never in hidden fields. Each page is a GET that shows it and a POST that checks it and
+redirects on success (post/redirect/get), so the browser's back button never offers
+to send a form again. The journey holds a submission key and the status secret from
+its first page, so a double click or a reload of the final POST makes one case, and
+both answers show the same status link.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import format_date, gettext
+from werkzeug.wrappers import Response
+
+from channels.web import forms
+from channels.web.access import grant
+from router import reference, routing
+from router.catalogue import EVENTS, EventType, Kind, Question
+from router.exceptions import ValidationFailed
+from router.service import LifeEventRouter
+from router.validators import Invalid
+
+bp = Blueprint("journey", __name__, url_prefix="/report")
+
+TELL = "tell"
+CHECK = "check"
+DONE = "done"
+
+
+def core() -> LifeEventRouter:
+    return current_app.extensions["router"]
+
+
+# --- the journey in the session -----------------------------------------------------
+
+
+def _event(name: str) -> EventType:
+    event = EVENTS.get(name)
+    if event is None:
+        abort(404)
+    return event
+
+
+def _journeys() -> dict[str, Any]:
+    journeys: dict[str, Any] = session.setdefault("journeys", {})
+    return journeys
+
+
+def _journey(event: EventType) -> dict[str, Any] | None:
+    return _journeys().get(event.name)
+
+
+def _new_journey(event: EventType) -> dict[str, Any]:
+    journey: dict[str, Any] = {
+        "answers": {},
+        "consent": None,
+        "key": f"web-{uuid.uuid4()}",
+        "secret": reference.new_secret(),
+        "ref": None,
+    }
+    _journeys()[event.name] = journey
+    session.modified = True
+    return journey
+
+
+def _save() -> None:
+    session.modified = True
+
+
+def _asked(event: EventType, answers: Mapping[str, Any]) -> list[Question]:
+    """The questions that apply, given the answers so far, in order."""
+    return [q for q in event.questions if q.applies(answers)]
+
+
+def _first_unanswered(event: EventType, answers: Mapping[str, Any]) -> Question | None:
+    for q in _asked(event, answers):
+        if q.field not in answers:
+            return q
+    return None
+
+
+def _next_page(event: EventType, journey: Mapping[str, Any], after: str | None) -> str:
+    """Where to go next: the next question that applies, then who to tell, then check."""
+    answers = journey["answers"]
+    asked = _asked(event, answers)
+    fields = [q.field for q in asked]
+    start = fields.index(after) + 1 if after in fields else 0
+    for q in asked[start:]:
+        if q.field not in answers:
+            return url_for(".question", event_name=event.name, field=q.field)
+    missing = _first_unanswered(event, answers)
+    if missing is not None:
+        return url_for(".question", event_name=event.name, field=missing.field)
+    if journey["consent"] is None:
+        return url_for(".tell", event_name=event.name)
+    return url_for(".check", event_name=event.name)
+
+
+def _previous_page(event: EventType, answers: Mapping[str, Any], field: str) -> str:
+    fields = [q.field for q in _asked(event, answers)]
+    if field in fields and fields.index(field) > 0:
+        return url_for(".question", event_name=event.name, field=fields[fields.index(field) - 1])
+    return url_for("pages.start")
+
+
+def _drop_unasked(event: EventType, journey: dict[str, Any]) -> None:
+    """Forget answers to questions a changed answer made irrelevant (data we don't need)."""
+    answers = journey["answers"]
+    asked = {q.field for q in _asked(event, answers)}
+    for name in list(answers):
+        if name not in asked:
+            del answers[name]
+
+
+def _live_journey(event: EventType) -> dict[str, Any] | Response:
+    """The journey in progress, or a redirect to its start if there is none."""
+    journey = _journey(event)
+    if journey is None or journey.get("ref"):
+        return redirect(url_for(".begin", event_name=event.name))
+    return journey
+
+
+# --- pages -----------------------------------------------------------------------------
+
+
+@bp.get("/<event_name>")
+def begin(event_name: str) -> Response:
+    """Start reporting an event, or carry on with the one in progress."""
+    event = _event(event_name)
+    journey = _journey(event)
+    if journey is None or journey.get("ref"):
+        journey = _new_journey(event)
+    return redirect(_next_page(event, journey, None))
+
+
+@bp.route("/<event_name>/<field>", methods=["GET", "POST"])
+def question(event_name: str, field: str) -> Any:
+    event = _event(event_name)
+    if field not in event.fields:
+        abort(404)
+    journey = _live_journey(event)
+    if isinstance(journey, Response):
+        return journey
+    answers = journey["answers"]
+    q = event.question(field)
+    if not q.applies(answers):
+        return redirect(_next_page(event, journey, None))
+    changing = request.args.get("change") == "1"
+    form = forms.question_form(q, event.name, answers.get(field))
+    bound = form[field]
+    if form.validate_on_submit():
+        value, error = _check_answer(event, q, bound.data, answers)
+        if error is None:
+            answers[field] = value  # "" for an optional question left blank
+            _drop_unasked(event, journey)
+            _save()
+            if not changing:
+                return redirect(_next_page(event, journey, field))
+            # A changed answer may open a question not yet answered (a licence number
+            # after "yes, I have a licence"): ask it, then come back to check answers.
+            missing = _first_unanswered(event, answers)
+            if missing is not None:
+                return redirect(
+                    url_for(".question", event_name=event.name, field=missing.field, change="1")
+                )
+            return redirect(_next_page(event, journey, None))
+        bound.errors = [gettext(error)]
+    back = (
+        url_for(".check", event_name=event.name)
+        if changing
+        else _previous_page(event, answers, field)
+    )
+    return render_template(
+        "citizen/question.html",
+        event=event,
+        question=q,
+        form=form,
+        field=bound,
+        params=forms.render_params(q, event.name),
+        back=back,
+        errors=_error_list(q, bound),
+    ), (400 if bound.errors else 200)
+
+
+def _given(raw: Any) -> bool:
+    if isinstance(raw, dict):
+        return any(str(v).strip() for v in raw.values())
+    return bool(str(raw or "").strip())
+
+
+def _check_answer(
+    event: EventType, q: Question, raw: Any, answers: Mapping[str, Any]
+) -> tuple[Any, str | None]:
+    """The clean answer and None, or None and the message (an id) saying what to fix."""
+    if not q.required and not _given(raw):
+        return "", None
+    try:
+        value = q.parse(raw, date.today())
+    except Invalid as problem:
+        return None, q.error(problem.key)
+    # Checks across answers (a death before the birth) are shown on the later question.
+    merged = {**answers, q.field: value}
+    for check in event.cross_checks:
+        message = check(merged).get(q.field)
+        if message:
+            return None, message
+    return value, None
+
+
+def _error_list(q: Question, field: Any) -> list[dict[str, str]]:
+    if not field.errors:
+        return []
+    anchor = f"#{q.field}-day" if q.kind is Kind.DATE else f"#{q.field}"
+    return [{"text": field.errors[0], "href": anchor}]
+
+
+def _offers(event: EventType, answers: Mapping[str, Any]) -> list[routing.Decision]:
+    """What each interested organisation would be told, if the citizen agreed."""
+    adapters = list(core().adapters)
+    names = [a.name for a in routing.interested(event.name, adapters)]
+    clean = {k: v for k, v in answers.items() if v != ""}
+    return list(routing.plan(event.name, clean, names, adapters).decisions)
+
+
+@bp.route("/<event_name>/" + TELL, methods=["GET", "POST"])
+def tell(event_name: str) -> Any:
+    """Who should we tell: every interested organisation, none chosen in advance."""
+    event = _event(event_name)
+    journey = _live_journey(event)
+    if isinstance(journey, Response):
+        return journey
+    if _first_unanswered(event, journey["answers"]) is not None:
+        return redirect(_next_page(event, journey, None))
+    offers = _offers(event, journey["answers"])
+    choosable = [d for d in offers if d.told]
+    titles = _titles()
+    form = forms.TellForm()
+    form.departments.choices = [(d.department, titles[d.department]) for d in choosable]
+    if not form.is_submitted() and journey["consent"]:
+        form.departments.data = list(journey["consent"])
+    errors: list[dict[str, str]] = []
+    if form.validate_on_submit():
+        chosen = [c for c in (form.departments.data or []) if c in titles]
+        try:
+            routing.check_consent(event.name, chosen, core().adapters)
+        except ValidationFailed as failed:
+            form.departments.errors = [gettext(failed.errors["consent"])]
+        else:
+            journey["consent"] = sorted(set(chosen) & {d.department for d in choosable})
+            if not journey["consent"]:
+                form.departments.errors = [gettext("Select at least one organisation to tell")]
+            else:
+                _save()
+                return redirect(url_for(".check", event_name=event.name))
+    if form.departments.errors:
+        errors = [{"text": form.departments.errors[0], "href": "#departments"}]
+    items = [
+        {
+            "hint": {"html": _offer_hint(event, d)},
+        }
+        for d in choosable
+    ]
+    last = _asked(event, journey["answers"])[-1].field
+    return render_template(
+        "citizen/tell.html",
+        event=event,
+        form=form,
+        items=items,
+        not_needed=[d for d in offers if d.mode == "not_needed"],
+        titles=titles,
+        errors=errors,
+        back=url_for(".question", event_name=event.name, field=last),
+    ), (400 if errors else 200)
+
+
+def _offer_hint(event: EventType, decision: routing.Decision) -> str:
+    from markupsafe import escape
+
+    told = ", ".join(gettext(event.label(f)) for f in decision.fields)
+    text = escape(gettext("They will be told: %(fields)s", fields=told))
+    if decision.mode == "assisted":
+        tasks = ", ".join(gettext(routing.ASSISTED_TASKS[t][0]) for t in decision.tasks)
+        text += escape(" ") + escape(
+            gettext("You will need to visit a Post Office to finish this: %(tasks)s", tasks=tasks)
+        )
+    return str(text)
+
+
+def _titles() -> dict[str, str]:
+    return {a.name: gettext(a.title) for a in core().adapters}
+
+
+def display_answer(event: EventType, field: str, value: Any) -> str:
+    """An answer as a person reads it: dates in words, options by their wording."""
+    if value in ("", None):
+        return gettext("Not given")
+    q = event.question(field)
+    if q.kind is Kind.DATE:
+        return format_date(date.fromisoformat(value), "d MMMM y")
+    if q.kind in (Kind.YES_NO, Kind.CHOICE):
+        for option, text in q.choices():
+            if option == value:
+                return gettext(text)
+    if q.kind is Kind.SORT_CODE:
+        return f"{value[:2]}-{value[2:4]}-{value[4:]}"
+    return str(value)
+
+
+@bp.route("/<event_name>/" + CHECK, methods=["GET", "POST"])
+def check(event_name: str) -> Any:
+    """Check your answers, then send: the one POST that makes a case."""
+    event = _event(event_name)
+    sent = _journey(event)
+    if sent is not None and sent.get("ref") and request.method == "POST":
+        # A reload of the POST, or the second of a double click: already sent.
+        return redirect(url_for(".done", event_name=event.name))
+    journey = _live_journey(event)
+    if isinstance(journey, Response):
+        return journey
+    answers = journey["answers"]
+    if _first_unanswered(event, answers) is not None or not journey["consent"]:
+        return redirect(_next_page(event, journey, None))
+    form = forms.FlaskForm()
+    errors: list[dict[str, str]] = []
+    if form.validate_on_submit():
+        clean = {k: v for k, v in answers.items() if v != ""}
+        try:
+            result = core().submit(
+                event.name,
+                clean,
+                journey["consent"],
+                channel="web",
+                submission_key=journey["key"],
+                secret=journey["secret"],
+            )
+        except ValidationFailed as failed:
+            # An answer that was right when given may be out of date now (a moving
+            # date more than 12 months ago): send the citizen back to change it.
+            for name, message in failed.errors.items():
+                href = (
+                    url_for(".question", event_name=event.name, field=name, change="1")
+                    if name in event.fields
+                    else url_for(".tell", event_name=event.name)
+                )
+                errors.append({"text": gettext(message), "href": href})
+        else:
+            journey["ref"] = result.ref
+            grant(result.ref)
+            _save()
+            return redirect(url_for(".done", event_name=event.name))
+    titles = _titles()
+    rows = [
+        {
+            "key": {"text": gettext(event.label(q.field))},
+            "value": {"text": display_answer(event, q.field, answers.get(q.field))},
+            "actions": {
+                "items": [
+                    {
+                        "href": url_for(
+                            ".question", event_name=event.name, field=q.field, change="1"
+                        ),
+                        "text": gettext("Change"),
+                        "visuallyHiddenText": gettext(event.label(q.field)).lower(),
+                    }
+                ]
+            },
+        }
+        for q in _asked(event, answers)
+    ]
+    offers = {d.department: d for d in _offers(event, answers)}
+    told = [
+        {
+            "key": {"text": titles[name]},
+            "value": {"html": _offer_hint(event, offers[name])},
+            "actions": {
+                "items": [
+                    {
+                        "href": url_for(".tell", event_name=event.name),
+                        "text": gettext("Change"),
+                        "visuallyHiddenText": gettext("who we will tell"),
+                    }
+                ]
+            },
+        }
+        for name in journey["consent"]
+        if name in offers
+    ]
+    return render_template(
+        "citizen/check.html",
+        event=event,
+        form=form,
+        rows=rows,
+        told=told,
+        errors=errors,
+        back=url_for(".tell", event_name=event.name),
+    ), (400 if errors else 200)
+
+
+@bp.get("/<event_name>/" + DONE)
+def done(event_name: str) -> Any:
+    """The confirmation: reference, status link and what happens next."""
+    event = _event(event_name)
+    journey = _journey(event)
+    if journey is None or not journey.get("ref"):
+        return redirect(url_for(".begin", event_name=event.name))
+    case = core().case(journey["ref"])
+    titles = _titles()
+    status_link = url_for("status.show", ref=case.display_ref, s=journey["secret"], _external=True)
+    return render_template(
+        "citizen/done.html",
+        event=event,
+        case=case,
+        titles=titles,
+        status_link=status_link,
+        tasks=routing.ASSISTED_TASKS,
+    )

@@ -1,0 +1,272 @@
+"""The citizen's status page: each organisation's state in plain words, what happens
+next, what was shared with whom and when; kept live by htmx while anything is pending.
+
+A reference alone reveals nothing: the page needs the secret from the confirmation
+link, or the reference and a date of birth given in the case. Wrong guesses are
+counted per reference and per address and, past a few, refused for a while.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, gettext
+from werkzeug.wrappers import Response
+
+from channels.throttle import Throttle
+from channels.web import forms
+from channels.web.access import allowed, grant
+from channels.web.journey import display_answer
+from router import reference, routing, validators
+from router.cases import PENDING_STATES, STATE_LABELS, Case, DeliveryState
+from router.catalogue import EVENTS, Kind
+from router.exceptions import UnknownCase
+from router.i18n import N_
+from router.service import LifeEventRouter
+
+bp = Blueprint("status", __name__, url_prefix="/status")
+
+# How often the page asks for news while something is pending (htmx), in seconds.
+POLL_SECONDS = 2
+
+TAG_COLOURS: dict[DeliveryState, str] = {
+    DeliveryState.QUEUED: "govuk-tag--grey",
+    DeliveryState.SENDING: "govuk-tag--blue",
+    DeliveryState.DELIVERED: "govuk-tag--green",
+    DeliveryState.RETRYING: "govuk-tag--yellow",
+    DeliveryState.FAILED: "govuk-tag--red",
+    DeliveryState.ASSISTED: "govuk-tag--purple",
+    DeliveryState.COMPLETED_AT_COUNTER: "govuk-tag--green",
+}
+
+NEXT_STEPS: dict[DeliveryState, str] = {
+    DeliveryState.QUEUED: N_("We are about to send them your details."),
+    DeliveryState.SENDING: N_("We are sending them your details now."),
+    DeliveryState.DELIVERED: N_(
+        "They have your details. They will contact you if they need anything else."
+    ),
+    DeliveryState.RETRYING: N_(
+        "Their service is not answering at the moment. We will keep trying: you do not "
+        "need to do anything."
+    ),
+    DeliveryState.FAILED: N_(
+        "We could not tell them online. Someone from the Tell Us Once team will contact "
+        "you to finish this."
+    ),
+    DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
+    DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
+}
+
+
+def core() -> LifeEventRouter:
+    return current_app.extensions["router"]
+
+
+def throttle() -> Throttle:
+    return Throttle(core().redis, "status", limit=5)
+
+
+def address_throttle() -> Throttle:
+    return Throttle(core().redis, "status-address", limit=20)
+
+
+def _whos(ref: str) -> tuple[tuple[Throttle, str], ...]:
+    return ((throttle(), ref), (address_throttle(), request.remote_addr or "unknown"))
+
+
+def _wait(ref: str) -> int:
+    return max(t.wait_seconds(who) for t, who in _whos(ref))
+
+
+def _failed(ref: str) -> None:
+    for t, who in _whos(ref):
+        t.failed(who)
+
+
+def _too_many(wait: int) -> Response:
+    minutes = max(1, (wait + 59) // 60)
+    page = render_template("errors/429.html", minutes=minutes)
+    response = make_response(page, 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _load(ref: str) -> Case | None:
+    try:
+        return core().case(ref)
+    except UnknownCase:
+        return None
+
+
+@bp.route("", methods=["GET", "POST"])
+def find() -> Any:
+    """Find a case by its reference and a date of birth given in it."""
+    form = forms.FindCaseForm()
+    if not form.is_submitted() and request.args.get("ref"):
+        form.reference.data = request.args["ref"][:20]
+    if form.validate_on_submit():
+        ref = _reference(form)
+        born = _date_of_birth(form)
+        if ref is not None and born is not None:
+            wait = _wait(ref)
+            if wait:
+                return _too_many(wait)
+            case = _load(ref)
+            if case is not None and born in _dates_of_birth(case):
+                throttle().forget(ref)
+                grant(ref)
+                return redirect(url_for(".show", ref=case.display_ref))
+            _failed(ref)
+            wait = _wait(ref)
+            if wait:
+                return _too_many(wait)
+            form.reference.errors = [
+                gettext(
+                    "We could not find a case with that reference and date of birth. "
+                    "Check both and try again"
+                )
+            ]
+    errors = [
+        {"text": form[name].errors[0], "href": anchor}
+        for name, anchor in (("reference", "#reference"), ("date_of_birth", "#date_of_birth-day"))
+        if form[name].errors
+    ]
+    return render_template("citizen/find.html", form=form, errors=errors), (400 if errors else 200)
+
+
+def _reference(form: forms.FindCaseForm) -> str | None:
+    typed = form.reference.data or ""
+    ref = reference.normalise(typed)
+    if not typed.strip():
+        form.reference.errors = [gettext("Enter your reference number")]
+    elif ref is None:
+        form.reference.errors = [
+            gettext(
+                "Enter the reference number as it is shown on your confirmation, like ACDE-FGHJ-K"
+            )
+        ]
+    return ref
+
+
+def _date_of_birth(form: forms.FindCaseForm) -> str | None:
+    try:
+        return validators.parse_date(form.date_of_birth.data or {}).isoformat()
+    except validators.Invalid as problem:
+        messages = {
+            "required": gettext("Enter a date of birth given in the report"),
+            "incomplete": gettext("Date of birth must include a day, month and year"),
+        }
+        form.date_of_birth.errors = [
+            messages.get(problem.key) or gettext("Date of birth must be a real date")
+        ]
+        return None
+
+
+def _dates_of_birth(case: Case) -> set[str]:
+    """Every date of birth the case holds: the reporter's, the person who died's..."""
+    event = EVENTS[case.event_type]
+    return {
+        str(case.answers[q.field])
+        for q in event.questions
+        if q.kind is Kind.DATE and q.field.endswith("date_of_birth") and q.field in case.answers
+    }
+
+
+@bp.get("/<ref>")
+def show(ref: str) -> Any:
+    canonical = reference.normalise(ref)
+    if canonical is None:
+        abort(404)
+    secret = request.args.get("s", "")
+    if not allowed(canonical):
+        if not secret:
+            return redirect(url_for(".find", ref=reference.display(canonical)))
+        wait = _wait(canonical)
+        if wait:
+            return _too_many(wait)
+        case = _load(canonical)
+        if case is None or not reference.secret_matches(secret, case.secret_hash):
+            _failed(canonical)
+            return redirect(url_for(".find", ref=reference.display(canonical)))
+        grant(canonical)
+    case = _load(canonical)
+    if case is None:
+        abort(404)
+    return render_template("citizen/status.html", **_view(case))
+
+
+@bp.get("/<ref>/deliveries")
+def deliveries(ref: str) -> Any:
+    """The part of the status page htmx refreshes; a full page without JavaScript."""
+    canonical = reference.normalise(ref)
+    if canonical is None or not allowed(canonical):
+        abort(404)
+    case = _load(canonical)
+    if case is None:
+        abort(404)
+    return render_template("partials/deliveries.html", **_view(case))
+
+
+def _when(iso: str) -> str:
+    if not iso:
+        return ""
+    return format_datetime(datetime.fromisoformat(iso), "d MMMM y, HH:mm")
+
+
+def _view(case: Case) -> dict[str, Any]:
+    event = EVENTS[case.event_type]
+    titles = {a.name: gettext(a.title) for a in core().adapters}
+    rows = []
+    for name, d in case.deliveries.items():
+        shared = d.state in (DeliveryState.DELIVERED, DeliveryState.COMPLETED_AT_COUNTER)
+        rows.append(
+            {
+                "name": name,
+                "title": titles.get(name, name),
+                "state": d.state,
+                "label": gettext(STATE_LABELS[d.state]),
+                "colour": TAG_COLOURS[d.state],
+                "next": gettext(NEXT_STEPS[d.state]),
+                "tasks": [
+                    (gettext(routing.ASSISTED_TASKS[t][0]), gettext(routing.ASSISTED_TASKS[t][1]))
+                    for t in d.tasks
+                ],
+                "fields": [
+                    {
+                        "key": {"text": gettext(event.label(f))},
+                        "value": {"text": display_answer(event, f, case.answers.get(f))},
+                    }
+                    for f in d.fields
+                ],
+                "shared": shared,
+                "shared_at": _when(d.updated_at) if shared else "",
+                "receipt": d.receipt.reference if shared and d.receipt else "",
+            }
+        )
+    not_told = [
+        {"title": titles.get(d.department, d.department), "reason": gettext(d.reason)}
+        for d in case.plan.decisions
+        if not d.told
+    ]
+    pending = any(d.state in PENDING_STATES for d in case.deliveries.values())
+    return {
+        "case": case,
+        "event": event,
+        "rows": rows,
+        "not_told": not_told,
+        "pending": pending,
+        "poll_seconds": POLL_SECONDS,
+        "received_at": _when(case.created_at),
+        "today": date.today(),
+    }
