@@ -32,6 +32,7 @@ sessions = Session()
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "cy")
+SECRET_KEY_KEY = "web:secret-key"
 HERE = Path(__file__).resolve().parent
 
 
@@ -75,6 +76,15 @@ def switch_language(lang: str) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
+def shared_secret_key(redis: Redis) -> bytes:
+    """The key that signs CSRF tokens, the same for every web process on every host:
+    drawn once and kept in Redis beside the data it protects (TUO_SECRET_KEY overrides)."""
+    redis.set(SECRET_KEY_KEY, os.urandom(32), nx=True)
+    key = redis.get(SECRET_KEY_KEY)
+    assert isinstance(key, bytes)
+    return key
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web front door; ``config`` overrides settings (tests pass theirs)."""
     app = Flask(
@@ -89,8 +99,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if config:
         app.config.update(config)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = os.urandom(32)
 
     app.jinja_loader = ChoiceLoader(
         [
@@ -108,6 +116,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["switch_language"] = switch_language
 
     redis = Redis.from_url(app.config["REDIS_URL"])
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = shared_secret_key(redis)
     app.config["SESSION_REDIS"] = redis
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(HERE / "translations")
     babel.init_app(app, locale_selector=select_locale)

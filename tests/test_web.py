@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -139,3 +140,28 @@ def test_the_web_front_door_follows_webhook_departments_added_while_it_runs(
     response = client.post("/api/v1/submissions", json=data)
     assert response.status_code == 201, response.get_json()
     assert redis.llen("rq:queue:dept-coroners") == 1
+
+
+def test_every_web_process_signs_forms_with_the_same_key(
+    redis: Redis, redis_server: RedisServer
+) -> None:
+    """gunicorn runs several processes: a form shown by one must be accepted by another."""
+    from channels.app import create_app
+
+    first = create_app({"REDIS_URL": redis_server.url})
+    second = create_app({"REDIS_URL": redis_server.url})
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    browser = first.test_client()
+    page = browser.get("/report/moving_house", follow_redirects=True).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token is not None
+    cookie = browser.get_cookie("tuo_session")
+    assert cookie is not None
+    other = second.test_client()
+    other.set_cookie("tuo_session", cookie.value)
+    answer = other.post(
+        "/report/moving_house/full_name",
+        data={"csrf_token": token.group(1), "full_name": "Sam Jones"},
+    )
+    assert answer.status_code == 302
+    assert answer.location == "/report/moving_house/date_of_birth"

@@ -318,6 +318,8 @@ def display_answer(event: EventType, field: str, value: Any) -> str:
         for option, text in q.choices():
             if option == value:
                 return gettext(text)
+    if q.kind is Kind.NINO:
+        return f"{value[:2]} {value[2:4]} {value[4:6]} {value[6:8]} {value[8:]}"
     if q.kind is Kind.SORT_CODE:
         return f"{value[:2]}-{value[2:4]}-{value[4:]}"
     return str(value)
