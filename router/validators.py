@@ -131,7 +131,7 @@ def parse_date(value: object) -> date:
             raise Invalid("real")
         try:
             return date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise Invalid("real") from None
     text = clean(value)
     if not text:

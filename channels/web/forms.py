@@ -18,7 +18,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovRadioInput,
     GovTextInput,
 )
-from wtforms import Field, RadioField, SelectMultipleField, StringField
+from wtforms import Field, RadioField, SelectChoice, SelectMultipleField, StringField
 
 from router.catalogue import Kind, Question
 
@@ -119,7 +119,7 @@ def question_form(question: Question, event_name: str, answer: Any = None) -> Fl
         autocomplete = _AUTOCOMPLETE.get(question.field, "")
         field = DateParts(label, description=hint, widget=TranslatedDateInput(autocomplete))
     elif kind in (Kind.YES_NO, Kind.CHOICE):
-        choices = [(value, gettext(text)) for value, text in question.choices()]
+        choices = [SelectChoice(value, gettext(text)) for value, text in question.choices()]
         field = RadioField(
             label,
             description=hint,
@@ -142,9 +142,12 @@ def render_params(question: Question, event_name: str) -> dict[str, Any]:
     """The GOV.UK macro parameters that make the question the page's heading."""
     kind = question.kind
     if kind is Kind.DATE:
-        return {
-            "fieldset": {"legend": {"isPageHeading": True, "classes": "govuk-fieldset__legend--l"}}
+        legend = {
+            "text": gettext(question.label),
+            "isPageHeading": True,
+            "classes": "govuk-fieldset__legend--l",
         }
+        return {"fieldset": {"legend": legend}}
     if kind in (Kind.YES_NO, Kind.CHOICE):
         params: dict[str, Any] = {
             "fieldset": {

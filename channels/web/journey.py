@@ -28,6 +28,7 @@ from flask import (
 )
 from flask_babel import format_date, gettext
 from werkzeug.wrappers import Response
+from wtforms import SelectChoice
 
 from channels.web import forms
 from channels.web.access import grant
@@ -215,12 +216,15 @@ def _check_answer(
         value = q.parse(raw, date.today())
     except Invalid as problem:
         return None, q.error(problem.key)
-    # Checks across answers (a death before the birth) are shown on the later question.
+    # Checks across answers (a death before the birth) are shown on the question just
+    # answered, whichever of the two dates it asked for.
     merged = {**answers, q.field: value}
     for check in event.cross_checks:
-        message = check(merged).get(q.field)
-        if message:
-            return None, message
+        problems = check(merged)
+        if q.field in problems:
+            return None, problems[q.field]
+        if problems and set(problems) <= set(answers):
+            return None, next(iter(problems.values()))
     return value, None
 
 
@@ -252,7 +256,7 @@ def tell(event_name: str) -> Any:
     choosable = [d for d in offers if d.told]
     titles = _titles()
     form = forms.TellForm()
-    form.departments.choices = [(d.department, titles[d.department]) for d in choosable]
+    form.departments.choices = [SelectChoice(d.department, titles[d.department]) for d in choosable]
     if not form.is_submitted() and journey["consent"]:
         form.departments.data = list(journey["consent"])
     errors: list[dict[str, str]] = []
@@ -339,6 +343,14 @@ def check(event_name: str) -> Any:
     answers = journey["answers"]
     if _first_unanswered(event, answers) is not None or not journey["consent"]:
         return redirect(_next_page(event, journey, None))
+    offers = {d.department: d for d in _offers(event, answers)}
+    # A changed answer can make an organisation unneeded (no licence: nothing for DVLA).
+    still_told = [name for name in journey["consent"] if name in offers and offers[name].told]
+    if still_told != journey["consent"]:
+        journey["consent"] = still_told or None
+        _save()
+        if not still_told:
+            return redirect(url_for(".tell", event_name=event.name))
     form = forms.FlaskForm()
     errors: list[dict[str, str]] = []
     if form.validate_on_submit():
@@ -386,7 +398,6 @@ def check(event_name: str) -> Any:
         }
         for q in _asked(event, answers)
     ]
-    offers = {d.department: d for d in _offers(event, answers)}
     told = [
         {
             "key": {"text": titles[name]},

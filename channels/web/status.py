@@ -127,10 +127,7 @@ def find() -> Any:
                 throttle().forget(ref)
                 grant(ref)
                 return redirect(url_for(".show", ref=case.display_ref))
-            _failed(ref)
-            wait = _wait(ref)
-            if wait:
-                return _too_many(wait)
+            _failed(ref)  # the next try past the limit is refused, above
             form.reference.errors = [
                 gettext(
                     "We could not find a case with that reference and date of birth. "

@@ -1,0 +1,931 @@
+"""The citizen's journeys as a person sees them: pages parsed with BeautifulSoup.
+
+Each test drives the Flask test client against the suite's own Redis, reads the HTML
+a browser would get and asserts what is on it: headings, error summaries, back links,
+the language, the reference, the status tags. Wording is compared with the catalogue's
+message translated by the app itself, so the tests hold in English and in Welsh.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import flask_babel
+import pytest
+from bs4 import BeautifulSoup, Tag
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from werkzeug.test import TestResponse
+
+from router import reference, routing
+from router.cases import STATE_LABELS, CaseStore, DeliveryState
+from router.catalogue import EVENTS, EventType, Kind, Question
+from router.redis_server import RedisServer
+from tests.helpers import Workers, sample
+
+LANGS = ("en", "cy")
+OTHER_LANG = {"en": "cy", "cy": "en"}
+REF_SHAPE = re.compile(r"^[ACDEFGHJKMNPQRTWXY3469]{4}-[ACDEFGHJKMNPQRTWXY3469]{4}-[A-Z0-9]$")
+EVENT_NAMES = sorted(EVENTS)
+
+Translate = Callable[..., str]
+
+
+# --- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(redis: Redis, redis_server: RedisServer) -> Iterator[Flask]:
+    from channels.app import create_app
+
+    yield create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+# --- reading pages -----------------------------------------------------------------------
+
+
+def soup(response: TestResponse) -> BeautifulSoup:
+    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+
+
+def text(element: Tag | None) -> str:
+    """An element's text as a person reads it: whitespace collapsed."""
+    assert element is not None
+    return " ".join(element.get_text(" ").split())
+
+
+def csrf_token(page: BeautifulSoup) -> str:
+    field = page.find("input", {"name": "csrf_token"})
+    assert isinstance(field, Tag), "no CSRF token on the page"
+    value = field.get("value")
+    assert isinstance(value, str) and value
+    return value
+
+
+def path_of(url: str) -> str:
+    """Path and query of a URL (the test client gives absolute or relative ones)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def translator(app: Flask, lang: str) -> Translate:
+    """The app's own translation of a message id, in ``lang``."""
+
+    def translate(message: str, **variables: Any) -> str:
+        with app.test_request_context(f"/?lang={lang}"):
+            return " ".join(flask_babel.gettext(message, **variables).split())
+
+    return translate
+
+
+def error_of(page: BeautifulSoup) -> tuple[str, str, str]:
+    """(summary link text, summary link href, field message) of a page with one error."""
+    summary = page.select_one(".govuk-error-summary")
+    assert summary is not None, "no error summary"
+    links = summary.select(".govuk-error-summary__list a")
+    assert len(links) == 1, f"expected one error, got {[text(a) for a in links]}"
+    message = page.select_one(".govuk-error-message")
+    assert message is not None, "no error message by the field"
+    hidden = message.select_one(".govuk-visually-hidden")
+    if hidden is not None:
+        hidden.extract()  # the visually hidden "Error:" prefix
+    return text(links[0]), str(links[0]["href"]), text(message)
+
+
+def summary_rows(summary_list: Tag) -> list[tuple[str, str, list[str]]]:
+    """(key, value, action hrefs) of each row of a GOV.UK summary list."""
+    rows = []
+    for row in summary_list.select(".govuk-summary-list__row"):
+        actions = [str(a["href"]) for a in row.select(".govuk-summary-list__actions a")]
+        key = text(row.select_one(".govuk-summary-list__key"))
+        rows.append((key, text(row.select_one(".govuk-summary-list__value")), actions))
+    return rows
+
+
+# --- answering questions -------------------------------------------------------------------
+
+
+def form_value(question: Question, answer: Any) -> str | list[str]:
+    """What a person types for a sample answer: dates as day, month, year boxes."""
+    if question.kind is Kind.DATE:
+        if isinstance(answer, dict):
+            when = date.today() - timedelta(days=answer["days_ago"])
+        else:
+            when = date.fromisoformat(answer)
+        return [str(when.day), str(when.month), str(when.year)]
+    return str(answer)
+
+
+def empty_form(question: Question) -> dict[str, Any]:
+    """What a browser sends when nothing is entered: no radio value, empty boxes."""
+    if question.kind in (Kind.YES_NO, Kind.CHOICE):
+        return {}
+    if question.kind is Kind.DATE:
+        return {question.field: ["", "", ""]}
+    return {question.field: ""}
+
+
+def days_ago(days: int) -> dict[str, int]:
+    return {"days_ago": days}
+
+
+def clean_answers(event_name: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """The catalogue's clean form of answers (what a case should hold)."""
+    return EVENTS[event_name].validate(answers)
+
+
+def asked_fields(event_name: str, answers: dict[str, Any]) -> list[str]:
+    clean = clean_answers(event_name, answers)
+    return [q.field for q in EVENTS[event_name].questions if q.applies(clean)]
+
+
+@dataclass
+class Visit:
+    """One question page as first shown, and the answer to an empty form (if required)."""
+
+    field: str
+    url: str
+    response: TestResponse
+    page: BeautifulSoup
+    empty: TestResponse | None
+
+
+def walk(
+    client: FlaskClient,
+    event_name: str,
+    answers: dict[str, Any],
+    *,
+    try_empty: bool = False,
+    stop_at: str | None = None,
+) -> tuple[list[Visit], str]:
+    """Answer each question the journey asks, following its redirects; return the
+    pages visited and the first page that is not a question (or ``stop_at``'s URL)."""
+    event = EVENTS[event_name]
+    response = client.get(f"/report/{event_name}")
+    visits: list[Visit] = []
+    while True:
+        assert response.status_code == 302, (response.status_code, visits[-1].url)
+        url = path_of(response.location)
+        field = urlsplit(url).path.rsplit("/", 1)[1]
+        if field not in event.fields or field == stop_at:
+            return visits, url
+        assert len(visits) < 20, "the journey does not end"
+        question = event.question(field)
+        shown = client.get(url)
+        page = soup(shown)
+        token = csrf_token(page)
+        empty = None
+        if try_empty and question.required:
+            empty = client.post(url, data={"csrf_token": token, **empty_form(question)})
+        visits.append(Visit(field, url, shown, page, empty))
+        response = client.post(
+            url, data={"csrf_token": token, field: form_value(question, answers[field])}
+        )
+        assert response.status_code == 302, f"{url}: {text(soup(response).find('main'))}"
+
+
+def choose(client: FlaskClient, event_name: str, consent: list[str]) -> TestResponse:
+    url = f"/report/{event_name}/tell"
+    token = csrf_token(soup(client.get(url)))
+    return client.post(url, data={"csrf_token": token, "departments": consent})
+
+
+def send(client: FlaskClient, event_name: str) -> TestResponse:
+    url = f"/report/{event_name}/check"
+    token = csrf_token(soup(client.get(url)))
+    return client.post(url, data={"csrf_token": token})
+
+
+def reach_check(
+    client: FlaskClient,
+    event_name: str,
+    answers: dict[str, Any] | None = None,
+    consent: list[str] | None = None,
+) -> None:
+    data = sample(event_name)
+    _, url = walk(client, event_name, answers or data["answers"])
+    assert url == f"/report/{event_name}/tell"
+    chosen = choose(client, event_name, consent or data["consent"])
+    assert chosen.status_code == 302 and path_of(chosen.location) == f"/report/{event_name}/check"
+
+
+@dataclass
+class Sent:
+    ref: str  # as displayed, ABCD-EFGH-J
+    status_link: str  # path and query: /status/<REF>?s=<secret>
+
+
+def done_page(client: FlaskClient, event_name: str) -> Sent:
+    page = soup(client.get(f"/report/{event_name}/done"))
+    panel = page.select_one(".govuk-panel")
+    assert panel is not None, "no confirmation panel"
+    strong = panel.select_one("strong")
+    ref = text(strong)
+    assert REF_SHAPE.match(ref), ref
+    links = [str(a["href"]) for a in page.select("main a[href*='/status/']")]
+    assert len(links) == 1, links
+    return Sent(ref, path_of(links[0]))
+
+
+def submit_sample(client: FlaskClient, event_name: str) -> Sent:
+    reach_check(client, event_name)
+    sent = send(client, event_name)
+    assert sent.status_code == 302 and path_of(sent.location) == f"/report/{event_name}/done"
+    return done_page(client, event_name)
+
+
+def case_keys(redis: Redis) -> list[str]:
+    keys = (k.decode() for k in redis.scan_iter("case:*"))
+    return sorted(k for k in keys if not k.endswith(":history"))
+
+
+def one_case_ref(redis: Redis) -> str:
+    keys = case_keys(redis)
+    assert len(keys) == 1, keys
+    return keys[0].removeprefix("case:")
+
+
+def shown(app: Flask, lang: str, event: EventType, field: str, value: Any) -> str:
+    """How the app words a clean answer for a person (dates in words, options by name)."""
+    from channels.web.journey import display_answer
+
+    with app.test_request_context(f"/?lang={lang}"):
+        return " ".join(display_answer(event, field, value).split())
+
+
+def language_link(page: BeautifulSoup, lang: str) -> Tag | None:
+    return page.select_one(f'a[hreflang="{OTHER_LANG[lang]}"]')
+
+
+def assert_in_language(page: BeautifulSoup, lang: str, path: str) -> None:
+    """The page is in ``lang`` and links to itself in the other language."""
+    html = page.find("html")
+    assert isinstance(html, Tag) and html.get("lang") == lang, path
+    switch = language_link(page, lang)
+    assert switch is not None, f"{path}: no link to the other language"
+    joiner = "&" if "?" in path else "?"
+    assert switch["href"] == f"{path}{joiner}lang={OTHER_LANG[lang]}", path
+
+
+def start_in(client: FlaskClient, lang: str) -> BeautifulSoup:
+    """Open the start page in ``lang``; the choice is kept for the session."""
+    response = client.get(f"/?lang={lang}")
+    assert response.status_code == 200
+    return soup(response)
+
+
+def by_event_and_language() -> pytest.MarkDecorator:
+    return pytest.mark.parametrize(
+        ("event_name", "lang"), [(e, lang) for e in EVENT_NAMES for lang in LANGS]
+    )
+
+
+# --- 1. every journey, in English and in Welsh --------------------------------------------
+
+
+@by_event_and_language()
+def test_each_question_page_has_the_translated_question_as_its_only_heading(
+    app: Flask, client: FlaskClient, event_name: str, lang: str
+) -> None:
+    tr = translator(app, lang)
+    start_in(client, lang)
+    visits, _ = walk(client, event_name, sample(event_name)["answers"])
+    event = EVENTS[event_name]
+    problems = []  # every page's, so one run shows them all
+    for visit in visits:
+        assert visit.response.status_code == 200, visit.url
+        assert_in_language(visit.page, lang, visit.url)
+        headings = [text(h) for h in visit.page.find_all("h1")]
+        if headings != [tr(event.question(visit.field).label)]:
+            problems.append(f"{visit.url}: h1 {headings}")
+    assert not problems, "\n".join(problems)
+
+
+@by_event_and_language()
+def test_each_question_page_has_back_link_language_switch_and_csrf_token(
+    app: Flask, client: FlaskClient, event_name: str, lang: str
+) -> None:
+    start_in(client, lang)
+    visits, _ = walk(client, event_name, sample(event_name)["answers"])
+    previous = "/"
+    for visit in visits:
+        back = visit.page.select_one("a.govuk-back-link")
+        assert back is not None, visit.url
+        assert back["href"] == previous, visit.url
+        previous = visit.url
+        assert_in_language(visit.page, lang, visit.url)
+        assert csrf_token(visit.page)
+
+
+@by_event_and_language()
+def test_each_required_question_left_empty_says_what_to_enter(
+    app: Flask, client: FlaskClient, event_name: str, lang: str
+) -> None:
+    tr = translator(app, lang)
+    event = EVENTS[event_name]
+    start_in(client, lang)
+    visits, _ = walk(client, event_name, sample(event_name)["answers"], try_empty=True)
+    checked = 0
+    for visit in visits:
+        question = event.question(visit.field)
+        if not question.required:
+            assert visit.empty is None
+            continue
+        assert visit.empty is not None
+        assert visit.empty.status_code == 400, visit.url
+        page = soup(visit.empty)
+        title = text(page.find("title"))
+        assert title.startswith(tr("Error:")), title
+        assert text(page.select_one(".govuk-error-summary__title")) == tr("There is a problem")
+        summary, href, message = error_of(page)
+        expected = tr(question.required_error)
+        assert summary == expected and message == expected, visit.url
+        anchor = f"#{question.field}-day" if question.kind is Kind.DATE else f"#{question.field}"
+        assert href == anchor
+        assert page.select_one(anchor) is not None, f"{visit.url}: {anchor} is not on the page"
+        checked += 1
+    assert checked == sum(event.question(v.field).required for v in visits) > 0
+
+
+@by_event_and_language()
+def test_whole_journey_sends_one_case_with_the_answers_given(
+    app: Flask, client: FlaskClient, redis: Redis, event_name: str, lang: str
+) -> None:
+    tr = translator(app, lang)
+    event = EVENTS[event_name]
+    data = sample(event_name)
+    clean = clean_answers(event_name, data["answers"])
+    adapters = list(app.extensions["router"].adapters)
+    titles = {a.name: tr(a.title) for a in adapters}
+
+    start = start_in(client, lang)
+    assert_in_language(start, lang, "/")
+    assert start.select_one(f'main a[href="/report/{event_name}"]') is not None
+    visits, after = walk(client, event_name, data["answers"])
+    assert [v.field for v in visits] == asked_fields(event_name, data["answers"])
+    assert after == f"/report/{event_name}/tell"
+
+    # Who should we tell: each interested organisation, none chosen for the citizen.
+    tell = soup(client.get(after))
+    assert_in_language(tell, lang, after)
+    interested = [a.name for a in routing.interested(event_name, adapters)]
+    offered = [d for d in routing.plan(event_name, clean, interested, adapters).decisions if d.told]
+    boxes = tell.select('input[type="checkbox"][name="departments"]')
+    assert sorted(str(b["value"]) for b in boxes) == sorted(d.department for d in offered)
+    assert not [b for b in boxes if b.has_attr("checked")]
+    for decision in offered:
+        box = tell.select_one(f'input[name="departments"][value="{decision.department}"]')
+        assert box is not None
+        hint = text(tell.select_one(f"#{box['aria-describedby']}"))
+        for field in decision.fields:
+            assert tr(event.label(field)) in hint, (decision.department, field)
+    nothing = client.post(after, data={"csrf_token": csrf_token(tell)})
+    assert nothing.status_code == 400
+    assert error_of(soup(nothing))[2] == tr("Select at least one organisation to tell")
+    chosen = choose(client, event_name, data["consent"])
+    assert chosen.status_code == 302
+    assert path_of(chosen.location) == f"/report/{event_name}/check"
+
+    # Check your answers: a row and a Change link for every question answered.
+    check = soup(client.get(f"/report/{event_name}/check"))
+    assert_in_language(check, lang, f"/report/{event_name}/check")
+    answers_list, told_list = check.select("main .govuk-summary-list")
+    rows = summary_rows(answers_list)
+    fields = [v.field for v in visits]
+    assert [key for key, _, _ in rows] == [tr(event.label(f)) for f in fields]
+    for (_, value, actions), field in zip(rows, fields, strict=True):
+        assert actions == [f"/report/{event_name}/{field}?change=1"]
+        assert value == shown(app, lang, event, field, clean[field]), field
+        if event.question(field).kind in (Kind.NAME, Kind.TEXT):
+            assert value == data["answers"][field], field  # as typed
+    assert [key for key, _, _ in summary_rows(told_list)] == [
+        titles[name] for name in sorted(data["consent"])
+    ]
+
+    sent = send(client, event_name)
+    assert sent.status_code == 302 and path_of(sent.location) == f"/report/{event_name}/done"
+    done = done_page(client, event_name)
+    done_url = f"/report/{event_name}/done"
+    assert_in_language(soup(client.get(done_url)), lang, done_url)
+
+    # The status page: one row per delivery with its tag, and what was shared with whom.
+    case = CaseStore(redis).load(one_case_ref(redis))
+    assert case.display_ref == done.ref
+    status = client.get(done.status_link)
+    assert status.status_code == 200
+    page = soup(status)
+    assert_in_language(page, lang, done.status_link)
+    deliveries = page.select_one("#deliveries")
+    assert deliveries is not None
+    items = deliveries.select(".govuk-task-list__item")
+    assert len(items) == len(case.plan.deliveries) > 0
+    for decision in case.plan.deliveries:
+        state = DeliveryState.ASSISTED if decision.mode == "assisted" else DeliveryState.QUEUED
+        tag = deliveries.select_one(f"#status-{decision.department} .govuk-tag")
+        assert text(tag) == tr(STATE_LABELS[state]), decision.department
+    shared = page.select_one("#what-we-shared")
+    assert shared is not None
+    assert text(shared) == tr("What we shared")
+    named = [text(h) for h in shared.find_next_siblings("h3")]
+    assert named == [titles[d.department] for d in case.plan.deliveries]
+
+    # Exactly one case, holding the answers given and the organisations chosen.
+    assert case.event_type == event_name
+    assert case.answers == clean
+    assert case.consent == sorted(data["consent"])
+    assert case.channel == "web"
+
+
+# --- 2. double submit -----------------------------------------------------------------------
+
+
+def test_sending_twice_and_again_after_done_makes_one_case_with_one_reference(
+    client: FlaskClient, redis: Redis
+) -> None:
+    reach_check(client, "birth")
+    url = "/report/birth/check"
+    token = csrf_token(soup(client.get(url)))
+    first = client.post(url, data={"csrf_token": token})
+    second = client.post(url, data={"csrf_token": token})
+    assert first.status_code == second.status_code == 302
+    assert path_of(first.location) == path_of(second.location) == "/report/birth/done"
+    done = done_page(client, "birth")
+    again = client.post(url, data={"csrf_token": token})
+    assert again.status_code == 302 and path_of(again.location) == "/report/birth/done"
+    assert done_page(client, "birth") == done
+    assert reference.display(one_case_ref(redis)) == done.ref
+
+
+def test_a_double_click_racing_the_session_still_makes_one_case(
+    app: Flask, client: FlaskClient, redis: Redis
+) -> None:
+    """Both clicks read the session before either saves it: the second POST finds no
+    reference in its session, so only the journey's submission key can stop a twin."""
+    reach_check(client, "death")
+    url = "/report/death/check"
+    token = csrf_token(soup(client.get(url)))
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    key = app.config["SESSION_KEY_PREFIX"] + cookie.value
+    before = redis.get(key)
+    assert before is not None
+    assert client.post(url, data={"csrf_token": token}).status_code == 302
+    first = done_page(client, "death")
+    redis.set(key, before, keepttl=True)  # the twin request's view of the session
+    assert client.post(url, data={"csrf_token": token}).status_code == 302
+    assert done_page(client, "death") == first
+    assert reference.display(one_case_ref(redis)) == first.ref
+
+
+# --- 3. back button, back links and changing answers ------------------------------------------
+
+
+def test_going_back_to_an_earlier_question_shows_the_answer_given(client: FlaskClient) -> None:
+    reach_check(client, "moving_house")
+    answers = sample("moving_house")["answers"]
+    name = soup(client.get("/report/moving_house/full_name"))
+    field = name.select_one("input#full_name")
+    assert field is not None and field["value"] == answers["full_name"]
+    born = soup(client.get("/report/moving_house/date_of_birth"))
+    boxes = [born.select_one(f"#date_of_birth-{part}") for part in ("day", "month", "year")]
+    assert [box["value"] if box else None for box in boxes] == ["12", "7", "1984"]
+    licence = soup(client.get("/report/moving_house/has_driving_licence"))
+    checked = licence.select('input[name="has_driving_licence"][checked]')
+    assert [c["value"] for c in checked] == ["yes"]
+
+
+def test_a_change_from_check_answers_goes_back_to_check_answers(client: FlaskClient) -> None:
+    reach_check(client, "moving_house")
+    url = "/report/moving_house/town?change=1"
+    page = soup(client.get(url))
+    back = page.select_one("a.govuk-back-link")
+    assert back is not None and back["href"] == "/report/moving_house/check"
+    changed = client.post(url, data={"csrf_token": csrf_token(page), "town": "Newport"})
+    assert changed.status_code == 302
+    assert path_of(changed.location) == "/report/moving_house/check"
+    rows = summary_rows(
+        soup(client.get("/report/moving_house/check")).select("main .govuk-summary-list")[0]
+    )
+    assert ("Town or city", "Newport") in [(k, v) for k, v, _ in rows]
+
+
+def test_changing_to_having_a_licence_asks_its_number_then_returns_to_check(
+    client: FlaskClient,
+) -> None:
+    answers = {**sample("moving_house")["answers"], "has_driving_licence": "no"}
+    reach_check(client, "moving_house", answers, consent=["council", "dwp", "hmrc"])
+    check = soup(client.get("/report/moving_house/check"))
+    assert "Driving licence number" not in text(check.find("main"))
+
+    url = "/report/moving_house/has_driving_licence?change=1"
+    token = csrf_token(soup(client.get(url)))
+    changed = client.post(url, data={"csrf_token": token, "has_driving_licence": "yes"})
+    assert changed.status_code == 302
+    number_url = "/report/moving_house/driving_licence_number?change=1"
+    assert path_of(changed.location) == number_url
+    number = soup(client.get(number_url))
+    assert text(number.find("h1")) == "What is the driving licence number?"
+    given = client.post(
+        number_url,
+        data={"csrf_token": csrf_token(number), "driving_licence_number": "OBRIE757124S99AB"},
+    )
+    assert given.status_code == 302
+    assert path_of(given.location) == "/report/moving_house/check"
+    rows = summary_rows(
+        soup(client.get("/report/moving_house/check")).select("main .govuk-summary-list")[0]
+    )
+    assert ("Driving licence number", "OBRIE757124S99AB") in [(k, v) for k, v, _ in rows]
+
+
+def change_to_no_licence(client: FlaskClient) -> BeautifulSoup:
+    reach_check(client, "moving_house")  # the sample has a licence, and tells DVLA
+    url = "/report/moving_house/has_driving_licence?change=1"
+    token = csrf_token(soup(client.get(url)))
+    changed = client.post(url, data={"csrf_token": token, "has_driving_licence": "no"})
+    assert changed.status_code == 302
+    assert path_of(changed.location) == "/report/moving_house/check"
+    return soup(client.get("/report/moving_house/check"))
+
+
+def test_changing_to_no_licence_drops_the_licence_number_from_check_answers(
+    client: FlaskClient,
+) -> None:
+    check = change_to_no_licence(client)
+    rows = summary_rows(check.select("main .govuk-summary-list")[0])
+    assert ("Has a driving licence", "No") in [(k, v) for k, v, _ in rows]
+    assert "Driving licence number" not in [k for k, _, _ in rows]
+    assert "OBRIE757124S99AB" not in text(check.find("main"))
+
+
+def test_changing_to_no_licence_no_longer_promises_to_tell_dvla(
+    app: Flask, client: FlaskClient, redis: Redis
+) -> None:
+    check = change_to_no_licence(client)
+    told = [k for k, _, _ in summary_rows(check.select("main .govuk-summary-list")[1])]
+    dvla = "Driver and Vehicle Licensing Agency (driving licences)"
+    assert told and dvla not in told
+    assert send(client, "moving_house").status_code == 302
+    case = CaseStore(redis).load(one_case_ref(redis))
+    assert "dvla" not in case.deliveries
+
+
+# --- 4. bad input never gives a 500 ------------------------------------------------------------
+
+
+def is_gov_uk_page(page: BeautifulSoup) -> bool:
+    return page.select_one(".govuk-header, .govuk-service-navigation") is not None and (
+        page.select_one("footer.govuk-template__footer") is not None
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/report/nope", "/report/nope/full_name", "/report/moving_house/nope", "/report/birth/nino"],
+)
+def test_an_unknown_event_or_question_is_a_gov_uk_page_not_found(
+    client: FlaskClient, url: str
+) -> None:
+    token = csrf_token(soup(client.get("/status")))  # a real token: the address is what's wrong
+    posted = client.post(url, data={"csrf_token": token, "full_name": "x"})
+    assert posted.status_code in (404, 405), url  # 405: /report/<event> takes no POST
+    for response in (client.get(url), posted):
+        page = soup(response)
+        assert is_gov_uk_page(page)
+        assert text(page.find("h1")) == "Page not found"
+
+
+def test_a_question_posted_without_csrf_token_is_refused_and_nothing_is_kept(
+    client: FlaskClient, redis: Redis
+) -> None:
+    assert client.get("/report/death").status_code == 302
+    refused = client.post(
+        "/report/death/deceased_full_name", data={"deceased_full_name": "Arthur Pendleton"}
+    )
+    assert refused.status_code == 400
+    page = soup(refused)
+    assert is_gov_uk_page(page)
+    assert text(page.find("h1")) == "Sorry, we could not use that form"
+    again = soup(client.get("/report/death/deceased_full_name"))
+    field = again.select_one("input#deceased_full_name")
+    assert field is not None and field.get("value", "") == ""
+    assert client.get("/report/death").location.endswith("/report/death/deceased_full_name")
+
+
+def test_sending_without_csrf_token_is_refused_and_makes_no_case(
+    client: FlaskClient, redis: Redis
+) -> None:
+    reach_check(client, "retiring")
+    refused = client.post("/report/retiring/check", data={"csrf_token": "forged"})
+    assert refused.status_code == 400
+    assert text(soup(refused).find("h1")) == "Sorry, we could not use that form"
+    assert case_keys(redis) == []
+
+
+def answer_up_to(
+    client: FlaskClient, event_name: str, field: str, answers: dict[str, Any]
+) -> tuple[str, str]:
+    """Answer the questions before ``field``; return its URL and the page's CSRF token."""
+    _, url = walk(client, event_name, answers, stop_at=field)
+    assert url == f"/report/{event_name}/{field}"
+    return url, csrf_token(soup(client.get(url)))
+
+
+def refused(response: TestResponse, message: str, anchor: str) -> None:
+    """The answer was refused with ``message`` in the error summary and by the field."""
+    assert response.status_code == 400, response.status_code
+    page = soup(response)
+    assert text(page.find("title")).startswith("Error:")
+    summary, href, by_field = error_of(page)
+    assert summary == by_field == message
+    assert href == anchor
+
+
+def test_a_date_that_does_not_exist_asks_for_a_real_date(client: FlaskClient) -> None:
+    url, token = answer_up_to(client, "death", "deceased_date_of_birth", sample("death")["answers"])
+    response = client.post(
+        url, data={"csrf_token": token, "deceased_date_of_birth": ["31", "2", "2020"]}
+    )
+    refused(response, "Date must be a real date", "#deceased_date_of_birth-day")
+    boxes = soup(response).select('input[name="deceased_date_of_birth"]')
+    assert [b["value"] for b in boxes] == ["31", "2", "2020"]  # what was typed stays
+
+
+# Two date answers an event checks against each other, given in the wrong order; both
+# within every limit, so only the check across them can refuse the second one asked.
+WRONG_ORDER = [
+    # event, asked first, days ago, asked second, days ago, the check's message
+    (
+        "death",
+        ("deceased_date_of_birth", 10),
+        ("date_of_death", 20),
+        "Date of death must be the same as or after their date of birth",
+    ),
+    (
+        "birth",
+        ("child_date_of_birth", 20),
+        ("parent_date_of_birth", 10),
+        "The baby’s date of birth must be after your date of birth",
+    ),
+    (
+        "new_job",
+        ("date_of_birth", 10),
+        ("job_start_date", 20),
+        "Start date must be after your date of birth",
+    ),
+    (
+        "retiring",
+        ("date_of_birth", 10),
+        ("retirement_date", 20),
+        "Retirement date must be after your date of birth",
+    ),
+    (
+        "change_of_name",
+        ("date_of_birth", 10),
+        ("date_of_change", 20),
+        "Date of the name change must be after your date of birth",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("event_name", "first", "second", "message"), WRONG_ORDER, ids=[w[0] for w in WRONG_ORDER]
+)
+def test_dates_in_the_wrong_order_are_refused_on_the_later_question(
+    client: FlaskClient,
+    event_name: str,
+    first: tuple[str, int],
+    second: tuple[str, int],
+    message: str,
+) -> None:
+    """The answer that breaks the order (asked second) is the one refused, with the
+    check's message: the journey must not reach "check your answers" only to fail there."""
+    event = EVENTS[event_name]
+    (earlier, earlier_days), (later, later_days) = first, second
+    answers = {**sample(event_name)["answers"], earlier: days_ago(earlier_days)}
+    url, token = answer_up_to(client, event_name, later, answers)
+    value = form_value(event.question(later), days_ago(later_days))
+    response = client.post(url, data={"csrf_token": token, later: value})
+    refused(response, message, f"#{later}-day")
+
+
+@pytest.mark.parametrize(
+    ("event_name", "field", "message"),
+    [
+        ("moving_house", "full_name", "Name must be 100 characters or fewer"),
+        ("moving_house", "address_line_1", "Answer must be 100 characters or fewer"),
+        ("moving_house", "postcode", "Enter a real postcode, like SW1A 1AA"),
+        ("new_job", "employer_paye_reference", None),
+    ],
+)
+def test_very_long_text_is_refused_with_a_message(
+    client: FlaskClient, event_name: str, field: str, message: str | None
+) -> None:
+    url, token = answer_up_to(client, event_name, field, sample(event_name)["answers"])
+    response = client.post(url, data={"csrf_token": token, field: "Llanfair " * 20_000})
+    assert response.status_code == 400
+    summary, href, by_field = error_of(soup(response))
+    assert href == f"#{field}" and summary == by_field
+    if message is not None:
+        assert summary == message
+
+
+@pytest.mark.parametrize(
+    ("event_name", "field", "value", "message"),
+    [
+        ("moving_house", "has_driving_licence", "maybe", "Select yes or no"),
+        ("death", "informant_relationship", "cousin", "Select one of the options"),
+        ("change_of_name", "reason", "<script>alert(1)</script>", "Select one of the options"),
+        ("birth", "claim_child_benefit", "yes\x00", "Select yes or no"),
+    ],
+)
+def test_a_radio_value_not_offered_is_refused(
+    client: FlaskClient, event_name: str, field: str, value: str, message: str
+) -> None:
+    url, token = answer_up_to(client, event_name, field, sample(event_name)["answers"])
+    response = client.post(url, data={"csrf_token": token, field: value})
+    refused(response, message, f"#{field}")
+    assert not soup(response).select(f'input[name="{field}"][checked]')
+    assert "<script>alert(1)</script>" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [["x", "y", "z"], ["1", "1"], ["1", "1", "1980", "1"], ["99999999999999999999", "1", "1980"]],
+    ids=["letters", "two-boxes", "four-boxes", "huge-day"],
+)
+def test_date_boxes_of_the_wrong_shape_are_refused_not_a_500(
+    client: FlaskClient, parts: list[str]
+) -> None:
+    url, token = answer_up_to(client, "birth", "child_date_of_birth", sample("birth")["answers"])
+    response = client.post(url, data={"csrf_token": token, "child_date_of_birth": parts})
+    assert response.status_code == 400
+    summary, href, by_field = error_of(soup(response))
+    assert href == "#child_date_of_birth-day" and summary == by_field
+
+
+def test_finding_a_report_with_date_boxes_of_the_wrong_shape_is_refused_not_a_500(
+    client: FlaskClient,
+) -> None:
+    ref = reference.display(reference.new_reference())
+    for parts in (["x", "y", "z"], ["1"], ["99999999999999999999", "1", "1980"]):
+        response = find_case(client, ref, parts)
+        assert response.status_code == 400, parts
+        summary, href, by_field = error_of(soup(response))
+        assert href == "#date_of_birth-day" and summary == by_field
+
+
+@pytest.mark.parametrize("chosen", [["nope"], ["payments"], ["dwp", "payments"]])
+def test_choosing_an_organisation_not_offered_is_refused(
+    client: FlaskClient, redis: Redis, chosen: list[str]
+) -> None:
+    walk(client, "moving_house", sample("moving_house")["answers"])
+    response = choose(client, "moving_house", chosen)
+    assert response.status_code == 400
+    summary, href, _ = error_of(soup(response))
+    assert href == "#departments"
+    assert client.get("/report/moving_house/check").status_code == 302  # not past "tell"
+
+
+# --- 5. who may see a status page --------------------------------------------------------------
+
+
+def find_case(client: FlaskClient, ref: str, born: list[str]) -> TestResponse:
+    url = f"/status?ref={ref}"
+    token = csrf_token(soup(client.get(url)))
+    return client.post(url, data={"csrf_token": token, "reference": ref, "date_of_birth": born})
+
+
+NOT_FOUND = (
+    "We could not find a case with that reference and date of birth. Check both and try again"
+)
+
+
+def test_a_status_link_without_its_secret_sends_you_to_find_your_report(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    stranger = app.test_client()
+    for url in (f"/status/{sent.ref}", f"/status/{sent.ref}?s=not-the-secret"):
+        response = stranger.get(url)
+        assert response.status_code == 302, url
+        assert path_of(response.location) == f"/status?ref={sent.ref}"
+    assert stranger.get(f"/status/{sent.ref}/deliveries").status_code == 404
+    find = soup(stranger.get(f"/status?ref={sent.ref}"))
+    assert find.select_one("input#reference")["value"] == sent.ref
+    assert "Pendleton" not in text(find)
+    owner = stranger.get(sent.status_link)  # the link from the confirmation opens it
+    assert owner.status_code == 200
+    assert text(soup(owner).find("h1")) == "Progress of your report"
+
+
+def test_a_death_is_found_by_reference_and_the_date_of_birth_of_the_person_who_died(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    stranger = app.test_client()
+    found = find_case(stranger, sent.ref, ["3", "2", "1941"])
+    assert found.status_code == 302
+    assert path_of(found.location) == f"/status/{sent.ref}"
+    page = soup(stranger.get(found.location))
+    assert text(page.find("h1")) == "Progress of your report"
+    assert sent.ref in text(page.find("main"))
+
+
+def test_wrong_dates_of_birth_get_a_message_then_too_many_attempts(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    guesser = app.test_client()
+    for attempt in range(1, 6):
+        wrong = find_case(guesser, sent.ref, ["1", "1", str(1950 + attempt)])
+        assert wrong.status_code == 400, f"wrong date of birth, try {attempt}"
+        summary, href, by_field = error_of(soup(wrong))
+        assert summary == by_field == NOT_FOUND
+        assert href == "#reference"
+    sixth = find_case(guesser, sent.ref, ["1", "1", "1960"])
+    assert sixth.status_code == 429
+    assert int(sixth.headers["Retry-After"]) > 0
+    assert text(soup(sixth).find("h1")) == "Too many attempts"
+    right = find_case(guesser, sent.ref, ["3", "2", "1941"])
+    assert right.status_code == 429  # even the right answer waits now
+
+
+def test_a_made_up_reference_gets_the_same_answers_as_a_real_one(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    made_up = reference.display(reference.new_reference())
+    assert made_up != sent.ref
+    answers: dict[str, list[tuple[int, str]]] = {}
+    for ref in (sent.ref, made_up):
+        guesser = app.test_client()
+        seen = answers.setdefault(ref, [])
+        for attempt in range(6):
+            response = find_case(guesser, ref, ["1", "1", str(1950 + attempt)])
+            seen.append((response.status_code, text(soup(response).find("main"))))
+    assert [code for code, _ in answers[sent.ref]] == [code for code, _ in answers[made_up]]
+    assert answers[sent.ref][0][1] == answers[made_up][0][1]
+    assert answers[sent.ref][-1][1] == answers[made_up][-1][1]
+
+
+# --- 6. the live status fragment ----------------------------------------------------------------
+
+
+def fragment(client: FlaskClient, ref: str) -> Tag:
+    response = client.get(f"/status/{ref}/deliveries", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    page = soup(response)
+    assert page.find("html") is None and page.find("header") is None, "not a fragment"
+    deliveries = page.select_one("#deliveries")
+    assert deliveries is not None
+    return deliveries
+
+
+def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
+    client: FlaskClient,
+) -> None:
+    sent = submit_sample(client, "birth")
+    deliveries = fragment(client, sent.ref)
+    assert deliveries["hx-get"] == f"/status/{sent.ref}/deliveries"
+    assert str(deliveries["hx-trigger"]).startswith("every ")
+    page = soup(client.get(sent.status_link)).select_one("#deliveries")
+    assert page is not None and page["hx-get"] == f"/status/{sent.ref}/deliveries"
+    tags = [text(t) for t in deliveries.select(".govuk-tag")]
+    assert tags == ["Waiting to send", "Waiting to send"]
+
+
+def test_polling_stops_once_every_organisation_is_told(
+    client: FlaskClient, workers: Workers
+) -> None:
+    sent = submit_sample(client, "birth")
+    deadline = time.monotonic() + 20
+    while True:
+        deliveries = fragment(client, sent.ref)
+        tags = [text(t) for t in deliveries.select(".govuk-tag")]
+        if tags and all(t == "Told" for t in tags):
+            break
+        assert time.monotonic() < deadline, f"not all told after 20 s: {tags}"
+        time.sleep(0.2)
+    assert len(tags) == 2  # DWP and HMRC for the sample birth
+    assert not deliveries.has_attr("hx-get") and not deliveries.has_attr("hx-trigger")
+    shared = deliveries.select_one("#what-we-shared")
+    assert shared is not None
+    headings = shared.find_next_siblings("h3")
+    assert len(headings) == 2
+    for heading in headings:
+        said = heading.find_next_sibling("p")
+        assert said is not None and text(said).startswith("Sent on "), text(heading)
+    page = soup(client.get(sent.status_link)).select_one("#deliveries")
+    assert page is not None and not page.has_attr("hx-get")
