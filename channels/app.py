@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, render_template, request, session
-from flask_babel import Babel, gettext
+from flask_babel import Babel, format_date, gettext
 from flask_htmx import HTMX
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -114,6 +114,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # GOV.UK Frontend's macros read optional parameters as chains (params.hint.text).
     app.jinja_env.undefined = ChainableUndefined
     app.jinja_env.globals["switch_language"] = switch_language
+    app.jinja_env.globals["format_date"] = format_date
 
     redis = Redis.from_url(app.config["REDIS_URL"])
     if not app.config.get("SECRET_KEY"):
@@ -157,12 +158,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    from channels.counter import views as counter
     from channels.web import api, journey, pages, status
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(journey.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(counter.bp)
+    # The same journey, for counter staff reporting on a citizen's behalf.
+    app.register_blueprint(journey.bp, name="counter_journey", url_prefix="/counter/report")
+    # Deny by default: every counter page (and that journey) needs a signed-in clerk.
+    app.before_request(counter.guard)
     csrf.exempt(api.bp)  # the JSON API takes no cookies, so there is nothing to forge
     _register_errors(app)
     return app
@@ -187,6 +194,8 @@ def _register_errors(app: Flask) -> None:
             return jsonify({"message": gettext(_API_MESSAGES.get(code, _API_FALLBACK))}), code
         if code == 404 or code == 405:
             return render_template("errors/404.html"), code
+        if code == 403:
+            return render_template("errors/403.html"), code
         if code >= 500:
             return render_template("errors/500.html"), code
         return render_template("errors/400.html"), code

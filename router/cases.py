@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +62,7 @@ LEASE_KEY = "lease:{delivery}"
 # A worker renews the lease of what it is sending every second (router.recovery);
 # four missed renewals (every 0.5 s) and the delivery is taken to be orphaned.
 LEASE_MS = 2000
+COUNTER_VALIDITY = timedelta(days=28)
 
 
 def now_iso() -> str:
@@ -115,10 +116,37 @@ class Case:
     secret_hash: str
     flagged: str = ""
     deliveries: dict[str, Delivery] = field(default_factory=dict)
+    # The assisted channel (router.counter): the Post Office branch the case waits at,
+    # whether the citizen asked for help, tasks done at a counter, the identity check.
+    branch: str = ""
+    help_requested: bool = False
+    tasks_done: dict[str, dict[str, str]] = field(default_factory=dict)
+    identity: dict[str, str] = field(default_factory=dict)
+    submitted_by: str = ""
 
     @property
     def display_ref(self) -> str:
         return reference.display(self.ref)
+
+    @property
+    def counter_tasks(self) -> list[str]:
+        """Tasks still to be done at a counter, in the order they are asked for."""
+        waiting: list[str] = []
+        for d in self.deliveries.values():
+            if d.state == DeliveryState.ASSISTED:
+                waiting += [t for t in d.tasks if t not in waiting and t not in self.tasks_done]
+        return waiting
+
+    @property
+    def at_counter(self) -> bool:
+        """Whether the case waits for a counter: tasks to do, or help asked for and not given."""
+        assisted = any(d.state == DeliveryState.ASSISTED for d in self.deliveries.values())
+        return assisted or (self.help_requested and "help" not in self.tasks_done)
+
+    @property
+    def counter_valid_until(self) -> date:
+        """A reference can be used at a counter for 28 days, as Tell Us Once's can."""
+        return (datetime.fromisoformat(self.created_at) + COUNTER_VALIDITY).date()
 
     def delivery_id(self, department: str) -> str:
         return delivery_id(self.ref, department)
@@ -152,6 +180,7 @@ class CaseStore:
         also: Callable[[Pipeline, str], None] | None = None,
         submission_key: str | None = None,
         secret: str | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[str, str, bool]:
         """Store a new case atomically; return (reference, secret, created).
 
@@ -178,6 +207,7 @@ class CaseStore:
             "channel": channel,
             "created_at": created_at,
             "secret_hash": reference.hash_secret(secret),
+            **(extra or {}),
         }
         history = [
             json.dumps({"at": created_at, "department": "", "state": "received", "detail": channel})
@@ -317,6 +347,11 @@ class CaseStore:
             created_at=data["created_at"],
             secret_hash=data["secret_hash"],
             flagged=data.get("flagged", ""),
+            branch=data.get("branch", ""),
+            help_requested=data.get("help") == "yes",
+            tasks_done=json.loads(data.get("counter_tasks", "{}")),
+            identity=json.loads(data.get("identity", "{}")),
+            submitted_by=data.get("submitted_by", ""),
         )
         for d in case.plan.deliveries:
             receipt = data.get(delivery_field(d.department, "receipt"))

@@ -17,12 +17,13 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import redis_server, reference
+from router import branches, redis_server, reference
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
 from router.fanout import FanOut
 from router.service import LifeEventRouter
+from router.staff import ROLES, StaffStore
 from router.worker import FOLLOW_SECONDS, Supervisor, run_worker
 
 log = logging.getLogger(__name__)
@@ -334,6 +335,48 @@ def status(ref: str, as_json: bool) -> None:
 
 
 # --- operators ------------------------------------------------------------------------
+
+
+@main.group()
+def staff() -> None:
+    """Counter staff accounts."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option("--branch", required=True, help="Branch id, from `router staff branches`.")
+@click.option(
+    "--role", type=click.Choice(ROLES), default="clerk", show_default=True, help="Account role."
+)
+@click.password_option(
+    "--password",
+    envvar="ROUTER_STAFF_PASSWORD",
+    help="The password (asked for, twice, when not given; or ROUTER_STAFF_PASSWORD).",
+)
+def staff_add(username: str, branch: str, role: str, password: str) -> None:
+    """Create a counter staff account (or set its password, branch and role)."""
+    try:
+        account = StaffStore(core().redis).add(username, password, branch, role)
+    except ValidationFailed as failed:
+        click.echo("The account was not created:", err=True)
+        for field, message in failed.errors.items():
+            click.echo(f"  {field}: {message}", err=True)
+        sys.exit(2)
+    found = branches.branch(account.branch)
+    click.echo(f"{account.role.capitalize()} {account.username} can sign in at {found.name}.")
+
+
+@staff.command("branches")
+@click.option("--near", default="", help="Only the 10 nearest to this postcode.")
+def staff_branches(near: str) -> None:
+    """List branch ids, names and the services each offers."""
+    listed = (
+        [b for b, _km in branches.nearest(near, limit=10)]
+        if near
+        else sorted(branches.load_branches().values(), key=lambda b: b.id)
+    )
+    for b in listed:
+        click.echo(f"{b.id:<32} {b.name}  [{', '.join(sorted(b.services))}]")
 
 
 @main.group()

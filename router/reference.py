@@ -49,6 +49,19 @@ def normalise(text: str) -> str | None:
     return compact
 
 
+def mistake(text: str) -> str:
+    """What is wrong with a typed reference: "length", "characters", "check" (a typo the
+    check character caught), or "" when it is a valid reference."""
+    compact = re.sub(r"[\s\-]", "", str(text)).upper()
+    if len(compact) != BODY_LENGTH + 1:
+        return "length"
+    if any(c not in _INDEX for c in compact):
+        return "characters"
+    if _check_char(compact[:-1]) != compact[-1]:
+        return "check"
+    return ""
+
+
 def display(ref: str) -> str:
     """``ACDE-FGHJ-K``: grouped for reading aloud."""
     return f"{ref[:4]}-{ref[4:8]}-{ref[8:]}"

@@ -13,8 +13,9 @@ from datetime import date
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
-from router import catalogue, routing
+from router import catalogue, counter, routing
 from router.adapters.registry import Registry
 from router.cases import Case, CaseStore
 from router.exceptions import ValidationFailed
@@ -44,6 +45,7 @@ class LifeEventRouter:
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
+        self.counter = counter.Counter(redis, self.fanout)
 
     def use_adapters(self, adapters: Registry) -> None:
         """Switch to a fresh set of adapters (departments added while running)."""
@@ -88,20 +90,45 @@ class LifeEventRouter:
         submission_key: str | None = None,
         today: date | None = None,
         secret: str | None = None,
+        help_requested: bool = False,
+        branch: str | None = None,
+        welsh: bool = False,
+        submitted_by: str = "",
     ) -> Submission:
-        """Validate, plan, store durably with its jobs, and return the reference."""
+        """Validate, plan, store durably with its jobs, and return the reference.
+
+        A case with tasks only a counter can do, or whose citizen asked for help, waits
+        at a Post Office branch: ``branch`` if given (the counter that took the report),
+        else the nearest to its postcode that offers what the tasks need.
+        """
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         digital = [d.department for d in plan.deliveries if d.mode == "digital"]
+        tasks = counter.tasks_needed(plan)
+        extra = {"help": "yes"} if help_requested else {}
+        if submitted_by:
+            extra["submitted_by"] = submitted_by
+        at = ""
+        if tasks or help_requested:
+            at = branch or counter.choose_branch(clean, tasks, welsh=welsh)
+
+        def also(pipe: Pipeline, ref: str) -> None:
+            self.fanout.enqueue(pipe, ref, digital)
+            if at:
+                counter.Counter.assign(pipe, ref, at)
+            elif tasks or help_requested:
+                self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
+
         ref, secret, created = self.store.create(
             event.name,
             clean,
             chosen,
             plan,
             channel,
-            also=lambda pipe, ref: self.fanout.enqueue(pipe, ref, digital),
+            also=also,
             submission_key=submission_key,
             secret=secret,
+            extra=extra,
         )
         return Submission(ref, secret, created)
 

@@ -10,15 +10,24 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxesInput,
+    GovCheckboxInput,
     GovDateInput,
+    GovPasswordInput,
     GovRadioInput,
     GovTextInput,
 )
-from wtforms import Field, RadioField, SelectChoice, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    Field,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+)
 
 from router.catalogue import Kind, Question
 
@@ -66,6 +75,14 @@ class RadioInput(_Translated, GovRadioInput):
 
 
 class CheckboxesInput(_Translated, GovCheckboxesInput):
+    pass
+
+
+class CheckboxInput(_Translated, GovCheckboxInput):
+    """One checkbox (a BooleanField), such as a confirmation."""
+
+
+class PasswordInput(_Translated, GovPasswordInput):
     pass
 
 
@@ -179,9 +196,25 @@ def render_params(question: Question, event_name: str) -> dict[str, Any]:
 
 
 class TellForm(FlaskForm):
-    """Which of the interested organisations the citizen agrees to tell."""
+    """Which of the interested organisations the citizen agrees to tell, and whether
+    they want help from Post Office counter staff to finish."""
 
     departments = SelectMultipleField(widget=CheckboxesInput(), validate_choice=False)
+    help = BooleanField(
+        lazy_gettext("I would like help from Post Office counter staff to finish this"),
+        widget=CheckboxInput(),
+    )
+
+
+class OnBehalfForm(FlaskForm):
+    """Counter staff confirm the citizen agrees, before sending on their behalf."""
+
+    consent = BooleanField(
+        lazy_gettext(
+            "The citizen has checked these answers and agrees to us telling these organisations"
+        ),
+        widget=CheckboxInput(),
+    )
 
 
 class FindCaseForm(FlaskForm):
@@ -189,3 +222,7 @@ class FindCaseForm(FlaskForm):
 
     reference = StringField(widget=TextInput())
     date_of_birth = DateParts(widget=TranslatedDateInput())
+
+
+class ChooseBranchForm(FlaskForm):
+    """Choose a Post Office branch from the finder's list (the CSRF token is checked)."""

@@ -20,6 +20,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -32,9 +33,11 @@ from wtforms import SelectChoice
 
 from channels.web import forms
 from channels.web.access import grant
-from router import reference, routing
+from router import audit, branches, reference, routing
+from router.cases import Case
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
+from router.i18n import N_
 from router.service import LifeEventRouter
 from router.validators import Invalid
 
@@ -59,8 +62,15 @@ def _event(name: str) -> EventType:
     return event
 
 
+def counter_mode() -> bool:
+    """True when counter staff take the report on a citizen's behalf (the same journey,
+    registered again under /counter/report behind the counter's sign-in guard)."""
+    return request.blueprint == "counter_journey"
+
+
 def _journeys() -> dict[str, Any]:
-    journeys: dict[str, Any] = session.setdefault("journeys", {})
+    # Kept apart per channel, so a clerk's report never mixes with their own.
+    journeys: dict[str, Any] = session.setdefault(f"journeys:{request.blueprint}", {})
     return journeys
 
 
@@ -118,7 +128,7 @@ def _previous_page(event: EventType, answers: Mapping[str, Any], field: str) -> 
     fields = [q.field for q in _asked(event, answers)]
     if field in fields and fields.index(field) > 0:
         return url_for(".question", event_name=event.name, field=fields[fields.index(field) - 1])
-    return url_for("pages.start")
+    return url_for("counter.report") if counter_mode() else url_for("pages.start")
 
 
 def _drop_unasked(event: EventType, journey: dict[str, Any]) -> None:
@@ -259,6 +269,8 @@ def tell(event_name: str) -> Any:
     form.departments.choices = [SelectChoice(d.department, titles[d.department]) for d in choosable]
     if not form.is_submitted() and journey["consent"]:
         form.departments.data = list(journey["consent"])
+    if not form.is_submitted():
+        form.help.data = bool(journey.get("help"))
     errors: list[dict[str, str]] = []
     if form.validate_on_submit():
         chosen = [c for c in (form.departments.data or []) if c in titles]
@@ -268,6 +280,7 @@ def tell(event_name: str) -> Any:
             form.departments.errors = [gettext(failed.errors["consent"])]
         else:
             journey["consent"] = sorted(set(chosen) & {d.department for d in choosable})
+            journey["help"] = bool(form.help.data) and not counter_mode()
             if not journey["consent"]:
                 form.departments.errors = [gettext("Select at least one organisation to tell")]
             else:
@@ -290,6 +303,7 @@ def tell(event_name: str) -> Any:
         not_needed=[d for d in offers if d.mode == "not_needed"],
         titles=titles,
         errors=errors,
+        counter=counter_mode(),
         back=url_for(".question", event_name=event.name, field=last),
     ), (400 if errors else 200)
 
@@ -351,18 +365,28 @@ def check(event_name: str) -> Any:
         _save()
         if not still_told:
             return redirect(url_for(".tell", event_name=event.name))
-    form = forms.FlaskForm()
+    form = forms.OnBehalfForm() if counter_mode() else forms.FlaskForm()
     errors: list[dict[str, str]] = []
-    if form.validate_on_submit():
+    if form.validate_on_submit() and counter_mode() and not form.consent.data:
+        form.consent.errors = [
+            gettext("Confirm the citizen agrees to us telling these organisations")
+        ]
+        errors.append({"text": form.consent.errors[0], "href": "#consent"})
+    elif form.is_submitted() and not form.errors:
         clean = {k: v for k, v in answers.items() if v != ""}
+        staff = g.get("staff")
         try:
             result = core().submit(
                 event.name,
                 clean,
                 journey["consent"],
-                channel="web",
+                channel="counter" if staff else "web",
                 submission_key=journey["key"],
                 secret=journey["secret"],
+                help_requested=bool(journey.get("help")),
+                branch=staff.branch if staff else None,
+                welsh=g.get("lang") == "cy",
+                submitted_by=staff.username if staff else "",
             )
         except ValidationFailed as failed:
             # An answer that was right when given may be out of date now (a moving
@@ -376,8 +400,19 @@ def check(event_name: str) -> Any:
                 errors.append({"text": gettext(message), "href": href})
         else:
             journey["ref"] = result.ref
-            grant(result.ref)
             _save()
+            if staff:
+                if result.created:
+                    audit.record(
+                        core().redis,
+                        "submitted_on_behalf",
+                        staff=staff.username,
+                        branch=staff.branch,
+                        case=result.ref,
+                        detail=event.name,
+                    )
+            else:
+                grant(result.ref)
             return redirect(url_for(".done", event_name=event.name))
     titles = _titles()
     rows = [
@@ -415,6 +450,22 @@ def check(event_name: str) -> Any:
         for name in journey["consent"]
         if name in offers
     ]
+    if journey.get("help"):
+        told.append(
+            {
+                "key": {"text": gettext("Help at a Post Office")},
+                "value": {"text": gettext("Yes")},
+                "actions": {
+                    "items": [
+                        {
+                            "href": url_for(".tell", event_name=event.name),
+                            "text": gettext("Change"),
+                            "visuallyHiddenText": gettext("help at a Post Office"),
+                        }
+                    ]
+                },
+            }
+        )
     return render_template(
         "citizen/check.html",
         event=event,
@@ -422,6 +473,7 @@ def check(event_name: str) -> Any:
         rows=rows,
         told=told,
         errors=errors,
+        counter=counter_mode(),
         back=url_for(".tell", event_name=event.name),
     ), (400 if errors else 200)
 
@@ -442,5 +494,36 @@ def done(event_name: str) -> Any:
         case=case,
         titles=titles,
         status_link=status_link,
-        tasks=routing.ASSISTED_TASKS,
+        counter=counter_mode(),
+        **visit(case),
     )
+
+
+def visit(case: Case) -> dict[str, Any]:
+    """Where to go, what to bring and by when, for a case waiting at a Post Office."""
+    branch = branches.load_branches().get(case.branch) if case.at_counter else None
+    bring = [
+        (gettext(routing.ASSISTED_TASKS[t][0]), gettext(routing.ASSISTED_TASKS[t][1]))
+        for t in case.counter_tasks
+    ]
+    return {
+        "visit_branch": branch,
+        "visit_bring": bring,
+        "visit_help": case.help_requested and "help" not in case.tasks_done,
+        "visit_needed": case.at_counter,
+        "visit_by": format_date(case.counter_valid_until, "d MMMM y"),
+        "visit_hours": [(gettext(DAY_NAMES[day]), text) for day, text in branch.hours]
+        if branch
+        else [],
+    }
+
+
+DAY_NAMES = {
+    "mon": N_("Monday"),
+    "tue": N_("Tuesday"),
+    "wed": N_("Wednesday"),
+    "thu": N_("Thursday"),
+    "fri": N_("Friday"),
+    "sat": N_("Saturday"),
+    "sun": N_("Sunday"),
+}

@@ -27,11 +27,11 @@ from werkzeug.wrappers import Response
 from channels.throttle import Throttle
 from channels.web import forms
 from channels.web.access import allowed, grant
-from channels.web.journey import display_answer
-from router import reference, routing, validators
+from channels.web.journey import display_answer, visit
+from router import audit, branches, reference, routing, validators
 from router.cases import PENDING_STATES, STATE_LABELS, Case, DeliveryState
 from router.catalogue import EVENTS, Kind
-from router.exceptions import UnknownCase
+from router.exceptions import UnknownCase, ValidationFailed
 from router.i18n import N_
 from router.service import LifeEventRouter
 
@@ -67,6 +67,23 @@ NEXT_STEPS: dict[DeliveryState, str] = {
     DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
     DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
 }
+
+
+# What the citizen is told a branch did with their report (who exactly stays in the
+# branch's own audit).
+CITIZEN_ACTIONS: dict[str, str] = {
+    "viewed_case": N_("counter staff opened your report"),
+    "served_from_another_branch": N_("counter staff opened your report to serve you"),
+    "identity_checked": N_("your identity was checked"),
+    "task_completed": N_("a task was completed"),
+    "submitted_on_behalf": N_("counter staff sent this report with you"),
+    "branch_changed": N_("your report was moved to this branch"),
+}
+
+
+def _branch_name(branch_id: str) -> str:
+    found = branches.load_branches().get(branch_id)
+    return found.name if found else branch_id
 
 
 def core() -> LifeEventRouter:
@@ -257,7 +274,19 @@ def _view(case: Case) -> dict[str, Any]:
         if not d.told
     ]
     pending = any(d.state in PENDING_STATES for d in case.deliveries.values())
+    touched = [
+        {
+            "when": _when(entry.at),
+            "branch": _branch_name(entry.branch),
+            "action": gettext(CITIZEN_ACTIONS[entry.action]),
+        }
+        for entry in audit.for_case(core().redis, case.ref)
+        if entry.action in CITIZEN_ACTIONS
+    ]
     return {
+        **visit(case),
+        "touched": touched,
+        "change_branch": url_for(".branch", ref=case.display_ref) if case.at_counter else "",
         "case": case,
         "event": event,
         "rows": rows,
@@ -267,3 +296,38 @@ def _view(case: Case) -> dict[str, Any]:
         "received_at": _when(case.created_at),
         "today": date.today(),
     }
+
+
+@bp.route("/<ref>/branch", methods=["GET", "POST"])
+def branch(ref: str) -> Any:
+    """Choose another Post Office: the nearest to a postcode that offer what is needed."""
+    canonical = reference.normalise(ref)
+    if canonical is None or not allowed(canonical):
+        abort(404)
+    case = _load(canonical)
+    if case is None:
+        abort(404)
+    if not case.at_counter:
+        return redirect(url_for(".show", ref=case.display_ref))
+    postcode = (request.values.get("postcode") or str(case.answers.get("postcode", ""))).strip()
+    errors: list[dict[str, str]] = []
+    form = forms.ChooseBranchForm()
+    if form.validate_on_submit() and request.form.get("branch"):
+        try:
+            core().counter.move(case.ref, request.form["branch"])
+        except ValidationFailed as failed:
+            errors.append({"text": gettext(next(iter(failed.errors.values()))), "href": "#branch"})
+        else:
+            return redirect(url_for(".show", ref=case.display_ref) + "#post-office")
+    found = branches.nearest(postcode, case.counter_tasks, limit=5) if postcode else []
+    if postcode and not found:
+        errors.append({"text": gettext("Enter a UK postcode, like SW1A 1AA"), "href": "#postcode"})
+    return render_template(
+        "citizen/branch.html",
+        case=case,
+        postcode=postcode,
+        found=[(b, round(km, 1)) for b, km in found],
+        form=form,
+        errors=errors,
+        back=url_for(".show", ref=case.display_ref),
+    ), (400 if errors else 200)

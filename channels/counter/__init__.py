@@ -1,0 +1,1 @@
+"""The assisted channel: Post Office counter staff work citizens' cases."""

@@ -1,0 +1,430 @@
+"""Counter mode: sign-in, the branch queue, finding a case by reference, identity checks,
+completing tasks, reports on a citizen's behalf, and the branch audit.
+
+Deny by default: one guard (``guard``) runs before every counter request, including the
+journey pages registered under /counter/report, and lets through only the sign-in page
+without a signed-in member of staff. Each account belongs to one branch; a clerk sees
+their own branch's queue, and opens a case from elsewhere only after confirming the
+citizen is at their counter, which is audited like every other action.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import format_datetime, gettext, ngettext
+from werkzeug.wrappers import Response
+from wtforms import SelectChoice
+
+from channels.counter import forms
+from channels.throttle import Throttle
+from router import audit, branches, reference, routing
+from router.cases import STATE_LABELS, Case
+from router.catalogue import EVENTS
+from router.counter import DOCUMENTS, TASK_DONE_WORDS
+from router.exceptions import UnknownCase, ValidationFailed
+from router.i18n import N_
+from router.service import LifeEventRouter
+from router.staff import Staff, StaffStore
+
+bp = Blueprint("counter", __name__, url_prefix="/counter")
+
+# A counter session ends after 30 minutes without a request, and after 10 hours at most.
+IDLE_SECONDS = 30 * 60
+LONGEST_SECONDS = 10 * 3600
+PUBLIC = {"counter.sign_in"}
+MANAGERS_ONLY = {"counter.audit_log"}
+COUNTER_BLUEPRINTS = ("counter", "counter_journey")
+
+
+def core() -> LifeEventRouter:
+    return current_app.extensions["router"]
+
+
+def staff() -> Staff:
+    found: Staff = g.staff
+    return found
+
+
+# --- the guard -----------------------------------------------------------------------------
+
+
+def guard() -> Response | None:
+    """Run before every counter request: signed in, not expired, right role."""
+    if request.blueprint not in COUNTER_BLUEPRINTS or request.endpoint in PUBLIC:
+        return None
+    if request.endpoint is None:  # no such counter page: a 404, but not for strangers
+        return _to_sign_in()
+    held = session.get("staff")
+    now = time.time()
+    if not held:
+        return _to_sign_in()
+    if now - held["seen"] > IDLE_SECONDS or now - held["since"] > LONGEST_SECONDS:
+        session.pop("staff", None)
+        flash(gettext("You were signed out because you had not used the service for a while."))
+        return _to_sign_in()
+    held["seen"] = now
+    session.modified = True
+    g.staff = Staff(held["username"], held["branch"], held["role"])
+    if request.endpoint in MANAGERS_ONLY and not g.staff.is_manager:
+        abort(403)
+    return None
+
+
+def _to_sign_in() -> Response:
+    target = request.full_path if request.method == "GET" else ""
+    return redirect(url_for("counter.sign_in", next=target.rstrip("?") or None))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path inside the counter, never another site."""
+    if target and target.startswith("/counter") and not urlsplit(target).netloc:
+        return target
+    return url_for("counter.queue")
+
+
+def sign_in_throttle() -> Throttle:
+    return Throttle(core().redis, "counter-sign-in", limit=5)
+
+
+def address_throttle() -> Throttle:
+    return Throttle(core().redis, "counter-sign-in-address", limit=30)
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    form = forms.SignInForm()
+    errors: list[dict[str, str]] = []
+    if form.validate_on_submit():
+        username = (form.username.data or "").strip().lower()
+        address = request.remote_addr or "unknown"
+        wait = max(
+            sign_in_throttle().wait_seconds(username), address_throttle().wait_seconds(address)
+        )
+        if wait:
+            minutes = max(1, (wait + 59) // 60)
+            return (
+                render_template("errors/429.html", minutes=minutes),
+                429,
+                {"Retry-After": str(wait)},
+            )
+        account = StaffStore(core().redis).authenticate(username, form.password.data or "")
+        if account is None:
+            sign_in_throttle().failed(username)
+            address_throttle().failed(address)
+            known = StaffStore(core().redis).get(username)
+            if known is not None:
+                audit.record(
+                    core().redis, "sign_in_refused", staff=known.username, branch=known.branch
+                )
+            form.password.errors = [gettext("Enter a correct user name and password")]
+            errors = [{"text": form.password.errors[0], "href": "#username"}]
+        else:
+            sign_in_throttle().forget(username)
+            # A new session id at sign-in, so one planted before it is worth nothing.
+            current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+            now = time.time()
+            session["staff"] = {
+                "username": account.username,
+                "branch": account.branch,
+                "role": account.role,
+                "since": now,
+                "seen": now,
+            }
+            audit.record(core().redis, "signed_in", staff=account.username, branch=account.branch)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("counter/sign_in.html", form=form, errors=errors), (
+        400 if errors else 200
+    )
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    session.pop("staff", None)
+    session.pop("serving", None)
+    flash(gettext("You have signed out."))
+    return redirect(url_for("counter.sign_in"))
+
+
+# --- the queue and finding cases -------------------------------------------------------------
+
+
+def _waited(since: datetime) -> str:
+    minutes = int((datetime.now(UTC) - since).total_seconds() // 60)
+    if minutes < 60:
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    hours = minutes // 60
+    if hours < 48:
+        return ngettext("%(num)d hour", "%(num)d hours", hours)
+    return ngettext("%(num)d day", "%(num)d days", hours // 24)
+
+
+@bp.get("")
+def queue() -> str:
+    me = staff()
+    rows = []
+    for waiting in core().counter.queue(me.branch):
+        try:
+            case = core().case(waiting.ref)
+        except UnknownCase:
+            continue
+        rows.append(
+            {
+                "case": case,
+                "event": gettext(EVENTS[case.event_type].title),
+                "tasks": [gettext(routing.ASSISTED_TASKS[t][0]) for t in case.counter_tasks],
+                "help": case.help_requested and "help" not in case.tasks_done,
+                "waited": _waited(waiting.since),
+            }
+        )
+    return render_template(
+        "counter/queue.html", rows=rows, branch=branches.branch(me.branch), staff=me
+    )
+
+
+@bp.route("/find", methods=["GET", "POST"])
+def find() -> Any:
+    form = forms.FindForm()
+    errors: list[dict[str, str]] = []
+    if form.validate_on_submit():
+        typed = form.reference.data or ""
+        problem = reference.mistake(typed) if typed.strip() else "empty"
+        messages = {
+            "empty": gettext("Enter the reference number"),
+            "length": gettext("A reference number has 9 characters, like ACDE-FGHJ-K"),
+            "characters": gettext(
+                "A reference number has only the letters and numbers shown on the "
+                "confirmation: check each character with the citizen"
+            ),
+            "check": gettext(
+                "That reference number has a mistake in it: check each character with the citizen"
+            ),
+        }
+        ref = reference.normalise(typed)
+        if problem:
+            form.reference.errors = [messages[problem]]
+        elif ref is not None and not core().store.exists(ref):
+            form.reference.errors = [gettext("There is no report with that reference number")]
+        elif ref is not None:
+            return redirect(url_for(".case", ref=reference.display(ref)))
+        errors = [{"text": form.reference.errors[0], "href": "#reference"}]
+    return render_template("counter/find.html", form=form, errors=errors), (400 if errors else 200)
+
+
+def _load(ref: str) -> Case:
+    canonical = reference.normalise(ref)
+    if canonical is None:
+        abort(404)
+    try:
+        return core().case(canonical)
+    except UnknownCase:
+        abort(404)
+
+
+def _may_serve(case: Case) -> bool:
+    """A clerk's own branch's cases; another's only while serving that citizen."""
+    return case.branch == staff().branch or case.ref in session.get("serving", [])
+
+
+@bp.route("/cases/<ref>/serve", methods=["GET", "POST"])
+def serve(ref: str) -> Any:
+    """A case waiting elsewhere: open it only to serve the citizen at this counter."""
+    case = _load(ref)
+    if _may_serve(case):
+        return redirect(url_for(".case", ref=case.display_ref))
+    form = forms.ServeForm()
+    errors: list[dict[str, str]] = []
+    if form.validate_on_submit():
+        if form.present.data:
+            serving = session.setdefault("serving", [])
+            serving.append(case.ref)
+            session.modified = True
+            me = staff()
+            audit.record(
+                core().redis,
+                "served_from_another_branch",
+                staff=me.username,
+                branch=me.branch,
+                case=case.ref,
+                detail=case.branch,
+            )
+            return redirect(url_for(".case", ref=case.display_ref))
+        form.present.errors = [
+            gettext("Confirm the citizen is at your counter, or go back to your queue")
+        ]
+        errors = [{"text": form.present.errors[0], "href": "#present"}]
+    elsewhere = branches.load_branches().get(case.branch)
+    return render_template(
+        "counter/serve.html", form=form, case=case, elsewhere=elsewhere, errors=errors
+    ), (400 if errors else 200)
+
+
+@bp.route("/cases/<ref>", methods=["GET"])
+def case(ref: str) -> Any:
+    found = _load(ref)
+    if not _may_serve(found):
+        return redirect(url_for(".serve", ref=found.display_ref))
+    me = staff()
+    audit.record(core().redis, "viewed_case", staff=me.username, branch=me.branch, case=found.ref)
+    return _case_page(found)
+
+
+def _case_page(
+    found: Case,
+    identity: forms.IdentityForm | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> Any:
+    event = EVENTS[found.event_type]
+    identity = identity or forms.IdentityForm(formdata=None)
+    identity.document.choices = [SelectChoice(k, gettext(v)) for k, v in DOCUMENTS.items()]
+    titles = {a.name: gettext(a.title) for a in core().adapters}
+    # Only what a clerk needs to check the person in front of them is who the report is
+    # about: names and dates of birth, and the postcode. No NI numbers, no bank details.
+    shown = [
+        (gettext(event.label(name)), display(event, name, found.answers[name]))
+        for name in event.fields
+        if name in found.answers
+        and (name.endswith("full_name") or name.endswith("date_of_birth") or name == "postcode")
+    ]
+    deliveries = [
+        {
+            "title": titles.get(name, name),
+            "label": gettext(STATE_LABELS[d.state]),
+            "state": d.state,
+            "tasks": [gettext(routing.ASSISTED_TASKS[t][0]) for t in d.tasks],
+        }
+        for name, d in found.deliveries.items()
+    ]
+    done = [
+        {
+            "task": gettext(TASK_DONE_WORDS.get(task, task)),
+            "at": format_datetime(datetime.fromisoformat(info["at"]), "d MMMM y, HH:mm"),
+            "branch": _branch_name(info.get("branch", "")),
+            "by": info.get("by", ""),
+        }
+        for task, info in found.tasks_done.items()
+    ]
+    waiting_tasks = found.counter_tasks
+    buttons = [t for t in waiting_tasks if t != "identity_check"]
+    if found.help_requested and "help" not in found.tasks_done:
+        buttons.append("help")
+    return render_template(
+        "counter/case.html",
+        case=found,
+        event=event,
+        shown=shown,
+        deliveries=deliveries,
+        done=done,
+        identity_form=identity,
+        needs_identity="identity_check" in waiting_tasks,
+        buttons=[(t, gettext(TASK_DONE_WORDS[t])) for t in buttons],
+        task_form=forms.TaskForm(),
+        branch=_branch_name(found.branch),
+        errors=errors or [],
+        valid_until=found.counter_valid_until,
+        documents=DOCUMENTS,
+    ), (400 if errors else 200)
+
+
+def _branch_name(branch_id: str) -> str:
+    found = branches.load_branches().get(branch_id)
+    return found.name if found else ""
+
+
+def display(event: Any, field: str, value: Any) -> str:
+    from channels.web.journey import display_answer
+
+    return display_answer(event, field, value)
+
+
+@bp.post("/cases/<ref>/identity")
+def identity(ref: str) -> Any:
+    found = _load(ref)
+    if not _may_serve(found):
+        return redirect(url_for(".serve", ref=found.display_ref))
+    form = forms.IdentityForm()
+    form.document.choices = [SelectChoice(k, gettext(v)) for k, v in DOCUMENTS.items()]
+    if form.validate_on_submit():
+        try:
+            core().counter.record_identity(
+                found.ref, form.document.data or "", form.last_four.data or "", staff()
+            )
+        except ValidationFailed as failed:
+            anchors = {"document": "#document", "last_four": "#last_four"}
+            errors = []
+            for name, message in failed.errors.items():
+                form[name].errors = [gettext(message)]
+                errors.append({"text": gettext(message), "href": anchors.get(name, "#")})
+            return _case_page(found, form, errors)
+        flash(gettext("Identity check recorded."))
+    return redirect(url_for(".case", ref=found.display_ref))
+
+
+@bp.post("/cases/<ref>/tasks/<task>")
+def complete(ref: str, task: str) -> Any:
+    found = _load(ref)
+    if not _may_serve(found):
+        return redirect(url_for(".serve", ref=found.display_ref))
+    form = forms.TaskForm()
+    if form.validate_on_submit():
+        try:
+            core().counter.complete(found.ref, task, staff())
+        except ValidationFailed as failed:
+            message = gettext(next(iter(failed.errors.values())))
+            return _case_page(found, errors=[{"text": message, "href": "#tasks"}])
+        flash(gettext(TASK_DONE_WORDS[task]))
+    return redirect(url_for(".case", ref=found.display_ref))
+
+
+# --- reports on a citizen's behalf, and the audit --------------------------------------------
+
+
+@bp.get("/report")
+def report() -> str:
+    return render_template("counter/report.html", events=EVENTS.values())
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    me = staff()
+    entries = audit.for_branch(core().redis, me.branch)
+    audit.record(core().redis, "viewed_audit", staff=me.username, branch=me.branch)
+    rows = [
+        {
+            "at": format_datetime(datetime.fromisoformat(e.at), "d MMMM y, HH:mm:ss"),
+            "action": gettext(ACTION_WORDS.get(e.action, e.action)),
+            "staff": e.staff,
+            "case": reference.display(e.case) if e.case else "",
+            "detail": e.detail,
+        }
+        for e in entries
+    ]
+    return render_template("counter/audit.html", rows=rows, branch=branches.branch(me.branch))
+
+
+ACTION_WORDS = {
+    "signed_in": N_("Signed in"),
+    "sign_in_refused": N_("Sign-in refused: wrong password"),
+    "viewed_case": N_("Viewed a report"),
+    "served_from_another_branch": N_("Served a citizen whose report was for another branch"),
+    "identity_checked": N_("Recorded an identity check"),
+    "task_completed": N_("Completed a task"),
+    "submitted_on_behalf": N_("Sent a report on a citizen’s behalf"),
+    "branch_changed": N_("Moved a report to another branch"),
+    "viewed_audit": N_("Read the branch audit"),
+}

@@ -1,0 +1,101 @@
+"""The counter audit: every action counter staff take, appended to Redis streams.
+
+Each entry says who, when, at which branch, on which case, and what. It is written to
+two append-only streams in one transaction: the branch's (its manager reads it) and the
+case's (the citizen's "what we shared" shows which branches touched their case).
+Entries carry references and staff user names, never a citizen's personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis import Redis
+from redis.client import Pipeline
+
+BRANCH_STREAM = "audit:branch:{branch}"
+CASE_STREAM = "audit:case:{ref}"
+
+# What a counter action is called in the audit, and how a person reads it.
+ACTIONS = (
+    "signed_in",
+    "sign_in_refused",
+    "viewed_case",
+    "served_from_another_branch",
+    "identity_checked",
+    "task_completed",
+    "submitted_on_behalf",
+    "branch_changed",
+    "viewed_audit",
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    at: str
+    action: str
+    staff: str
+    branch: str
+    case: str
+    detail: str
+
+
+def record(
+    redis: Redis | Pipeline,
+    action: str,
+    *,
+    staff: str,
+    branch: str,
+    case: str = "",
+    detail: str = "",
+) -> None:
+    """Append one entry to the branch's stream and, for a case, the case's stream."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    fields = {
+        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "action": action,
+        "staff": staff,
+        "branch": branch,
+        "case": case,
+        "detail": detail,
+    }
+    pipe = redis if isinstance(redis, Pipeline) else redis.pipeline(transaction=True)
+    pipe.xadd(BRANCH_STREAM.format(branch=branch), fields)  # type: ignore[arg-type]
+    if case:
+        pipe.xadd(CASE_STREAM.format(ref=case), fields)  # type: ignore[arg-type]
+    if pipe is not redis:
+        pipe.execute()
+
+
+def _entries(raw: list[tuple[bytes | str, dict[bytes | str, bytes | str]]]) -> list[Entry]:
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    entries = []
+    for entry_id, fields in raw:
+        data = {text(k): text(v) for k, v in fields.items()}
+        entries.append(
+            Entry(
+                id=text(entry_id),
+                at=data["at"],
+                action=data["action"],
+                staff=data["staff"],
+                branch=data["branch"],
+                case=data.get("case", ""),
+                detail=data.get("detail", ""),
+            )
+        )
+    return entries
+
+
+def for_branch(redis: Redis, branch: str, count: int = 200) -> list[Entry]:
+    """The branch's latest entries, newest first."""
+    return _entries(redis.xrevrange(BRANCH_STREAM.format(branch=branch), count=count))  # type: ignore[arg-type]
+
+
+def for_case(redis: Redis, ref: str) -> list[Entry]:
+    """Every counter action on one case, oldest first."""
+    return _entries(redis.xrange(CASE_STREAM.format(ref=ref)))  # type: ignore[arg-type]

@@ -1,0 +1,234 @@
+"""The assisted channel's core: cases waiting at Post Office branches, and what counter
+staff do with them.
+
+A case waits at a branch when its routing plan has tasks only a counter can do (an
+identity check, a photo, a cash voucher) or when the citizen asked for help. Counter
+staff record an identity check (the document seen and its last four characters, never
+the whole number) and complete tasks; when every task a delivery waits for is done, the
+delivery is released to its department's queue, as if it had just been submitted.
+Every change is one WATCHed transaction on the case, with its audit entry, so two
+clerks at once cannot release a delivery twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+
+from router import audit, branches
+from router.cases import CASE_KEY, Case, CaseStore, DeliveryState, now_iso
+from router.exceptions import ValidationFailed
+from router.fanout import FanOut
+from router.i18n import N_
+from router.routing import RoutingPlan
+from router.staff import Staff
+
+QUEUE_KEY = "counter:queue:{branch}"
+
+# Identity documents a clerk may record, and how a person reads each.
+DOCUMENTS: dict[str, str] = {
+    "passport": N_("Passport"),
+    "driving_licence": N_("Photocard driving licence"),
+    "identity_card": N_("National identity card (EU, EEA or Swiss)"),
+    "residence_permit": N_("Biometric residence permit or card"),
+    "citizen_card": N_("PASS card (such as CitizenCard)"),
+}
+
+# Tasks a clerk completes with a button. The identity check is done by recording it.
+BUTTON_TASKS = ("photo", "cash_voucher", "help")
+TASK_DONE_WORDS: dict[str, str] = {
+    "identity_check": N_("Identity verified"),
+    "photo": N_("Photo captured"),
+    "cash_voucher": N_("Cash voucher paid"),
+    "help": N_("Help given at the counter"),
+}
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A case in a branch's queue."""
+
+    ref: str
+    since: datetime
+
+
+def tasks_needed(plan: RoutingPlan) -> list[str]:
+    """Every counter task the plan's assisted deliveries need, in order, once each."""
+    tasks: list[str] = []
+    for d in plan.deliveries:
+        if d.mode == "assisted":
+            tasks += [t for t in d.tasks if t not in tasks]
+    return tasks
+
+
+def choose_branch(answers: Mapping[str, Any], tasks: Iterable[str], welsh: bool = False) -> str:
+    """The nearest branch to the case's postcode that offers what its tasks need
+    (Welsh-speaking staff first for a Welsh report, when one is near); "" if none."""
+    postcode = str(answers.get("postcode", ""))
+    tasks = list(tasks)
+    if welsh:
+        found = branches.nearest(postcode, tasks, welsh=True, limit=1)
+        plain = branches.nearest(postcode, tasks, limit=1)
+        # A Welsh-speaking branch if it is not much further than the nearest.
+        if found and plain and found[0][1] <= plain[0][1] + 10:
+            return found[0][0].id
+    found = branches.nearest(postcode, tasks, limit=1)
+    return found[0][0].id if found else ""
+
+
+class Counter:
+    """What counter staff and the citizen's branch choice do to cases."""
+
+    def __init__(self, redis: Redis, fanout: FanOut) -> None:
+        self.redis = redis
+        self.fanout = fanout
+        self.store = CaseStore(redis)
+
+    # --- the branch queue --------------------------------------------------------------
+
+    @staticmethod
+    def assign(pipe: Pipeline, ref: str, branch: str, since: datetime | None = None) -> None:
+        """Put a case in a branch's queue (inside the caller's transaction)."""
+        when = (since or datetime.now(UTC)).timestamp()
+        pipe.hset(CASE_KEY.format(ref=ref), "branch", branch)
+        pipe.zadd(QUEUE_KEY.format(branch=branch), {ref: when})
+
+    def queue(self, branch: str) -> list[Waiting]:
+        """Cases waiting at ``branch``, oldest first."""
+        raw: list[tuple[bytes, float]] = self.redis.zrange(  # type: ignore[assignment]
+            QUEUE_KEY.format(branch=branch), 0, -1, withscores=True
+        )
+        return [Waiting(ref.decode(), _at(score)) for ref, score in raw]
+
+    def move(self, ref: str, branch: str, by: str = "citizen") -> None:
+        """The citizen (or a clerk serving them) chose another branch."""
+        if branch not in branches.load_branches():
+            raise ValidationFailed({"branch": N_("Choose a branch from the list")})
+
+        def change(pipe: Pipeline, case: Case) -> None:
+            if not case.at_counter:
+                raise ValidationFailed(
+                    {"branch": N_("Nothing in this report is waiting for a Post Office")}
+                )
+            since = datetime.fromisoformat(case.created_at)
+            if case.branch:
+                pipe.zrem(QUEUE_KEY.format(branch=case.branch), ref)
+            self.assign(pipe, ref, branch, since)
+            pipe.rpush(
+                f"case:{ref}:history",
+                json.dumps(
+                    {"at": now_iso(), "department": "", "state": "branch", "detail": branch}
+                ),
+            )
+            if by != "citizen":
+                audit.record(pipe, "branch_changed", staff=by, branch=branch, case=ref)
+
+        self._change(ref, change)
+
+    # --- counter actions -------------------------------------------------------------------
+
+    def record_identity(self, ref: str, document: str, last_four: str, staff: Staff) -> None:
+        """Record an identity check: which document, and only its last 4 characters."""
+        errors: dict[str, str] = {}
+        if document not in DOCUMENTS:
+            errors["document"] = N_("Select the identity document you saw")
+        tail = "".join(last_four.split()).upper()
+        if len(tail) != 4 or not tail.isalnum():
+            errors["last_four"] = N_(
+                "Enter the last 4 characters of the document number, like 123A"
+            )
+        if errors:
+            raise ValidationFailed(errors)
+
+        def change(pipe: Pipeline, case: Case) -> None:
+            record = {"document": document, "last_four": tail, **_by(staff)}
+            pipe.hset(CASE_KEY.format(ref=ref), "identity", json.dumps(record))
+            done = {**case.tasks_done}
+            if "identity_check" in case.counter_tasks:
+                done["identity_check"] = _by(staff)
+            audit.record(
+                pipe,
+                "identity_checked",
+                staff=staff.username,
+                branch=staff.branch,
+                case=ref,
+                detail=document,  # the kind of document only: never its number
+            )
+            self._finish(pipe, case, done, staff)
+
+        self._change(ref, change)
+
+    def complete(self, ref: str, task: str, staff: Staff) -> None:
+        """Mark a task done at the counter (photo, cash voucher, help given)."""
+        if task not in BUTTON_TASKS:
+            raise ValidationFailed({"task": N_("Choose a task from the list")})
+
+        def change(pipe: Pipeline, case: Case) -> None:
+            wanted = case.counter_tasks + (
+                ["help"] if case.help_requested and "help" not in case.tasks_done else []
+            )
+            if task not in wanted:
+                raise ValidationFailed({"task": N_("That task is not waiting on this report")})
+            done = {**case.tasks_done, task: _by(staff)}
+            audit.record(
+                pipe,
+                "task_completed",
+                staff=staff.username,
+                branch=staff.branch,
+                case=ref,
+                detail=task,
+            )
+            self._finish(pipe, case, done, staff)
+
+        self._change(ref, change)
+
+    def _finish(self, pipe: Pipeline, case: Case, done: dict[str, Any], staff: Staff) -> None:
+        """Store the tasks done; release each delivery whose tasks are all done; leave
+        the branch queue when nothing more waits for a counter."""
+        key = CASE_KEY.format(ref=case.ref)
+        pipe.hset(key, "counter_tasks", json.dumps(done))
+        released = []
+        for name, d in case.deliveries.items():
+            if d.state == DeliveryState.ASSISTED and all(t in done for t in d.tasks):
+                self.store.mark(
+                    case.ref,
+                    name,
+                    DeliveryState.QUEUED,
+                    f"counter tasks done at {staff.branch}",
+                    pipeline=pipe,
+                )
+                released.append(name)
+        if released:
+            self.fanout.enqueue(pipe, case.ref, released)
+        still_assisted = any(
+            d.state == DeliveryState.ASSISTED and name not in released
+            for name, d in case.deliveries.items()
+        )
+        help_waiting = case.help_requested and "help" not in done
+        if case.branch and not still_assisted and not help_waiting:
+            pipe.zrem(QUEUE_KEY.format(branch=case.branch), case.ref)
+
+    def _change(self, ref: str, change: Any) -> None:
+        """Run ``change(pipe, case)`` in a transaction that WATCHes the case."""
+        key = CASE_KEY.format(ref=ref)
+
+        def attempt(pipe: Pipeline) -> None:
+            case = self.store.load(ref)
+            pipe.multi()
+            change(pipe, case)
+
+        self.redis.transaction(attempt, key)
+
+
+def _by(staff: Staff) -> dict[str, str]:
+    return {"at": now_iso(), "by": staff.username, "branch": staff.branch}
+
+
+def _at(score: float) -> datetime:
+    return datetime.fromtimestamp(score, UTC)
