@@ -33,6 +33,7 @@ from wtforms import SelectChoice
 
 from channels.counter import forms
 from channels.throttle import Throttle
+from channels.web.status import TAG_COLOURS
 from router import audit, branches, reference, routing
 from router.cases import STATE_LABELS, Case
 from router.catalogue import EVENTS
@@ -305,6 +306,7 @@ def _case_page(
         {
             "title": titles.get(name, name),
             "label": gettext(STATE_LABELS[d.state]),
+            "colour": TAG_COLOURS[d.state],
             "state": d.state,
             "tasks": [gettext(routing.ASSISTED_TASKS[t][0]) for t in d.tasks],
         }

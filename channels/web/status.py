@@ -31,6 +31,7 @@ from channels.web.journey import display_answer, visit
 from router import audit, branches, reference, routing, validators
 from router.cases import PENDING_STATES, STATE_LABELS, Case, DeliveryState
 from router.catalogue import EVENTS, Kind
+from router.counter import TASK_DONE_WORDS
 from router.exceptions import UnknownCase, ValidationFailed
 from router.i18n import N_
 from router.service import LifeEventRouter
@@ -79,6 +80,29 @@ CITIZEN_ACTIONS: dict[str, str] = {
     "submitted_on_behalf": N_("counter staff sent this report with you"),
     "branch_changed": N_("your report was moved to this branch"),
 }
+
+
+def _touched(case: Case) -> list[dict[str, str]]:
+    """Which branches did what to the case, as the citizen reads it (opened: once per
+    branch; which member of staff stays in the branch's own audit)."""
+    seen: set[tuple[str, str]] = set()
+    touched = []
+    for entry in audit.for_case(core().redis, case.ref):
+        if entry.action not in CITIZEN_ACTIONS or (entry.action, entry.branch) in seen:
+            continue
+        if entry.action in ("viewed_case", "served_from_another_branch"):
+            seen.add((entry.action, entry.branch))
+        words = CITIZEN_ACTIONS[entry.action]
+        if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
+            words = TASK_DONE_WORDS[entry.detail]
+        touched.append(
+            {
+                "when": _when(entry.at),
+                "branch": _branch_name(entry.branch),
+                "action": gettext(words),
+            }
+        )
+    return touched
 
 
 def _branch_name(branch_id: str) -> str:
@@ -274,15 +298,7 @@ def _view(case: Case) -> dict[str, Any]:
         if not d.told
     ]
     pending = any(d.state in PENDING_STATES for d in case.deliveries.values())
-    touched = [
-        {
-            "when": _when(entry.at),
-            "branch": _branch_name(entry.branch),
-            "action": gettext(CITIZEN_ACTIONS[entry.action]),
-        }
-        for entry in audit.for_case(core().redis, case.ref)
-        if entry.action in CITIZEN_ACTIONS
-    ]
+    touched = _touched(case)
     return {
         **visit(case),
         "touched": touched,
