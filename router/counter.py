@@ -116,6 +116,11 @@ class Counter:
                 raise ValidationFailed(
                     {"branch": N_("Nothing in this report is waiting for a Post Office")}
                 )
+            needed = branches.services_for(case.counter_tasks)
+            if not branches.branch(branch).offers(needed):
+                raise ValidationFailed(
+                    {"branch": N_("Choose a Post Office that can do what your report needs")}
+                )
             since = datetime.fromisoformat(case.created_at)
             if case.branch:
                 pipe.zrem(QUEUE_KEY.format(branch=case.branch), ref)

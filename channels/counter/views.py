@@ -67,10 +67,13 @@ def staff() -> Staff:
 
 def guard() -> Response | None:
     """Run before every counter request: signed in, not expired, right role."""
-    if request.blueprint not in COUNTER_BLUEPRINTS or request.endpoint in PUBLIC:
+    if request.endpoint in PUBLIC:
         return None
-    if request.endpoint is None:  # no such counter page: a 404, but not for strangers
-        return _to_sign_in()
+    # Outside the counter, nothing to guard. Where no route matched (a 404 or 405 to
+    # come) under /counter, strangers learn nothing, not even which addresses exist.
+    unmatched_counter = request.endpoint is None and _under_counter(request.path)
+    if request.blueprint not in COUNTER_BLUEPRINTS and not unmatched_counter:
+        return None
     held = session.get("staff")
     now = time.time()
     if not held:
@@ -85,6 +88,10 @@ def guard() -> Response | None:
     if request.endpoint in MANAGERS_ONLY and not g.staff.is_manager:
         abort(403)
     return None
+
+
+def _under_counter(path: str) -> bool:
+    return path == "/counter" or path.startswith("/counter/")
 
 
 def _to_sign_in() -> Response:
@@ -372,6 +379,8 @@ def identity(ref: str) -> Any:
             for name, message in failed.errors.items():
                 form[name].errors = [gettext(message)]
                 errors.append({"text": gettext(message), "href": anchors.get(name, "#")})
+            form.last_four.data = ""  # never show a whole document number back
+            form.last_four.raw_data = [""]
             return _case_page(found, form, errors)
         flash(gettext("Identity check recorded."))
     return redirect(url_for(".case", ref=found.display_ref))
