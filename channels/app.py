@@ -51,6 +51,9 @@ class Config:
     SESSION_TYPE = "redis"
     SESSION_KEY_PREFIX = "web:session:"
     SESSION_PERMANENT = True
+    # Write the session only when it changed: a request that merely read it (a stylesheet,
+    # a status poll) must never write back an older copy over a sign-out or an answer.
+    SESSION_REFRESH_EACH_REQUEST = False
     PERMANENT_SESSION_LIFETIME = timedelta(hours=2)
     SESSION_COOKIE_NAME = "tuo_session"
     SESSION_COOKIE_HTTPONLY = True
@@ -144,6 +147,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         g.lang = select_locale()
         if request.args.get("lang") in LANGUAGES and not request.path.startswith("/api/"):
             session["lang"] = g.lang
+
+    @app.context_processor
+    def _layout() -> dict[str, str]:
+        # The journey's pages serve counter staff too, in the counter's own layout.
+        counter = request.blueprint in ("counter", "counter_journey")
+        return {"layout": "counter/base.html" if counter else "base.html"}
 
     @app.after_request
     def _headers(response: Response) -> Response:

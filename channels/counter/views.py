@@ -82,8 +82,9 @@ def guard() -> Response | None:
         session.pop("staff", None)
         flash(gettext("You were signed out because you had not used the service for a while."))
         return _to_sign_in()
-    held["seen"] = now
-    session.modified = True
+    if now - held["seen"] > 60:  # a write a minute is enough to measure idleness
+        held["seen"] = now
+        session.modified = True
     g.staff = Staff(held["username"], held["branch"], held["role"])
     if request.endpoint in MANAGERS_ONLY and not g.staff.is_manager:
         abort(403)
@@ -421,11 +422,24 @@ def audit_log() -> str:
             "action": gettext(ACTION_WORDS.get(e.action, e.action)),
             "staff": e.staff,
             "case": reference.display(e.case) if e.case else "",
-            "detail": e.detail,
+            "detail": _detail(e),
         }
         for e in entries
     ]
     return render_template("counter/audit.html", rows=rows, branch=branches.branch(me.branch))
+
+
+def _detail(entry: audit.Entry) -> str:
+    """An audit entry's detail in words: the task, the document kind, the event, the branch."""
+    if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
+        return gettext(TASK_DONE_WORDS[entry.detail])
+    if entry.action == "identity_checked" and entry.detail in DOCUMENTS:
+        return gettext(DOCUMENTS[entry.detail])
+    if entry.action == "submitted_on_behalf" and entry.detail in EVENTS:
+        return gettext(EVENTS[entry.detail].title)
+    if entry.action in ("served_from_another_branch", "branch_changed"):
+        return _branch_name(entry.detail) or entry.detail
+    return entry.detail
 
 
 ACTION_WORDS = {
