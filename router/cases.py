@@ -57,11 +57,14 @@ HISTORY_KEY = "case:{ref}:history"
 FLAGGED_KEY = "cases:flagged"
 DEAD_LETTER_KEY = "deliveries:dead"
 SUBMISSION_KEY = "submission:{key}"
+# Deliveries a worker has claimed and not yet settled, scored by when their lease runs
+# out (epoch milliseconds). The worker renews every lease it holds with one ZADD every
+# 0.5 s (router.recovery); six missed renewals and the delivery is taken to be orphaned.
 SENDING_KEY = "deliveries:sending"
-LEASE_KEY = "lease:{delivery}"
-# A worker renews the lease of what it is sending every second (router.recovery);
-# four missed renewals (every 0.5 s) and the delivery is taken to be orphaned.
-LEASE_MS = 2000
+LEASE_MS = 3000
+# Deliveries waiting for a worker, one sorted set per department: case reference ->
+# when it is due (epoch seconds: now, or the end of a retry's backoff).
+PENDING_KEY = "pending:{department}"
 COUNTER_VALIDITY = timedelta(days=28)
 
 
@@ -94,6 +97,7 @@ class Delivery:
     receipt: Receipt | None = None
     updated_at: str = ""
     sent_at: str = ""
+    retries: int = 0  # retries scheduled since it was (re)queued; replay starts afresh
 
 
 @dataclass
@@ -123,6 +127,8 @@ class Case:
     tasks_done: dict[str, dict[str, str]] = field(default_factory=dict)
     identity: dict[str, str] = field(default_factory=dict)
     submitted_by: str = ""
+    # The retry policy its deliveries follow, "max,base,cap" (set by the submitter).
+    retry: str = ""
 
     @property
     def display_ref(self) -> str:
@@ -274,8 +280,12 @@ class CaseStore:
         count_attempt: bool = False,
         sent: bool = False,
         pipeline: Pipeline | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        """Move one delivery to ``state`` and record it in the history."""
+        """Move one delivery to ``state`` and record it in the history; ``extra`` sets
+        more of the delivery's attributes (``{"attempts": 2}``) in the same write.
+        The delivery's place in the pending and sending sets is the fan-out's business
+        (router.fanout), not this method's."""
         at = now_iso()
         mapping: dict[Any, Any] = {
             delivery_field(department, "state"): str(state),
@@ -286,6 +296,8 @@ class CaseStore:
             mapping[delivery_field(department, "receipt")] = json.dumps(receipt.to_dict())
         if sent:
             mapping[delivery_field(department, "sent_at")] = at
+        for attribute, value in (extra or {}).items():
+            mapping[delivery_field(department, attribute)] = value
         entry = json.dumps(
             {"at": at, "department": department, "state": str(state), "detail": detail}
         )
@@ -295,15 +307,6 @@ class CaseStore:
         if count_attempt:
             pipe.hincrby(case_key, delivery_field(department, "attempts"), 1)
         pipe.rpush(HISTORY_KEY.format(ref=ref), entry)
-        # A delivery in "sending" holds a lease its worker keeps alive; the sweeper
-        # (router.recovery) sends again any whose lease ran out: its worker died.
-        delivery = delivery_id(ref, department)
-        if state == DeliveryState.SENDING:
-            pipe.zadd(SENDING_KEY, {delivery: datetime.now(UTC).timestamp()})
-            pipe.set(LEASE_KEY.format(delivery=delivery), "1", px=LEASE_MS)
-        else:
-            pipe.zrem(SENDING_KEY, delivery)
-            pipe.delete(LEASE_KEY.format(delivery=delivery))
         if pipeline is None:
             pipe.execute()
 
@@ -332,7 +335,26 @@ class CaseStore:
         return bool(self.redis.hexists(CASE_KEY.format(ref=ref), "event_type"))
 
     def load(self, ref: str) -> Case:
-        raw = self.redis.hgetall(CASE_KEY.format(ref=ref))
+        return self.parse(ref, self.redis.hgetall(CASE_KEY.format(ref=ref)))
+
+    def load_many(self, refs: Iterable[str]) -> list[Case | None]:
+        """Several cases in one round trip; None for a reference with no case."""
+        refs = list(refs)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.hgetall(CASE_KEY.format(ref=ref))
+            raws = pipe.execute()
+        cases: list[Case | None] = []
+        for ref, raw in zip(refs, raws, strict=True):
+            try:
+                cases.append(self.parse(ref, raw))
+            except UnknownCase:
+                cases.append(None)
+        return cases
+
+    @staticmethod
+    def parse(ref: str, raw: Mapping[Any, Any]) -> Case:
+        """A case from its stored hash (HGETALL's answer)."""
         data = {_text(k): _text(v) for k, v in raw.items()}
         if "event_type" not in data:
             raise UnknownCase()
@@ -352,6 +374,7 @@ class CaseStore:
             tasks_done=json.loads(data.get("counter_tasks", "{}")),
             identity=json.loads(data.get("identity", "{}")),
             submitted_by=data.get("submitted_by", ""),
+            retry=data.get("retry", ""),
         )
         for d in case.plan.deliveries:
             receipt = data.get(delivery_field(d.department, "receipt"))
@@ -367,6 +390,7 @@ class CaseStore:
                 receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
                 updated_at=data.get(delivery_field(d.department, "updated_at"), ""),
                 sent_at=data.get(delivery_field(d.department, "sent_at"), ""),
+                retries=int(data.get(delivery_field(d.department, "retries"), 0)),
             )
         return case
 

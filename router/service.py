@@ -1,8 +1,9 @@
 """The core's front: submit a life event once; read back its case.
 
 Every channel (web, counter, command line, API) calls ``LifeEventRouter.submit``, which
-validates, plans, stores the case and its delivery jobs in one Redis transaction, and
-only then returns the reference to show the citizen.
+validates, plans, stores the case and its pending deliveries in one Redis transaction,
+wakes the departments concerned, and only then returns the reference to show the
+citizen.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, counter, routing
+from router import catalogue, counter, fanout, routing
 from router.adapters.registry import Registry
 from router.cases import Case, CaseStore
 from router.exceptions import ValidationFailed
@@ -105,7 +106,9 @@ class LifeEventRouter:
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         digital = [d.department for d in plan.deliveries if d.mode == "digital"]
         tasks = counter.tasks_needed(plan)
-        extra = {"help": "yes"} if help_requested else {}
+        extra = {"retry": fanout.policy_field(self.fanout.policy)}
+        if help_requested:
+            extra["help"] = "yes"
         if submitted_by:
             extra["submitted_by"] = submitted_by
         at = ""
@@ -130,6 +133,8 @@ class LifeEventRouter:
             secret=secret,
             extra=extra,
         )
+        if created and digital:
+            self.fanout.wake_quietly(digital)
         return Submission(ref, secret, created)
 
     def case(self, ref: str) -> Case:
