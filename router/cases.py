@@ -8,6 +8,7 @@ history. Personal data lives only here (and with the departments it is sent to).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -16,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from redis import Redis
+from redis import Redis, WatchError
 from redis.client import Pipeline
+from redis.exceptions import RedisError
 
 from router import reference
 from router.adapters.contract import Notification, Receipt
@@ -187,6 +189,7 @@ class CaseStore:
         submission_key: str | None = None,
         secret: str | None = None,
         extra: Mapping[str, str] | None = None,
+        on_commit: Callable[[list[Any]], None] | None = None,
     ) -> tuple[str, str, bool]:
         """Store a new case atomically; return (reference, secret, created).
 
@@ -196,15 +199,11 @@ class CaseStore:
         same key returns the first case's reference (secret ``""``, created False).
         A channel that holds the secret before submitting (the web journey keeps it in
         the citizen's session, so a double click shows both answers the same link) may
-        pass it in; otherwise one is drawn here.
+        pass it in; otherwise one is drawn here. ``on_commit(results)`` is given the
+        transaction's replies (so ``also`` can read back what its commands answered).
         """
         secret = secret or reference.new_secret()
         created_at = now_iso()
-        while True:
-            ref = reference.new_reference()
-            # Claim the reference; on the rare collision, draw another.
-            if self.redis.hsetnx(CASE_KEY.format(ref=ref), "ref", ref):
-                break
         mapping: dict[Any, Any] = {
             "event_type": event_type,
             "answers": json.dumps(dict(answers), sort_keys=True),
@@ -233,26 +232,43 @@ class CaseStore:
                     }
                 )
             )
-        case_key = CASE_KEY.format(ref=ref)
-        if submission_key:
-            first = self._claim(SUBMISSION_KEY.format(key=submission_key), ref)
-            if first is not None:
-                self.redis.delete(case_key)
-                return first, "", False
-        try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                pipe.multi()  # explicit, so RQ's enqueue joins this transaction
-                pipe.hset(case_key, mapping=mapping)
-                pipe.rpush(HISTORY_KEY.format(ref=ref), *history)
-                if also is not None:
-                    also(pipe, ref)
-                pipe.execute()
-        except Exception:
-            self.redis.delete(case_key)
-            if submission_key:
-                self.redis.delete(SUBMISSION_KEY.format(key=submission_key))
-            raise
-        return ref, secret, True
+        claim = SUBMISSION_KEY.format(key=submission_key) if submission_key else None
+        claimed = False
+        while True:
+            ref = reference.new_reference()
+            case_key = CASE_KEY.format(ref=ref)
+            try:
+                with self.redis.pipeline(transaction=True) as pipe:
+                    # WATCH and a read rather than HSETNX: a read costs no disk sync,
+                    # so the whole submission is one durable write, the MULTI below.
+                    pipe.watch(case_key)
+                    if pipe.exists(case_key):
+                        continue  # the rare collision: draw another reference
+                    if claim is not None and not claimed:
+                        first = self._claim(claim, ref)
+                        if first is not None:
+                            return first, "", False
+                        claimed = True
+                    pipe.multi()  # explicit, so the fan-out's writes join this transaction
+                    pipe.hset(case_key, mapping={"ref": ref, **mapping})
+                    pipe.rpush(HISTORY_KEY.format(ref=ref), *history)
+                    if also is not None:
+                        also(pipe, ref)
+                    results = pipe.execute()
+            except WatchError:
+                # Someone wrote that reference meanwhile: draw another, and claim the
+                # submission key afresh (ours names the reference we lost).
+                if claimed and claim is not None:
+                    self.redis.delete(claim)
+                    claimed = False
+                continue
+            except Exception:
+                with contextlib.suppress(RedisError):
+                    self.redis.delete(case_key, *([claim] if claim else []))
+                raise
+            if on_commit is not None:
+                on_commit(results)
+            return ref, secret, True
 
     def _claim(self, claim: str, ref: str, wait_seconds: float = 5.0) -> str | None:
         """Claim a submission key for ``ref``; if another submission holds it, return

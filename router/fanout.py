@@ -28,6 +28,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
@@ -130,15 +131,39 @@ class FanOut:
         self._wake = redis.register_script(WAKE_SCRIPT)
 
     def enqueue(
-        self, pipe: Pipeline, ref: str, departments: Iterable[str], delay: float = 0.0
-    ) -> None:
+        self,
+        pipe: Pipeline,
+        ref: str,
+        departments: Iterable[str],
+        delay: float = 0.0,
+        wake: bool = False,
+    ) -> list[tuple[int, str]]:
         """Add one pending delivery per department to ``pipe`` (which the caller
         executes, in the same transaction as whatever made them due); then call
-        ``wake`` once it has been executed. With ``delay``, due that many seconds on."""
+        ``wake`` once it has been executed. With ``delay``, due that many seconds on.
+
+        With ``wake``, the wake keys are set (NX) in the same transaction instead, and
+        the answer says where in its replies to look: pass those replies and this
+        answer to ``trigger_woken`` after it has been executed."""
         due = time.time() + max(0.0, delay)
+        marks: list[tuple[int, str]] = []
         for department in departments:
             self.adapters.get(department)  # refuse a department nobody can deliver to
             pipe.zadd(PENDING_KEY.format(department=department), {ref: due})
+            if wake and delay <= 0:
+                marks.append((len(pipe.command_stack), department))
+                pipe.set(WAKE_KEY.format(department=department), "1", nx=True, px=WAKE_MS)
+        return marks
+
+    def trigger_woken(self, marks: list[tuple[int, str]], results: list[Any]) -> None:
+        """Queue a drain job for each department whose wake key ``enqueue(wake=True)``
+        set; failures are logged, not raised (the beat makes up for them)."""
+        woken = [department for index, department in marks if results[index]]
+        if woken:
+            try:
+                self._trigger(woken)
+            except RedisError as error:
+                log.warning("could not wake departments (%s); the beat will", type(error).__name__)
 
     def wake(self, departments: Iterable[str] | None = None) -> list[str]:
         """Queue a drain job for each of ``departments`` (default: all) that has due
@@ -150,20 +175,24 @@ class FanOut:
         keys += [WAKE_KEY.format(department=d) for d in names]
         woken = [names[int(i) - 1] for i in self._wake(keys=keys, args=[time.time(), WAKE_MS])]
         if woken:
-            with self.redis.pipeline(transaction=False) as pipe:
-                for department in woken:
-                    queue = Queue(
-                        queue_for(department), connection=self.redis, serializer=JSONSerializer
-                    )
-                    queue.enqueue_call(
-                        drain,
-                        args=(department,),
-                        result_ttl=RESULT_TTL,
-                        failure_ttl=FAILURE_TTL,
-                        pipeline=pipe,
-                    )
-                pipe.execute()
+            self._trigger(woken)
         return woken
+
+    def _trigger(self, departments: list[str]) -> None:
+        """Queue one drain job on each department's queue."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for department in departments:
+                queue = Queue(
+                    queue_for(department), connection=self.redis, serializer=JSONSerializer
+                )
+                queue.enqueue_call(
+                    drain,
+                    args=(department,),
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=FAILURE_TTL,
+                    pipeline=pipe,
+                )
+            pipe.execute()
 
     def wake_quietly(self, departments: Iterable[str] | None = None) -> None:
         """``wake`` after a transaction already committed: a failure here loses

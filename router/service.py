@@ -115,8 +115,11 @@ class LifeEventRouter:
         if tasks or help_requested:
             at = branch or counter.choose_branch(clean, tasks, welsh=welsh)
 
+        marks: list[tuple[int, str]] = []
+        replies: list[Any] = []
+
         def also(pipe: Pipeline, ref: str) -> None:
-            self.fanout.enqueue(pipe, ref, digital)
+            marks.extend(self.fanout.enqueue(pipe, ref, digital, wake=True))
             if at:
                 counter.Counter.assign(pipe, ref, at)
             elif tasks or help_requested:
@@ -132,9 +135,10 @@ class LifeEventRouter:
             submission_key=submission_key,
             secret=secret,
             extra=extra,
+            on_commit=replies.extend,
         )
-        if created and digital:
-            self.fanout.wake_quietly(digital)
+        if created and marks:
+            self.fanout.trigger_woken(marks, replies)
         return Submission(ref, secret, created)
 
     def case(self, ref: str) -> Case:

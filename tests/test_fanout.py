@@ -191,7 +191,7 @@ def test_case_and_deliveries_are_written_together_or_not_at_all(
     core: LifeEventRouter, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(
-        self: FanOut, pipe: object, ref: str, departments: object, delay: float = 0.0
+        self: FanOut, pipe: object, ref: str, departments: object, **options: object
     ) -> None:
         raise ConnectionError("Redis went away mid-submission")
 
