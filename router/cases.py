@@ -206,22 +206,25 @@ class CaseStore:
         created_at = now_iso()
         mapping: dict[Any, Any] = {
             "event_type": event_type,
-            "answers": json.dumps(dict(answers), sort_keys=True),
-            "consent": json.dumps(sorted(consent)),
-            "plan": json.dumps([d.to_dict() for d in routing.decisions]),
+            "answers": json.dumps(dict(answers), sort_keys=True, **_TIGHT),
+            "consent": json.dumps(sorted(consent), **_TIGHT),
+            "plan": json.dumps([_compact(d.to_dict()) for d in routing.decisions], **_TIGHT),
             "channel": channel,
             "created_at": created_at,
             "secret_hash": reference.hash_secret(secret),
             **(extra or {}),
         }
         history = [
-            json.dumps({"at": created_at, "department": "", "state": "received", "detail": channel})
+            json.dumps(
+                {"at": created_at, "department": "", "state": "received", "detail": channel},
+                **_TIGHT,
+            )
         ]
         for d in routing.deliveries:
             state = DeliveryState.ASSISTED if d.mode == "assisted" else DeliveryState.QUEUED
+            # Attempts (0) and updated_at (the case's creation) are implied until the
+            # delivery first moves: every hash field costs ~60 bytes of Redis memory.
             mapping[delivery_field(d.department, "state")] = state
-            mapping[delivery_field(d.department, "attempts")] = "0"
-            mapping[delivery_field(d.department, "updated_at")] = created_at
             history.append(
                 json.dumps(
                     {
@@ -229,7 +232,8 @@ class CaseStore:
                         "department": d.department,
                         "state": state,
                         "detail": d.reason,
-                    }
+                    },
+                    **_TIGHT,
                 )
             )
         claim = SUBMISSION_KEY.format(key=submission_key) if submission_key else None
@@ -315,7 +319,7 @@ class CaseStore:
         for attribute, value in (extra or {}).items():
             mapping[delivery_field(department, attribute)] = value
         entry = json.dumps(
-            {"at": at, "department": department, "state": str(state), "detail": detail}
+            {"at": at, "department": department, "state": str(state), "detail": detail}, **_TIGHT
         )
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
         case_key = CASE_KEY.format(ref=ref)
@@ -404,7 +408,7 @@ class CaseStore:
                 attempts=int(data.get(delivery_field(d.department, "attempts"), 0)),
                 detail=data.get(delivery_field(d.department, "detail"), ""),
                 receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
-                updated_at=data.get(delivery_field(d.department, "updated_at"), ""),
+                updated_at=data.get(delivery_field(d.department, "updated_at"), case.created_at),
                 sent_at=data.get(delivery_field(d.department, "sent_at"), ""),
                 retries=int(data.get(delivery_field(d.department, "retries"), 0)),
             )
@@ -435,6 +439,15 @@ class CaseStore:
 
     def flagged(self) -> list[str]:
         return [_text(r) for r in self.redis.zrange(FLAGGED_KEY, 0, -1)]  # type: ignore[arg-type]
+
+
+# Stored JSON without the spaces json.dumps puts after separators.
+_TIGHT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def _compact(decision: dict[str, Any]) -> dict[str, Any]:
+    """A plan decision without its empty lists (Decision.from_dict defaults them)."""
+    return {k: v for k, v in decision.items() if v not in ((), [])}
 
 
 def _text(value: bytes | str) -> str:
