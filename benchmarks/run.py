@@ -504,6 +504,25 @@ def run_router(
     }
 
 
+def run_router_backlog(
+    ctx: Context, cases: Sequence[dict[str, Any]], planned: int, latency_ms: int
+) -> dict[str, Any]:
+    """The workers' own capacity, without the one-thread submitter setting the pace:
+    every event submitted first with no worker running, then the two worker processes
+    started; first delivery done to last (as bare RQ's rate is measured)."""
+    redis = ctx.redis
+    workers = RouterWorkers(ctx, latency_ms)
+    core = LifeEventRouter(redis, Registry.discover(redis))
+    refs = [core.submit(c["event"], c["answers"], c["consent"], channel="bench").ref for c in cases]
+    with workers:
+        times = wait_delivered(redis, refs, planned)
+    every = [t for ts in times.values() for t in ts]
+    return {
+        f"router_backlog_drain_deliveries_per_s_{latency_ms}ms": (planned - 1)
+        / (max(every) - min(every))
+    }
+
+
 def run_latency(
     ctx: Context, cases: Sequence[dict[str, Any]], planned: int, rate: float, latency_ms: int
 ) -> dict[str, Any]:
@@ -745,6 +764,7 @@ def expected_keys() -> list[str]:
                 f"{system}_redis_commands_per_delivery_{lat}ms",
             ]
         keys += [f"ratio_router_vs_{s}_{lat}ms" for s in ("rq", "celery", "dramatiq")]
+        keys.append(f"router_backlog_drain_deliveries_per_s_{lat}ms")
     keys += [
         "router_latency_p50_s",
         "router_latency_p95_s",
@@ -853,6 +873,15 @@ def table(results: dict[str, Any], notes: dict[str, str]) -> str:
             r.get(f"router_deliveries_per_s_{lat}ms"),
             r.get(f"router_events_per_s_{lat}ms"),
             f"router_{{metric}}_{lat}ms",
+        )
+    if r.get("router_backlog_drain_deliveries_per_s_0ms") is not None:
+        lines.append(
+            "router, the same deliveries as a backlog (submitted before the workers start; "
+            "first delivery to last): "
+            + ", ".join(
+                f"{fmt(r.get(f'router_backlog_drain_deliveries_per_s_{lat}ms'))}/s at {lat} ms"
+                for lat in LATENCIES
+            )
         )
     lines.append("")
     lines.append(f"{'ratio (router deliveries/s / other)':<44} {'0 ms':>7} {'20 ms':>7}")
@@ -1026,6 +1055,12 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
             say(
                 f"   {results[f'router_deliveries_per_s_{lat}ms']:.0f} deliveries/s, "
                 f"{results[f'router_events_per_s_{lat}ms']:.0f} events/s"
+            )
+            say(f"3b. router: the same {planned} deliveries as a backlog, {lat} ms ...")
+            results.update(run_router_backlog(ctx, cases, planned, lat))
+            say(
+                f"   {results[f'router_backlog_drain_deliveries_per_s_{lat}ms']:.0f} "
+                "deliveries/s drained"
             )
 
     if "latency" in args.only:

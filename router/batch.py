@@ -160,17 +160,22 @@ class Dispatcher:
                 if refs:
                     self.process(department, refs)
                     continue
+                # Nothing due (and the claim cleared the wake key). Stop, unless a
+                # wake-up came meanwhile: checked and deregistered under one lock, so a
+                # wake-up arriving after this sees no thread and starts a new one.
                 with self._lock:
-                    if department not in self._more:
-                        return
-                    self._more.discard(department)
+                    if department in self._more:
+                        self._more.discard(department)
+                        continue
+                    del self._threads[department]
+                    return
         except Exception as error:  # noqa: BLE001 - Redis restarting, etc.: the beat wakes it again
             log.warning("drain of %s stopped: %s", department, type(error).__name__)
         finally:
             with self._lock:
                 if self._threads.get(department) is threading.current_thread():
                     del self._threads[department]
-                self._more.discard(department)
+                    self._more.discard(department)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Claim nothing more; let the batches in hand finish (up to ``timeout``)."""

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
@@ -45,9 +45,15 @@ def default_processes() -> int:
 def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = False) -> None:
     """Serve ``departments`` (default: every one) in this process until SIGTERM; with
     ``burst``, until nothing is left to deliver."""
-    connection = Redis.from_url(redis_url)
-    registry = Registry.discover(connection)
+    registry = Registry.discover(Redis.from_url(redis_url))
     names = list(departments) or registry.names()
+    # One connection per sending thread (a batch per department at a time), the drain
+    # threads, RQ and the beat: redis-py's default pool stops at 100 and then raises.
+    # A blocking pool makes a thread wait for a connection rather than fail.
+    pool = BlockingConnectionPool.from_url(
+        redis_url, max_connections=(len(names) + 1) * (batch.BATCH + 2) + 8, timeout=30
+    )
+    connection = Redis(connection_pool=pool)
     for name in names:
         registry.get(name)  # refuse to work a queue nobody can deliver
     fanout.set_registry(registry)
