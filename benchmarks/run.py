@@ -20,6 +20,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,14 +39,23 @@ from benchmarks.tasks import URL_VARIABLE, rq_record
 from router import routing
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
+from router.batch import BATCH
 from router.cases import HISTORY_KEY
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
-from router.worker import Supervisor
+from router.worker import Supervisor, default_processes
 
 DEPARTMENTS: tuple[str, ...] = ("dwp", "dvla", "payments", "hmrc", "council")
 LATENCIES: tuple[int, ...] = (0, 20)
-PHASES: tuple[str, ...] = ("baseline", "celery", "dramatiq", "router", "latency", "memory")
+PHASES: tuple[str, ...] = (
+    "baseline",
+    "celery",
+    "dramatiq",
+    "router",
+    "latency",
+    "frontdoor",
+    "memory",
+)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 PEER_PROCESSES = 2
@@ -58,6 +68,8 @@ STALL_SECONDS = 60.0
 POLL_SECONDS = 0.05
 # Commands the benchmark itself sends to take its measurements; left out of the counts.
 OWN_COMMANDS = frozenset({"info", "config|resetstat", "flushall", "scard"})
+FRONT_DOOR_CLIENTS = 20
+FRONT_DOOR_THREADS = 2
 
 
 class BenchError(RuntimeError):
@@ -387,7 +399,8 @@ def output_to(path: Path) -> Iterator[None]:
 
 
 class RouterWorkers:
-    """The project's own Supervisor: one `router worker` process per department."""
+    """The project's own Supervisor, as `router up` runs it: two `router worker`
+    processes, each serving every department's queue."""
 
     def __init__(self, ctx: Context, latency_ms: int) -> None:
         self.ctx = ctx
@@ -403,7 +416,7 @@ class RouterWorkers:
             self.supervisor.start()
         self.group.adopt(self.supervisor.pids())
         deadline = time.monotonic() + 90
-        while int(self.ctx.redis.scard("rq:workers")) < len(DEPARTMENTS):
+        while int(self.ctx.redis.scard("rq:workers")) < self.supervisor.processes:
             with output_to(self.log):
                 self.supervisor.check()
             if time.monotonic() > deadline:
@@ -464,7 +477,7 @@ def run_router(
     ctx: Context, cases: Sequence[dict[str, Any]], planned: int, latency_ms: int
 ) -> dict[str, Any]:
     """All events submitted through LifeEventRouter.submit as fast as one thread can,
-    while the five department workers deliver; first submission to last delivered."""
+    while the two worker processes deliver; first submission to last delivered."""
     redis = ctx.redis
     with RouterWorkers(ctx, latency_ms) as workers:
         core = LifeEventRouter(redis, Registry.discover(redis))
@@ -488,6 +501,25 @@ def run_router(
         f"router_submit_s_{suffix}": submitted,
         f"router_submit_events_per_s_{suffix}": len(cases) / submitted,
         **{f"router_{k}_{suffix}": v for k, v in figures.items()},
+    }
+
+
+def run_router_backlog(
+    ctx: Context, cases: Sequence[dict[str, Any]], planned: int, latency_ms: int
+) -> dict[str, Any]:
+    """The workers' own capacity, without the one-thread submitter setting the pace:
+    every event submitted first with no worker running, then the two worker processes
+    started; first delivery done to last (as bare RQ's rate is measured)."""
+    redis = ctx.redis
+    workers = RouterWorkers(ctx, latency_ms)
+    core = LifeEventRouter(redis, Registry.discover(redis))
+    refs = [core.submit(c["event"], c["answers"], c["consent"], channel="bench").ref for c in cases]
+    with workers:
+        times = wait_delivered(redis, refs, planned)
+    every = [t for ts in times.values() for t in ts]
+    return {
+        f"router_backlog_drain_deliveries_per_s_{latency_ms}ms": (planned - 1)
+        / (max(every) - min(every))
     }
 
 
@@ -530,7 +562,135 @@ def run_latency(
     }
 
 
-# --- 5. Redis memory per case -------------------------------------------------------------------
+# --- 5. the front door ----------------------------------------------------------------------------
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[{body}]==]
+"""
+
+
+def _wrk_seconds(text: str) -> float:
+    """A wrk duration ("812.00us", "1.52ms", "2.01s") in seconds."""
+    for unit, scale in (("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise BenchError(f"wrk: cannot read the duration {text!r}")
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """Requests/s, p50/p99 latency and the count of non-2xx answers from wrk --latency."""
+    found: dict[str, float] = {"non_2xx": 0.0, "errors": 0.0}
+    for line in output.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            found["rps"] = float(words[1])
+        elif len(words) == 2 and words[0] in ("50%", "99%"):
+            found[f"p{words[0][:-1]}_ms"] = 1000 * _wrk_seconds(words[1])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            found["non_2xx"] = float(words[-1])
+        elif line.strip().startswith("Socket errors:"):
+            found["errors"] = float(sum(int(w.strip(",")) for w in words if w.strip(",").isdigit()))
+        elif "requests in" in line:
+            found["requests"] = float(words[0])
+    if "rps" not in found:
+        raise BenchError(f"wrk printed no Requests/sec:\n{output}")
+    return found
+
+
+def wait_http(url: str, group: Group, timeout: float = 30.0) -> None:
+    """Wait until something answers HTTP at ``url`` (any status)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    while True:
+        try:
+            opener.open(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise BenchError(f"nothing answered at {url}\n{group.log_tail()}") from None
+            time.sleep(0.2)
+
+
+def run_front_door(ctx: Context, seconds: float) -> dict[str, Any]:
+    """POST /api/v1/submissions under FRONT_DOOR_CLIENTS concurrent wrk connections,
+    to the real front door (gunicorn as `router up` serves it) and to a bare Flask
+    endpoint on the same gunicorn settings; requests/s, p50/p99, their ratio."""
+    import shutil
+
+    from router.cli import WEB_APP, gunicorn_command
+    from router.redis_server import free_port
+    from tests.helpers import sample
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError("wrk not found: apt-get install -y wrk, or leave frontdoor out of --only")
+    event = sample("moving_house")
+    body = json.dumps({k: event[k] for k in ("event", "answers", "consent")})
+    script = ctx.logs / "post.lua"
+    script.write_text(WRK_SCRIPT.format(body=body))
+    results: dict[str, Any] = {}
+    for name, app in (("bare_flask", "benchmarks.bare_flask:app"), ("front_door", WEB_APP)):
+        ctx.fresh()
+        port = free_port()
+        group = Group(f"gunicorn-{name}", ctx.logs)
+        env = dict(ctx.env, REDIS_URL=ctx.url)
+        try:
+            group.spawn(gunicorn_command("127.0.0.1", port, app), env)
+            url = f"http://127.0.0.1:{port}/api/v1/submissions"
+            wait_http(url, group)
+            group.note()
+
+            def load(duration: float, url: str = url) -> str:
+                done = subprocess.run(
+                    [
+                        wrk,
+                        f"-t{FRONT_DOOR_THREADS}",
+                        f"-c{FRONT_DOOR_CLIENTS}",
+                        f"-d{duration:g}s",
+                        "--latency",
+                        "-s",
+                        str(script),
+                        url,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=duration + 60,
+                    check=True,
+                )
+                return done.stdout
+
+            load(2)  # warm up: imports, connection pools, first requests
+            before = int(ctx.redis.dbsize())
+            figures = parse_wrk(load(seconds))
+            cases_added = int(ctx.redis.dbsize()) - before
+        finally:
+            group.stop()
+        if figures["non_2xx"] or figures["errors"]:
+            raise BenchError(
+                f"{name}: {figures['non_2xx']:.0f} non-2xx answers, "
+                f"{figures['errors']:.0f} socket errors under load"
+            )
+        results[f"{name}_rps"] = figures["rps"]
+        results[f"{name}_p50_ms"] = figures["p50_ms"]
+        results[f"{name}_p99_ms"] = figures["p99_ms"]
+        results[f"{name}_requests"] = figures.get("requests")
+        if name == "front_door":
+            results["front_door_redis_keys_added"] = cases_added
+    ratio = results["front_door_rps"] / results["bare_flask_rps"]
+    results["ratio_front_door_vs_bare_flask"] = ratio
+    results["front_door_clients"] = FRONT_DOOR_CLIENTS
+    results["front_door_seconds"] = seconds
+    results["front_door_server"] = " ".join(gunicorn_command("HOST", 0, "APP")[1:])
+    return results
+
+
+# --- 6. Redis memory per case -------------------------------------------------------------------
 
 
 def delete_matching(redis: Redis, pattern: str) -> int:
@@ -547,8 +707,9 @@ def delete_matching(redis: Redis, pattern: str) -> int:
 
 
 def run_memory(ctx: Context, cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Store the cases with no worker running (their jobs stay queued); INFO memory
-    used_memory before and after, then again with RQ's job and queue keys deleted."""
+    """Store the cases with no worker running (their deliveries stay pending); INFO
+    memory used_memory before and after, then again with the pending sets, wake keys
+    and RQ's job and queue keys deleted."""
     ctx.fresh()
     redis = ctx.redis
     core = LifeEventRouter(redis, Registry.discover(redis))
@@ -558,8 +719,10 @@ def run_memory(ctx: Context, cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
     submitted = time.time() - started
     with_jobs = int(redis.info("memory")["used_memory"])
     keys_with_jobs = int(redis.dbsize())
+    pending = sum(int(redis.zcard(k)) for k in redis.scan_iter(match="pending:*", count=1000))
     jobs = delete_matching(redis, "rq:job:*")
     queues = delete_matching(redis, "rq:queue:*") + int(redis.delete("rq:queues"))
+    queues += delete_matching(redis, "pending:*") + delete_matching(redis, "wake:*")
     alone = int(redis.info("memory")["used_memory"])
     sample = refs[:: max(1, len(refs) // 200)]
     with redis.pipeline(transaction=False) as pipe:
@@ -574,6 +737,7 @@ def run_memory(ctx: Context, cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "router_memory_usage_cmd_bytes_per_case": sum(usage) / len(sample),
         "router_memory_keys_per_case_incl_queued_jobs": keys_with_jobs / len(refs),
         "router_memory_queued_jobs": jobs,
+        "router_memory_pending_deliveries": pending,
         "router_memory_queue_keys_deleted": queues,
         "router_submit_events_per_s_no_workers": len(refs) / submitted,
     }
@@ -600,14 +764,20 @@ def expected_keys() -> list[str]:
                 f"{system}_redis_commands_per_delivery_{lat}ms",
             ]
         keys += [f"ratio_router_vs_{s}_{lat}ms" for s in ("rq", "celery", "dramatiq")]
+        keys.append(f"router_backlog_drain_deliveries_per_s_{lat}ms")
     keys += [
         "router_latency_p50_s",
         "router_latency_p95_s",
         "router_latency_p99_s",
         "router_memory_bytes_per_case_incl_queued_jobs",
         "router_memory_bytes_per_case_alone",
-        "frontdoor_requests_per_s",
-        "ratio_frontdoor_vs_bare_flask",
+        "front_door_rps",
+        "front_door_p50_ms",
+        "front_door_p99_ms",
+        "bare_flask_rps",
+        "bare_flask_p50_ms",
+        "bare_flask_p99_ms",
+        "ratio_front_door_vs_bare_flask",
     ]
     return keys
 
@@ -697,12 +867,21 @@ def table(results: dict[str, Any], notes: dict[str, str]) -> str:
     for lat in LATENCIES:
         row(
             "router",
-            "5 processes (1 per department queue)",
+            "2 processes x 5 queues, batches of 32",
             f"{lat} ms",
             r.get("router_deliveries"),
             r.get(f"router_deliveries_per_s_{lat}ms"),
             r.get(f"router_events_per_s_{lat}ms"),
             f"router_{{metric}}_{lat}ms",
+        )
+    if r.get("router_backlog_drain_deliveries_per_s_0ms") is not None:
+        lines.append(
+            "router, the same deliveries as a backlog (submitted before the workers start; "
+            "first delivery to last): "
+            + ", ".join(
+                f"{fmt(r.get(f'router_backlog_drain_deliveries_per_s_{lat}ms'))}/s at {lat} ms"
+                for lat in LATENCIES
+            )
         )
     lines.append("")
     lines.append(f"{'ratio (router deliveries/s / other)':<44} {'0 ms':>7} {'20 ms':>7}")
@@ -761,12 +940,25 @@ def table(results: dict[str, Any], notes: dict[str, str]) -> str:
         if r.get(key):
             top = ", ".join(f"{k} {v:g}" for k, v in r[key].items())
             lines.append(f"Redis commands per delivery, {label}: {top}")
+    if r.get("front_door_rps") is not None:
+        lines.append(
+            f"front door, POST /api/v1/submissions, {r['front_door_clients']} wrk connections "
+            f"for {r['front_door_seconds']:g} s, gunicorn 2 workers x 4 threads:"
+        )
+        for key, label in (("front_door", "router front door"), ("bare_flask", "bare Flask")):
+            lines.append(
+                f"  {label:<18} {r[f'{key}_rps']:>8,.0f} requests/s  p50 "
+                f"{r[f'{key}_p50_ms']:6.1f} ms  p99 {r[f'{key}_p99_ms']:6.1f} ms"
+            )
+        lines.append(f"  ratio front door / bare Flask: {r['ratio_front_door_vs_bare_flask']:.2f}")
+    elif notes.get("frontdoor"):
+        lines.append(f"front door: {notes['frontdoor']}")
     lines += [
-        "front door (gunicorn + load generator): skipped in this harness (null in the JSON)",
-        "notes: the router runs 5 worker processes (one per department queue); bare RQ and the",
-        "  peers run 2. deliv/s is first send or submission to last delivery done; drain/s first",
-        "  delivery done to last (bare RQ's jobs were enqueued beforehand in one batch, so its",
-        "  deliv/s is a drain rate). Ratios use deliv/s; the bare RQ jobs have no latency.",
+        "notes: the router runs 2 worker processes, each serving all 5 department queues; bare",
+        "  RQ and the peers run 2. deliv/s is first send or submission to last delivery done;",
+        "  drain/s first delivery done to last (bare RQ's jobs were enqueued beforehand in one",
+        "  batch, so its deliv/s is a drain rate). Ratios use deliv/s; the bare RQ jobs have no",
+        "  latency.",
         "  CPU: user+system seconds of the worker processes, of redis-server, and of this",
         "  process (the producer/submitter, and the polling), per delivery.",
     ]
@@ -796,6 +988,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=50.0, help="offered events/s, latency part")
     parser.add_argument("--latency-seconds", type=float, help="latency part (default 10; quick 5)")
     parser.add_argument("--memory-cases", type=int, help="memory part (default 10000; quick 2000)")
+    parser.add_argument(
+        "--front-door-seconds", type=float, help="front door part, per server (default 10; quick 5)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--fsync",
@@ -813,6 +1008,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args.events = args.events or (200 if args.quick else 1000)
     args.latency_seconds = args.latency_seconds or (5.0 if args.quick else 10.0)
     args.memory_cases = args.memory_cases or (2000 if args.quick else 10000)
+    args.front_door_seconds = args.front_door_seconds or (5.0 if args.quick else 10.0)
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(args.only) - set(PHASES)
     if unknown:
@@ -849,16 +1045,22 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
         planned = planned_digital(core, cases)
         results["router_events"] = events
         results["router_deliveries"] = planned
-        results["router_worker_processes"] = len(DEPARTMENTS)
+        results["router_worker_processes"] = default_processes()
         for lat in LATENCIES:
             say(
                 f"3. router: {events} events ({planned} digital deliveries), "
-                f"5 worker processes, {lat} ms department latency ..."
+                f"{default_processes()} worker processes, {lat} ms department latency ..."
             )
             results.update(run_router(ctx, cases, planned, lat))
             say(
                 f"   {results[f'router_deliveries_per_s_{lat}ms']:.0f} deliveries/s, "
                 f"{results[f'router_events_per_s_{lat}ms']:.0f} events/s"
+            )
+            say(f"3b. router: the same {planned} deliveries as a backlog, {lat} ms ...")
+            results.update(run_router_backlog(ctx, cases, planned, lat))
+            say(
+                f"   {results[f'router_backlog_drain_deliveries_per_s_{lat}ms']:.0f} "
+                "deliveries/s drained"
             )
 
     if "latency" in args.only:
@@ -869,13 +1071,25 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
         results.update(run_latency(ctx, cases, planned, args.rate, 20))
         say(f"   p99 {results['router_latency_p99_s']:.3f} s")
 
+    if "frontdoor" in args.only:
+        say(
+            f"5. front door: {FRONT_DOOR_CLIENTS} wrk connections, {args.front_door_seconds:g} s "
+            "each, router front door and bare Flask on gunicorn ..."
+        )
+        results.update(run_front_door(ctx, args.front_door_seconds))
+        say(
+            f"   {results['front_door_rps']:.0f} vs {results['bare_flask_rps']:.0f} requests/s "
+            f"({results['ratio_front_door_vs_bare_flask']:.2f})"
+        )
+
     if "memory" in args.only:
         cases = workload(args.seed + 2, args.memory_cases, registry)
-        say(f"5. memory: {args.memory_cases} cases stored with no workers running ...")
+        say(f"6. memory: {args.memory_cases} cases stored with no workers running ...")
         results.update(run_memory(ctx, cases))
         say(f"   {results['router_memory_bytes_per_case_alone']:.0f} B per case alone")
 
-    notes["frontdoor"] = "skipped: not part of this harness"
+    if "frontdoor" not in args.only:
+        notes["frontdoor"] = "skipped (--only)"
     add_ratios(results)
 
 
@@ -930,9 +1144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "baseline_mode": "2 `rq worker --worker-class rq.worker.SimpleWorker` processes, "
             "JSON serializer, default result_ttl, jobs enqueue_many'd after the workers "
             "registered; rate from first job done to last",
-            "router_mode": "router.worker.Supervisor: one `router worker` process per "
-            "department queue (5), events submitted by one thread through "
+            "router_mode": "router.worker.Supervisor as `router up` runs it: "
+            f"{default_processes()} `router worker` processes, each an RQ SimpleWorker on all "
+            "5 department queues whose drain jobs wake per-department drain threads sending "
+            f"batches of up to {BATCH} concurrently; events submitted by one thread through "
             "LifeEventRouter.submit while they run",
+            "front_door_seconds": args.front_door_seconds,
             "notes": notes,
             "wall_seconds": round(time.monotonic() - began, 1),
             "failed": str(failed) if failed else None,

@@ -4,7 +4,13 @@ After THRESHOLD retryable failures in a row the breaker opens: deliveries to tha
 department are paused (re-scheduled, without using up their retries) instead of
 hammering it. When the pause ends one delivery goes through as a probe; success closes
 the breaker, failure opens it again for twice as long (capped). Other departments are
-untouched: each has its own breaker, queue and workers.
+untouched: each has its own breaker, queue and pending set.
+
+Deliveries go out in concurrent batches (router.fanout), so the breaker is consulted
+once per batch and told the batch's outcome once: a batch in which the department
+answered at least once (delivered, or refused for good) proves it up and closes the
+breaker; only batches with no answer at all add their failures to the count "in a
+row". A half-open breaker lets one delivery of one batch through as the probe.
 """
 
 from __future__ import annotations
@@ -24,21 +30,32 @@ def _num(value: bytes | str | None) -> float:
     return float(value) if value else 0.0
 
 
-def before_call(redis: Redis, department: str, probe_seconds: float) -> tuple[float, bool]:
-    """Return (seconds to wait, breaker was clean). 0 seconds: go ahead."""
+def before_batch(redis: Redis, department: str, probe_seconds: float) -> tuple[float, bool, bool]:
+    """Return (seconds to wait, breaker was clean, this batch is the probe)."""
     failures, open_until = redis.hmget(KEY.format(department=department), "failures", "open_until")
     if not failures and not open_until:
-        return 0.0, True
+        return 0.0, True, False
     now = time.time()
     until = _num(open_until)
     if until > now:
-        return until - now, False
+        return until - now, False, False
     if until:
-        # Half open: one probe at a time; the rest wait to hear how it went.
         probe = PROBE_KEY.format(department=department)
         if not redis.set(probe, "1", nx=True, px=int(probe_seconds * 1000) + 1000):
-            return 1.0, False
-    return 0.0, False
+            return 1.0, False, False
+        return 0.0, False, True
+    return 0.0, False, False
+
+
+def record(redis: Redis, department: str, answered: int, failed: int, clean: bool) -> float:
+    """Tell the breaker how a batch went; return the pause if this opened it."""
+    if answered:
+        if not clean:
+            succeeded(redis, department)
+        return 0.0
+    if failed:
+        return failed_many(redis, department, failed)
+    return 0.0
 
 
 def succeeded(redis: Redis, department: str) -> None:
@@ -49,8 +66,13 @@ def succeeded(redis: Redis, department: str) -> None:
 
 def failed(redis: Redis, department: str) -> float:
     """Count a retryable failure; return the pause if this one opened the breaker."""
+    return failed_many(redis, department, 1)
+
+
+def failed_many(redis: Redis, department: str, count: int) -> float:
+    """Count ``count`` retryable failures; return the pause if they opened the breaker."""
     key = KEY.format(department=department)
-    failures = int(redis.hincrby(key, "failures", 1))
+    failures = int(redis.hincrby(key, "failures", count))
     was_open = redis.hget(key, "open_until")
     if failures < THRESHOLD and not was_open:  # a failed probe reopens at once
         return 0.0

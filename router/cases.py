@@ -8,6 +8,7 @@ history. Personal data lives only here (and with the departments it is sent to).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -16,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from redis import Redis
+from redis import Redis, WatchError
 from redis.client import Pipeline
+from redis.exceptions import RedisError
 
 from router import reference
 from router.adapters.contract import Notification, Receipt
@@ -57,11 +59,14 @@ HISTORY_KEY = "case:{ref}:history"
 FLAGGED_KEY = "cases:flagged"
 DEAD_LETTER_KEY = "deliveries:dead"
 SUBMISSION_KEY = "submission:{key}"
+# Deliveries a worker has claimed and not yet settled, scored by when their lease runs
+# out (epoch milliseconds). The worker renews every lease it holds with one ZADD every
+# 0.5 s (router.recovery); six missed renewals and the delivery is taken to be orphaned.
 SENDING_KEY = "deliveries:sending"
-LEASE_KEY = "lease:{delivery}"
-# A worker renews the lease of what it is sending every second (router.recovery);
-# four missed renewals (every 0.5 s) and the delivery is taken to be orphaned.
-LEASE_MS = 2000
+LEASE_MS = 3000
+# Deliveries waiting for a worker, one sorted set per department: case reference ->
+# when it is due (epoch seconds: now, or the end of a retry's backoff).
+PENDING_KEY = "pending:{department}"
 COUNTER_VALIDITY = timedelta(days=28)
 
 
@@ -94,6 +99,7 @@ class Delivery:
     receipt: Receipt | None = None
     updated_at: str = ""
     sent_at: str = ""
+    retries: int = 0  # retries scheduled since it was (re)queued; replay starts afresh
 
 
 @dataclass
@@ -123,6 +129,8 @@ class Case:
     tasks_done: dict[str, dict[str, str]] = field(default_factory=dict)
     identity: dict[str, str] = field(default_factory=dict)
     submitted_by: str = ""
+    # The retry policy its deliveries follow, "max,base,cap" (set by the submitter).
+    retry: str = ""
 
     @property
     def display_ref(self) -> str:
@@ -181,6 +189,7 @@ class CaseStore:
         submission_key: str | None = None,
         secret: str | None = None,
         extra: Mapping[str, str] | None = None,
+        on_commit: Callable[[list[Any]], None] | None = None,
     ) -> tuple[str, str, bool]:
         """Store a new case atomically; return (reference, secret, created).
 
@@ -190,33 +199,32 @@ class CaseStore:
         same key returns the first case's reference (secret ``""``, created False).
         A channel that holds the secret before submitting (the web journey keeps it in
         the citizen's session, so a double click shows both answers the same link) may
-        pass it in; otherwise one is drawn here.
+        pass it in; otherwise one is drawn here. ``on_commit(results)`` is given the
+        transaction's replies (so ``also`` can read back what its commands answered).
         """
         secret = secret or reference.new_secret()
         created_at = now_iso()
-        while True:
-            ref = reference.new_reference()
-            # Claim the reference; on the rare collision, draw another.
-            if self.redis.hsetnx(CASE_KEY.format(ref=ref), "ref", ref):
-                break
         mapping: dict[Any, Any] = {
             "event_type": event_type,
-            "answers": json.dumps(dict(answers), sort_keys=True),
-            "consent": json.dumps(sorted(consent)),
-            "plan": json.dumps([d.to_dict() for d in routing.decisions]),
+            "answers": json.dumps(dict(answers), sort_keys=True, **_TIGHT),
+            "consent": json.dumps(sorted(consent), **_TIGHT),
+            "plan": json.dumps([_compact(d.to_dict()) for d in routing.decisions], **_TIGHT),
             "channel": channel,
             "created_at": created_at,
             "secret_hash": reference.hash_secret(secret),
             **(extra or {}),
         }
         history = [
-            json.dumps({"at": created_at, "department": "", "state": "received", "detail": channel})
+            json.dumps(
+                {"at": created_at, "department": "", "state": "received", "detail": channel},
+                **_TIGHT,
+            )
         ]
         for d in routing.deliveries:
             state = DeliveryState.ASSISTED if d.mode == "assisted" else DeliveryState.QUEUED
+            # Attempts (0) and updated_at (the case's creation) are implied until the
+            # delivery first moves: every hash field costs ~60 bytes of Redis memory.
             mapping[delivery_field(d.department, "state")] = state
-            mapping[delivery_field(d.department, "attempts")] = "0"
-            mapping[delivery_field(d.department, "updated_at")] = created_at
             history.append(
                 json.dumps(
                     {
@@ -224,29 +232,47 @@ class CaseStore:
                         "department": d.department,
                         "state": state,
                         "detail": d.reason,
-                    }
+                    },
+                    **_TIGHT,
                 )
             )
-        case_key = CASE_KEY.format(ref=ref)
-        if submission_key:
-            first = self._claim(SUBMISSION_KEY.format(key=submission_key), ref)
-            if first is not None:
-                self.redis.delete(case_key)
-                return first, "", False
-        try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                pipe.multi()  # explicit, so RQ's enqueue joins this transaction
-                pipe.hset(case_key, mapping=mapping)
-                pipe.rpush(HISTORY_KEY.format(ref=ref), *history)
-                if also is not None:
-                    also(pipe, ref)
-                pipe.execute()
-        except Exception:
-            self.redis.delete(case_key)
-            if submission_key:
-                self.redis.delete(SUBMISSION_KEY.format(key=submission_key))
-            raise
-        return ref, secret, True
+        claim = SUBMISSION_KEY.format(key=submission_key) if submission_key else None
+        claimed = False
+        while True:
+            ref = reference.new_reference()
+            case_key = CASE_KEY.format(ref=ref)
+            try:
+                with self.redis.pipeline(transaction=True) as pipe:
+                    # WATCH and a read rather than HSETNX: a read costs no disk sync,
+                    # so the whole submission is one durable write, the MULTI below.
+                    pipe.watch(case_key)
+                    if pipe.exists(case_key):
+                        continue  # the rare collision: draw another reference
+                    if claim is not None and not claimed:
+                        first = self._claim(claim, ref)
+                        if first is not None:
+                            return first, "", False
+                        claimed = True
+                    pipe.multi()  # explicit, so the fan-out's writes join this transaction
+                    pipe.hset(case_key, mapping={"ref": ref, **mapping})
+                    pipe.rpush(HISTORY_KEY.format(ref=ref), *history)
+                    if also is not None:
+                        also(pipe, ref)
+                    results = pipe.execute()
+            except WatchError:
+                # Someone wrote that reference meanwhile: draw another, and claim the
+                # submission key afresh (ours names the reference we lost).
+                if claimed and claim is not None:
+                    self.redis.delete(claim)
+                    claimed = False
+                continue
+            except Exception:
+                with contextlib.suppress(RedisError):
+                    self.redis.delete(case_key, *([claim] if claim else []))
+                raise
+            if on_commit is not None:
+                on_commit(results)
+            return ref, secret, True
 
     def _claim(self, claim: str, ref: str, wait_seconds: float = 5.0) -> str | None:
         """Claim a submission key for ``ref``; if another submission holds it, return
@@ -274,8 +300,12 @@ class CaseStore:
         count_attempt: bool = False,
         sent: bool = False,
         pipeline: Pipeline | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        """Move one delivery to ``state`` and record it in the history."""
+        """Move one delivery to ``state`` and record it in the history; ``extra`` sets
+        more of the delivery's attributes (``{"attempts": 2}``) in the same write.
+        The delivery's place in the pending and sending sets is the fan-out's business
+        (router.fanout), not this method's."""
         at = now_iso()
         mapping: dict[Any, Any] = {
             delivery_field(department, "state"): str(state),
@@ -286,8 +316,10 @@ class CaseStore:
             mapping[delivery_field(department, "receipt")] = json.dumps(receipt.to_dict())
         if sent:
             mapping[delivery_field(department, "sent_at")] = at
+        for attribute, value in (extra or {}).items():
+            mapping[delivery_field(department, attribute)] = value
         entry = json.dumps(
-            {"at": at, "department": department, "state": str(state), "detail": detail}
+            {"at": at, "department": department, "state": str(state), "detail": detail}, **_TIGHT
         )
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
         case_key = CASE_KEY.format(ref=ref)
@@ -295,15 +327,6 @@ class CaseStore:
         if count_attempt:
             pipe.hincrby(case_key, delivery_field(department, "attempts"), 1)
         pipe.rpush(HISTORY_KEY.format(ref=ref), entry)
-        # A delivery in "sending" holds a lease its worker keeps alive; the sweeper
-        # (router.recovery) sends again any whose lease ran out: its worker died.
-        delivery = delivery_id(ref, department)
-        if state == DeliveryState.SENDING:
-            pipe.zadd(SENDING_KEY, {delivery: datetime.now(UTC).timestamp()})
-            pipe.set(LEASE_KEY.format(delivery=delivery), "1", px=LEASE_MS)
-        else:
-            pipe.zrem(SENDING_KEY, delivery)
-            pipe.delete(LEASE_KEY.format(delivery=delivery))
         if pipeline is None:
             pipe.execute()
 
@@ -332,7 +355,26 @@ class CaseStore:
         return bool(self.redis.hexists(CASE_KEY.format(ref=ref), "event_type"))
 
     def load(self, ref: str) -> Case:
-        raw = self.redis.hgetall(CASE_KEY.format(ref=ref))
+        return self.parse(ref, self.redis.hgetall(CASE_KEY.format(ref=ref)))
+
+    def load_many(self, refs: Iterable[str]) -> list[Case | None]:
+        """Several cases in one round trip; None for a reference with no case."""
+        refs = list(refs)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.hgetall(CASE_KEY.format(ref=ref))
+            raws = pipe.execute()
+        cases: list[Case | None] = []
+        for ref, raw in zip(refs, raws, strict=True):
+            try:
+                cases.append(self.parse(ref, raw))
+            except UnknownCase:
+                cases.append(None)
+        return cases
+
+    @staticmethod
+    def parse(ref: str, raw: Mapping[Any, Any]) -> Case:
+        """A case from its stored hash (HGETALL's answer)."""
         data = {_text(k): _text(v) for k, v in raw.items()}
         if "event_type" not in data:
             raise UnknownCase()
@@ -352,6 +394,7 @@ class CaseStore:
             tasks_done=json.loads(data.get("counter_tasks", "{}")),
             identity=json.loads(data.get("identity", "{}")),
             submitted_by=data.get("submitted_by", ""),
+            retry=data.get("retry", ""),
         )
         for d in case.plan.deliveries:
             receipt = data.get(delivery_field(d.department, "receipt"))
@@ -365,8 +408,9 @@ class CaseStore:
                 attempts=int(data.get(delivery_field(d.department, "attempts"), 0)),
                 detail=data.get(delivery_field(d.department, "detail"), ""),
                 receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
-                updated_at=data.get(delivery_field(d.department, "updated_at"), ""),
+                updated_at=data.get(delivery_field(d.department, "updated_at"), case.created_at),
                 sent_at=data.get(delivery_field(d.department, "sent_at"), ""),
+                retries=int(data.get(delivery_field(d.department, "retries"), 0)),
             )
         return case
 
@@ -395,6 +439,15 @@ class CaseStore:
 
     def flagged(self) -> list[str]:
         return [_text(r) for r in self.redis.zrange(FLAGGED_KEY, 0, -1)]  # type: ignore[arg-type]
+
+
+# Stored JSON without the spaces json.dumps puts after separators.
+_TIGHT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def _compact(decision: dict[str, Any]) -> dict[str, Any]:
+    """A plan decision without its empty lists (Decision.from_dict defaults them)."""
+    return {k: v for k, v in decision.items() if v not in ((), [])}
 
 
 def _text(value: bytes | str) -> str:

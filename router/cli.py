@@ -77,26 +77,31 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+WEB_APP = "channels.app:create_app()"
+
+
+def gunicorn_command(host: str, port: int, app: str = WEB_APP) -> list[str]:
+    """How `router up` serves the web front door (the benchmark serves its bare Flask
+    comparison with the very same settings)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--log-level",
+        "warning",
+        app,
+    ]
+
+
 def start_web(url: str, host: str, port: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, REDIS_URL=url)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-            "channels.app:create_app()",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    return subprocess.Popen(gunicorn_command(host, port), env=env, stdin=subprocess.DEVNULL)
 
 
 @main.command()
@@ -141,7 +146,8 @@ def up(host: str, port: int, no_web: bool) -> None:
         )
         click.echo(f"Redis: {server.url} ({where})")
         click.echo(
-            f"Workers: {len(registry)} ({', '.join(registry.names())}), with retries scheduled"
+            f"Workers: {supervisor.processes} processes serving {len(registry)} departments "
+            f"({', '.join(registry.names())})"
         )
         if web is not None:
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
@@ -154,7 +160,7 @@ def up(host: str, port: int, no_web: bool) -> None:
             if time.monotonic() - last_look > FOLLOW_SECONDS:
                 last_look = time.monotonic()
                 for added in supervisor.ensure(Registry.discover(redis).names()):
-                    click.echo(f"New department {added}: started its worker")
+                    click.echo(f"New department {added}: the workers serve it now")
             if web is not None and web.poll() is not None:
                 raise click.ClickException(f"the web front door stopped (exit {web.returncode})")
             time.sleep(0.5)
@@ -176,11 +182,18 @@ def up(host: str, port: int, no_web: bool) -> None:
 
 @main.command()
 @click.option(
-    "--department", "departments", multiple=True, help="Only this department's queue (repeatable)."
+    "--department", "departments", multiple=True, help="Only this department (repeatable)."
 )
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty (one department only).")
-def worker(departments: tuple[str, ...], burst: bool) -> None:
-    """Run delivery workers: one process per department queue."""
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes, each serving every department (default 2, or ROUTER_WORKER_PROCESSES).",
+)
+@click.option("--serve", is_flag=True, help="Be one worker process (what the supervisor runs).")
+@click.option("--burst", is_flag=True, help="One process; stop when nothing is left to send.")
+def worker(departments: tuple[str, ...], processes: int | None, serve: bool, burst: bool) -> None:
+    """Run delivery workers: by default two processes, each serving every department."""
     url = redis_url()
     registry = Registry.discover(Redis.from_url(url))
     chosen = list(departments) or registry.names()
@@ -189,14 +202,12 @@ def worker(departments: tuple[str, ...], burst: bool) -> None:
         raise click.UsageError(
             f"No adapter named {', '.join(unknown)}. Known: {', '.join(registry.names())}"
         )
-    if len(chosen) == 1:
-        run_worker(url, chosen[0], burst=burst)
+    if serve or burst:
+        run_worker(url, list(departments), burst=burst)
         return
-    if burst:
-        raise click.UsageError("--burst works with one --department at a time")
     from router.worker import supervise
 
-    supervise(url, chosen, follow=not departments)
+    supervise(url, chosen, follow=not departments, processes=processes)
 
 
 # --- citizens' events ------------------------------------------------------------------
@@ -566,7 +577,7 @@ def adapters_add_webhook(
         raise click.UsageError(str(error)) from None
     click.echo(f"Added webhook department {config.name}, POSTing to {config.url}")
     click.echo(f"Signing secret (give it to the department; shown once): {config.secret}")
-    click.echo("A running `router up` starts its worker within seconds.")
+    click.echo("A running `router up` serves it within seconds.")
 
 
 @adapters.command("remove-webhook")

@@ -5,7 +5,7 @@ A case waits at a branch when its routing plan has tasks only a counter can do (
 identity check, a photo, a cash voucher) or when the citizen asked for help. Counter
 staff record an identity check (the document seen and its last four characters, never
 the whole number) and complete tasks; when every task a delivery waits for is done, the
-delivery is released to its department's queue, as if it had just been submitted.
+delivery is released to its department's pending set, as if it had just been submitted.
 Every change is one WATCHed transaction on the case, with its audit entry, so two
 clerks at once cannot release a delivery twice.
 """
@@ -168,6 +168,7 @@ class Counter:
             self._finish(pipe, case, done, staff)
 
         self._change(ref, change)
+        self.fanout.wake_quietly()
 
     def complete(self, ref: str, task: str, staff: Staff) -> None:
         """Mark a task done at the counter (photo, cash voucher, help given)."""

@@ -1,48 +1,79 @@
-"""Fan-out: one RQ job per (case, department) on that department's own queue.
+"""Fan-out: deliveries wait in a pending set per department; a worker takes them in
+batches and sends each batch concurrently.
 
-The job takes ids, reloads the case, sends the department only its declared fields,
-and moves the delivery queued -> sending -> delivered | retrying | failed. Delivery is
-at least once (RQ re-runs a job whose worker died), so every notification carries the
-idempotency key ``<case>-<department>`` and adapters make repeats harmless.
+At submission the case and one entry per digital delivery in its department's pending
+set (``pending:<department>``, reference -> due time) are written in the same
+MULTI/EXEC, so an accepted case always has its deliveries waiting. Then the
+department is *woken*: if no drain is already queued or running for it (the
+``wake:<department>`` key, set with NX and a time to live), a small RQ job
+``drain(department)`` goes on the department's own queue (``dept-<name>``). That job
+is only a trigger: the worker process that takes it starts (or nudges) a drain thread
+for the department, which claims up to ``BATCH`` due deliveries at a time — one Lua
+script moves them from the pending set to ``deliveries:sending`` with a lease — and
+sends them concurrently (router.batch). A lost trigger (a worker killed between
+taking it and running it) loses nothing: the deliveries are still pending, the wake
+key runs out, and every worker's beat (router.recovery, twice a second) wakes any
+department with due work and no drain.
+
+Each delivery keeps its own idempotency key ``<case>-<department>``, its states
+(queued -> sending -> delivered | retrying | failed, each in the case history), its
+attempt count, its own jittered backoff (stretched to the department's Retry-After)
+and its dead-letter path. A retry is the same delivery put back in the pending set
+with a later due time.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
+import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
-from rq import Queue, Retry, get_current_job
-from rq.job import Job
+from redis.exceptions import RedisError
+from rq import Queue, get_current_job
 from rq.serializers import JSONSerializer
 
-from router import breaker, recovery
-from router.adapters.contract import Adapter, Notification, PermanentError, RetryableError
 from router.adapters.registry import Registry
 from router.cases import (
     CASE_KEY,
     DEAD_LETTER_KEY,
-    FINAL_STATES,
+    PENDING_KEY,
     CaseStore,
     DeliveryState,
-    delivery_field,
-    delivery_id,
     split_delivery_id,
 )
 from router.exceptions import UnknownCase, UnknownDelivery
-from router.queues import job_id, queue_for
+from router.queues import queue_for
 from router.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
 
+# Set while a drain for the department is queued or running; it runs out on its own if
+# the worker holding it dies, and the next beat wakes the department again.
+WAKE_KEY = "wake:{department}"
+WAKE_MS = 5000
 # Results are never read (the case hash is the record), so RQ keeps none.
 RESULT_TTL = 0
 FAILURE_TTL = 7 * 24 * 3600
+
+# KEYS: every department's pending set, then every department's wake key.
+# ARGV: now (epoch seconds), the wake key's time to live (ms).
+# Sets the wake key of each department that has due work and no drain; returns their
+# 1-based positions.
+WAKE_SCRIPT = """
+local n = #KEYS / 2
+local woken = {}
+for i = 1, n do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, 1)
+  if #due > 0 and redis.call('SET', KEYS[n + i], '1', 'NX', 'PX', ARGV[2]) then
+    woken[#woken + 1] = i
+  end
+end
+return woken
+"""
 
 _registry: Registry | None = None
 
@@ -60,70 +91,117 @@ def registry() -> Registry:
     return _registry
 
 
-def retry_intervals(policy: RetryPolicy, rng: random.Random | None = None) -> list[int]:
-    """Backoff for each retry: ``base * 2**n`` capped, times a jitter in [0.5, 1]."""
+def retry_delay(
+    policy: RetryPolicy,
+    retry: int,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds before retry number ``retry`` (0 for the first): ``base * 2**retry``
+    capped, times a jitter in [0.5, 1] drawn for this delivery alone; never sooner than
+    the department's Retry-After."""
     rng = rng or random.Random()
-    intervals = []
-    for n in range(policy.max_retries):
-        ceiling = min(policy.cap_seconds, policy.base_seconds * 2**n)
-        intervals.append(max(1, round(ceiling * rng.uniform(0.5, 1.0))) if ceiling else 0)
-    return intervals
+    ceiling = min(policy.cap_seconds, policy.base_seconds * 2**retry)
+    wait = ceiling * rng.uniform(0.5, 1.0)
+    if retry_after:
+        wait = max(wait, float(retry_after))
+    return wait
+
+
+def policy_field(policy: RetryPolicy) -> str:
+    """How a case stores the retry policy its deliveries follow."""
+    return f"{policy.max_retries},{policy.base_seconds},{policy.cap_seconds}"
+
+
+def parse_policy(value: str, default: RetryPolicy) -> RetryPolicy:
+    try:
+        max_retries, base, cap = (int(v) for v in value.split(","))
+    except ValueError:
+        return default
+    return RetryPolicy(max_retries=max_retries, base_seconds=base, cap_seconds=cap)
 
 
 class FanOut:
-    """Puts deliveries on department queues."""
+    """Puts deliveries in their departments' pending sets and wakes the departments."""
 
     def __init__(self, redis: Redis, adapters: Registry, policy: RetryPolicy | None = None):
         self.redis = redis
         self.adapters = adapters
         self.policy = policy or RetryPolicy.from_env()
+        self._wake = redis.register_script(WAKE_SCRIPT)
 
     def enqueue(
         self,
         pipe: Pipeline,
         ref: str,
         departments: Iterable[str],
-        round_: int = 0,
         delay: float = 0.0,
-        at_front: bool = False,
-    ) -> None:
-        """Add one job per department to ``pipe`` (which the caller executes);
-        with ``delay``, the job is scheduled that many seconds ahead."""
-        for department in departments:
-            adapter = self.adapters.get(department)
-            queue = Queue(queue_for(department), connection=self.redis, serializer=JSONSerializer)
-            options: dict[str, Any] = {
-                "job_id": job_id(ref, department, round_),
-                "result_ttl": RESULT_TTL,
-                "failure_ttl": FAILURE_TTL,
-                "retry": Retry(max=self.policy.max_retries, interval=retry_intervals(self.policy))
-                if self.policy.max_retries
-                else None,
-                "pipeline": pipe,
-            }
-            if delay > 0:
-                when = datetime.now(UTC) + timedelta(seconds=delay)
-                queue.enqueue_at(
-                    when,
-                    deliver,
-                    ref,
-                    department,
-                    job_timeout=max(1, int(adapter.timeout)),
-                    **options,
-                )
-            else:
-                queue.enqueue_call(
-                    deliver,
-                    args=(ref, department),
-                    timeout=max(1, int(adapter.timeout)),
-                    at_front=at_front,
-                    **options,
-                )
+        wake: bool = False,
+    ) -> list[tuple[int, str]]:
+        """Add one pending delivery per department to ``pipe`` (which the caller
+        executes, in the same transaction as whatever made them due); then call
+        ``wake`` once it has been executed. With ``delay``, due that many seconds on.
 
-    def requeue(self, pipe: Pipeline, ref: str, department: str, round_: int) -> None:
-        """Put one delivery back at the front of its queue (the sweeper's way back in:
-        it has waited long enough already)."""
-        self.enqueue(pipe, ref, [department], round_=round_, at_front=True)
+        With ``wake``, the wake keys are set (NX) in the same transaction instead, and
+        the answer says where in its replies to look: pass those replies and this
+        answer to ``trigger_woken`` after it has been executed."""
+        due = time.time() + max(0.0, delay)
+        marks: list[tuple[int, str]] = []
+        for department in departments:
+            self.adapters.get(department)  # refuse a department nobody can deliver to
+            pipe.zadd(PENDING_KEY.format(department=department), {ref: due})
+            if wake and delay <= 0:
+                marks.append((len(pipe.command_stack), department))
+                pipe.set(WAKE_KEY.format(department=department), "1", nx=True, px=WAKE_MS)
+        return marks
+
+    def trigger_woken(self, marks: list[tuple[int, str]], results: list[Any]) -> None:
+        """Queue a drain job for each department whose wake key ``enqueue(wake=True)``
+        set; failures are logged, not raised (the beat makes up for them)."""
+        woken = [department for index, department in marks if results[index]]
+        if woken:
+            try:
+                self._trigger(woken)
+            except RedisError as error:
+                log.warning("could not wake departments (%s); the beat will", type(error).__name__)
+
+    def wake(self, departments: Iterable[str] | None = None) -> list[str]:
+        """Queue a drain job for each of ``departments`` (default: all) that has due
+        deliveries and no drain queued or running; return those woken."""
+        names = sorted(set(departments)) if departments is not None else self.adapters.names()
+        if not names:
+            return []
+        keys = [PENDING_KEY.format(department=d) for d in names]
+        keys += [WAKE_KEY.format(department=d) for d in names]
+        woken = [names[int(i) - 1] for i in self._wake(keys=keys, args=[time.time(), WAKE_MS])]
+        if woken:
+            self._trigger(woken)
+        return woken
+
+    def _trigger(self, departments: list[str]) -> None:
+        """Queue one drain job on each department's queue."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for department in departments:
+                queue = Queue(
+                    queue_for(department), connection=self.redis, serializer=JSONSerializer
+                )
+                queue.enqueue_call(
+                    drain,
+                    args=(department,),
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=FAILURE_TTL,
+                    pipeline=pipe,
+                )
+            pipe.execute()
+
+    def wake_quietly(self, departments: Iterable[str] | None = None) -> None:
+        """``wake`` after a transaction already committed: a failure here loses
+        nothing (the deliveries are pending, and every worker's beat wakes their
+        departments within a second), so it is logged, not raised."""
+        try:
+            self.wake(departments)
+        except RedisError as error:
+            log.warning("could not wake departments now (%s); the beat will", type(error).__name__)
 
     def replay(self, delivery: str) -> None:
         """Send a failed (dead-lettered) delivery again, with a fresh set of retries."""
@@ -133,154 +211,46 @@ class FanOut:
 
         def attempt(pipe: Pipeline) -> None:
             try:
-                case = store.load(ref)
+                case = store.parse(ref, pipe.hgetall(case_key))
             except UnknownCase:
                 raise UnknownDelivery() from None
             current = case.deliveries.get(department)
             if current is None or current.state != DeliveryState.FAILED:
                 raise UnknownDelivery("Only a failed delivery can be replayed")
-            # A read, not HINCRBY: a write to a WATCHed key aborts our own EXEC.
-            round_ = int(pipe.hget(case_key, delivery_field(department, "round")) or 0) + 1
             others_failed = any(
                 d.state == DeliveryState.FAILED
                 for name, d in case.deliveries.items()
                 if name != department
             )
             pipe.multi()
-            pipe.hset(case_key, delivery_field(department, "round"), round_)
             store.mark(
-                ref, department, DeliveryState.QUEUED, "replayed by an operator", pipeline=pipe
+                ref,
+                department,
+                DeliveryState.QUEUED,
+                "replayed by an operator",
+                pipeline=pipe,
+                extra={"retries": 0},
             )
             pipe.hdel(DEAD_LETTER_KEY, delivery)
             if not others_failed:
                 store.unflag(ref, pipeline=pipe)
-            self.enqueue(pipe, ref, [department], round_=round_)
+            self.enqueue(pipe, ref, [department])
 
-        # WATCH the case so two operators replaying at once enqueue it once.
+        # WATCH the case so two operators replaying at once queue it once.
         self.redis.transaction(attempt, case_key)
+        self.wake_quietly([department])
 
 
-class _WillRetry(Exception):
-    """Raised out of the job so that RQ schedules the next attempt."""
+def drain(department: str) -> str:
+    """The RQ job: wake this process's drain of ``department`` (router.batch); outside
+    a worker that runs one (``router worker --burst``), drain it here until done."""
+    from router import batch
 
-
-def deliver(ref: str, department: str) -> str:
-    """The RQ job: send one case's notification to one department."""
+    dispatcher = batch.current()
+    if dispatcher is not None:
+        dispatcher.wake(department)
+        return "woken"
     job = get_current_job()
-    if job is None:
-        raise RuntimeError("deliver runs inside an RQ worker")
-    redis: Redis = job.connection
-    held = delivery_id(ref, department)
-    # Hold a lease from the first moment: if this process dies anywhere from here on,
-    # the sweeper sends the delivery again.
-    recovery.take(redis, held)
-    try:
-        return _deliver(job, redis, ref, department)
-    finally:
-        recovery.released(held)
-
-
-def _deliver(job: Job, redis: Redis, ref: str, department: str) -> str:
-    store = CaseStore(redis)
-    held = delivery_id(ref, department)
-    try:
-        case = store.load(ref)
-    except UnknownCase:
-        log.error("delivery %s: no such case", held)
-        recovery.drop(redis, held)
-        return "no-case"
-    delivery = case.deliveries.get(department)
-    if delivery is None:
-        log.error("delivery %s: not in the case's plan", held)
-        recovery.drop(redis, held)
-        return "not-planned"
-    if delivery.state in FINAL_STATES or delivery.state == DeliveryState.ASSISTED:
-        # A repeat of a finished delivery (a re-run after a crash, a stale replay).
-        recovery.drop(redis, held)
-        return f"already-{delivery.state}"
-
-    adapter = registry().create(department, redis)
-    pause, clean = breaker.before_call(redis, department, adapter.timeout)
-    if pause > 0:
-        _pause(redis, store, ref, department, pause)
-        return "paused"
-    notification = store.notification(case, department, attempt=delivery.attempts + 1)
-    store.mark(ref, department, DeliveryState.SENDING, count_attempt=True, sent=True)
-    return _send(job, store, adapter, notification, clean)
-
-
-def _send(
-    job: Job, store: CaseStore, adapter: Adapter, notification: Notification, breaker_clean: bool
-) -> str:
-    ref, department, redis = notification.case_ref, notification.department, store.redis
-    try:
-        receipt = adapter.deliver(notification)
-    except PermanentError as error:
-        if not breaker_clean:
-            breaker.succeeded(redis, department)  # it answered: it is up
-        _fail(store, ref, department, f"refused: {error.reason}")
-        return "failed"
-    except Exception as error:  # retryable, a timeout, or a bug in the adapter
-        reason = error.reason if isinstance(error, RetryableError) else type(error).__name__
-        if not isinstance(error, RetryableError):
-            log.exception(
-                "delivery %s: adapter raised %s", notification.delivery_id, type(error).__name__
-            )
-        paused_for = breaker.failed(redis, department)
-        if paused_for:
-            log.warning("department %s: breaker open for %.0fs", department, paused_for)
-        if job.retries_left:
-            if isinstance(error, RetryableError) and error.retry_after:
-                _wait_at_least(job, error.retry_after)
-            wait = job.get_retry_interval()
-            store.mark(
-                ref, department, DeliveryState.RETRYING, f"{reason}; next attempt in about {wait}s"
-            )
-            raise _WillRetry(reason) from None
-        _fail(store, ref, department, f"gave up after {notification.attempt} attempts: {reason}")
-        return "failed"
-    if not breaker_clean:
-        breaker.succeeded(redis, department)
-    store.mark(ref, department, DeliveryState.DELIVERED, receipt.detail, receipt=receipt)
-    log.info("delivery %s delivered", notification.delivery_id)
-    return "delivered"
-
-
-def _pause(redis: Redis, store: CaseStore, ref: str, department: str, pause: float) -> None:
-    """The department's breaker is open: come back after the pause, retries untouched."""
-    wait = pause + random.uniform(0.0, min(5.0, pause))  # spread the return, no storm
-    case_key = CASE_KEY.format(ref=ref)
-    round_ = int(redis.hincrby(case_key, delivery_field(department, "round"), 1))
-    with redis.pipeline(transaction=True) as pipe:
-        pipe.multi()
-        store.mark(
-            ref,
-            department,
-            DeliveryState.RETRYING,
-            f"department paused after repeated failures; next attempt in about {math.ceil(wait)}s",
-            pipeline=pipe,
-        )
-        FanOut(redis, registry()).enqueue(pipe, ref, [department], round_=round_, delay=wait)
-        pipe.execute()
-
-
-def _wait_at_least(job: Job, seconds: float) -> None:
-    """Stretch the next retry interval to what the department asked (Retry-After)."""
-    # RQ's scheduler keeps whole seconds and rounds down: one more makes "no sooner".
-    need = min(int(math.ceil(seconds)) + 1, RetryPolicy.cap_seconds)
-    intervals = list(job.retry_intervals or [0])
-    index = max(len(intervals) - (job.retries_left or 0), 0)
-    index = min(index, len(intervals) - 1)
-    if intervals[index] < need:
-        intervals[index] = need
-        job.retry_intervals = intervals
-
-
-def _fail(store: CaseStore, ref: str, department: str, reason: str) -> None:
-    """Record a delivery as failed, dead-letter it and flag its case for a person."""
-    with store.redis.pipeline(transaction=True) as pipe:
-        store.mark(ref, department, DeliveryState.FAILED, reason, pipeline=pipe)
-        store.dead_letter(ref, department, reason, pipeline=pipe)
-        store.flag(ref, "a department could not be told online", pipeline=pipe)
-        pipe.execute()
-    log.warning("delivery %s-%s failed and was dead-lettered", ref, department)
+    redis: Redis = job.connection if job is not None else Redis()
+    sent = batch.Dispatcher(redis, registry()).drain_now(department)
+    return f"drained {sent}"

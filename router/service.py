@@ -1,8 +1,9 @@
 """The core's front: submit a life event once; read back its case.
 
 Every channel (web, counter, command line, API) calls ``LifeEventRouter.submit``, which
-validates, plans, stores the case and its delivery jobs in one Redis transaction, and
-only then returns the reference to show the citizen.
+validates, plans, stores the case and its pending deliveries in one Redis transaction,
+wakes the departments concerned, and only then returns the reference to show the
+citizen.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, counter, routing
+from router import catalogue, counter, fanout, routing
 from router.adapters.registry import Registry
 from router.cases import Case, CaseStore
 from router.exceptions import ValidationFailed
@@ -105,15 +106,20 @@ class LifeEventRouter:
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         digital = [d.department for d in plan.deliveries if d.mode == "digital"]
         tasks = counter.tasks_needed(plan)
-        extra = {"help": "yes"} if help_requested else {}
+        extra = {"retry": fanout.policy_field(self.fanout.policy)}
+        if help_requested:
+            extra["help"] = "yes"
         if submitted_by:
             extra["submitted_by"] = submitted_by
         at = ""
         if tasks or help_requested:
             at = branch or counter.choose_branch(clean, tasks, welsh=welsh)
 
+        marks: list[tuple[int, str]] = []
+        replies: list[Any] = []
+
         def also(pipe: Pipeline, ref: str) -> None:
-            self.fanout.enqueue(pipe, ref, digital)
+            marks.extend(self.fanout.enqueue(pipe, ref, digital, wake=True))
             if at:
                 counter.Counter.assign(pipe, ref, at)
             elif tasks or help_requested:
@@ -129,7 +135,10 @@ class LifeEventRouter:
             submission_key=submission_key,
             secret=secret,
             extra=extra,
+            on_commit=replies.extend,
         )
+        if created and marks:
+            self.fanout.trigger_woken(marks, replies)
         return Submission(ref, secret, created)
 
     def case(self, ref: str) -> Case:

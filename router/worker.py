@@ -1,14 +1,17 @@
-"""RQ workers: one process per department queue, supervised.
+"""Worker processes: by default two, each serving every department's queue.
 
-A worker listening on a single queue dequeues with BLMOVE, which RQ makes safe against
-a crash between taking a job and recording it; that, and isolation (a slow department
-ties up only its own process), is why each department gets its own process rather
-than one worker listening on every queue.
+Each process is an RQ ``SimpleWorker`` listening on every ``dept-<name>`` queue
+(round-robin, so no department's wake-ups wait behind another's) whose jobs are only
+wake-ups (router.fanout.drain); the deliveries themselves are sent by the process's
+drain threads, one per busy department, in concurrent batches (router.batch). A worker
+on several queues dequeues with BLPOP, so a kill between taking a job and recording it
+can lose that job: here that loses only a wake-up, never a delivery (the deliveries
+wait in Redis, and every worker's beat wakes any department with due work and no
+drain). A supervisor restarts any worker process that dies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -17,13 +20,12 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 
-from redis import Redis
-from redis.exceptions import RedisError
+from redis import BlockingConnectionPool, Redis
 from rq import Queue, SimpleWorker
-from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+from rq.worker import DequeueStrategy
 
-from router import fanout, recovery
+from router import batch, fanout, recovery
 from router.adapters.registry import Registry
 from router.queues import queue_for
 
@@ -31,144 +33,143 @@ log = logging.getLogger(__name__)
 
 # How often a supervisor looks for departments added while it runs.
 FOLLOW_SECONDS = 2.0
+# Worker processes a supervisor runs (each serves every department).
+DEFAULT_PROCESSES = 2
 
 
-def run_worker(redis_url: str, department: str, burst: bool = False) -> None:
-    """Work one department's queue in this process (with the scheduler, for retries)."""
-    connection = Redis.from_url(redis_url)
-    registry = Registry.discover(connection)
-    registry.get(department)  # refuse to work a queue nobody can deliver
+def default_processes() -> int:
+    value = os.environ.get("ROUTER_WORKER_PROCESSES", "").strip()
+    return max(1, int(value)) if value else DEFAULT_PROCESSES
+
+
+def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = False) -> None:
+    """Serve ``departments`` (default: every one) in this process until SIGTERM; with
+    ``burst``, until nothing is left to deliver."""
+    registry = Registry.discover(Redis.from_url(redis_url))
+    names = list(departments) or registry.names()
+    # One connection per sending thread (a batch per department at a time), the drain
+    # threads, RQ and the beat: redis-py's default pool stops at 100 and then raises.
+    # A blocking pool makes a thread wait for a connection rather than fail.
+    pool = BlockingConnectionPool.from_url(
+        redis_url, max_connections=(len(names) + 1) * (batch.BATCH + 2) + 8, timeout=30
+    )
+    connection = Redis(connection_pool=pool)
+    for name in names:
+        registry.get(name)  # refuse to work a queue nobody can deliver
     fanout.set_registry(registry)
-    queue = Queue(queue_for(department), connection=connection, serializer=JSONSerializer)
-    # RQ's scheduler (it moves due retries onto the queue) runs as a thread on the
-    # recovery beat rather than as RQ's forked child, which a SIGKILL of this process
-    # would leave running as an orphan.
-    scheduler = RQScheduler(
-        [queue],
-        connection=connection,
-        interval=1,
-        serializer=JSONSerializer,
-        name=scheduler_name(department, os.getpid()),
-    )
+    dispatcher = batch.Dispatcher(connection, registry)
+    batch.install(dispatcher)
+    waker = fanout.FanOut(connection, registry)
+    background = Redis(connection_pool=connection.connection_pool)
 
-    rescue = recovery.IntermediateRescue(
-        Redis(connection_pool=connection.connection_pool),
-        queue.key,
-        queue.intermediate_queue_key,
-    )
+    def beat() -> None:
+        recovery.beat(background, lambda: waker.wake(names), also=dispatcher.renew_wakes)
 
-    started = recovery.StartedRescue(
-        Redis(connection_pool=connection.connection_pool),
-        queue.started_job_registry.key,
-        fanout.FanOut(connection, registry).requeue,
-    )
-
-    def schedule() -> None:
-        rescue()
-        started()
-        if scheduler.acquired_locks != {queue.name}:
-            scheduler.acquire_locks()
-        if scheduler.acquired_locks:
-            scheduler.heartbeat()
-            scheduler.enqueue_scheduled_jobs()
-
-    recovery.start_background(
-        Redis(connection_pool=connection.connection_pool),
-        fanout.FanOut(connection, registry).requeue,
-        also=schedule,
-    )
+    recovery.start_background(background, beat)
+    queues = [Queue(queue_for(n), connection=connection, serializer=JSONSerializer) for n in names]
     worker = SimpleWorker(
-        [queue],
+        queues,
         connection=connection,
         serializer=JSONSerializer,
         default_result_ttl=fanout.RESULT_TTL,
     )
     try:
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        if burst:
+            waker.wake(names)
+        worker.work(
+            burst=burst,
+            with_scheduler=False,
+            logging_level="WARNING",
+            dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
+        )
+        if burst:
+            for name in names:
+                dispatcher.drain_now(name)
     finally:
-        scheduler.release_locks()
+        dispatcher.stop()
 
 
-def scheduler_name(department: str, pid: int) -> str:
-    return f"router-{department}-{pid}"
-
-
-def release_dead_scheduler_lock(redis: Redis, department: str, pid: int) -> None:
-    """A worker died holding its queue's scheduler lock: free it for its successor
-    now, rather than after the lock's 61 s lease."""
-    key = RQScheduler.get_locking_key(queue_for(department))
-    holder = redis.get(key)
-    if isinstance(holder, bytes) and holder.decode() == scheduler_name(department, pid):
-        redis.delete(key)
-
-
-def spawn(redis_url: str, department: str) -> subprocess.Popen[bytes]:
-    """Start ``router worker --department NAME`` as a child process."""
+def spawn(redis_url: str, departments: Sequence[str]) -> subprocess.Popen[bytes]:
+    """Start ``router worker --serve --department NAME ...`` as a child process."""
     env = dict(os.environ, REDIS_URL=redis_url)
-    return subprocess.Popen(
-        [sys.executable, "-m", "router", "worker", "--department", department],
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    args = [sys.executable, "-m", "router", "worker", "--serve"]
+    for department in departments:
+        args += ["--department", department]
+    return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL)
 
 
 class Supervisor:
-    """Keeps one worker process per department running; restarts any that die."""
+    """Keeps ``processes`` worker processes running, each serving every department;
+    restarts any that die."""
 
-    def __init__(self, redis_url: str, departments: Iterable[str]) -> None:
+    def __init__(
+        self, redis_url: str, departments: Iterable[str], processes: int | None = None
+    ) -> None:
         self.redis_url = redis_url
         self.departments = list(departments)
+        self.processes = processes or default_processes()
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts = 0
-        self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
 
     def start(self) -> None:
-        for department in self.departments:
-            self.children[department] = spawn(self.redis_url, department)
+        if not self.departments:
+            return
+        for i in range(self.processes):
+            self.children[f"worker-{i}"] = spawn(self.redis_url, self.departments)
 
     def ensure(self, departments: Iterable[str]) -> list[str]:
-        """Start workers for departments added since (a webhook added while running)."""
-        added = [d for d in departments if d not in self.children]
-        for department in added:
-            self.departments.append(department)
-            self.children[department] = spawn(self.redis_url, department)
+        """Serve departments added since (a webhook added while running): the worker
+        processes are replaced, one at a time, by ones that serve them too."""
+        added = [d for d in departments if d not in self.departments]
+        if not added:
+            return []
+        self.departments += added
+        if not self.children:
+            self.start()
+            return added
+        for slot, child in list(self.children.items()):
+            self.children[slot] = spawn(self.redis_url, self.departments)
+            _stop_child(child, 15.0)
         return added
 
     def check(self) -> None:
         """Restart any worker that has exited."""
-        for department, child in list(self.children.items()):
+        for slot, child in list(self.children.items()):
             if child.poll() is not None:
-                log.warning("worker for %s exited (%s); restarting", department, child.returncode)
-                # If Redis is down too, the lock's lease runs out on its own.
-                with contextlib.suppress(RedisError):
-                    release_dead_scheduler_lock(self.redis, department, child.pid)
-                self.children[department] = spawn(self.redis_url, department)
+                log.warning("worker %s exited (%s); restarting", slot, child.returncode)
+                self.children[slot] = spawn(self.redis_url, self.departments)
                 self.restarts += 1
 
     def pids(self) -> list[int]:
         return [c.pid for c in self.children.values()]
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Ask every worker to finish its current job and stop; kill stragglers."""
+        """Ask every worker to finish its batches in hand and stop; kill stragglers."""
         for child in self.children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for child in self.children.values():
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                child.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(timeout=5)
+            _stop_child(child, max(0.1, deadline - time.monotonic()))
         self.children.clear()
-        self.redis.close()
 
 
-def supervise(redis_url: str, departments: Sequence[str], follow: bool = False) -> None:
-    """Run workers for ``departments`` until SIGTERM or Ctrl-C; with ``follow``, also
-    for departments registered later (webhooks added while running)."""
-    supervisor = Supervisor(redis_url, departments)
+def _stop_child(child: subprocess.Popen[bytes], timeout: float) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=5)
+
+
+def supervise(
+    redis_url: str, departments: Sequence[str], follow: bool = False, processes: int | None = None
+) -> None:
+    """Run worker processes for ``departments`` until SIGTERM or Ctrl-C; with
+    ``follow``, also for departments registered later (webhooks added while running)."""
+    supervisor = Supervisor(redis_url, departments, processes)
     connection = Redis.from_url(redis_url)
     last_look = time.monotonic()
     supervisor.start()

@@ -7,7 +7,7 @@ import time
 from redis import Redis
 
 from router.adapters.registry import Registry
-from router.cases import DeliveryState
+from router.cases import SENDING_KEY, DeliveryState
 from router.fanout import FanOut
 from router.service import LifeEventRouter
 from tests.helpers import Workers, mock_log, sample, wait_settled
@@ -54,26 +54,29 @@ def test_a_crash_after_the_department_applied_it_does_not_apply_it_twice(
     assert claimant[b"changes"] == b"1"
 
 
-def test_a_delivery_job_run_again_after_delivery_changes_nothing(
+def test_a_delivery_run_again_after_delivery_changes_nothing(
     core: LifeEventRouter, redis: Redis, workers: Workers
 ) -> None:
     data = sample("new_job")
     ref = core.submit(data["event"], data["answers"], data["consent"]).ref
     wait_settled(redis, ref)
-    # Enqueue the same delivery again, as a re-run after a lost acknowledgement would.
+    # Put the same delivery back in its pending set and wake it, as a re-send after a
+    # lost acknowledgement would.
     with redis.pipeline(transaction=True) as pipe:
         pipe.multi()
-        core.fanout.enqueue(pipe, ref, ["hmrc"], round_=7)
+        core.fanout.enqueue(pipe, ref, ["hmrc"])
         pipe.execute()
+    core.fanout.wake(["hmrc"])
     before = core.case(ref).deliveries["hmrc"]
     deadline = time.monotonic() + 10
-    while redis.llen("rq:queue:dept-hmrc") and time.monotonic() < deadline:
+    while (redis.zcard("pending:hmrc") or redis.zcard(SENDING_KEY)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # let the worker finish the repeat it took
-    assert redis.llen("rq:queue:dept-hmrc") == 0
+    assert redis.zcard("pending:hmrc") == 0
+    assert redis.zcard(SENDING_KEY) == 0
     after = core.case(ref).deliveries["hmrc"]
     assert after.attempts == before.attempts
     assert after.receipt == before.receipt
+    assert after.state == DeliveryState.DELIVERED
     assert len(mock_log(redis, "hmrc")) == 1
 
 
@@ -85,12 +88,22 @@ def test_the_same_submission_key_makes_one_case(core: LifeEventRouter, redis: Re
     assert again.ref == first.ref
     assert again.secret == ""
     assert len([k for k in redis.keys("case:*") if k.count(b":") == 1]) == 1
-    assert redis.llen("rq:queue:dept-dwp") == 1
+    assert [m.decode() for m in redis.zrange("pending:dwp", 0, -1)] == [first.ref]
 
 
-def test_fanout_enqueue_uses_one_job_id_per_delivery(core: LifeEventRouter, redis: Redis) -> None:
+def test_fanout_enqueue_keeps_one_pending_entry_per_delivery(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    """A delivery's place in its department's pending set is keyed by its case: putting
+    it there again (a replay, a re-send) never makes two."""
     data = sample("death")
     ref = core.submit(data["event"], data["answers"], data["consent"]).ref
-    ids = sorted(k.decode() for k in redis.keys("rq:job:*"))
-    assert ids == sorted(f"rq:job:deliver-{ref}-{d}" for d in data["consent"])
+    for department in data["consent"]:
+        assert [m.decode() for m in redis.zrange(f"pending:{department}", 0, -1)] == [ref]
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.multi()
+        core.fanout.enqueue(pipe, ref, data["consent"])
+        pipe.execute()
+    for department in data["consent"]:
+        assert redis.zcard(f"pending:{department}") == 1
     assert isinstance(core.fanout, FanOut)

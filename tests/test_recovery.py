@@ -12,7 +12,11 @@ from redis import Redis
 
 from router import breaker, recovery
 from router.adapters.mocks import Faults, configure_faults
-from router.cases import LEASE_KEY, SENDING_KEY, CaseStore, DeliveryState, delivery_id
+from router.adapters.registry import Registry
+from router.batch import Dispatcher
+from router.cases import SENDING_KEY, CaseStore, DeliveryState, delivery_id
+from router.fanout import WAKE_KEY
+from router.queues import queue_for
 from router.service import LifeEventRouter
 from tests.helpers import Workers, mock_log, sample, wait_settled
 
@@ -36,8 +40,11 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_delivery_runs_again_wi
     ref = core.submit(data["event"], data["answers"], data["consent"]).ref
     _wait_for_state(core.store, ref, "dvla", "sending", timeout=20)
 
+    # Every worker process serves every department: kill them all, so the one that
+    # holds the delivery is surely among them.
     killed_at = datetime.now(UTC)
-    os.kill(workers.children["dvla"].pid, signal.SIGKILL)
+    for pid in workers.pids():
+        os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while core.case(ref).deliveries["dvla"].state != DeliveryState.DELIVERED:
         workers.check()  # the supervisor's loop: restart what died
@@ -47,7 +54,8 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_delivery_runs_again_wi
     history = [h for h in core.store.history(ref) if h.department == "dvla"]
     states = [h.state for h in history]
     assert states[:2] == ["queued", "sending"]
-    assert "queued" in states[2:], "the sweeper put it back on the queue"
+    assert "queued" in states[2:], "the sweeper put it back in its pending set"
+    assert recovery.RECOVERED_DETAIL in [h.detail for h in history]
     rerun = next(
         h for h in history[2:] if h.state == "sending" and datetime.fromisoformat(h.at) > killed_at
     )
@@ -59,25 +67,56 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_delivery_runs_again_wi
 
 
 def test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone(
-    core: LifeEventRouter, redis: Redis
+    core: LifeEventRouter, redis: Redis, registry: Registry
 ) -> None:
     data = sample("birth")
     orphan = core.submit(data["event"], data["answers"], data["consent"]).ref
     alive = core.submit(data["event"], data["answers"], data["consent"]).ref
+    # A worker claims both (pending -> sending, with a lease) and starts sending them.
+    dispatcher = Dispatcher(redis, registry)
+    assert sorted(dispatcher.claim("dwp")) == sorted([orphan, alive])
+    assert redis.zcard("pending:dwp") == 0
     for ref in (orphan, alive):
-        core.store.mark(ref, "dwp", DeliveryState.SENDING, count_attempt=True, sent=True)
-    redis.delete(LEASE_KEY.format(delivery=delivery_id(orphan, "dwp")))  # its worker died
-    queued_before = redis.llen("rq:queue:dept-dwp")
+        core.store.mark(ref, "dwp", DeliveryState.SENDING, sent=True, extra={"attempts": 1})
+    # The orphan's worker died: nobody renewed its lease, which has run out.
+    redis.zadd(SENDING_KEY, {delivery_id(orphan, "dwp"): int(time.time() * 1000) - 1})
 
-    recovered = recovery.sweep(redis, core.fanout.requeue)
+    recovered = recovery.sweep(redis)
 
     assert recovered == [delivery_id(orphan, "dwp")]
     assert core.case(orphan).deliveries["dwp"].state == DeliveryState.QUEUED
     assert core.case(alive).deliveries["dwp"].state == DeliveryState.SENDING
-    assert redis.llen("rq:queue:dept-dwp") == queued_before + 1
+    assert [m.decode() for m in redis.zrange("pending:dwp", 0, -1)] == [orphan]
     assert redis.zscore(SENDING_KEY, delivery_id(orphan, "dwp")) is None
+    assert redis.zscore(SENDING_KEY, delivery_id(alive, "dwp")) is not None
+    assert core.store.history(orphan)[-1].detail == recovery.RECOVERED_DETAIL
     # A second sweep finds nothing more to do.
-    assert recovery.sweep(redis, core.fanout.requeue) == []
+    assert recovery.sweep(redis) == []
+
+
+def test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    data = sample("birth")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    held = delivery_id(ref, "dwp")
+    assert Dispatcher(redis, registry).claim("dwp") == [ref]
+    recovery.holding([held])
+    try:
+        redis.zadd(SENDING_KEY, {held: int(time.time() * 1000) - 1})  # about to run out
+        recovery.renew(redis)
+        assert recovery.sweep(redis) == []
+        assert float(redis.zscore(SENDING_KEY, held) or 0) > time.time() * 1000
+    finally:
+        recovery.released([held])
+    # Renewal never brings back a lease its delivery has already settled.
+    redis.zrem(SENDING_KEY, held)
+    recovery.holding([held])
+    try:
+        recovery.renew(redis)
+    finally:
+        recovery.released([held])
+    assert redis.zscore(SENDING_KEY, held) is None
 
 
 def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
@@ -108,14 +147,23 @@ def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
     assert len(mock_log(redis, "hmrc")) == 12
 
 
-def test_a_job_taken_off_its_queue_by_a_worker_that_died_is_put_back(redis: Redis) -> None:
-    """RQ moves a job to an intermediate list before starting it; a worker killed in
-    between leaves it there. The rescue puts it back once it has sat a lease long."""
-    queue_key, intermediate = "rq:queue:dept-dwp", "rq:queue:dept-dwp:intermediate"
-    redis.rpush(intermediate, "deliver-ACDEFGHJK-dwp")
-    rescue = recovery.IntermediateRescue(redis, queue_key, intermediate)
-    assert rescue() == []  # first seen now: it may just be on its way to a live worker
-    rescue.first_seen = {k: v - 10 for k, v in rescue.first_seen.items()}
-    assert rescue() == ["deliver-ACDEFGHJK-dwp"]
-    assert redis.lrange(queue_key, 0, -1) == [b"deliver-ACDEFGHJK-dwp"]
-    assert redis.llen(intermediate) == 0
+def test_a_lost_wake_up_loses_nothing(
+    core: LifeEventRouter, redis: Redis, workers: Workers
+) -> None:
+    """A worker on several queues dequeues with BLPOP: killed between taking a drain job
+    and running it, it loses that job. The deliveries wait in the pending set, the wake
+    key runs out, and a worker's beat wakes the department again."""
+    workers.stop()
+    data = sample("new_job")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    # Lose every wake-up, as a worker killed right after BLPOP would; leave the wake
+    # keys as such a worker would (set, running out on their own).
+    for department in ("dwp", "hmrc"):
+        redis.delete(f"rq:queue:{queue_for(department)}")
+        assert redis.exists(WAKE_KEY.format(department=department))
+        redis.pexpire(WAKE_KEY.format(department=department), 500)
+
+    workers.start()
+    case = wait_settled(redis, ref, timeout=30)
+    assert {d.state for d in case.deliveries.values()} == {DeliveryState.DELIVERED}
+    assert len(mock_log(redis, "dwp")) == len(mock_log(redis, "hmrc")) == 1

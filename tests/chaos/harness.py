@@ -41,13 +41,16 @@ from router.adapters.registry import Registry
 from router.cases import (
     CASE_KEY,
     HISTORY_KEY,
+    PENDING_KEY,
     PENDING_STATES,
+    SENDING_KEY,
     CaseStore,
     DeliveryState,
     delivery_id,
 )
 from router.exceptions import UnknownCase
 from router.queues import queue_for
+from router.recovery import RECOVERED_DETAIL
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
@@ -371,10 +374,11 @@ class World:
         self.kills: list[Kill] = []
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start one worker per department and wait until each has registered."""
+        """Start the worker processes (each serves every department) and wait until
+        each has registered."""
         self.supervisor.start()
         deadline = time.monotonic() + timeout
-        while int(self.redis.scard("rq:workers")) < len(DEPARTMENTS):
+        while int(self.redis.scard("rq:workers")) < self.supervisor.processes:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the workers did not all start within {timeout}s")
             self.supervisor.check()
@@ -411,17 +415,16 @@ class World:
         return found
 
     def kill_worker(self, rng: random.Random, refs: Sequence[str]) -> Kill | None:
-        """SIGKILL one department's worker, preferring one that is mid-delivery
-        (sending something no earlier kill already orphaned)."""
+        """SIGKILL one worker process (each serves every department, so whatever it
+        holds mid-delivery is orphaned), chosen at random."""
         sending = self.sending(refs)
-        orphans = {d for kill in self.kills for d in kill.sending}
-        busy = sorted(d for d in DEPARTMENTS if set(sending.get(d, ())) - orphans)
-        department = rng.choice(busy) if busy and rng.random() < 0.75 else rng.choice(DEPARTMENTS)
-        child = self.supervisor.children[department]
+        slot = rng.choice(sorted(self.supervisor.children))
+        child = self.supervisor.children[slot]
         if child.poll() is not None:
             return None
         self._note_descendants()
-        kill = Kill(time.time(), (department,), child.pid, tuple(sending.get(department, ())))
+        held = tuple(d for ds in sending.values() for d in ds)
+        kill = Kill(time.time(), DEPARTMENTS, child.pid, held)
         os.kill(child.pid, signal.SIGKILL)
         self.kills.append(kill)
         return kill
@@ -586,9 +589,12 @@ def delivery_states(redis: Redis) -> dict[str, tuple[str, str]]:
 
 
 def queued_jobs(redis: Redis) -> int:
+    """Work not yet done: drain jobs queued, deliveries pending or claimed."""
     with redis.pipeline(transaction=False) as pipe:
         for name in DEPARTMENTS:
             pipe.llen(RQ_QUEUE_KEY.format(name=queue_for(name)))
+            pipe.zcard(PENDING_KEY.format(department=name))
+        pipe.zcard(SENDING_KEY)
         return sum(int(n) for n in pipe.execute())
 
 
@@ -603,9 +609,9 @@ class Settled:
 def wait_settled(
     w: World, timeout: float = SETTLE_SECONDS, stall: float = STALL_SECONDS
 ) -> Settled:
-    """Poll every 0.2 s until no stored delivery is queued, sending or retrying and
-    every department queue is empty; give up at ``timeout``, or after ``stall``
-    seconds in which no delivery changed state."""
+    """Poll every 0.2 s until no stored delivery is queued, sending or retrying, and
+    every department queue, pending set and the sending set are empty; give up at
+    ``timeout``, or after ``stall`` seconds in which no delivery changed state."""
     started = time.monotonic()
     last_change = started
     last_signature: frozenset[tuple[str, str, str]] | None = None
@@ -746,25 +752,21 @@ def check_invariant(redis: Redis, accepted: Iterable[str]) -> Report:
 
 
 def job_whereabouts(redis: Redis, delivery: str) -> str:
-    """Where RQ holds the jobs of one delivery: status, and every list or sorted set
-    (queue, intermediate queue, registries) naming them. For diagnosing a lost one."""
-    prefix = f"deliver-{delivery}"
+    """Where a delivery waits: its department's pending set (and when it is due), the
+    sending set (and when its lease runs out), the dead letters. For diagnosing a
+    lost one."""
+    ref, _, department = delivery.partition("-")
     found = []
-    for key in redis.scan_iter(match=f"rq:job:{prefix}*", count=1000):
-        name = _text(key)
-        found.append(f"{name[7:]}={_text(redis.hget(name, 'status') or b'?')}")
-    for key in redis.scan_iter(match="rq:*", count=1000):
-        kind = _text(redis.type(key))
-        members: list[Any]
-        if kind == "list":
-            members = list(redis.lrange(key, 0, -1))
-        elif kind == "zset":
-            members = list(redis.zrange(key, 0, -1))
-        else:
-            continue
-        if any(_text(m).startswith(prefix) for m in members):
-            found.append(f"in {_text(key)}")
-    return ", ".join(found) or "none"
+    due = redis.zscore(PENDING_KEY.format(department=department), ref)
+    if due is not None:
+        found.append(f"pending, due in {due - time.time():.1f}s")
+    lease = redis.zscore(SENDING_KEY, delivery)
+    if lease is not None:
+        found.append(f"sending, lease ends in {lease / 1000 - time.time():.1f}s")
+    if redis.hexists("deliveries:dead", delivery):
+        found.append("dead-lettered")
+    queued = redis.llen(RQ_QUEUE_KEY.format(name=queue_for(department)))
+    return ", ".join(found) or f"nowhere ({queued} drain jobs queued for {department})"
 
 
 # --- kill to running again ---------------------------------------------------------------------
@@ -796,24 +798,31 @@ class Reruns:
 def reruns(store: CaseStore, refs: Sequence[str], kills: Sequence[Kill]) -> Reruns:
     """For every delivery a kill caught mid-call, the time from the kill to it running again.
 
-    A delivery was caught by a kill of its department's worker (one per department)
-    when its last history entry at or before the kill is "sending"; a delivery already
-    orphaned by an earlier kill counts from that first kill. Running again is the first
-    "sending" entry after the kill.
+    Every worker process serves every department, so a delivery "sending" at a kill
+    was in the killed process or in one that lived on. It was caught by the kill when
+    its last history entry at or before the kill is "sending" and the next is the
+    sweeper putting it back ("queued": its worker stopped), or there is no next entry
+    at all (never sent again); one that a live process finished is not. A delivery
+    already orphaned by an earlier kill counts from that first kill. Running again is
+    the first "sending" entry after the kill.
     """
-    histories: dict[tuple[str, str], list[tuple[float, str, str]]] = defaultdict(list)
+    histories: dict[tuple[str, str], list[tuple[float, str, str, str]]] = defaultdict(list)
     for ref in refs:
         for h in store.history(ref):
             if h.department:
-                histories[(ref, h.department)].append((_timestamp(h.at), h.at, h.state))
+                histories[(ref, h.department)].append((_timestamp(h.at), h.at, h.state, h.detail))
     orphaned: dict[tuple[str, str, str], float] = {}
     for kill in sorted(kills, key=lambda k: k.at):
         for (ref, department), entries in histories.items():
             if department not in kill.departments:
                 continue
             before = [e for e in entries if e[0] <= kill.at]
-            if before and before[-1][2] == "sending":
-                orphaned.setdefault((ref, department, before[-1][1]), kill.at)
+            if not before or before[-1][2] != "sending":
+                continue
+            after = [e for e in entries if e[0] > kill.at]
+            if after and not (after[0][2] == "queued" and after[0][3] == RECOVERED_DETAIL):
+                continue  # a live worker finished it
+            orphaned.setdefault((ref, department, before[-1][1]), kill.at)
     result = Reruns({}, [])
     for (ref, department, _), killed_at in orphaned.items():
         after = [e for e in histories[(ref, department)] if e[0] > killed_at]
