@@ -225,16 +225,9 @@ class CaseStore:
             # Attempts (0) and updated_at (the case's creation) are implied until the
             # delivery first moves: every hash field costs ~60 bytes of Redis memory.
             mapping[delivery_field(d.department, "state")] = state
+            # The reason is in the plan; repeating it here cost ~60 bytes a delivery.
             history.append(
-                json.dumps(
-                    {
-                        "at": created_at,
-                        "department": d.department,
-                        "state": state,
-                        "detail": d.reason,
-                    },
-                    **_TIGHT,
-                )
+                json.dumps({"at": created_at, "department": d.department, "state": state}, **_TIGHT)
             )
         claim = SUBMISSION_KEY.format(key=submission_key) if submission_key else None
         claimed = False
@@ -319,7 +312,9 @@ class CaseStore:
         for attribute, value in (extra or {}).items():
             mapping[delivery_field(department, attribute)] = value
         entry = json.dumps(
-            {"at": at, "department": department, "state": str(state), "detail": detail}, **_TIGHT
+            {"at": at, "department": department, "state": str(state)}
+            | ({"detail": detail} if detail else {}),
+            **_TIGHT,
         )
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
         case_key = CASE_KEY.format(ref=ref)

