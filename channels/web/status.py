@@ -247,13 +247,18 @@ def show(ref: str) -> Any:
 @bp.get("/<ref>/deliveries")
 def deliveries(ref: str) -> Any:
     """The part of the status page htmx refreshes; a full page without JavaScript."""
+    return render_template("partials/deliveries.html", **_view(_seen_case(ref)))
+
+
+def _seen_case(ref: str) -> Case:
+    """The case, if this session has proved it may see it; otherwise a 404."""
     canonical = reference.normalise(ref)
     if canonical is None or not allowed(canonical):
         abort(404)
     case = _load(canonical)
     if case is None:
         abort(404)
-    return render_template("partials/deliveries.html", **_view(case))
+    return case
 
 
 def _when(iso: str) -> str:
@@ -317,12 +322,7 @@ def _view(case: Case) -> dict[str, Any]:
 @bp.route("/<ref>/branch", methods=["GET", "POST"])
 def branch(ref: str) -> Any:
     """Choose another Post Office: the nearest to a postcode that offer what is needed."""
-    canonical = reference.normalise(ref)
-    if canonical is None or not allowed(canonical):
-        abort(404)
-    case = _load(canonical)
-    if case is None:
-        abort(404)
+    case = _seen_case(ref)
     if not case.at_counter:
         return redirect(url_for(".show", ref=case.display_ref))
     postcode = (request.values.get("postcode") or str(case.answers.get("postcode", ""))).strip()
