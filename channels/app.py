@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -144,6 +145,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _locale() -> None:
+        g.csp_nonce = secrets.token_urlsafe(16)
         g.lang = select_locale()
         if request.args.get("lang") in LANGUAGES and not request.path.startswith("/api/"):
             session["lang"] = g.lang
@@ -165,6 +167,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         response.headers.setdefault("X-Frame-Options", "DENY")
         if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
+        if response.mimetype == "text/html" and "csp_nonce" in g:
+            # Scripts and styles from our own /assets only; the GOV.UK template's one
+            # inline script (it marks the page js-enabled) carries this response's nonce.
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                f"default-src 'self'; script-src 'self' 'nonce-{g.csp_nonce}'; "
+                "style-src 'self'; img-src 'self' data:; font-src 'self'; "
+                "connect-src 'self'; form-action 'self'; base-uri 'none'; "
+                "object-src 'none'; frame-ancestors 'none'",
+            )
         return response
 
     from channels.counter import views as counter
