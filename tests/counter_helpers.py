@@ -3,47 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
 from redis import Redis
 from werkzeug.test import TestResponse
 
 from router import branches
-from router.catalogue import EVENTS, Kind, Question
+from router.catalogue import EVENTS
+from tests.pages import csrf_token, form_value, path_of, soup, text
 
 # --- reading pages -----------------------------------------------------------------------
 
 
-def soup(response: TestResponse) -> BeautifulSoup:
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
-
-
-def text(element: Tag | None) -> str:
-    """An element's text as a person reads it: whitespace collapsed."""
-    assert element is not None
-    return " ".join(element.get_text(" ").split())
-
-
 def heading(page: BeautifulSoup) -> str:
     return text(page.find("h1"))
-
-
-def csrf_token(page: BeautifulSoup) -> str:
-    field = page.find("input", {"name": "csrf_token"})
-    assert isinstance(field, Tag), "no CSRF token on the page"
-    value = field.get("value")
-    assert isinstance(value, str) and value
-    return value
-
-
-def path_of(url: str) -> str:
-    """Path and query of a URL (the test client gives absolute or relative ones)."""
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def redirected_to(response: TestResponse) -> str:
@@ -88,17 +64,6 @@ def sign_in(client: FlaskClient, username: str, password: str, query: str = "") 
 
 
 # --- answering the journey ------------------------------------------------------------------
-
-
-def form_value(question: Question, answer: Any) -> str | list[str]:
-    """What a person types for a sample answer: dates as day, month, year boxes."""
-    if question.kind is Kind.DATE:
-        if isinstance(answer, dict):
-            when = date.today() - timedelta(days=answer["days_ago"])
-        else:
-            when = date.fromisoformat(answer)
-        return [str(when.day), str(when.month), str(when.year)]
-    return str(answer)
 
 
 def walk(client: FlaskClient, prefix: str, event_name: str, answers: Mapping[str, Any]) -> str:

@@ -12,7 +12,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +28,7 @@ from router.cases import STATE_LABELS, CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.redis_server import RedisServer
 from tests.helpers import Workers, sample
+from tests.pages import csrf_token, form_value, path_of, soup, text
 
 LANGS = ("en", "cy")
 OTHER_LANG = {"en": "cy", "cy": "en"}
@@ -54,30 +54,6 @@ def client(app: Flask) -> FlaskClient:
 
 
 # --- reading pages -----------------------------------------------------------------------
-
-
-def soup(response: TestResponse) -> BeautifulSoup:
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
-
-
-def text(element: Tag | None) -> str:
-    """An element's text as a person reads it: whitespace collapsed."""
-    assert element is not None
-    return " ".join(element.get_text(" ").split())
-
-
-def csrf_token(page: BeautifulSoup) -> str:
-    field = page.find("input", {"name": "csrf_token"})
-    assert isinstance(field, Tag), "no CSRF token on the page"
-    value = field.get("value")
-    assert isinstance(value, str) and value
-    return value
-
-
-def path_of(url: str) -> str:
-    """Path and query of a URL (the test client gives absolute or relative ones)."""
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def translator(app: Flask, lang: str) -> Translate:
@@ -115,17 +91,6 @@ def summary_rows(summary_list: Tag) -> list[tuple[str, str, list[str]]]:
 
 
 # --- answering questions -------------------------------------------------------------------
-
-
-def form_value(question: Question, answer: Any) -> str | list[str]:
-    """What a person types for a sample answer: dates as day, month, year boxes."""
-    if question.kind is Kind.DATE:
-        if isinstance(answer, dict):
-            when = date.today() - timedelta(days=answer["days_ago"])
-        else:
-            when = date.fromisoformat(answer)
-        return [str(when.day), str(when.month), str(when.year)]
-    return str(answer)
 
 
 def empty_form(question: Question) -> dict[str, Any]:

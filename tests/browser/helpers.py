@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
+from babel.support import NullTranslations, Translations
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route
+
+from router.adapters.registry import Registry
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -137,3 +141,28 @@ def screenshot(page: Page, name: str, folder: Path = SCREENSHOTS) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=path, full_page=True)
     return path
+
+
+# --- wording --------------------------------------------------------------------------------
+
+TRANSLATIONS = ROOT / "channels" / "translations"
+
+
+@functools.cache
+def _catalogue(lang: str) -> NullTranslations:
+    if lang == "en":
+        return NullTranslations()
+    translations = Translations.load(str(TRANSLATIONS), [lang])
+    assert isinstance(translations, Translations), f"no {lang} catalogue in {TRANSLATIONS}"
+    return translations
+
+
+def translate(lang: str, msgid: str) -> str:
+    """The app's own catalogue's wording, so tests follow the translators."""
+    return _catalogue(lang).gettext(msgid)
+
+
+@functools.cache
+def titles() -> dict[str, str]:
+    """Each department's title (a message id), by name."""
+    return {cls.name: cls.title for cls in Registry.discover()}

@@ -11,31 +11,25 @@ counter page of the journey, error states included, in English and in Welsh.
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from babel.support import NullTranslations, Translations
 from playwright.sync_api import Locator, Page, Response, expect
 from redis import Redis
 
 from router import branches, reference
-from router.adapters.registry import Registry
 from router.cases import STATE_LABELS, DeliveryState
 from router.catalogue import EVENTS
 from router.counter import DOCUMENTS, TASK_DONE_WORDS
 from router.service import LifeEventRouter
 from router.staff import StaffStore
 from tests.browser.conftest import PageFactory
-from tests.browser.helpers import assert_accessible, screenshot
+from tests.browser.helpers import assert_accessible, screenshot, titles, translate
 from tests.helpers import Workers, sample
 
-ROOT = Path(__file__).resolve().parents[2]
-TRANSLATIONS = ROOT / "channels" / "translations"
 # Screenshots for the README: always the same size, so they change only when pages do.
 VIEWPORT = {"width": 1000, "height": 800}
 PASSWORD = "a long counter password"
@@ -52,28 +46,6 @@ NOT_CONFIRMED = "Confirm the citizen is at your counter, or go back to your queu
 PRESENT = "The citizen is here at my counter and I am serving them"
 # A Cardiff branch: never the nearest to the Bristol sample's postcode.
 OTHER_BRANCH = "cardiff-queen-street"
-
-
-# --- wording ------------------------------------------------------------------------------
-
-
-@functools.cache
-def _catalogue(lang: str) -> NullTranslations:
-    if lang == "en":
-        return NullTranslations()
-    translations = Translations.load(str(TRANSLATIONS), [lang])
-    assert isinstance(translations, Translations), f"no {lang} catalogue in {TRANSLATIONS}"
-    return translations
-
-
-def translate(lang: str, msgid: str) -> str:
-    return _catalogue(lang).gettext(msgid)
-
-
-@functools.cache
-def titles() -> dict[str, str]:
-    """Each department's title (a message id), by name."""
-    return {cls.name: cls.title for cls in Registry.discover()}
 
 
 # --- the case and the staff ---------------------------------------------------------------

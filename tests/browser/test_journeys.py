@@ -8,31 +8,25 @@ app's own Welsh catalogue, so the same steps hold in English and in Welsh.
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.support import NullTranslations, Translations
 from playwright.sync_api import Dialog, Page, Request, expect
 from redis import Redis
 
 from router import reference, routing
 from router.adapters.mocks import Faults, configure_faults
-from router.adapters.registry import Registry
 from router.cases import STATE_LABELS, DeliveryState
 from router.catalogue import EVENTS, Kind, Question
 from tests.browser.conftest import PageFactory
-from tests.browser.helpers import assert_accessible, screenshot
+from tests.browser.helpers import assert_accessible, screenshot, titles, translate
 from tests.helpers import Workers, sample
 
-ROOT = Path(__file__).resolve().parents[2]
-TRANSLATIONS = ROOT / "channels" / "translations"
 # Screenshots for the README: always the same size, so they change only when pages do.
 VIEWPORT = {"width": 1000, "height": 800}
 _REF_CHAR = "[ACDEFGHJKMNPQRTWXY3469]"
@@ -42,28 +36,6 @@ WAITING = STATE_LABELS[DeliveryState.QUEUED]
 SETTLE_SECONDS = 20
 
 Answer = str | dict[str, str]
-
-
-# --- wording ------------------------------------------------------------------------------
-
-
-@functools.cache
-def _catalogue(lang: str) -> NullTranslations:
-    if lang == "en":
-        return NullTranslations()
-    translations = Translations.load(str(TRANSLATIONS), [lang])
-    assert isinstance(translations, Translations), f"no {lang} catalogue in {TRANSLATIONS}"
-    return translations
-
-
-def translate(lang: str, msgid: str) -> str:
-    return _catalogue(lang).gettext(msgid)
-
-
-@functools.cache
-def titles() -> dict[str, str]:
-    """Each department's title (a message id), by name."""
-    return {cls.name: cls.title for cls in Registry.discover()}
 
 
 # --- sample answers as a person types them ------------------------------------------------

@@ -1,0 +1,48 @@
+"""Pages as a person reads them: parsed HTML, its text, its form tokens, and what a
+person types into a form for a sample answer. Shared by the page tests."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from bs4 import BeautifulSoup, Tag
+from werkzeug.test import TestResponse
+
+from router.catalogue import Kind, Question
+
+
+def soup(response: TestResponse) -> BeautifulSoup:
+    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+
+
+def text(element: Tag | None) -> str:
+    """An element's text as a person reads it: whitespace collapsed."""
+    assert element is not None
+    return " ".join(element.get_text(" ").split())
+
+
+def csrf_token(page: BeautifulSoup) -> str:
+    field = page.find("input", {"name": "csrf_token"})
+    assert isinstance(field, Tag), "no CSRF token on the page"
+    value = field.get("value")
+    assert isinstance(value, str) and value
+    return value
+
+
+def path_of(url: str) -> str:
+    """Path and query of a URL (the test client gives absolute or relative ones)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def form_value(question: Question, answer: Any) -> str | list[str]:
+    """What a person types for a sample answer: dates as day, month, year boxes."""
+    if question.kind is Kind.DATE:
+        if isinstance(answer, dict):
+            when = date.today() - timedelta(days=answer["days_ago"])
+        else:
+            when = date.fromisoformat(answer)
+        return [str(when.day), str(when.month), str(when.year)]
+    return str(answer)
