@@ -51,10 +51,14 @@ from router.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# Set while a drain for the department is queued or running; it runs out on its own if
-# the worker holding it dies, and the next beat wakes the department again.
+# Set while a drain for the department is queued or running, and renewed by the beat
+# (every 0.5 s) of the process draining it; it runs out on its own soon after the
+# worker holding it dies, and the next beat wakes the department again. Short, because
+# until it runs out nobody else drains the department (a 5 s key let a backlog build
+# for 5 s after every kill in the chaos test); a job that waits longer than this in its
+# queue only costs a spare wake-up.
 WAKE_KEY = "wake:{department}"
-WAKE_MS = 5000
+WAKE_MS = 1500
 # Results are never read (the case hash is the record), so RQ keeps none.
 RESULT_TTL = 0
 FAILURE_TTL = 7 * 24 * 3600
@@ -161,7 +165,7 @@ class FanOut:
         woken = [department for index, department in marks if results[index]]
         if woken:
             try:
-                self._trigger(woken)
+                self.trigger(woken)
             except RedisError as error:
                 log.warning("could not wake departments (%s); the beat will", type(error).__name__)
 
@@ -175,10 +179,10 @@ class FanOut:
         keys += [WAKE_KEY.format(department=d) for d in names]
         woken = [names[int(i) - 1] for i in self._wake(keys=keys, args=[time.time(), WAKE_MS])]
         if woken:
-            self._trigger(woken)
+            self.trigger(woken)
         return woken
 
-    def _trigger(self, departments: list[str]) -> None:
+    def trigger(self, departments: list[str]) -> None:
         """Queue one drain job on each department's queue."""
         with self.redis.pipeline(transaction=False) as pipe:
             for department in departments:

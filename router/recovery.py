@@ -11,8 +11,14 @@ idempotency key makes any overlap with a worker that was only slow harmless. The
 beat wakes every department with due deliveries and no drain (router.fanout), which
 also recovers a drain job lost with its worker, and retries whose backoff has ended.
 
-Bound: a kill is noticed within LEASE_MS + one beat (about 3.5 s); a surviving worker
-(or the killed one's replacement) then takes the delivery within another beat.
+The process whose sweep put orphans back drains their departments itself, at once: the
+dead worker may still hold a department's wake key (``router.fanout``), which would
+otherwise keep every other process from waking it until the key ran out — and under
+repeated kills that wait could come round twice (a CI run measured 10.6 s from a kill
+to the delivery running again).
+
+Bound: a kill is noticed within LEASE_MS + one beat (about 3.5 s), and the sweeping
+process sends the delivery again straight away.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ RECOVERED_DETAIL = "its worker stopped mid-delivery; sending again"
 
 # KEYS: deliveries:sending, the department's pending set, the case hash, its history.
 # ARGV: delivery id, now (ms), ref, state field, updated_at field, detail field,
-#       now (ISO), detail, history entry, now (epoch s).
+#       now (ISO), detail, history entry, the lease's length (ms).
+# The orphan goes back due from when its lease was last renewed (about when its worker
+# died), so it is sent again ahead of deliveries queued since, not behind them.
 RECOVER_SCRIPT = """
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not lease or tonumber(lease) > tonumber(ARGV[2]) then return 0 end
@@ -54,7 +62,7 @@ local state = redis.call('HGET', KEYS[3], ARGV[4])
 if state ~= 'queued' and state ~= 'sending' and state ~= 'retrying' then return 0 end
 redis.call('HSET', KEYS[3], ARGV[4], 'queued', ARGV[5], ARGV[7], ARGV[6], ARGV[8])
 redis.call('RPUSH', KEYS[4], ARGV[9])
-redis.call('ZADD', KEYS[2], ARGV[10], ARGV[3])
+redis.call('ZADD', KEYS[2], (tonumber(lease) - tonumber(ARGV[10])) / 1000, ARGV[3])
 return 1
 """
 
@@ -129,7 +137,7 @@ def sweep(redis: Redis) -> list[str]:
                 at,
                 RECOVERED_DETAIL,
                 entry,
-                time.time(),
+                _lease_ms,
             ],
         )
         if done:
@@ -157,11 +165,18 @@ def start_background(redis: Redis, beat: Callable[[], None]) -> None:
         _thread.start()
 
 
-def beat(redis: Redis, wake: Callable[[], object], also: Callable[[], None] | None = None) -> None:
-    """One beat of a worker process: renew its leases, put back orphans, wake the
-    departments with due work and no drain."""
+def beat(
+    redis: Redis,
+    wake: Callable[[], object],
+    also: Callable[[], None] | None = None,
+    recovered: Callable[[list[str]], None] | None = None,
+) -> None:
+    """One beat of a worker process: renew its leases, put back orphans (handing them
+    to ``recovered``), wake the departments with due work and no drain."""
     renew(redis)
     if also is not None:
         also()
-    sweep(redis)
+    orphans = sweep(redis)
+    if orphans and recovered is not None:
+        recovered(orphans)
     wake()

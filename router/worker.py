@@ -27,6 +27,7 @@ from rq.worker import DequeueStrategy
 
 from router import batch, fanout, recovery
 from router.adapters.registry import Registry
+from router.cases import split_delivery_id
 from router.queues import queue_for
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,27 @@ def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = Fa
     waker = fanout.FanOut(connection, registry)
     background = Redis(connection_pool=connection.connection_pool)
 
+    def take_over(orphans: list[str]) -> None:
+        # Drain the orphans' departments here and now, whoever holds their wake keys.
+        departments = {split_delivery_id(d)[1] for d in orphans}
+        here = sorted(departments & set(names))
+        with background.pipeline(transaction=False) as pipe:
+            for department in here:
+                pipe.set(fanout.WAKE_KEY.format(department=department), "1", px=fanout.WAKE_MS)
+            pipe.execute()
+        for department in here:
+            dispatcher.wake(department)
+        elsewhere = sorted(departments - set(names))
+        if elsewhere:
+            waker.trigger(elsewhere)
+
     def beat() -> None:
-        recovery.beat(background, lambda: waker.wake(names), also=dispatcher.renew_wakes)
+        recovery.beat(
+            background,
+            lambda: waker.wake(names),
+            also=dispatcher.renew_wakes,
+            recovered=take_over,
+        )
 
     recovery.start_background(background, beat)
     queues = [Queue(queue_for(n), connection=connection, serializer=JSONSerializer) for n in names]

@@ -80,18 +80,23 @@ def test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone(
         core.store.mark(ref, "dwp", DeliveryState.SENDING, sent=True, extra={"attempts": 1})
     # The orphan's worker died: nobody renewed its lease, which has run out.
     redis.zadd(SENDING_KEY, {delivery_id(orphan, "dwp"): int(time.time() * 1000) - 1})
+    later = core.submit(data["event"], data["answers"], data["consent"]).ref
 
     recovered = recovery.sweep(redis)
 
     assert recovered == [delivery_id(orphan, "dwp")]
     assert core.case(orphan).deliveries["dwp"].state == DeliveryState.QUEUED
     assert core.case(alive).deliveries["dwp"].state == DeliveryState.SENDING
-    assert [m.decode() for m in redis.zrange("pending:dwp", 0, -1)] == [orphan]
+    assert [m.decode() for m in redis.zrange("pending:dwp", 0, -1)] == [orphan, later]
     assert redis.zscore(SENDING_KEY, delivery_id(orphan, "dwp")) is None
     assert redis.zscore(SENDING_KEY, delivery_id(alive, "dwp")) is not None
     assert core.store.history(orphan)[-1].detail == recovery.RECOVERED_DETAIL
     # A second sweep finds nothing more to do.
     assert recovery.sweep(redis) == []
+    # The orphan went back in line from about when its worker died: ahead of a case
+    # submitted after that but before the sweep.
+    assert Dispatcher(redis, registry, concurrency=1).claim("dwp") == [orphan]
+    assert Dispatcher(redis, registry, concurrency=1).claim("dwp") == [later]
 
 
 def test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper(
@@ -167,3 +172,29 @@ def test_a_lost_wake_up_loses_nothing(
     case = wait_settled(redis, ref, timeout=30)
     assert {d.state for d in case.deliveries.values()} == {DeliveryState.DELIVERED}
     assert len(mock_log(redis, "dwp")) == len(mock_log(redis, "hmrc")) == 1
+
+
+def test_the_sweeping_worker_sends_orphans_again_whoever_holds_the_wake_key(
+    core: LifeEventRouter, redis: Redis, registry: Registry, workers: Workers
+) -> None:
+    """A killed worker leaves its leases and the department's wake key behind. The
+    live process whose sweep puts the orphans back drains them itself, without waiting
+    for the dead one's wake key to run out."""
+    workers.stop()
+    data = sample("new_job")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    redis.delete(f"rq:queue:{queue_for('dwp')}")
+    # The dead worker had claimed the delivery and started it ...
+    assert Dispatcher(redis, registry).claim("dwp") == [ref]
+    core.store.mark(ref, "dwp", DeliveryState.SENDING, sent=True, extra={"attempts": 1})
+    redis.zadd(SENDING_KEY, {delivery_id(ref, "dwp"): int(time.time() * 1000) - 1})
+    # ... and held the department's wake key, here for far longer than the test waits.
+    redis.set(WAKE_KEY.format(department="dwp"), "1", px=120_000)
+
+    started = time.monotonic()
+    workers.start()
+    _wait_for_state(core.store, ref, "dwp", "delivered", timeout=20)
+    assert time.monotonic() - started < 20
+    history = [h for h in core.store.history(ref) if h.department == "dwp"]
+    assert recovery.RECOVERED_DETAIL in [h.detail for h in history]
+    assert len([e for e in mock_log(redis, "dwp") if e["delivery_id"] == f"{ref}-dwp"]) == 1
