@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 from redis import Redis
-from redis.client import Pipeline
+from redis.commands.core import Script
 
 from router.adapters.contract import (
     Adapter,
@@ -76,8 +76,88 @@ def get_faults(redis: Redis, name: str) -> Faults:
     return Faults.from_redis(redis.hgetall(faults_key(name)))
 
 
+# KEYS: the delivery's receipt key, the department's attempt counter (a hash).
+# ARGV: the delivery id.
+# A repeat gets the first receipt back; otherwise the attempt is counted.
+CALL_SCRIPT = """
+local first = redis.call('GET', KEYS[1])
+if first then return {1, first} end
+return {0, redis.call('HINCRBY', KEYS[2], ARGV[1], 1)}
+"""
+
+# KEYS: the receipt key, the department's sequence, its log, then every record key the
+#       change touches.
+# ARGV: reference prefix, receipt detail, the change's commands (JSON: [command, index
+#       of its key in KEYS, arguments...]), the log entry without its receipt (JSON).
+# Applies the change, stores the receipt and logs it, all at once; a concurrent repeat
+# that got there first has its receipt returned and nothing changes again.
+APPLY_SCRIPT = """
+local first = redis.call('GET', KEYS[1])
+if first then return first end
+local sequence = redis.call('INCR', KEYS[2])
+for _, command in ipairs(cjson.decode(ARGV[3])) do
+  local args = {command[1], KEYS[command[2]]}
+  for i = 3, #command do args[#args + 1] = command[i] end
+  redis.call(unpack(args))
+end
+local receipt = cjson.encode({
+  reference = string.format('%s-%08d', ARGV[1], sequence), detail = ARGV[2], extra = {}
+})
+redis.call('SET', KEYS[1], receipt)
+local entry = cjson.decode(ARGV[4])
+entry['receipt'] = string.format('%s-%08d', ARGV[1], sequence)
+redis.call('RPUSH', KEYS[3], cjson.encode(entry))
+return receipt
+"""
+
+
+# Loaded by SHA once per Redis client (EVALSHA after the first call).
+_CALL = Script(None, CALL_SCRIPT.encode())  # type: ignore[arg-type]
+_APPLY = Script(None, APPLY_SCRIPT.encode())  # type: ignore[arg-type]
+
+
+class Changes:
+    """The changes one delivery makes to a department's records, collected by
+    ``MockDepartment.apply`` and applied with the receipt in one script."""
+
+    FIXED_KEYS = 3  # receipt, sequence, log: the record keys follow
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.commands: list[list[Any]] = []
+
+    def _add(self, command: str, key: str, *args: Any) -> None:
+        if key not in self.keys:
+            self.keys.append(key)
+        index = self.FIXED_KEYS + self.keys.index(key) + 1
+        self.commands.append([command, index, *(str(a) for a in args)])
+
+    def hset(
+        self,
+        key: str,
+        field: str | None = None,
+        value: Any = None,
+        mapping: Mapping[str, Any] | None = None,
+    ) -> None:
+        pairs: list[Any] = [] if field is None else [field, value]
+        for k, v in (mapping or {}).items():
+            pairs += [k, v]
+        self._add("HSET", key, *pairs)
+
+    def hdel(self, key: str, *fields: str) -> None:
+        self._add("HDEL", key, *fields)
+
+    def hincrby(self, key: str, field: str, amount: int = 1) -> None:
+        self._add("HINCRBY", key, field, amount)
+
+
 class MockDepartment(Adapter):
-    """Shared machinery: idempotency, faults, and one log entry per applied change."""
+    """Shared machinery: idempotency, faults, and one log entry per applied change.
+
+    A call costs the department two round trips to Redis, each one script: one before
+    its latency (a repeat gets its first receipt; otherwise the attempt is counted and
+    the faults read), and one after (the change, its receipt and its log entry, once
+    per idempotency key however many calls race)."""
 
     prefix: ClassVar[str] = "mock"
     timeout: ClassVar[float] = 10.0
@@ -90,12 +170,18 @@ class MockDepartment(Adapter):
         if redis is None:
             raise RetryableError("the mock department has no Redis connection")
         receipt_key = self.key("receipt", notification.delivery_id)
-        first = redis.get(receipt_key)
-        if first is not None:
-            return Receipt.from_dict(json.loads(first))
-
-        faults = get_faults(redis, self.name)
-        attempt = int(redis.hincrby(self.key("attempts"), notification.delivery_id, 1))
+        with redis.pipeline(transaction=False) as pipe:
+            _CALL(
+                keys=[receipt_key, self.key("attempts")],
+                args=[notification.delivery_id],
+                client=pipe,
+            )
+            pipe.hgetall(faults_key(self.name))
+            (repeat, value), raw_faults = pipe.execute()
+        if int(repeat):
+            return Receipt.from_dict(json.loads(value))
+        faults = Faults.from_redis(raw_faults)
+        attempt = int(value)
         wait = faults.retry_after or None
         if faults.outage:
             raise RetryableError("service unavailable", retry_after=wait)
@@ -109,52 +195,39 @@ class MockDepartment(Adapter):
         if draw < faults.transient_rate + faults.permanent_rate:
             raise PermanentError("record rejected by the department")
 
-        def apply(pipe: Pipeline) -> bytes | str:
-            existing = pipe.get(receipt_key)
-            if existing is not None:  # a concurrent repeat got there first
-                return existing
-            receipt = Receipt(
-                reference=f"{self.name.upper()}-{int(redis.incr(self.key('sequence'))):08d}",
-                detail=self.describe(notification),
-            )
-            encoded = json.dumps(receipt.to_dict())
-            pipe.multi()
-            self.apply(pipe, notification)
-            pipe.set(receipt_key, encoded)
-            pipe.rpush(
-                self.key("log"),
-                json.dumps(
-                    {
-                        "delivery_id": notification.delivery_id,
-                        "event_type": notification.event_type,
-                        "fields": sorted(notification.fields),
-                        "receipt": receipt.reference,
-                        "at": time.time(),
-                    }
-                ),
-            )
-            return encoded
-
-        stored: Any = redis.transaction(
-            apply,  # type: ignore[arg-type]
-            receipt_key,
-            value_from_callable=True,
+        changes = Changes()
+        self.apply(changes, notification)
+        entry = {
+            "delivery_id": notification.delivery_id,
+            "event_type": notification.event_type,
+            "fields": sorted(notification.fields),
+            "at": time.time(),
+        }
+        stored = _APPLY(
+            keys=[receipt_key, self.key("sequence"), self.key("log"), *changes.keys],
+            args=[
+                self.name.upper(),
+                self.describe(notification),
+                json.dumps(changes.commands),
+                json.dumps(entry),
+            ],
+            client=redis,
         )
         return Receipt.from_dict(json.loads(stored))
 
-    def apply(self, pipe: Pipeline, n: Notification) -> None:
-        """Change this department's records; runs inside a MULTI transaction."""
+    def apply(self, changes: Changes, n: Notification) -> None:
+        """Change this department's records (collected, then applied with the receipt)."""
         raise NotImplementedError
 
     def describe(self, n: Notification) -> str:
         return N_("Record updated")
 
-    def update(self, pipe: Pipeline, record: str, n: Notification, **values: Any) -> None:
+    def update(self, changes: Changes, record: str, n: Notification, **values: Any) -> None:
         """Set fields on one record and count the change."""
-        mapping: dict[Any, Any] = {k: str(v) for k, v in values.items()}
+        mapping: dict[str, Any] = {k: str(v) for k, v in values.items()}
         mapping["last_delivery"] = n.delivery_id
-        pipe.hset(record, mapping=mapping)
-        pipe.hincrby(record, "changes", 1)
+        changes.hset(record, mapping=mapping)
+        changes.hincrby(record, "changes", 1)
 
 
 class DwpBenefits(MockDepartment):
@@ -186,7 +259,7 @@ class DwpBenefits(MockDepartment):
             )
         return super().route(event_type, answers)
 
-    def apply(self, pipe: Pipeline, n: Notification) -> None:
+    def apply(self, pipe: Changes, n: Notification) -> None:
         f = n.fields
         if n.event_type == "death":
             self.update(
@@ -288,7 +361,7 @@ class DvlaLicences(MockDepartment):
             return Route("not_needed", N_("You said you do not have a driving licence"))
         return super().route(event_type, answers)
 
-    def apply(self, pipe: Pipeline, n: Notification) -> None:
+    def apply(self, pipe: Changes, n: Notification) -> None:
         f = n.fields
         record = self.key("licence", f["driving_licence_number"])
         if n.event_type == "moving_house":
@@ -330,7 +403,7 @@ class GovernmentPayments(MockDepartment):
             )
         return super().route(event_type, answers)
 
-    def apply(self, pipe: Pipeline, n: Notification) -> None:
+    def apply(self, pipe: Changes, n: Notification) -> None:
         f = n.fields
         if n.event_type == "retiring":
             method = "bank account" if f.get("has_bank_account") == "yes" else "cash voucher"
@@ -387,7 +460,7 @@ class HmrcTax(MockDepartment):
             return Route("not_needed", N_("You said you do not want to claim Child Benefit"))
         return super().route(event_type, answers)
 
-    def apply(self, pipe: Pipeline, n: Notification) -> None:
+    def apply(self, pipe: Changes, n: Notification) -> None:
         f = n.fields
         if n.event_type == "death":
             self.update(
@@ -451,7 +524,7 @@ class LocalCouncil(MockDepartment):
         "change_of_name": ("previous_full_name", "full_name", "address_line_1", "town", "postcode"),
     }
 
-    def apply(self, pipe: Pipeline, n: Notification) -> None:
+    def apply(self, pipe: Changes, n: Notification) -> None:
         f = n.fields
         register = self.key("register", f["postcode"])
         council_tax = self.key("council_tax", f["postcode"], f["address_line_1"].lower())
