@@ -25,10 +25,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import Redis
 from rq import Queue
@@ -70,6 +71,10 @@ POLL_SECONDS = 0.05
 OWN_COMMANDS = frozenset({"info", "config|resetstat", "flushall", "scard"})
 FRONT_DOOR_CLIENTS = 20
 FRONT_DOOR_THREADS = 2
+# Threads sending work, for every system alike (--producers).
+PRODUCERS = 4
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class BenchError(RuntimeError):
@@ -148,6 +153,16 @@ def wait_for(count: Callable[[], int], target: int, what: str, group: Group | No
 
 def done_times(redis: Redis, key: str) -> list[float]:
     return [float(v) for v in redis.hvals(key)]
+
+
+def produce(items: Sequence[T], send: Callable[[T], R], threads: int) -> list[R]:
+    """``send`` every item from ``threads`` producer threads at once (every system gets
+    the same number: a front door is many threads, and a producer that waits for
+    Redis's fsync one call at a time would set every system's pace); results in order."""
+    if threads <= 1:
+        return [send(item) for item in items]
+    with ThreadPoolExecutor(threads, thread_name_prefix="producer") as pool:
+        return list(pool.map(send, items))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -355,9 +370,8 @@ def run_peer(ctx: Context, system: str, events: int, latency_ms: int) -> dict[st
         window = Window(redis, group)
         window.start()
         started = time.time()
-        for event in range(events):
-            for department in DEPARTMENTS:
-                send(key, f"{event}-{department}", latency_ms)
+        fields = [f"{event}-{department}" for event in range(events) for department in DEPARTMENTS]
+        produce(fields, lambda field: send(key, field, latency_ms), ctx.args.producers)
         sent = time.time() - started
         wait_for(lambda: int(redis.hlen(key)), total, f"{system} tasks", group)
         times = done_times(redis, key)
@@ -473,20 +487,23 @@ def wait_delivered(redis: Redis, refs: Sequence[str], planned: int) -> dict[str,
         time.sleep(POLL_SECONDS)
 
 
+def submit(core: LifeEventRouter, case: dict[str, Any]) -> str:
+    return core.submit(case["event"], case["answers"], case["consent"], channel="bench").ref
+
+
 def run_router(
     ctx: Context, cases: Sequence[dict[str, Any]], planned: int, latency_ms: int
 ) -> dict[str, Any]:
-    """All events submitted through LifeEventRouter.submit as fast as one thread can,
-    while the two worker processes deliver; first submission to last delivered."""
+    """All events submitted through LifeEventRouter.submit as fast as the producer
+    threads can, while the two worker processes deliver; first submission to last
+    delivered."""
     redis = ctx.redis
     with RouterWorkers(ctx, latency_ms) as workers:
         core = LifeEventRouter(redis, Registry.discover(redis))
         window = Window(redis, workers.group)
         window.start()
         started = time.time()
-        refs = [
-            core.submit(c["event"], c["answers"], c["consent"], channel="bench").ref for c in cases
-        ]
+        refs = produce(cases, lambda c: submit(core, c), ctx.args.producers)
         submitted = time.time() - started
         times = wait_delivered(redis, refs, planned)
         figures = window.finish(planned)
@@ -513,7 +530,7 @@ def run_router_backlog(
     redis = ctx.redis
     workers = RouterWorkers(ctx, latency_ms)
     core = LifeEventRouter(redis, Registry.discover(redis))
-    refs = [core.submit(c["event"], c["answers"], c["consent"], channel="bench").ref for c in cases]
+    refs = produce(cases, lambda c: submit(core, c), ctx.args.producers)
     with workers:
         times = wait_delivered(redis, refs, planned)
     every = [t for ts in times.values() for t in ts]
@@ -900,7 +917,8 @@ def table(results: dict[str, Any], notes: dict[str, str]) -> str:
             lines.append(
                 f"router submission, {lat} ms run: {r['router_events']} events in "
                 f"{r[f'router_submit_s_{lat}ms']:.2f} s "
-                f"({r[f'router_submit_events_per_s_{lat}ms']:.0f} events/s, one thread, "
+                f"({r[f'router_submit_events_per_s_{lat}ms']:.0f} events/s, "
+                f"{r.get('producers', 1)} producer threads, "
                 f"workers running); end to end {r[f'router_end_to_end_s_{lat}ms']:.2f} s"
             )
     if r.get("router_submit_events_per_s_no_workers") is not None:
@@ -991,6 +1009,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--front-door-seconds", type=float, help="front door part, per server (default 10; quick 5)"
     )
+    parser.add_argument(
+        "--producers",
+        type=int,
+        default=PRODUCERS,
+        help=f"threads sending work, for every system alike (default {PRODUCERS})",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--fsync",
@@ -1021,6 +1045,7 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
     registry = Registry.discover()
     events = args.events
     core = LifeEventRouter(ctx.redis, registry)
+    results["producers"] = args.producers
 
     if "baseline" in args.only:
         jobs = events * len(DEPARTMENTS)
@@ -1147,8 +1172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "router_mode": "router.worker.Supervisor as `router up` runs it: "
             f"{default_processes()} `router worker` processes, each an RQ SimpleWorker on all "
             "5 department queues whose drain jobs wake per-department drain threads sending "
-            f"batches of up to {BATCH} concurrently; events submitted by one thread through "
-            "LifeEventRouter.submit while they run",
+            f"batches of up to {BATCH} concurrently; events submitted by {args.producers} "
+            "producer threads through LifeEventRouter.submit while they run",
+            "producers": args.producers,
             "front_door_seconds": args.front_door_seconds,
             "notes": notes,
             "wall_seconds": round(time.monotonic() - began, 1),
