@@ -171,10 +171,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _locale() -> None:
-        g.lang = select_locale()
         if _is_api():
-            return  # JSON only: no page to carry a nonce, no session to remember a language
+            # JSON only: no page to carry a language or a nonce, no session to remember
+            # a language in. Babel asks select_locale when a message is translated.
+            return
         g.csp_nonce = secrets.token_urlsafe(16)
+        g.lang = select_locale()
         if request.args.get("lang") in LANGUAGES:
             session["lang"] = g.lang
 
