@@ -74,8 +74,9 @@ COUNTER_VALIDITY = timedelta(days=28)
 # with appendfsync always Redis syncs its effects before it answers).
 # KEYS: the case hash; the submission key's claim if ARGV[2] is not empty; then the key
 # of each command to run, in order.
-# ARGV: the reference; the claim's time to live in seconds, or ""; then per command: how
-# many arguments follow its key, its name, those arguments.
+# ARGV: the reference; the claim's time to live in seconds, or ""; the commands as one
+# JSON array, each [name, arguments after its key...], every argument a string (one
+# argument, not ~90: redis-py packs each argument in Python, ~10% of a submission).
 # Returns {0} if the case key exists (a reference collision: nothing written), {1, ref}
 # if another submission holds the claim (nothing written), else {2, replies...}: every
 # command's reply in order (a nil reply is false, so it keeps its place).
@@ -92,12 +93,10 @@ if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
   first = 3
 end
+local commands = cjson.decode(ARGV[3])
 local replies = {2}
-local at = 3
-for k = first, #KEYS do
-  local n = tonumber(ARGV[at])
-  replies[k - first + 2] = redis.call(ARGV[at + 1], KEYS[k], unpack(ARGV, at + 2, at + 1 + n))
-  at = at + 2 + n
+for i, command in ipairs(commands) do
+  replies[i + 1] = redis.call(command[1], KEYS[first + i - 1], unpack(command, 2))
 end
 return replies
 """
@@ -321,12 +320,13 @@ class CaseStore:
         """Run CREATE_SCRIPT: one round trip, one durable write. Returns the outcome
         and, once committed, each command's reply as a pipeline would give it."""
         keys = [case_key, *([claim] if claim else [])]
-        args: list[Any] = [ref, CLAIM_SECONDS if claim else ""]
+        listed = []
         for command, _options in commands:
             name, key, *rest = command
             keys.append(key)
-            args += [len(rest), name, *rest]
-        raw = self._create(keys=keys, args=args)
+            listed.append([name, *map(_argument, rest)])
+        commands_json = json.dumps(listed, **_TIGHT)
+        raw = self._create(keys=keys, args=[ref, CLAIM_SECONDS if claim else "", commands_json])
         outcome = int(raw[0])
         if outcome != _COMMITTED:
             return outcome, []
@@ -513,6 +513,15 @@ _TIGHT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 def _compact(decision: dict[str, Any]) -> dict[str, Any]:
     """A plan decision without its empty lists (Decision.from_dict defaults them)."""
     return {k: v for k, v in decision.items() if v not in ((), [])}
+
+
+def _argument(value: object) -> str:
+    """A command argument as the text redis-py would send (its Encoder's rules)."""
+    if isinstance(value, str):
+        return str(value)  # a StrEnum's value, not its name
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    raise TypeError(f"CaseStore.create cannot send a {type(value).__name__} argument")
 
 
 def _text(value: bytes | str) -> str:

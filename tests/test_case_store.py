@@ -172,3 +172,22 @@ def test_a_claim_freed_by_a_failed_twin_is_taken_after_all(
     assert redis.get("submission:k-3") == result.ref.encode()
     assert core.case(result.ref).event_type == "birth"
     assert _pending(redis, "dwp") == {result.ref}
+
+
+def test_answers_in_any_script_are_stored_byte_for_byte(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    """The writes reach Redis as one JSON argument: accents, curly quotes, characters
+    beyond the Basic Multilingual Plane, quotes and backslashes come back unchanged."""
+    data = sample("moving_house")
+    data["answers"]["full_name"] = "Siân Ó Súilleabháin-Zoë"
+    data["answers"]["address_line_1"] = '🏠 Tŷ "Newydd" \\ 14 Heol y Castell'
+    event, clean, chosen = core.validate(data["event"], data["answers"], data["consent"])
+
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+
+    assert core.case(ref).answers == clean
+    stored = redis.hget(f"case:{ref}", "answers")
+    assert stored is not None and '🏠 Tŷ \\"Newydd\\"' in stored.decode()
+    due = redis.zscore("pending:dwp", ref)
+    assert due is not None and abs(due - time.time()) < 60
