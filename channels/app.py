@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, Request, g, jsonify, render_template, request, session
+from flask import Response as FlaskResponse
+from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel, format_date, gettext
 from flask_htmx import HTMX
 from flask_session import Session
@@ -67,10 +69,33 @@ def select_locale() -> str:
     chosen = request.args.get("lang")
     if chosen in LANGUAGES:
         return chosen
-    remembered = session.get("lang") if not request.path.startswith("/api/") else None
+    remembered = session.get("lang") if not _is_api() else None
     if remembered in LANGUAGES:
         return str(remembered)
     return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+class _NoSessionForTheApi(SessionInterface):
+    """Flask-Session's interface, except that the JSON API opens no session: it takes no
+    cookies (CSRF is exempt for it), and opening one cost each call a fresh session id."""
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # regenerate, and the rest of Flask-Session's
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/api/"):
+            return None  # Flask gives the request a null session instead
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
+        self.inner.save_session(app, session, response)
 
 
 def switch_language(lang: str) -> str:
@@ -127,6 +152,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(HERE / "translations")
     babel.init_app(app, locale_selector=select_locale)
     sessions.init_app(app)
+    app.session_interface = _NoSessionForTheApi(app.session_interface)
     csrf.init_app(app)
     htmx.init_app(app)
 
@@ -145,9 +171,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _locale() -> None:
+        if _is_api():
+            # JSON only: no page to carry a language or a nonce, no session to remember
+            # a language in. Babel asks select_locale when a message is translated.
+            return
         g.csp_nonce = secrets.token_urlsafe(16)
         g.lang = select_locale()
-        if request.args.get("lang") in LANGUAGES and not request.path.startswith("/api/"):
+        if request.args.get("lang") in LANGUAGES:
             session["lang"] = g.lang
 
     @app.context_processor
@@ -199,8 +229,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_errors(app: Flask) -> None:
     """GOV.UK error pages for people, JSON for the API; never a stack trace."""
 
-    def wants_json() -> bool:
-        return request.path.startswith("/api/")
+    wants_json = _is_api
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:

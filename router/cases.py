@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from redis import Redis, WatchError
+from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
@@ -59,6 +59,7 @@ HISTORY_KEY = "case:{ref}:history"
 FLAGGED_KEY = "cases:flagged"
 DEAD_LETTER_KEY = "deliveries:dead"
 SUBMISSION_KEY = "submission:{key}"
+CLAIM_SECONDS = 7 * 24 * 3600  # how long a submission key is remembered
 # Deliveries a worker has claimed and not yet settled, scored by when their lease runs
 # out (epoch milliseconds). The worker renews every lease it holds with one ZADD every
 # 0.5 s (router.recovery); six missed renewals and the delivery is taken to be orphaned.
@@ -68,6 +69,38 @@ LEASE_MS = 3000
 # when it is due (epoch seconds: now, or the end of a retry's backoff).
 PENDING_KEY = "pending:{department}"
 COUNTER_VALIDITY = timedelta(days=28)
+
+# Stores a new case in one round trip and one durable write (a script is atomic, and
+# with appendfsync always Redis syncs its effects before it answers).
+# KEYS: the case hash; the submission key's claim if ARGV[2] is not empty; then the key
+# of each command to run, in order.
+# ARGV: the reference; the claim's time to live in seconds, or ""; the commands as one
+# JSON array, each [name, arguments after its key...], every argument a string (one
+# argument, not ~90: redis-py packs each argument in Python, ~10% of a submission).
+# Returns {0} if the case key exists (a reference collision: nothing written), {1, ref}
+# if another submission holds the claim (nothing written), else {2, replies...}: every
+# command's reply in order (a nil reply is false, so it keeps its place).
+CREATE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0}
+end
+local first = 2
+if ARGV[2] ~= '' then
+  local held = redis.call('GET', KEYS[2])
+  if held and held ~= ARGV[1] then
+    return {1, held}
+  end
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+  first = 3
+end
+local commands = cjson.decode(ARGV[3])
+local replies = {2}
+for i, command in ipairs(commands) do
+  replies[i + 1] = redis.call(command[1], KEYS[first + i - 1], unpack(command, 2))
+end
+return replies
+"""
+_COLLISION, _HELD, _COMMITTED = 0, 1, 2
 
 
 def now_iso() -> str:
@@ -175,6 +208,7 @@ class CaseStore:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._create = redis.register_script(CREATE_SCRIPT)
 
     # --- writing ------------------------------------------------------------------
 
@@ -193,14 +227,18 @@ class CaseStore:
     ) -> tuple[str, str, bool]:
         """Store a new case atomically; return (reference, secret, created).
 
-        ``also(pipeline, ref)`` adds more writes to the same MULTI/EXEC transaction
-        (the fan-out's job enqueues), so a case is never stored without its jobs nor
-        jobs without their case. With ``submission_key``, a second submission with the
-        same key returns the first case's reference (secret ``""``, created False).
+        ``also(pipeline, ref)`` adds more writes (the fan-out's pending deliveries) to
+        the same atomic write, CREATE_SCRIPT, so a case is never stored without its
+        deliveries nor deliveries without their case; its commands must each name one
+        key, first (HSET, ZADD, SET...). The pipeline only collects them: it is not
+        executed, and ``also`` may be called again for another reference. With
+        ``submission_key``, a second submission with the same key returns the first
+        case's reference (secret ``""``, created False).
         A channel that holds the secret before submitting (the web journey keeps it in
         the citizen's session, so a double click shows both answers the same link) may
-        pass it in; otherwise one is drawn here. ``on_commit(results)`` is given the
-        transaction's replies (so ``also`` can read back what its commands answered).
+        pass it in; otherwise one is drawn here. ``on_commit(results)`` is given each
+        command's reply, as a pipeline would give them (so ``also`` can read back what
+        its commands answered: index ``len(pipeline.command_stack)`` before adding one).
         """
         secret = secret or reference.new_secret()
         created_at = now_iso()
@@ -230,42 +268,74 @@ class CaseStore:
                 json.dumps({"at": created_at, "department": d.department, "state": state}, **_TIGHT)
             )
         claim = SUBMISSION_KEY.format(key=submission_key) if submission_key else None
-        claimed = False
+        claimed = False  # whether we took the claim through _claim (the slow path)
+        ref, case_key, writes = self._writes(mapping, history, also)
         while True:
-            ref = reference.new_reference()
-            case_key = CASE_KEY.format(ref=ref)
             try:
-                with self.redis.pipeline(transaction=True) as pipe:
-                    # WATCH and a read rather than HSETNX: a read costs no disk sync,
-                    # so the whole submission is one durable write, the MULTI below.
-                    pipe.watch(case_key)
-                    if pipe.exists(case_key):
-                        continue  # the rare collision: draw another reference
-                    if claim is not None and not claimed:
-                        first = self._claim(claim, ref)
-                        if first is not None:
-                            return first, "", False
-                        claimed = True
-                    pipe.multi()  # explicit, so the fan-out's writes join this transaction
-                    pipe.hset(case_key, mapping={"ref": ref, **mapping})
-                    pipe.rpush(HISTORY_KEY.format(ref=ref), *history)
-                    if also is not None:
-                        also(pipe, ref)
-                    results = pipe.execute()
-            except WatchError:
-                # Someone wrote that reference meanwhile: draw another, and claim the
-                # submission key afresh (ours names the reference we lost).
-                if claimed and claim is not None:
-                    self.redis.delete(claim)
-                    claimed = False
-                continue
+                outcome, replies = self._run_create(case_key, ref, claim, writes)
             except Exception:
                 with contextlib.suppress(RedisError):
                     self.redis.delete(case_key, *([claim] if claim else []))
                 raise
+            if outcome == _COLLISION:
+                # The rare collision: draw another reference. A claim we took names the
+                # reference we lost: free it, to claim afresh.
+                if claimed and claim is not None:
+                    self.redis.delete(claim)
+                    claimed = False
+                ref, case_key, writes = self._writes(mapping, history, also)
+                continue
+            if outcome == _HELD and claim is not None:
+                # Another submission holds the key. The script stores a claim with its
+                # case, so that case is normally there already; _claim waits for one
+                # that is not yet (or takes the key for this reference if it was freed).
+                first = self._claim(claim, ref)
+                if first is not None:
+                    return first, "", False
+                claimed = True
+                continue  # the same reference and writes: the claim now names them
             if on_commit is not None:
-                on_commit(results)
+                on_commit(replies)
             return ref, secret, True
+
+    def _writes(
+        self,
+        mapping: dict[Any, Any],
+        history: list[str],
+        also: Callable[[Pipeline, str], None] | None,
+    ) -> tuple[str, str, list[Any]]:
+        """Draw a reference; return it, its case key and the commands that store it."""
+        ref = reference.new_reference()
+        case_key = CASE_KEY.format(ref=ref)
+        writes = self.redis.pipeline(transaction=False)  # only collects; never executed
+        writes.hset(case_key, mapping={"ref": ref, **mapping})
+        writes.rpush(HISTORY_KEY.format(ref=ref), *history)
+        if also is not None:
+            also(writes, ref)
+        return ref, case_key, writes.command_stack
+
+    def _run_create(
+        self, case_key: str, ref: str, claim: str | None, commands: list[Any]
+    ) -> tuple[int, list[Any]]:
+        """Run CREATE_SCRIPT: one round trip, one durable write. Returns the outcome
+        and, once committed, each command's reply as a pipeline would give it."""
+        keys = [case_key, *([claim] if claim else [])]
+        listed = []
+        for command, _options in commands:
+            name, key, *rest = command
+            keys.append(key)
+            listed.append([name, *map(_argument, rest)])
+        commands_json = json.dumps(listed, **_TIGHT)
+        raw = self._create(keys=keys, args=[ref, CLAIM_SECONDS if claim else "", commands_json])
+        outcome = int(raw[0])
+        if outcome != _COMMITTED:
+            return outcome, []
+        callbacks = self.redis.response_callbacks
+        replies: list[Any] = []
+        for (command, options), reply in zip(commands, raw[1:], strict=True):
+            callback = callbacks.get(command[0])
+            replies.append(callback(reply, **options) if callback else reply)
+        return outcome, replies
 
     def _claim(self, claim: str, ref: str, wait_seconds: float = 5.0) -> str | None:
         """Claim a submission key for ``ref``; if another submission holds it, return
@@ -273,7 +343,7 @@ class CaseStore:
         writing it). A twin that failed frees the key, and we claim it after all."""
         deadline = time.monotonic() + wait_seconds
         while True:
-            if self.redis.set(claim, ref, nx=True, ex=7 * 24 * 3600):
+            if self.redis.set(claim, ref, nx=True, ex=CLAIM_SECONDS):
                 return None
             held = self.redis.get(claim)
             if held is not None:
@@ -443,6 +513,15 @@ _TIGHT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 def _compact(decision: dict[str, Any]) -> dict[str, Any]:
     """A plan decision without its empty lists (Decision.from_dict defaults them)."""
     return {k: v for k, v in decision.items() if v not in ((), [])}
+
+
+def _argument(value: object) -> str:
+    """A command argument as the text redis-py would send (its Encoder's rules)."""
+    if isinstance(value, str):
+        return str(value)  # a StrEnum's value, not its name
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    raise TypeError(f"CaseStore.create cannot send a {type(value).__name__} argument")
 
 
 def _text(value: bytes | str) -> str:

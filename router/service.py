@@ -1,7 +1,7 @@
 """The core's front: submit a life event once; read back its case.
 
 Every channel (web, counter, command line, API) calls ``LifeEventRouter.submit``, which
-validates, plans, stores the case and its pending deliveries in one Redis transaction,
+validates, plans, stores the case and its pending deliveries in one atomic Redis write,
 wakes the departments concerned, and only then returns the reference to show the
 citizen.
 """
@@ -119,7 +119,8 @@ class LifeEventRouter:
         replies: list[Any] = []
 
         def also(pipe: Pipeline, ref: str) -> None:
-            marks.extend(self.fanout.enqueue(pipe, ref, digital, wake=True))
+            # Called again if the reference collides: only the last call's marks count.
+            marks[:] = self.fanout.enqueue(pipe, ref, digital, wake=True)
             if at:
                 counter.Counter.assign(pipe, ref, at)
             elif tasks or help_requested:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any, ClassVar
 
@@ -314,6 +315,12 @@ def test_decision_round_trips_through_a_dict():
     _, result = plan_for("change_of_name", driving_licence="photocard")
     for decision in result.decisions:
         assert Decision.from_dict(decision.to_dict()) == decision
+
+
+def test_a_decision_as_a_dict_has_every_field_as_asdict_gives_it():
+    _, result = plan_for("change_of_name", driving_licence="photocard")
+    for decision in result.decisions:
+        assert decision.to_dict() == dataclasses.asdict(decision)
 
 
 # --- Registry ---------------------------------------------------------------------------

@@ -86,6 +86,35 @@ def test_api_bad_input_gives_field_messages_not_a_500(client: FlaskClient, redis
     assert redis.dbsize() == 0
 
 
+def test_the_api_opens_no_session_and_takes_its_language_from_the_request(
+    client: FlaskClient, redis: Redis
+) -> None:
+    """A browser that chose Welsh on the pages keeps its cookie; the API neither reads
+    nor writes that session, and answers in the language the request itself asks for."""
+    client.get("/?lang=cy")
+    sessions = set(redis.keys("web:session:*"))
+    assert sessions and client.get_cookie("tuo_session") is not None
+    data = sample("moving_house")
+    data["answers"]["postcode"] = "ZZ"
+    english = "Enter a real postcode, like SW1A 1AA"
+
+    plain = client.post("/api/v1/submissions", json=data)
+    welsh = client.post(
+        "/api/v1/submissions", json=data, headers={"Accept-Language": "cy-GB,cy;q=0.9"}
+    )
+    made = client.post("/api/v1/submissions", json=sample("birth"))
+
+    assert plain.get_json()["errors"]["postcode"] == english
+    assert welsh.get_json()["errors"]["postcode"] not in ("", english)
+    assert made.status_code == 201
+    for response in (plain, welsh, made):
+        assert "Set-Cookie" not in response.headers
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" not in response.headers
+    assert set(redis.keys("web:session:*")) == sessions
+
+
 def test_api_same_idempotency_key_makes_one_case(client: FlaskClient, redis: Redis) -> None:
     headers = {"Idempotency-Key": "retry-of-request-42"}
     first = client.post("/api/v1/submissions", json=sample("retiring"), headers=headers)

@@ -1,0 +1,193 @@
+"""Storing a new case: one atomic write, a fresh reference on a collision, the
+submission key's claim stored with its case."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from redis import Redis
+
+from router import reference, routing
+from router.cases import DeliveryState
+from router.queues import queue_for
+from router.service import LifeEventRouter
+from tests.helpers import sample
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch, *refs: str) -> list[str]:
+    """Make reference.new_reference draw ``refs`` first, then fresh ones; return the
+    list of references drawn."""
+    queued = list(refs)
+    drawn: list[str] = []
+    fresh = reference.new_reference
+
+    def draw() -> str:
+        ref = queued.pop(0) if queued else fresh()
+        drawn.append(ref)
+        return ref
+
+    monkeypatch.setattr(reference, "new_reference", draw)
+    return drawn
+
+
+def _pending(redis: Redis, department: str) -> set[str]:
+    return {m.decode() for m in redis.zrange(f"pending:{department}", 0, -1)}
+
+
+@pytest.fixture
+def stored(core: LifeEventRouter) -> Iterator[str]:
+    data = sample("birth")
+    yield core.submit(data["event"], data["answers"], data["consent"]).ref
+
+
+def test_a_reference_collision_draws_another_and_leaves_the_first_case_alone(
+    core: LifeEventRouter, redis: Redis, monkeypatch: pytest.MonkeyPatch, stored: str
+) -> None:
+    before = redis.hgetall(f"case:{stored}")
+    history = redis.lrange(f"case:{stored}:history", 0, -1)
+    departments = core.adapters.names()
+    pending = {d: _pending(redis, d) for d in departments}
+    drawn = _drawn(monkeypatch, stored)
+    data = sample("death")
+
+    result = core.submit(data["event"], data["answers"], data["consent"])
+
+    assert drawn[0] == stored and result.ref == drawn[1] != stored
+    assert redis.hgetall(f"case:{stored}") == before
+    assert redis.lrange(f"case:{stored}:history", 0, -1) == history
+    case = core.case(result.ref)
+    assert case.event_type == "death"
+    queued = {
+        d for d, delivery in case.deliveries.items() if delivery.state == DeliveryState.QUEUED
+    }
+    assert queued
+    for department in departments:
+        # The new case's deliveries wait under its own reference; the first's are as
+        # they were.
+        now = _pending(redis, department)
+        assert now - {result.ref} == pending[department]
+        assert (result.ref in now) == (department in queued)
+
+
+def test_a_collision_with_a_submission_key_claims_the_key_for_the_new_reference(
+    core: LifeEventRouter, redis: Redis, monkeypatch: pytest.MonkeyPatch, stored: str
+) -> None:
+    _drawn(monkeypatch, stored)
+    data = sample("death")
+
+    first = core.submit(data["event"], data["answers"], data["consent"], submission_key="k-1")
+    again = core.submit(data["event"], data["answers"], data["consent"], submission_key="k-1")
+
+    assert first.created and first.ref != stored
+    assert redis.get("submission:k-1") == first.ref.encode()
+    assert (again.ref, again.created, again.secret) == (first.ref, False, "")
+
+
+def test_a_wake_key_already_set_keeps_the_other_departments_replies_in_place(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    """A SET NX that finds its wake key answers nil; the replies after it must keep
+    their places, or the departments after it are never woken."""
+    data = sample("death")
+    held = sorted(data["consent"])[0]
+    redis.set(f"wake:{held}", "1", px=60_000)
+
+    core.submit(data["event"], data["answers"], data["consent"])
+
+    for department in data["consent"]:
+        jobs = redis.llen(f"rq:queue:{queue_for(department)}")
+        assert jobs == (0 if department == held else 1), department
+
+
+def test_replies_are_given_as_a_pipeline_would_give_them(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    data = sample("birth")
+    answers: list[list[object]] = []
+    event, clean, chosen = core.validate(data["event"], data["answers"], data["consent"])
+    redis.set("wake:hmrc", "1", px=60_000)
+
+    def also(pipe: object, ref: str) -> None:
+        core.fanout.enqueue(pipe, ref, ["dwp", "hmrc"], wake=True)  # type: ignore[arg-type]
+
+    core.store.create(
+        event.name,
+        clean,
+        chosen,
+        routing.plan(event.name, clean, chosen, core.adapters),
+        "test",
+        also=also,
+        on_commit=answers.append,
+    )
+    # HSET (fields added), RPUSH (history length), then per department ZADD (1 added)
+    # and SET NX: True when it set the wake key, None when it was already set.
+    hset, rpush, *rest = answers[0]
+    assert isinstance(hset, int) and hset > 5
+    assert rpush == 3
+    assert rest == [1, True, 1, None]
+
+
+def test_a_claim_held_without_its_case_is_waited_for(
+    core: LifeEventRouter, redis: Redis, stored: str
+) -> None:
+    """A twin that claimed the key but has not stored its case yet: wait, then answer
+    with its reference."""
+    twin = reference.new_reference()
+    redis.set("submission:k-2", twin)  # a reference with no case, yet
+
+    def store_it() -> None:
+        time.sleep(0.3)
+        redis.copy(f"case:{stored}", f"case:{twin}")
+
+    writer = threading.Thread(target=store_it)
+    writer.start()
+    data = sample("birth")
+    try:
+        result = core.submit(data["event"], data["answers"], data["consent"], submission_key="k-2")
+    finally:
+        writer.join()
+    assert (result.ref, result.created, result.secret) == (twin, False, "")
+
+
+def test_a_claim_freed_by_a_failed_twin_is_taken_after_all(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    redis.set("submission:k-3", reference.new_reference())  # a twin that will fail and free the key
+
+    def fail_it() -> None:
+        time.sleep(0.3)
+        redis.delete("submission:k-3")
+
+    twin = threading.Thread(target=fail_it)
+    twin.start()
+    data = sample("birth")
+    try:
+        result = core.submit(data["event"], data["answers"], data["consent"], submission_key="k-3")
+    finally:
+        twin.join()
+    assert result.created
+    assert redis.get("submission:k-3") == result.ref.encode()
+    assert core.case(result.ref).event_type == "birth"
+    assert _pending(redis, "dwp") == {result.ref}
+
+
+def test_answers_in_any_script_are_stored_byte_for_byte(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    """The writes reach Redis as one JSON argument: accents, curly quotes, characters
+    beyond the Basic Multilingual Plane, quotes and backslashes come back unchanged."""
+    data = sample("moving_house")
+    data["answers"]["full_name"] = "Siân Ó Súilleabháin-Zoë"
+    data["answers"]["address_line_1"] = '🏠 Tŷ "Newydd" \\ 14 Heol y Castell'
+    event, clean, chosen = core.validate(data["event"], data["answers"], data["consent"])
+
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+
+    assert core.case(ref).answers == clean
+    stored = redis.hget(f"case:{ref}", "answers")
+    assert stored is not None and '🏠 Tŷ \\"Newydd\\"' in stored.decode()
+    due = redis.zscore("pending:dwp", ref)
+    assert due is not None and abs(due - time.time()) < 60
