@@ -76,13 +76,15 @@ def get_faults(redis: Redis, name: str) -> Faults:
     return Faults.from_redis(redis.hgetall(faults_key(name)))
 
 
-# KEYS: the delivery's receipt key, the department's attempt counter (a hash).
+# KEYS: the delivery's receipt key, the department's attempt counter (a hash), its
+#       fault settings (a hash).
 # ARGV: the delivery id.
-# A repeat gets the first receipt back; otherwise the attempt is counted.
+# A repeat gets the first receipt back; otherwise the attempt is counted, and the
+# department's fault settings come back with its number.
 CALL_SCRIPT = """
 local first = redis.call('GET', KEYS[1])
 if first then return {1, first} end
-return {0, redis.call('HINCRBY', KEYS[2], ARGV[1], 1)}
+return {0, redis.call('HINCRBY', KEYS[2], ARGV[1], 1), redis.call('HGETALL', KEYS[3])}
 """
 
 # KEYS: the receipt key, the department's sequence, its log, then every record key the
@@ -156,7 +158,7 @@ class MockDepartment(Adapter):
 
     A call costs the department two round trips to Redis, each one script: one before
     its latency (a repeat gets its first receipt; otherwise the attempt is counted and
-    the faults read), and one after (the change, its receipt and its log entry, once
+    the fault settings read), and one after (the change, its receipt and its log entry, once
     per idempotency key however many calls race)."""
 
     prefix: ClassVar[str] = "mock"
@@ -170,18 +172,18 @@ class MockDepartment(Adapter):
         if redis is None:
             raise RetryableError("the mock department has no Redis connection")
         receipt_key = self.key("receipt", notification.delivery_id)
-        with redis.pipeline(transaction=False) as pipe:
-            _CALL(
-                keys=[receipt_key, self.key("attempts")],
-                args=[notification.delivery_id],
-                client=pipe,
-            )
-            pipe.hgetall(faults_key(self.name))
-            (repeat, value), raw_faults = pipe.execute()
-        if int(repeat):
-            return Receipt.from_dict(json.loads(value))
-        faults = Faults.from_redis(raw_faults)
-        attempt = int(value)
+        # Not in a pipeline: redis-py asks SCRIPT EXISTS before every pipeline that
+        # holds a script, a round trip of its own.
+        answer = _CALL(
+            keys=[receipt_key, self.key("attempts"), faults_key(self.name)],
+            args=[notification.delivery_id],
+            client=redis,
+        )
+        if int(answer[0]):
+            return Receipt.from_dict(json.loads(answer[1]))
+        attempt = int(answer[1])
+        flat = answer[2]
+        faults = Faults.from_redis(dict(zip(flat[::2], flat[1::2], strict=True)))
         wait = faults.retry_after or None
         if faults.outage:
             raise RetryableError("service unavailable", retry_after=wait)
