@@ -524,7 +524,7 @@ def run_router(
 def run_router_backlog(
     ctx: Context, cases: Sequence[dict[str, Any]], planned: int, latency_ms: int
 ) -> dict[str, Any]:
-    """The workers' own capacity, without the one-thread submitter setting the pace:
+    """The workers' own capacity, without the submitters setting the pace:
     every event submitted first with no worker running, then the two worker processes
     started; first delivery done to last (as bare RQ's rate is measured)."""
     redis = ctx.redis
