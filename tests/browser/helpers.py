@@ -135,11 +135,19 @@ def assert_accessible(page: Page, label: str) -> None:
         )
 
 
+# Screenshots for the README: always the same size, so they change only when pages do.
+VIEWPORT = {"width": 1000, "height": 800}
+
+
 def screenshot(page: Page, name: str, folder: Path = SCREENSHOTS) -> Path:
-    """Save a full-page PNG as docs/screenshots/<name>.png; return its path."""
+    """Save a full-page PNG as docs/screenshots/<name>.png, at VIEWPORT, once the
+    GOV.UK font has loaded (before, the text is invisible); return its path."""
+    assert page.viewport_size == VIEWPORT
+    page.evaluate("document.fonts.ready.then(() => document.fonts.size)")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
     return path
 
 

@@ -27,11 +27,9 @@ from router.counter import DOCUMENTS, TASK_DONE_WORDS
 from router.service import LifeEventRouter
 from router.staff import StaffStore
 from tests.browser.conftest import PageFactory
-from tests.browser.helpers import assert_accessible, screenshot, titles, translate
+from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
 from tests.helpers import Workers, sample
 
-# Screenshots for the README: always the same size, so they change only when pages do.
-VIEWPORT = {"width": 1000, "height": 800}
 PASSWORD = "a long counter password"
 WRONG_PASSWORD = "not the right password"
 TOLD = STATE_LABELS[DeliveryState.DELIVERED]
@@ -231,18 +229,6 @@ class Clerk:
         return self.page.locator(".govuk-task-list__item").filter(has=title).locator(".govuk-tag")
 
 
-def fonts_loaded(page: Page) -> None:
-    """Wait for the GOV.UK font: a screenshot taken before shows invisible text."""
-    page.evaluate("document.fonts.ready.then(() => document.fonts.size)")
-
-
-def save_screenshot(page: Page, name: str) -> None:
-    assert page.viewport_size == VIEWPORT
-    fonts_loaded(page)
-    path = screenshot(page, name)
-    assert path.stat().st_size > 10_000, f"{path} looks empty"
-
-
 @pytest.fixture
 def page(new_page: PageFactory) -> Page:
     """A page with JavaScript on, at the screenshots' size."""
@@ -290,7 +276,7 @@ def test_a_clerk_checks_identity_takes_the_photo_and_dvla_is_told(
         has=page.get_by_role("link", name=sent.display, exact=True)
     )
     expect(row).to_contain_text(EVENTS[EVENT].title)
-    save_screenshot(page, "counter-queue")
+    screenshot(page, "counter-queue")
     link.click()
 
     # The right person: names and date of birth, never the NI or licence number.
@@ -310,7 +296,7 @@ def test_a_clerk_checks_identity_takes_the_photo_and_dvla_is_told(
     for secret in (answers["nino"], answers["driving_licence_number"]):
         assert re.sub(r"\s", "", secret).upper() not in html, f"{secret} shown to the clerk"
     expect(clerk.delivery_tag("dvla")).to_have_text(STATE_LABELS[DeliveryState.ASSISTED])
-    save_screenshot(page, "counter-case")
+    screenshot(page, "counter-case")
 
     # The identity check, then the photo.
     response = clerk.record_identity("passport", LAST_FOUR)
@@ -366,7 +352,7 @@ def test_a_clerk_checks_identity_takes_the_photo_and_dvla_is_told(
     expect(table).to_contain_text("Recorded an identity check")
     expect(table).to_contain_text("Completed a task")
     expect(table).to_contain_text(sent.display)
-    save_screenshot(manager.page, "counter-audit")
+    screenshot(manager.page, "counter-audit")
 
 
 # --- 2. finding a report by its reference ----------------------------------------------------

@@ -24,11 +24,9 @@ from router.adapters.mocks import Faults, configure_faults
 from router.cases import STATE_LABELS, DeliveryState
 from router.catalogue import EVENTS, Kind, Question
 from tests.browser.conftest import PageFactory
-from tests.browser.helpers import assert_accessible, screenshot, titles, translate
+from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
 from tests.helpers import Workers, sample
 
-# Screenshots for the README: always the same size, so they change only when pages do.
-VIEWPORT = {"width": 1000, "height": 800}
 _REF_CHAR = "[ACDEFGHJKMNPQRTWXY3469]"
 REFERENCE = re.compile(rf"{_REF_CHAR}{{4}}-{_REF_CHAR}{{4}}-{_REF_CHAR}")
 TOLD = STATE_LABELS[DeliveryState.DELIVERED]
@@ -257,18 +255,6 @@ class Citizen:
         return ref
 
 
-def fonts_loaded(page: Page) -> None:
-    """Wait for the GOV.UK font: a screenshot taken before shows invisible text."""
-    page.evaluate("document.fonts.ready.then(() => document.fonts.size)")
-
-
-def save_screenshot(page: Page, name: str) -> None:
-    assert page.viewport_size == VIEWPORT
-    fonts_loaded(page)
-    path = screenshot(page, name)
-    assert path.stat().st_size > 10_000, f"{path} looks empty"
-
-
 @pytest.fixture
 def page(new_page: PageFactory) -> Page:
     """A page with JavaScript on, at the screenshots' size."""
@@ -363,7 +349,7 @@ def test_status_page_updates_by_itself(
     citizen.tell(report)
     citizen.check_answers(report)
     ref = citizen.confirmation(report)
-    save_screenshot(page, "confirmation")
+    screenshot(page, "confirmation")
 
     navigations: list[str] = []
     polls: list[Request] = []
@@ -389,7 +375,7 @@ def test_status_page_updates_by_itself(
     expect(page.locator("#deliveries[hx-get]")).to_have_count(0)  # polling stopped
     citizen.expect_rows(report)
     assert_accessible(page, "status page, everyone told")
-    save_screenshot(page, "status")
+    screenshot(page, "status")
     asked = len(polls)
     page.wait_for_timeout(2500)
     assert len(polls) == asked, "htmx kept asking after everything was told"
@@ -401,7 +387,7 @@ def test_status_page_updates_by_itself(
     expect(page.locator("html")).to_have_attribute("lang", "cy")
     expect(welsh.tags()).to_have_text([welsh._(TOLD)] * len(report.consent))
     assert_accessible(page, "status page in Welsh")
-    save_screenshot(page, "status-cy")
+    screenshot(page, "status-cy")
 
 
 # --- 4. errors ---------------------------------------------------------------------------
@@ -417,7 +403,7 @@ def test_error_summary_takes_focus_and_links_to_the_field(live_server: str, page
     full_name, born = event.question("full_name"), event.question("date_of_birth")
     citizen = Citizen(page, live_server)
     citizen.start()
-    save_screenshot(page, "start")
+    screenshot(page, "start")
     citizen.choose(event.name)
     citizen.on_question(event.name, full_name)
 
@@ -433,7 +419,7 @@ def test_error_summary_takes_focus_and_links_to_the_field(live_server: str, page
     box = citizen.field(full_name)
     expect(box).to_have_accessible_description(re.compile(re.escape(full_name.required_error)))
     expect(page.locator("#full_name-error")).to_contain_text(full_name.required_error)
-    save_screenshot(page, "question-error")
+    screenshot(page, "question-error")
 
     # Its link moves the focus to the field.
     summary.get_by_role("link", name=full_name.required_error, exact=True).click()
