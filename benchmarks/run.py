@@ -37,14 +37,13 @@ from rq.serializers import JSONSerializer
 
 from benchmarks.procs import ROOT, Group
 from benchmarks.tasks import URL_VARIABLE, rq_record
-from router import routing
+from router import keys, routing
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
-from router.batch import BATCH
-from router.cases import HISTORY_KEY
+from router.delivery.batch import BATCH
+from router.delivery.worker import Supervisor, default_processes
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
-from router.worker import Supervisor, default_processes
 
 DEPARTMENTS: tuple[str, ...] = ("dwp", "dvla", "payments", "hmrc", "council")
 LATENCIES: tuple[int, ...] = (0, 20)
@@ -457,7 +456,7 @@ def delivered_at(redis: Redis, refs: Sequence[str]) -> dict[str, list[float]]:
     """Per case, the times its deliveries were recorded delivered (case history)."""
     with redis.pipeline(transaction=False) as pipe:
         for ref in refs:
-            pipe.lrange(HISTORY_KEY.format(ref=ref), 0, -1)
+            pipe.lrange(keys.history(ref), 0, -1)
         raw = pipe.execute()
     found: dict[str, list[float]] = {}
     for ref, history in zip(refs, raw, strict=True):
@@ -736,16 +735,16 @@ def run_memory(ctx: Context, cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
     submitted = time.time() - started
     with_jobs = int(redis.info("memory")["used_memory"])
     keys_with_jobs = int(redis.dbsize())
-    pending = sum(int(redis.zcard(k)) for k in redis.scan_iter(match="pending:*", count=1000))
+    pending = sum(int(redis.zcard(k)) for k in redis.scan_iter(match=keys.pending("*"), count=1000))
     jobs = delete_matching(redis, "rq:job:*")
     queues = delete_matching(redis, "rq:queue:*") + int(redis.delete("rq:queues"))
-    queues += delete_matching(redis, "pending:*") + delete_matching(redis, "wake:*")
+    queues += delete_matching(redis, keys.pending("*")) + delete_matching(redis, keys.wake("*"))
     alone = int(redis.info("memory")["used_memory"])
     sample = refs[:: max(1, len(refs) // 200)]
     with redis.pipeline(transaction=False) as pipe:
         for ref in sample:
-            pipe.memory_usage(f"case:{ref}", samples=0)
-            pipe.memory_usage(HISTORY_KEY.format(ref=ref), samples=0)
+            pipe.memory_usage(keys.case(ref), samples=0)
+            pipe.memory_usage(keys.history(ref), samples=0)
         usage = [int(n or 0) for n in pipe.execute()]
     return {
         "router_memory_cases": len(refs),
@@ -1169,7 +1168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "baseline_mode": "2 `rq worker --worker-class rq.worker.SimpleWorker` processes, "
             "JSON serializer, default result_ttl, jobs enqueue_many'd after the workers "
             "registered; rate from first job done to last",
-            "router_mode": "router.worker.Supervisor as `router up` runs it: "
+            "router_mode": "router.delivery.worker.Supervisor as `router up` runs it: "
             f"{default_processes()} `router worker` processes, each an RQ SimpleWorker on all "
             "5 department queues whose drain jobs wake per-department drain threads sending "
             f"batches of up to {BATCH} concurrently; events submitted by {args.producers} "

@@ -23,10 +23,11 @@ from redis import Redis
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
+from router import keys
 from router.adapters.registry import Registry
+from router.delivery.worker import FOLLOW_SECONDS
 from router.i18n import N_
 from router.service import LifeEventRouter
-from router.worker import FOLLOW_SECONDS
 
 babel = Babel()
 csrf = CSRFProtect()
@@ -35,7 +36,6 @@ sessions = Session()
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "cy")
-SECRET_KEY_KEY = "web:secret-key"
 HERE = Path(__file__).resolve().parent
 
 
@@ -52,7 +52,7 @@ class Config:
     JSON_SORT_KEYS = False
     # Journey answers are kept server-side, in Redis, for two hours after the last page.
     SESSION_TYPE = "redis"
-    SESSION_KEY_PREFIX = "web:session:"
+    SESSION_KEY_PREFIX = keys.WEB_SESSION_PREFIX
     SESSION_PERMANENT = True
     # Write the session only when it changed: a request that merely read it (a stylesheet,
     # a status poll) must never write back an older copy over a sign-out or an answer.
@@ -108,8 +108,8 @@ def switch_language(lang: str) -> str:
 def shared_secret_key(redis: Redis) -> bytes:
     """The key that signs CSRF tokens, the same for every web process on every host:
     drawn once and kept in Redis beside the data it protects (TUO_SECRET_KEY overrides)."""
-    redis.set(SECRET_KEY_KEY, os.urandom(32), nx=True)
-    key = redis.get(SECRET_KEY_KEY)
+    redis.set(keys.WEB_SECRET_KEY, os.urandom(32), nx=True)
+    key = redis.get(keys.WEB_SECRET_KEY)
     assert isinstance(key, bytes)
     return key
 

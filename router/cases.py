@@ -21,7 +21,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from router import reference
+from router import keys, reference
 from router.adapters.contract import Notification, Receipt
 from router.exceptions import UnknownCase, UnknownDelivery
 from router.i18n import N_
@@ -54,20 +54,6 @@ STATE_LABELS: dict[DeliveryState, str] = {
     DeliveryState.COMPLETED_AT_COUNTER: N_("Done at a Post Office"),
 }
 
-CASE_KEY = "case:{ref}"
-HISTORY_KEY = "case:{ref}:history"
-FLAGGED_KEY = "cases:flagged"
-DEAD_LETTER_KEY = "deliveries:dead"
-SUBMISSION_KEY = "submission:{key}"
-CLAIM_SECONDS = 7 * 24 * 3600  # how long a submission key is remembered
-# Deliveries a worker has claimed and not yet settled, scored by when their lease runs
-# out (epoch milliseconds). The worker renews every lease it holds with one ZADD every
-# 0.5 s (router.recovery); six missed renewals and the delivery is taken to be orphaned.
-SENDING_KEY = "deliveries:sending"
-LEASE_MS = 3000
-# Deliveries waiting for a worker, one sorted set per department: case reference ->
-# when it is due (epoch seconds: now, or the end of a retry's backoff).
-PENDING_KEY = "pending:{department}"
 COUNTER_VALIDITY = timedelta(days=28)
 
 # Stores a new case in one round trip and one durable write (a script is atomic, and
@@ -198,11 +184,6 @@ class Case:
         return all(d.state not in PENDING_STATES for d in self.deliveries.values())
 
 
-def delivery_field(department: str, attribute: str) -> str:
-    """The case-hash field holding one attribute of one delivery."""
-    return f"d:{department}:{attribute}"
-
-
 class CaseStore:
     """Cases in Redis. Every method takes plain values and returns plain values."""
 
@@ -262,12 +243,12 @@ class CaseStore:
             state = DeliveryState.ASSISTED if d.mode == "assisted" else DeliveryState.QUEUED
             # Attempts (0) and updated_at (the case's creation) are implied until the
             # delivery first moves: every hash field costs ~60 bytes of Redis memory.
-            mapping[delivery_field(d.department, "state")] = state
+            mapping[keys.delivery_field(d.department, "state")] = state
             # The reason is in the plan; repeating it here cost ~60 bytes a delivery.
             history.append(
                 json.dumps({"at": created_at, "department": d.department, "state": state}, **_TIGHT)
             )
-        claim = SUBMISSION_KEY.format(key=submission_key) if submission_key else None
+        claim = keys.submission(submission_key) if submission_key else None
         claimed = False  # whether we took the claim through _claim (the slow path)
         ref, case_key, writes = self._writes(mapping, history, also)
         while True:
@@ -306,10 +287,10 @@ class CaseStore:
     ) -> tuple[str, str, list[Any]]:
         """Draw a reference; return it, its case key and the commands that store it."""
         ref = reference.new_reference()
-        case_key = CASE_KEY.format(ref=ref)
+        case_key = keys.case(ref)
         writes = self.redis.pipeline(transaction=False)  # only collects; never executed
         writes.hset(case_key, mapping={"ref": ref, **mapping})
-        writes.rpush(HISTORY_KEY.format(ref=ref), *history)
+        writes.rpush(keys.history(ref), *history)
         if also is not None:
             also(writes, ref)
         return ref, case_key, writes.command_stack
@@ -319,14 +300,16 @@ class CaseStore:
     ) -> tuple[int, list[Any]]:
         """Run CREATE_SCRIPT: one round trip, one durable write. Returns the outcome
         and, once committed, each command's reply as a pipeline would give it."""
-        keys = [case_key, *([claim] if claim else [])]
+        script_keys = [case_key, *([claim] if claim else [])]
         listed = []
         for command, _options in commands:
             name, key, *rest = command
-            keys.append(key)
+            script_keys.append(key)
             listed.append([name, *map(_argument, rest)])
         commands_json = json.dumps(listed, **_TIGHT)
-        raw = self._create(keys=keys, args=[ref, CLAIM_SECONDS if claim else "", commands_json])
+        raw = self._create(
+            keys=script_keys, args=[ref, keys.SUBMISSION_SECONDS if claim else "", commands_json]
+        )
         outcome = int(raw[0])
         if outcome != _COMMITTED:
             return outcome, []
@@ -343,7 +326,7 @@ class CaseStore:
         writing it). A twin that failed frees the key, and we claim it after all."""
         deadline = time.monotonic() + wait_seconds
         while True:
-            if self.redis.set(claim, ref, nx=True, ex=CLAIM_SECONDS):
+            if self.redis.set(claim, ref, nx=True, ex=keys.SUBMISSION_SECONDS):
                 return None
             held = self.redis.get(claim)
             if held is not None:
@@ -371,63 +354,63 @@ class CaseStore:
         (router.fanout), not this method's."""
         at = now_iso()
         mapping: dict[Any, Any] = {
-            delivery_field(department, "state"): str(state),
-            delivery_field(department, "updated_at"): at,
-            delivery_field(department, "detail"): detail,
+            keys.delivery_field(department, "state"): str(state),
+            keys.delivery_field(department, "updated_at"): at,
+            keys.delivery_field(department, "detail"): detail,
         }
         if receipt is not None:
-            mapping[delivery_field(department, "receipt")] = json.dumps(receipt.to_dict())
+            mapping[keys.delivery_field(department, "receipt")] = json.dumps(receipt.to_dict())
         if sent:
-            mapping[delivery_field(department, "sent_at")] = at
+            mapping[keys.delivery_field(department, "sent_at")] = at
         for attribute, value in (extra or {}).items():
-            mapping[delivery_field(department, attribute)] = value
+            mapping[keys.delivery_field(department, attribute)] = value
         entry = json.dumps(
             {"at": at, "department": department, "state": str(state)}
             | ({"detail": detail} if detail else {}),
             **_TIGHT,
         )
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
-        case_key = CASE_KEY.format(ref=ref)
+        case_key = keys.case(ref)
         pipe.hset(case_key, mapping=mapping)
         if count_attempt:
-            pipe.hincrby(case_key, delivery_field(department, "attempts"), 1)
-        pipe.rpush(HISTORY_KEY.format(ref=ref), entry)
+            pipe.hincrby(case_key, keys.delivery_field(department, "attempts"), 1)
+        pipe.rpush(keys.history(ref), entry)
         if pipeline is None:
             pipe.execute()
 
     def flag(self, ref: str, reason: str, pipeline: Pipeline | None = None) -> None:
         """Flag a case for assisted follow-up by a person."""
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
-        pipe.hset(CASE_KEY.format(ref=ref), "flagged", reason)
-        pipe.zadd(FLAGGED_KEY, {ref: datetime.now(UTC).timestamp()})
+        pipe.hset(keys.case(ref), "flagged", reason)
+        pipe.zadd(keys.FLAGGED, {ref: datetime.now(UTC).timestamp()})
         if pipeline is None:
             pipe.execute()
 
     def unflag(self, ref: str, pipeline: Pipeline | None = None) -> None:
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
-        pipe.hdel(CASE_KEY.format(ref=ref), "flagged")
-        pipe.zrem(FLAGGED_KEY, ref)
+        pipe.hdel(keys.case(ref), "flagged")
+        pipe.zrem(keys.FLAGGED, ref)
         if pipeline is None:
             pipe.execute()
 
     def dead_letter(self, ref: str, department: str, reason: str, pipeline: Pipeline) -> None:
         entry = {"case": ref, "department": department, "reason": reason, "at": now_iso()}
-        pipeline.hset(DEAD_LETTER_KEY, delivery_id(ref, department), json.dumps(entry))
+        pipeline.hset(keys.DEAD_LETTERS, delivery_id(ref, department), json.dumps(entry))
 
     # --- reading ------------------------------------------------------------------
 
     def exists(self, ref: str) -> bool:
-        return bool(self.redis.hexists(CASE_KEY.format(ref=ref), "event_type"))
+        return bool(self.redis.hexists(keys.case(ref), "event_type"))
 
     def load(self, ref: str) -> Case:
-        return self.parse(ref, self.redis.hgetall(CASE_KEY.format(ref=ref)))
+        return self.parse(ref, self.redis.hgetall(keys.case(ref)))
 
     def load_many(self, refs: Iterable[str]) -> list[Case | None]:
         """Several cases in one round trip; None for a reference with no case."""
         refs = list(refs)
         with self.redis.pipeline(transaction=False) as pipe:
             for ref in refs:
-                pipe.hgetall(CASE_KEY.format(ref=ref))
+                pipe.hgetall(keys.case(ref))
             raws = pipe.execute()
         cases: list[Case | None] = []
         for ref, raw in zip(refs, raws, strict=True):
@@ -462,27 +445,28 @@ class CaseStore:
             retry=data.get("retry", ""),
         )
         for d in case.plan.deliveries:
-            receipt = data.get(delivery_field(d.department, "receipt"))
+            receipt = data.get(keys.delivery_field(d.department, "receipt"))
             case.deliveries[d.department] = Delivery(
                 department=d.department,
-                state=DeliveryState(data[delivery_field(d.department, "state")]),
+                state=DeliveryState(data[keys.delivery_field(d.department, "state")]),
                 mode=d.mode,
                 reason=d.reason,
                 fields=d.fields,
                 tasks=d.tasks,
-                attempts=int(data.get(delivery_field(d.department, "attempts"), 0)),
-                detail=data.get(delivery_field(d.department, "detail"), ""),
+                attempts=int(data.get(keys.delivery_field(d.department, "attempts"), 0)),
+                detail=data.get(keys.delivery_field(d.department, "detail"), ""),
                 receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
-                updated_at=data.get(delivery_field(d.department, "updated_at"), case.created_at),
-                sent_at=data.get(delivery_field(d.department, "sent_at"), ""),
-                retries=int(data.get(delivery_field(d.department, "retries"), 0)),
+                updated_at=data.get(
+                    keys.delivery_field(d.department, "updated_at"), case.created_at
+                ),
+                sent_at=data.get(keys.delivery_field(d.department, "sent_at"), ""),
+                retries=int(data.get(keys.delivery_field(d.department, "retries"), 0)),
             )
         return case
 
     def history(self, ref: str) -> list[HistoryEntry]:
         return [
-            HistoryEntry(**json.loads(item))
-            for item in self.redis.lrange(HISTORY_KEY.format(ref=ref), 0, -1)
+            HistoryEntry(**json.loads(item)) for item in self.redis.lrange(keys.history(ref), 0, -1)
         ]
 
     def notification(self, case: Case, department: str, attempt: int = 1) -> Notification:
@@ -499,11 +483,11 @@ class CaseStore:
         )
 
     def dead_letters(self) -> dict[str, dict[str, str]]:
-        raw = self.redis.hgetall(DEAD_LETTER_KEY)
+        raw = self.redis.hgetall(keys.DEAD_LETTERS)
         return {_text(k): json.loads(v) for k, v in sorted(raw.items())}
 
     def flagged(self) -> list[str]:
-        return [_text(r) for r in self.redis.zrange(FLAGGED_KEY, 0, -1)]  # type: ignore[arg-type]
+        return [_text(r) for r in self.redis.zrange(keys.FLAGGED, 0, -1)]  # type: ignore[arg-type]
 
 
 # Stored JSON without the spaces json.dumps puts after separators.

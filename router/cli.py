@@ -17,14 +17,15 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import branches, redis_server, reference
+from router import redis_server, reference
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
+from router.assisted import branches
+from router.assisted.staff import ROLES, StaffStore
+from router.delivery.fanout import FanOut
+from router.delivery.worker import FOLLOW_SECONDS, Supervisor, run_worker
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
-from router.fanout import FanOut
 from router.service import LifeEventRouter
-from router.staff import ROLES, StaffStore
-from router.worker import FOLLOW_SECONDS, Supervisor, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def worker(departments: tuple[str, ...], processes: int | None, serve: bool, bur
     if serve or burst:
         run_worker(url, list(departments), burst=burst)
         return
-    from router.worker import supervise
+    from router.delivery.worker import supervise
 
     supervise(url, chosen, follow=not departments, processes=processes)
 
@@ -468,7 +469,7 @@ def adapters() -> None:
 @adapters.command("list")
 def adapters_list() -> None:
     """Each adapter: name, title, queue, and the fields it receives for each event."""
-    from router.queues import queue_for
+    from router.delivery.queues import queue_for
 
     try:
         redis: Redis | None = connect()

@@ -16,11 +16,13 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, counter, fanout, routing
+from router import catalogue, routing
 from router.adapters.registry import Registry
+from router.assisted import desk as counter
 from router.cases import Case, CaseStore
+from router.delivery import fanout
+from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
-from router.fanout import FanOut
 from router.i18n import N_
 from router.settings import RetryPolicy
 

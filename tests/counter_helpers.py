@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from redis import Redis
 from werkzeug.test import TestResponse
 
-from router import branches
+from router import keys
+from router.assisted import branches
 from router.catalogue import EVENTS
 from tests.pages import csrf_token, form_value, path_of, soup, text
 
@@ -145,5 +146,5 @@ def snapshot(redis: Redis) -> dict[bytes, bytes | None]:
     return {
         key: redis.dump(key)
         for key in sorted(redis.scan_iter())
-        if not key.startswith(b"web:session:")
+        if not key.startswith(keys.WEB_SESSION_PREFIX.encode())
     }

@@ -12,7 +12,7 @@ from typing import Any
 from redis import Redis
 
 from router.cases import Case, CaseStore
-from router.worker import Supervisor
+from router.delivery.worker import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "events"

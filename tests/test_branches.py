@@ -1,4 +1,4 @@
-"""The Post Office branch data in router/data, and the nearest-branch finder (no Redis)."""
+"""The Post Office branch data in router/assisted/data, and the nearest-branch finder (no Redis)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from importlib.resources import files
 
 import pytest
 
-from router import branches as br
-from router.branches import Branch, haversine_km, load_branches, locate, nearest
+from router.assisted import branches as br
+from router.assisted.branches import Branch, haversine_km, load_branches, locate, nearest
 from router.routing import ASSISTED_TASKS
 from router.validators import parse_postcode
 
@@ -56,7 +56,7 @@ def nation(b: Branch) -> str:
 
 
 def centroids(name: str) -> dict[str, tuple[float, float]]:
-    text = (files("router") / "data" / name).read_text(encoding="utf-8")
+    text = (files("router.assisted") / "data" / name).read_text(encoding="utf-8")
     rows = list(csv.reader(io.StringIO(text)))
     return {code: (float(lat), float(lon)) for code, lat, lon in rows[1:]}
 
@@ -123,7 +123,7 @@ def test_welsh_speaking_staff_are_in_wales() -> None:
 
 @pytest.mark.parametrize("name", ["postcode_areas.csv", "postcode_districts.csv"])
 def test_centroid_tables(name: str) -> None:
-    text = (files("router") / "data" / name).read_text(encoding="utf-8")
+    text = (files("router.assisted") / "data" / name).read_text(encoding="utf-8")
     header, *rows = list(csv.reader(io.StringIO(text)))
     assert header == ["area" if "areas" in name else "district", "lat", "lon"]
     codes = [row[0] for row in rows]

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from router import reference, routing
+from router import keys, reference, routing
 from router.cases import DeliveryState
-from router.queues import queue_for
+from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
 from tests.helpers import sample
 
@@ -34,7 +34,7 @@ def _drawn(monkeypatch: pytest.MonkeyPatch, *refs: str) -> list[str]:
 
 
 def _pending(redis: Redis, department: str) -> set[str]:
-    return {m.decode() for m in redis.zrange(f"pending:{department}", 0, -1)}
+    return {m.decode() for m in redis.zrange(keys.pending(department), 0, -1)}
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def stored(core: LifeEventRouter) -> Iterator[str]:
 def test_a_reference_collision_draws_another_and_leaves_the_first_case_alone(
     core: LifeEventRouter, redis: Redis, monkeypatch: pytest.MonkeyPatch, stored: str
 ) -> None:
-    before = redis.hgetall(f"case:{stored}")
-    history = redis.lrange(f"case:{stored}:history", 0, -1)
+    before = redis.hgetall(keys.case(stored))
+    history = redis.lrange(keys.history(stored), 0, -1)
     departments = core.adapters.names()
     pending = {d: _pending(redis, d) for d in departments}
     drawn = _drawn(monkeypatch, stored)
@@ -56,8 +56,8 @@ def test_a_reference_collision_draws_another_and_leaves_the_first_case_alone(
     result = core.submit(data["event"], data["answers"], data["consent"])
 
     assert drawn[0] == stored and result.ref == drawn[1] != stored
-    assert redis.hgetall(f"case:{stored}") == before
-    assert redis.lrange(f"case:{stored}:history", 0, -1) == history
+    assert redis.hgetall(keys.case(stored)) == before
+    assert redis.lrange(keys.history(stored), 0, -1) == history
     case = core.case(result.ref)
     assert case.event_type == "death"
     queued = {
@@ -82,7 +82,7 @@ def test_a_collision_with_a_submission_key_claims_the_key_for_the_new_reference(
     again = core.submit(data["event"], data["answers"], data["consent"], submission_key="k-1")
 
     assert first.created and first.ref != stored
-    assert redis.get("submission:k-1") == first.ref.encode()
+    assert redis.get(keys.submission("k-1")) == first.ref.encode()
     assert (again.ref, again.created, again.secret) == (first.ref, False, "")
 
 
@@ -93,7 +93,7 @@ def test_a_wake_key_already_set_keeps_the_other_departments_replies_in_place(
     their places, or the departments after it are never woken."""
     data = sample("death")
     held = sorted(data["consent"])[0]
-    redis.set(f"wake:{held}", "1", px=60_000)
+    redis.set(keys.wake(held), "1", px=60_000)
 
     core.submit(data["event"], data["answers"], data["consent"])
 
@@ -108,7 +108,7 @@ def test_replies_are_given_as_a_pipeline_would_give_them(
     data = sample("birth")
     answers: list[list[object]] = []
     event, clean, chosen = core.validate(data["event"], data["answers"], data["consent"])
-    redis.set("wake:hmrc", "1", px=60_000)
+    redis.set(keys.wake("hmrc"), "1", px=60_000)
 
     def also(pipe: object, ref: str) -> None:
         core.fanout.enqueue(pipe, ref, ["dwp", "hmrc"], wake=True)  # type: ignore[arg-type]
@@ -136,11 +136,11 @@ def test_a_claim_held_without_its_case_is_waited_for(
     """A twin that claimed the key but has not stored its case yet: wait, then answer
     with its reference."""
     twin = reference.new_reference()
-    redis.set("submission:k-2", twin)  # a reference with no case, yet
+    redis.set(keys.submission("k-2"), twin)  # a reference with no case, yet
 
     def store_it() -> None:
         time.sleep(0.3)
-        redis.copy(f"case:{stored}", f"case:{twin}")
+        redis.copy(keys.case(stored), keys.case(twin))
 
     writer = threading.Thread(target=store_it)
     writer.start()
@@ -155,11 +155,14 @@ def test_a_claim_held_without_its_case_is_waited_for(
 def test_a_claim_freed_by_a_failed_twin_is_taken_after_all(
     core: LifeEventRouter, redis: Redis
 ) -> None:
-    redis.set("submission:k-3", reference.new_reference())  # a twin that will fail and free the key
+    # A twin that will fail and free the key.
+    redis.set(
+        keys.submission("k-3"), reference.new_reference()
+    )  # a twin that will fail and free the key
 
     def fail_it() -> None:
         time.sleep(0.3)
-        redis.delete("submission:k-3")
+        redis.delete(keys.submission("k-3"))
 
     twin = threading.Thread(target=fail_it)
     twin.start()
@@ -169,7 +172,7 @@ def test_a_claim_freed_by_a_failed_twin_is_taken_after_all(
     finally:
         twin.join()
     assert result.created
-    assert redis.get("submission:k-3") == result.ref.encode()
+    assert redis.get(keys.submission("k-3")) == result.ref.encode()
     assert core.case(result.ref).event_type == "birth"
     assert _pending(redis, "dwp") == {result.ref}
 
@@ -187,7 +190,7 @@ def test_answers_in_any_script_are_stored_byte_for_byte(
     ref = core.submit(data["event"], data["answers"], data["consent"]).ref
 
     assert core.case(ref).answers == clean
-    stored = redis.hget(f"case:{ref}", "answers")
+    stored = redis.hget(keys.case(ref), "answers")
     assert stored is not None and '🏠 Tŷ \\"Newydd\\"' in stored.decode()
-    due = redis.zscore("pending:dwp", ref)
+    due = redis.zscore(keys.pending("dwp"), ref)
     assert due is not None and abs(due - time.time()) < 60

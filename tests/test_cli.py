@@ -7,7 +7,7 @@ import json
 import pytest
 from redis import Redis
 
-from router import reference
+from router import keys, reference
 from router.adapters.mocks import Faults, configure_faults
 from tests.helpers import EXAMPLES, Workers, router_cli, sample, samples, wait_settled
 
@@ -27,7 +27,7 @@ def test_submit_accepts_every_sample_and_prints_reference_and_secret(
     assert result.returncode == 0, result.stderr
     ref = _ref_from(result.stdout)
     assert "Status secret: " in result.stdout
-    assert redis.hget(f"case:{ref}", "channel") == b"cli"
+    assert redis.hget(keys.case(ref), "channel") == b"cli"
 
 
 BAD_INPUT = [

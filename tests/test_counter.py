@@ -24,12 +24,13 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from channels.counter import views as counter_views
-from router import audit, branches, reference
+from router import keys, reference
+from router.assisted import audit, branches
+from router.assisted.desk import tasks_needed
+from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
-from router.counter import QUEUE_KEY, tasks_needed
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
-from router.staff import StaffStore
 from tests.counter_helpers import (
     csrf_token,
     errors_of,
@@ -159,10 +160,10 @@ def photocard_change(core: LifeEventRouter, postcode: str = CF11) -> Sent:
 
 def queues_holding(redis: Redis, ref: str) -> set[str]:
     """The branches whose queue holds ``ref``."""
-    prefix = QUEUE_KEY.format(branch="")
+    prefix = keys.branch_queue("")
     return {
         key.decode().removeprefix(prefix)
-        for key in redis.scan_iter(QUEUE_KEY.format(branch="*"))
+        for key in redis.scan_iter(keys.branch_queue("*"))
         if redis.zscore(key, ref) is not None
     }
 
@@ -376,12 +377,12 @@ def test_a_whole_document_number_is_refused_and_never_stored(
     assert keys_holding(redis, whole) == set()
     # Nothing beyond the last 4 characters, in the case, its history or either audit stream.
     kept = {
-        f"case:{sent.ref}",
-        f"case:{sent.ref}:history",
-        f"audit:case:{sent.ref}",
-        f"audit:branch:{HOME}",
+        keys.case(sent.ref),
+        keys.history(sent.ref),
+        keys.case_audit(sent.ref),
+        keys.branch_audit(HOME),
     }
-    secret_hash = redis.hget(f"case:{sent.ref}", "secret_hash")  # random hex: skip it
+    secret_hash = redis.hget(keys.case(sent.ref), "secret_hash")  # random hex: skip it
     values = [v for name, v in raw_values(redis) if name in kept and v != secret_hash]
     assert values
     tail = whole[-5:].lower().encode()
@@ -509,8 +510,10 @@ def test_a_clerk_opens_another_branchs_report_only_once_the_citizen_is_at_their_
     token = csrf_token(soup(ann.get("/counter")))
 
     def held() -> dict[str, Any]:
-        keys = (f"case:{elsewhere.ref}", f"case:{elsewhere.ref}:history")
-        return {k: redis.dump(k) for k in keys} | {"audit": audit.for_case(redis, elsewhere.ref)}
+        held_keys = (keys.case(elsewhere.ref), keys.history(elsewhere.ref))
+        return {k: redis.dump(k) for k in held_keys} | {
+            "audit": audit.for_case(redis, elsewhere.ref)
+        }
 
     before = held()
     problems = []
@@ -673,10 +676,11 @@ def test_every_counter_action_is_audited_for_the_branch_and_the_case_without_per
             in_case = {(e.action, e.staff, e.branch, e.detail) for e in audit.for_case(redis, ref)}
             assert (action, staff, HOME, detail) in in_case, (action, ref)
     # An unknown user name leaves no trace to attribute.
-    assert not [k for k in keys_holding(redis, "nobody") if k.startswith("audit:")]
+    audit_prefixes = (keys.branch_audit(""), keys.case_audit(""))
+    assert not [k for k in keys_holding(redis, "nobody") if k.startswith(audit_prefixes)]
 
-    audit_keys = {k.decode() for k in redis.scan_iter("audit:*")}
-    assert audit_keys >= {f"audit:branch:{HOME}", f"audit:case:{here.ref}"}
+    audit_keys = {k.decode() for prefix in audit_prefixes for k in redis.scan_iter(prefix + "*")}
+    assert audit_keys >= {keys.branch_audit(HOME), keys.case_audit(here.ref)}
     for value in personal_data(core, here.ref, there.ref, behalf):
         assert keys_holding(redis, value) & audit_keys == set(), value
 
@@ -832,7 +836,7 @@ def test_a_clerk_sends_a_report_on_a_citizens_behalf_only_once_they_agree(
     message = "Confirm the citizen agrees to us telling these organisations"
     assert errors_of(soup(unticked)) == [message]
     assert message in field_errors(soup(unticked))
-    assert list(redis.scan_iter("case:*")) == []
+    assert list(redis.scan_iter(keys.case("*"))) == []
 
     sent = post_form(ann, f"{prefix}/check", {"consent": "y"})
 
@@ -897,7 +901,7 @@ def test_staff_add_refuses_bad_input_with_a_message_and_exit_code_2(
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert result.stdout == ""
-    assert list(redis.scan_iter("staff:*")) == []
+    assert list(redis.scan_iter(keys.staff("*"))) == []
 
 
 def test_staff_passwords_are_stored_only_as_salted_scrypt_hashes(
@@ -912,7 +916,7 @@ def test_staff_passwords_are_stored_only_as_salted_scrypt_hashes(
         assert PASSWORD not in result.stdout + result.stderr
     assert result.stdout.strip() == f"Manager bob can sign in at {branches.branch(HOME).name}."
 
-    hashes = [redis.hget(f"staff:{u}", "password_hash") for u in ("meg", "bob")]
+    hashes = [redis.hget(keys.staff(u), "password_hash") for u in ("meg", "bob")]
     assert all(isinstance(h, bytes) and h.startswith(b"scrypt:") for h in hashes), hashes
     assert hashes[0] != hashes[1]  # salted
     assert keys_holding(redis, PASSWORD) == set()

@@ -7,11 +7,12 @@ import json
 import pytest
 from redis import Redis
 
+from router import keys
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import DeliveryState
-from router.fanout import FanOut
-from router.queues import queue_for
+from router.delivery.fanout import FanOut
+from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.helpers import Workers, mock_log, sample, samples, wait_settled
@@ -169,7 +170,7 @@ def test_every_queue_anything_enqueues_on_has_a_worker(
     used = {key.decode().removeprefix("rq:queue:") for key in redis.smembers("rq:queues")}
     assert used
     assert used <= {queue_for(name) for name in registry.names()}
-    pending = {key.decode().removeprefix("pending:") for key in redis.keys("pending:*")}
+    pending = {key.decode().removeprefix(keys.pending("")) for key in redis.keys(keys.pending("*"))}
     assert pending
     assert pending <= set(registry.names())
 
@@ -182,7 +183,7 @@ def test_each_submission_wakes_a_department_once_however_many_deliveries_wait(
     refs = [submit_sample(core, "death") for _ in range(5)]
     consented = sample("death")["consent"]
     for department in consented:
-        members = {m.decode() for m in redis.zrange(f"pending:{department}", 0, -1)}
+        members = {m.decode() for m in redis.zrange(keys.pending(department), 0, -1)}
         assert members == set(refs)
         assert redis.llen(f"rq:queue:{queue_for(department)}") == 1
 
@@ -199,8 +200,8 @@ def test_case_and_deliveries_are_written_together_or_not_at_all(
     data = sample("birth")
     with pytest.raises(ConnectionError):
         core.submit(data["event"], data["answers"], data["consent"])
-    assert redis.keys("case:*") == []
-    assert redis.keys("pending:*") == []
+    assert redis.keys(keys.case("*")) == []
+    assert redis.keys(keys.pending("*")) == []
     assert redis.keys("rq:job:*") == []
 
 
@@ -213,7 +214,7 @@ def test_case_is_stored_with_its_plan_and_history_before_the_reference_is_return
     assert case.deliveries["dvla"].state == DeliveryState.ASSISTED
     assert case.deliveries["dvla"].tasks == ("identity_check", "photo")
     assert case.deliveries["dwp"].state == DeliveryState.QUEUED
-    assert json.loads(redis.hget(f"case:{submission.ref}", "consent") or "[]") == sorted(
+    assert json.loads(redis.hget(keys.case(submission.ref), "consent") or "[]") == sorted(
         result["consent"]
     )
     history = core.store.history(submission.ref)

@@ -6,9 +6,10 @@ import time
 
 from redis import Redis
 
+from router import keys
 from router.adapters.registry import Registry
-from router.cases import SENDING_KEY, DeliveryState
-from router.fanout import FanOut
+from router.cases import DeliveryState
+from router.delivery.fanout import FanOut
 from router.service import LifeEventRouter
 from tests.helpers import Workers, mock_log, sample, wait_settled
 
@@ -69,10 +70,12 @@ def test_a_delivery_run_again_after_delivery_changes_nothing(
     core.fanout.wake(["hmrc"])
     before = core.case(ref).deliveries["hmrc"]
     deadline = time.monotonic() + 10
-    while (redis.zcard("pending:hmrc") or redis.zcard(SENDING_KEY)) and time.monotonic() < deadline:
+    while (
+        redis.zcard(keys.pending("hmrc")) or redis.zcard(keys.SENDING)
+    ) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert redis.zcard("pending:hmrc") == 0
-    assert redis.zcard(SENDING_KEY) == 0
+    assert redis.zcard(keys.pending("hmrc")) == 0
+    assert redis.zcard(keys.SENDING) == 0
     after = core.case(ref).deliveries["hmrc"]
     assert after.attempts == before.attempts
     assert after.receipt == before.receipt
@@ -87,8 +90,8 @@ def test_the_same_submission_key_makes_one_case(core: LifeEventRouter, redis: Re
     assert first.created and not again.created
     assert again.ref == first.ref
     assert again.secret == ""
-    assert len([k for k in redis.keys("case:*") if k.count(b":") == 1]) == 1
-    assert [m.decode() for m in redis.zrange("pending:dwp", 0, -1)] == [first.ref]
+    assert len([k for k in redis.keys(keys.case("*")) if k.count(b":") == 1]) == 1
+    assert [m.decode() for m in redis.zrange(keys.pending("dwp"), 0, -1)] == [first.ref]
 
 
 def test_fanout_enqueue_keeps_one_pending_entry_per_delivery(
@@ -99,11 +102,11 @@ def test_fanout_enqueue_keeps_one_pending_entry_per_delivery(
     data = sample("death")
     ref = core.submit(data["event"], data["answers"], data["consent"]).ref
     for department in data["consent"]:
-        assert [m.decode() for m in redis.zrange(f"pending:{department}", 0, -1)] == [ref]
+        assert [m.decode() for m in redis.zrange(keys.pending(department), 0, -1)] == [ref]
     with redis.pipeline(transaction=True) as pipe:
         pipe.multi()
         core.fanout.enqueue(pipe, ref, data["consent"])
         pipe.execute()
     for department in data["consent"]:
-        assert redis.zcard(f"pending:{department}") == 1
+        assert redis.zcard(keys.pending(department)) == 1
     assert isinstance(core.fanout, FanOut)

@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 from werkzeug.test import TestResponse
 
-from router import reference, routing
+from router import keys, reference, routing
 from router.cases import STATE_LABELS, CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.redis_server import RedisServer
@@ -212,14 +212,14 @@ def submit_sample(client: FlaskClient, event_name: str) -> Sent:
 
 
 def case_keys(redis: Redis) -> list[str]:
-    keys = (k.decode() for k in redis.scan_iter("case:*"))
-    return sorted(k for k in keys if not k.endswith(":history"))
+    found = (k.decode() for k in redis.scan_iter(keys.case("*")))
+    return sorted(k for k in found if not k.endswith(":history"))
 
 
 def one_case_ref(redis: Redis) -> str:
-    keys = case_keys(redis)
-    assert len(keys) == 1, keys
-    return keys[0].removeprefix("case:")
+    found = case_keys(redis)
+    assert len(found) == 1, found
+    return found[0].removeprefix(keys.case(""))
 
 
 def shown(app: Flask, lang: str, event: EventType, field: str, value: Any) -> str:

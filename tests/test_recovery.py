@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import pytest
 from redis import Redis
 
-from router import breaker, recovery
+from router import keys
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
-from router.batch import Dispatcher
-from router.cases import SENDING_KEY, CaseStore, DeliveryState, delivery_id
-from router.fanout import WAKE_KEY
-from router.queues import queue_for
+from router.cases import CaseStore, DeliveryState, delivery_id
+from router.delivery import breaker, recovery
+from router.delivery.batch import Dispatcher
+from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
 from tests.helpers import Workers, mock_log, sample, wait_settled
 
@@ -75,11 +75,11 @@ def test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone(
     # A worker claims both (pending -> sending, with a lease) and starts sending them.
     dispatcher = Dispatcher(redis, registry)
     assert sorted(dispatcher.claim("dwp")) == sorted([orphan, alive])
-    assert redis.zcard("pending:dwp") == 0
+    assert redis.zcard(keys.pending("dwp")) == 0
     for ref in (orphan, alive):
         core.store.mark(ref, "dwp", DeliveryState.SENDING, sent=True, extra={"attempts": 1})
     # The orphan's worker died: nobody renewed its lease, which has run out.
-    redis.zadd(SENDING_KEY, {delivery_id(orphan, "dwp"): int(time.time() * 1000) - 1})
+    redis.zadd(keys.SENDING, {delivery_id(orphan, "dwp"): int(time.time() * 1000) - 1})
     later = core.submit(data["event"], data["answers"], data["consent"]).ref
 
     recovered = recovery.sweep(redis)
@@ -87,9 +87,9 @@ def test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone(
     assert recovered == [delivery_id(orphan, "dwp")]
     assert core.case(orphan).deliveries["dwp"].state == DeliveryState.QUEUED
     assert core.case(alive).deliveries["dwp"].state == DeliveryState.SENDING
-    assert [m.decode() for m in redis.zrange("pending:dwp", 0, -1)] == [orphan, later]
-    assert redis.zscore(SENDING_KEY, delivery_id(orphan, "dwp")) is None
-    assert redis.zscore(SENDING_KEY, delivery_id(alive, "dwp")) is not None
+    assert [m.decode() for m in redis.zrange(keys.pending("dwp"), 0, -1)] == [orphan, later]
+    assert redis.zscore(keys.SENDING, delivery_id(orphan, "dwp")) is None
+    assert redis.zscore(keys.SENDING, delivery_id(alive, "dwp")) is not None
     assert core.store.history(orphan)[-1].detail == recovery.RECOVERED_DETAIL
     # A second sweep finds nothing more to do.
     assert recovery.sweep(redis) == []
@@ -108,20 +108,20 @@ def test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper(
     assert Dispatcher(redis, registry).claim("dwp") == [ref]
     recovery.holding([held])
     try:
-        redis.zadd(SENDING_KEY, {held: int(time.time() * 1000) - 1})  # about to run out
+        redis.zadd(keys.SENDING, {held: int(time.time() * 1000) - 1})  # about to run out
         recovery.renew(redis)
         assert recovery.sweep(redis) == []
-        assert float(redis.zscore(SENDING_KEY, held) or 0) > time.time() * 1000
+        assert float(redis.zscore(keys.SENDING, held) or 0) > time.time() * 1000
     finally:
         recovery.released([held])
     # Renewal never brings back a lease its delivery has already settled.
-    redis.zrem(SENDING_KEY, held)
+    redis.zrem(keys.SENDING, held)
     recovery.holding([held])
     try:
         recovery.renew(redis)
     finally:
         recovery.released([held])
-    assert redis.zscore(SENDING_KEY, held) is None
+    assert redis.zscore(keys.SENDING, held) is None
 
 
 def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
@@ -165,8 +165,8 @@ def test_a_lost_wake_up_loses_nothing(
     # keys as such a worker would (set, running out on their own).
     for department in ("dwp", "hmrc"):
         redis.delete(f"rq:queue:{queue_for(department)}")
-        assert redis.exists(WAKE_KEY.format(department=department))
-        redis.pexpire(WAKE_KEY.format(department=department), 500)
+        assert redis.exists(keys.wake(department))
+        redis.pexpire(keys.wake(department), 500)
 
     workers.start()
     case = wait_settled(redis, ref, timeout=30)
@@ -187,9 +187,9 @@ def test_the_sweeping_worker_sends_orphans_again_whoever_holds_the_wake_key(
     # The dead worker had claimed the delivery and started it ...
     assert Dispatcher(redis, registry).claim("dwp") == [ref]
     core.store.mark(ref, "dwp", DeliveryState.SENDING, sent=True, extra={"attempts": 1})
-    redis.zadd(SENDING_KEY, {delivery_id(ref, "dwp"): int(time.time() * 1000) - 1})
+    redis.zadd(keys.SENDING, {delivery_id(ref, "dwp"): int(time.time() * 1000) - 1})
     # ... and held the department's wake key, here for far longer than the test waits.
-    redis.set(WAKE_KEY.format(department="dwp"), "1", px=120_000)
+    redis.set(keys.wake("dwp"), "1", px=120_000)
 
     started = time.monotonic()
     workers.start()

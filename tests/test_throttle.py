@@ -6,7 +6,8 @@ import time
 
 from redis import Redis
 
-from channels.throttle import Throttle
+from router import keys
+from router.throttle import Throttle
 
 
 def test_refuses_after_the_limit_and_only_for_that_caller(redis: Redis) -> None:
@@ -32,6 +33,6 @@ def test_window_starts_at_the_first_failure_and_runs_out(redis: Redis) -> None:
 def test_success_forgets_and_keys_hold_no_personal_data(redis: Redis) -> None:
     throttle = Throttle(redis, "test", limit=1)
     throttle.failed("ACDEFGHJK")
-    assert all(b"ACDEFGHJK" not in key for key in redis.keys("throttle:*"))
+    assert all(b"ACDEFGHJK" not in key for key in redis.keys(keys.throttle("*", "*")))
     throttle.forget("ACDEFGHJK")
     assert throttle.wait_seconds("ACDEFGHJK") == 0

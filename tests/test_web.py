@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from router import reference
+from router import keys, reference
 from router.redis_server import RedisServer
 from tests.helpers import Workers, sample, wait_settled
 
@@ -92,7 +92,7 @@ def test_the_api_opens_no_session_and_takes_its_language_from_the_request(
     """A browser that chose Welsh on the pages keeps its cookie; the API neither reads
     nor writes that session, and answers in the language the request itself asks for."""
     client.get("/?lang=cy")
-    sessions = set(redis.keys("web:session:*"))
+    sessions = set(redis.keys(keys.WEB_SESSION_PREFIX + "*"))
     assert sessions and client.get_cookie("tuo_session") is not None
     data = sample("moving_house")
     data["answers"]["postcode"] = "ZZ"
@@ -112,7 +112,7 @@ def test_the_api_opens_no_session_and_takes_its_language_from_the_request(
         assert response.headers["Cache-Control"] == "no-store"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" not in response.headers
-    assert set(redis.keys("web:session:*")) == sessions
+    assert set(redis.keys(keys.WEB_SESSION_PREFIX + "*")) == sessions
 
 
 def test_api_same_idempotency_key_makes_one_case(client: FlaskClient, redis: Redis) -> None:

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from redis import Redis
 
+from router import keys
 from router.adapters import conformance
 from router.adapters.contract import Notification, PermanentError, RetryableError
 from router.adapters.registry import Registry
 from router.adapters.webhook import (
-    WEBHOOKS_KEY,
     WebhookAdapter,
     WebhookConfig,
     WebhookConfigError,
@@ -467,7 +467,7 @@ def test_add_webhook_stores_a_config_with_a_fresh_secret(redis: Redis) -> None:
     assert one.title == "" and one.timeout == 10.0
     assert load_webhooks(redis) == [one, two]
     assert WebhookConfig.from_json(one.to_json()) == one
-    assert redis.hexists(WEBHOOKS_KEY, "coroners")
+    assert redis.hexists(keys.WEBHOOKS, "coroners")
 
 
 def test_adapter_class_registers_like_any_adapter(redis: Redis) -> None:
@@ -541,7 +541,7 @@ def test_add_webhook_refuses_a_name_already_stored(redis: Redis) -> None:
 
 def test_an_unreadable_stored_config_is_skipped(redis: Redis) -> None:
     kept = add_webhook(redis, "coroners", "https://c.example/x", {"death": DEATH_FIELDS})
-    redis.hset(WEBHOOKS_KEY, "broken", "{not json")
+    redis.hset(keys.WEBHOOKS, "broken", "{not json")
     assert load_webhooks(redis) == [kept]
 
 
@@ -550,8 +550,8 @@ def test_a_webhook_department_added_with_one_command_receives_signed_deliveries(
 ) -> None:
     """`router adapters add-webhook`, then a real supervisor that follows new departments
     (as `router up` does) starts its worker, and a real delivery arrives signed."""
+    from router.delivery.worker import Supervisor
     from router.service import LifeEventRouter
-    from router.worker import Supervisor
     from tests.helpers import router_cli, sample, wait_settled
 
     added = router_cli(

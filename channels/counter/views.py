@@ -32,16 +32,17 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from channels.counter import forms
-from channels.throttle import Throttle
 from channels.web.status import TAG_COLOURS
-from router import audit, branches, reference, routing
+from router import reference, routing
+from router.assisted import audit, branches
+from router.assisted.desk import DOCUMENTS, TASK_DONE_WORDS
+from router.assisted.staff import Staff, StaffStore
 from router.cases import STATE_LABELS, Case
 from router.catalogue import EVENTS
-from router.counter import DOCUMENTS, TASK_DONE_WORDS
 from router.exceptions import UnknownCase, ValidationFailed
 from router.i18n import N_
 from router.service import LifeEventRouter
-from router.staff import Staff, StaffStore
+from router.throttle import Throttle
 
 bp = Blueprint("counter", __name__, url_prefix="/counter")
 

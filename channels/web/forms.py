@@ -20,14 +20,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovRadioInput,
     GovTextInput,
 )
-from wtforms import (
-    BooleanField,
-    Field,
-    RadioField,
-    SelectChoice,
-    SelectMultipleField,
-    StringField,
-)
+from wtforms import BooleanField, Field, RadioField, SelectChoice, SelectMultipleField, StringField
 
 from router.catalogue import Kind, Question
 

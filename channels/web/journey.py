@@ -33,7 +33,8 @@ from wtforms import SelectChoice
 
 from channels.web import forms
 from channels.web.access import grant
-from router import audit, branches, reference, routing
+from router import reference, routing
+from router.assisted import audit, branches
 from router.cases import Case
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed

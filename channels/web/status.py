@@ -24,17 +24,18 @@ from flask import (
 from flask_babel import format_datetime, gettext
 from werkzeug.wrappers import Response
 
-from channels.throttle import Throttle
 from channels.web import forms
 from channels.web.access import allowed, grant
 from channels.web.journey import display_answer, visit
-from router import audit, branches, reference, routing, validators
+from router import reference, routing, validators
+from router.assisted import audit, branches
+from router.assisted.desk import TASK_DONE_WORDS
 from router.cases import PENDING_STATES, STATE_LABELS, Case, DeliveryState
 from router.catalogue import EVENTS, Kind
-from router.counter import TASK_DONE_WORDS
 from router.exceptions import UnknownCase, ValidationFailed
 from router.i18n import N_
 from router.service import LifeEventRouter
+from router.throttle import Throttle
 
 bp = Blueprint("status", __name__, url_prefix="/status")
 

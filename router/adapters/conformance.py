@@ -26,12 +26,7 @@ from typing import Any
 
 from redis import Redis
 
-from router.adapters.contract import (
-    Adapter,
-    DeliveryError,
-    Notification,
-    Receipt,
-)
+from router.adapters.contract import Adapter, DeliveryError, Notification, Receipt
 from router.adapters.registry import RegistryError, check_declaration
 from router.catalogue import EVENTS, EventType, Kind, Question
 

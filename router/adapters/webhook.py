@@ -1,7 +1,7 @@
 """Webhook departments: a department that needs no code receives signed HTTP POSTs.
 
 ``router adapters add-webhook`` stores a department's URL, the fields it receives for
-each event and a generated signing secret in Redis (``WEBHOOKS_KEY``);
+each event and a generated signing secret in Redis (``keys.WEBHOOKS``);
 ``Registry.discover(redis)`` turns each stored config into an adapter class with
 ``adapter_class``, so webhook departments are delivered to like any other.
 
@@ -43,18 +43,12 @@ from typing import Any, ClassVar, cast
 from redis import Redis
 from standardwebhooks import Webhook
 
-from router.adapters.contract import (
-    Adapter,
-    Notification,
-    PermanentError,
-    Receipt,
-    RetryableError,
-)
+from router import keys
+from router.adapters.contract import Adapter, Notification, PermanentError, Receipt, RetryableError
 from router.adapters.registry import RegistryError, check_declaration
 
 log = logging.getLogger(__name__)
 
-WEBHOOKS_KEY = "adapters:webhooks"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 _SECRET_PREFIX = "whsec_"
@@ -207,7 +201,7 @@ def add_webhook(
         check_declaration(adapter_class(config))
     except RegistryError as error:
         raise WebhookConfigError(str(error)) from None
-    if not redis.hsetnx(WEBHOOKS_KEY, name, config.to_json()):
+    if not redis.hsetnx(keys.WEBHOOKS, name, config.to_json()):
         raise WebhookConfigError(
             f"A webhook department named {name!r} already exists; choose another name or "
             f"remove it first (router adapters remove-webhook {name})"
@@ -217,14 +211,14 @@ def add_webhook(
 
 def remove_webhook(redis: Redis, name: str) -> bool:
     """Forget a webhook department; False if there was none by that name."""
-    return bool(redis.hdel(WEBHOOKS_KEY, name))
+    return bool(redis.hdel(keys.WEBHOOKS, name))
 
 
 def load_webhooks(redis: Redis) -> list[WebhookConfig]:
     """Every stored webhook department, by name. A config that cannot be read is
     logged and skipped, so one bad entry does not stop every worker."""
     configs = []
-    for key, raw in redis.hgetall(WEBHOOKS_KEY).items():
+    for key, raw in redis.hgetall(keys.WEBHOOKS).items():
         try:
             configs.append(WebhookConfig.from_json(raw))
         except (ValueError, KeyError, TypeError, AttributeError) as error:

@@ -18,11 +18,7 @@ from redis import Redis
 from werkzeug.serving import make_server
 
 from router.redis_server import RedisServer
-from tests.browser.helpers import (  # noqa: F401 - re-exported for the tests' convenience
-    assert_accessible,
-    check_accessibility,
-    screenshot,
-)
+from tests.browser.helpers import assert_accessible, check_accessibility, screenshot  # noqa: F401 - re-exported for the tests' convenience
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"

@@ -20,12 +20,13 @@ import pytest
 from playwright.sync_api import Locator, Page, Response, expect
 from redis import Redis
 
-from router import branches, reference
+from router import reference
+from router.assisted import branches
+from router.assisted.desk import DOCUMENTS, TASK_DONE_WORDS
+from router.assisted.staff import StaffStore
 from router.cases import STATE_LABELS, DeliveryState
 from router.catalogue import EVENTS
-from router.counter import DOCUMENTS, TASK_DONE_WORDS
 from router.service import LifeEventRouter
-from router.staff import StaffStore
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
 from tests.helpers import Workers, sample

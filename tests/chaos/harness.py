@@ -35,26 +35,17 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from router import catalogue, routing
+from router import catalogue, keys, routing
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
-from router.cases import (
-    CASE_KEY,
-    HISTORY_KEY,
-    PENDING_KEY,
-    PENDING_STATES,
-    SENDING_KEY,
-    CaseStore,
-    DeliveryState,
-    delivery_id,
-)
+from router.cases import PENDING_STATES, CaseStore, DeliveryState, delivery_id
+from router.delivery.queues import queue_for
+from router.delivery.recovery import RECOVERED_DETAIL
+from router.delivery.worker import Supervisor
 from router.exceptions import UnknownCase
-from router.queues import queue_for
-from router.recovery import RECOVERED_DETAIL
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from router.worker import Supervisor
 from tests.helpers import mock_log, sample
 
 DEPARTMENTS: tuple[str, ...] = ("dwp", "dvla", "payments", "hmrc", "council")
@@ -402,7 +393,7 @@ class World:
         try:
             with self.redis.pipeline(transaction=False) as pipe:
                 for ref in refs:
-                    pipe.hgetall(CASE_KEY.format(ref=ref))
+                    pipe.hgetall(keys.case(ref))
                 raw = pipe.execute()
         except CONNECTION_ERRORS:
             return found
@@ -561,7 +552,7 @@ def _text(value: bytes | str) -> str:
 def case_refs(redis: Redis) -> list[str]:
     """Every case key (``case:<ref>``, one colon; not histories)."""
     refs = []
-    for key in redis.scan_iter(match="case:*", count=1000):
+    for key in redis.scan_iter(match=keys.case("*"), count=1000):
         name = _text(key)
         if name.count(":") == 1:
             refs.append(name.partition(":")[2])
@@ -573,7 +564,7 @@ def delivery_states(redis: Redis) -> dict[str, tuple[str, str]]:
     refs = case_refs(redis)
     with redis.pipeline(transaction=False) as pipe:
         for ref in refs:
-            pipe.hgetall(CASE_KEY.format(ref=ref))
+            pipe.hgetall(keys.case(ref))
         raw = pipe.execute()
     states: dict[str, tuple[str, str]] = {}
     for ref, data in zip(refs, raw, strict=True):
@@ -593,8 +584,8 @@ def queued_jobs(redis: Redis) -> int:
     with redis.pipeline(transaction=False) as pipe:
         for name in DEPARTMENTS:
             pipe.llen(RQ_QUEUE_KEY.format(name=queue_for(name)))
-            pipe.zcard(PENDING_KEY.format(department=name))
-        pipe.zcard(SENDING_KEY)
+            pipe.zcard(keys.pending(name))
+        pipe.zcard(keys.SENDING)
         return sum(int(n) for n in pipe.execute())
 
 
@@ -717,7 +708,7 @@ def check_invariant(redis: Redis, accepted: Iterable[str]) -> Report:
     report.unacknowledged = len(set(stored) - set(accepted))
     with redis.pipeline(transaction=False) as pipe:
         for ref in accepted:
-            pipe.lrange(HISTORY_KEY.format(ref=ref), 0, -1)
+            pipe.lrange(keys.history(ref), 0, -1)
         histories = pipe.execute()
     for ref, history in zip(accepted, histories, strict=True):
         report.retries += sum(json.loads(h)["state"] == "retrying" for h in history)
@@ -757,13 +748,13 @@ def job_whereabouts(redis: Redis, delivery: str) -> str:
     lost one."""
     ref, _, department = delivery.partition("-")
     found = []
-    due = redis.zscore(PENDING_KEY.format(department=department), ref)
+    due = redis.zscore(keys.pending(department), ref)
     if due is not None:
         found.append(f"pending, due in {due - time.time():.1f}s")
-    lease = redis.zscore(SENDING_KEY, delivery)
+    lease = redis.zscore(keys.SENDING, delivery)
     if lease is not None:
         found.append(f"sending, lease ends in {lease / 1000 - time.time():.1f}s")
-    if redis.hexists("deliveries:dead", delivery):
+    if redis.hexists(keys.DEAD_LETTERS, delivery):
         found.append("dead-lettered")
     queued = redis.llen(RQ_QUEUE_KEY.format(name=queue_for(department)))
     return ", ".join(found) or f"nowhere ({queued} drain jobs queued for {department})"

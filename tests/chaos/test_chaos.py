@@ -51,9 +51,8 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from channels.app import create_app
-from router import reference
+from router import keys, reference
 from router.adapters.mocks import Faults
-from router.cases import HISTORY_KEY
 from router.settings import RetryPolicy
 from tests.chaos.harness import (
     DEPARTMENTS,
@@ -254,7 +253,7 @@ def _retried_between(
     hit = set()
     with w.redis.pipeline(transaction=False) as pipe:
         for ref in refs:
-            pipe.lrange(HISTORY_KEY.format(ref=ref), 0, -1)
+            pipe.lrange(keys.history(ref), 0, -1)
         histories = pipe.execute()
     for ref, history in zip(refs, histories, strict=True):
         for raw in history:

@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.client import Pipeline
 
-BRANCH_STREAM = "audit:branch:{branch}"
-CASE_STREAM = "audit:case:{ref}"
+from router import keys
 
 # What a counter action is called in the audit, and how a person reads it.
 ACTIONS = (
@@ -63,9 +62,9 @@ def record(
         "detail": detail,
     }
     pipe = redis if isinstance(redis, Pipeline) else redis.pipeline(transaction=True)
-    pipe.xadd(BRANCH_STREAM.format(branch=branch), fields)  # type: ignore[arg-type]
+    pipe.xadd(keys.branch_audit(branch), fields)  # type: ignore[arg-type]
     if case:
-        pipe.xadd(CASE_STREAM.format(ref=case), fields)  # type: ignore[arg-type]
+        pipe.xadd(keys.case_audit(case), fields)  # type: ignore[arg-type]
     if pipe is not redis:
         pipe.execute()
 
@@ -93,9 +92,9 @@ def _entries(raw: list[tuple[bytes | str, dict[bytes | str, bytes | str]]]) -> l
 
 def for_branch(redis: Redis, branch: str, count: int = 200) -> list[Entry]:
     """The branch's latest entries, newest first."""
-    return _entries(redis.xrevrange(BRANCH_STREAM.format(branch=branch), count=count))  # type: ignore[arg-type]
+    return _entries(redis.xrevrange(keys.branch_audit(branch), count=count))  # type: ignore[arg-type]
 
 
 def for_case(redis: Redis, ref: str) -> list[Entry]:
     """Every counter action on one case, oldest first."""
-    return _entries(redis.xrange(CASE_STREAM.format(ref=ref)))  # type: ignore[arg-type]
+    return _entries(redis.xrange(keys.case_audit(ref)))  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 Some tasks cannot be done online (an identity check, a photo for a licence, paying a
 cash voucher), so the service points people to a Post Office counter. Everything here
-is read from files shipped in ``router/data`` and computed locally: no network look-ups.
+is read from files shipped in ``router/assisted/data`` and computed locally: no network look-ups.
 
 - ``branches.json``: the branches. They are invented for this service (realistic towns
   and streets, made-up street numbers and postcode units), not copied from any list.
@@ -69,7 +69,7 @@ def services_for(tasks: Iterable[str]) -> frozenset[str]:
 
 
 def _read(name: str) -> str:
-    return (files("router") / "data" / name).read_text(encoding="utf-8")
+    return (files("router.assisted") / "data" / name).read_text(encoding="utf-8")
 
 
 @cache

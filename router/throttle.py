@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from router import keys
+
 
 @dataclass(frozen=True)
 class Throttle:
@@ -26,7 +28,7 @@ class Throttle:
     def _key(self, who: str) -> str:
         # Hashed, so a key never holds a reference number or an address in clear.
         digest = hashlib.sha256(who.encode()).hexdigest()[:32]
-        return f"throttle:{self.name}:{digest}"
+        return keys.throttle(self.name, digest)
 
     def wait_seconds(self, *whos: str) -> int:
         """Seconds until ``whos`` may try again (0: they may try now)."""

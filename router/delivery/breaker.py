@@ -19,11 +19,11 @@ import time
 
 from redis import Redis
 
+from router import keys
+
 THRESHOLD = 5
 BASE_PAUSE_SECONDS = 2.0
 MAX_PAUSE_SECONDS = 60.0
-KEY = "breaker:{department}"
-PROBE_KEY = "breaker:{department}:probe"
 
 
 def _num(value: bytes | str | None) -> float:
@@ -32,7 +32,7 @@ def _num(value: bytes | str | None) -> float:
 
 def before_batch(redis: Redis, department: str, probe_seconds: float) -> tuple[float, bool, bool]:
     """Return (seconds to wait, breaker was clean, this batch is the probe)."""
-    failures, open_until = redis.hmget(KEY.format(department=department), "failures", "open_until")
+    failures, open_until = redis.hmget(keys.breaker(department), "failures", "open_until")
     if not failures and not open_until:
         return 0.0, True, False
     now = time.time()
@@ -40,7 +40,7 @@ def before_batch(redis: Redis, department: str, probe_seconds: float) -> tuple[f
     if until > now:
         return until - now, False, False
     if until:
-        probe = PROBE_KEY.format(department=department)
+        probe = keys.breaker_probe(department)
         if not redis.set(probe, "1", nx=True, px=int(probe_seconds * 1000) + 1000):
             return 1.0, False, False
         return 0.0, False, True
@@ -60,7 +60,7 @@ def record(redis: Redis, department: str, answered: int, failed: int, clean: boo
 
 def succeeded(redis: Redis, department: str) -> None:
     with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(KEY.format(department=department), PROBE_KEY.format(department=department))
+        pipe.delete(keys.breaker(department), keys.breaker_probe(department))
         pipe.execute()
 
 
@@ -71,7 +71,7 @@ def failed(redis: Redis, department: str) -> float:
 
 def failed_many(redis: Redis, department: str, count: int) -> float:
     """Count ``count`` retryable failures; return the pause if they opened the breaker."""
-    key = KEY.format(department=department)
+    key = keys.breaker(department)
     failures = int(redis.hincrby(key, "failures", count))
     was_open = redis.hget(key, "open_until")
     if failures < THRESHOLD and not was_open:  # a failed probe reopens at once
@@ -80,13 +80,13 @@ def failed_many(redis: Redis, department: str, count: int) -> float:
     pause = min(MAX_PAUSE_SECONDS, BASE_PAUSE_SECONDS * 2 ** (opens - 1))
     with redis.pipeline(transaction=True) as pipe:
         pipe.hset(key, mapping={"open_until": time.time() + pause, "failures": 0})
-        pipe.delete(PROBE_KEY.format(department=department))
+        pipe.delete(keys.breaker_probe(department))
         pipe.execute()
     return pause
 
 
 def state(redis: Redis, department: str) -> str:
-    failures, open_until = redis.hmget(KEY.format(department=department), "failures", "open_until")
+    failures, open_until = redis.hmget(keys.breaker(department), "failures", "open_until")
     if _num(open_until) > time.time():
         return "open"
     if open_until:

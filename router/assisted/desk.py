@@ -21,15 +21,14 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import audit, branches
-from router.cases import CASE_KEY, Case, CaseStore, DeliveryState, now_iso
+from router import keys
+from router.assisted import audit, branches
+from router.assisted.staff import Staff
+from router.cases import Case, CaseStore, DeliveryState, now_iso
+from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
-from router.fanout import FanOut
 from router.i18n import N_
 from router.routing import RoutingPlan
-from router.staff import Staff
-
-QUEUE_KEY = "counter:queue:{branch}"
 
 # Identity documents a clerk may record, and how a person reads each.
 DOCUMENTS: dict[str, str] = {
@@ -96,13 +95,13 @@ class Counter:
     def assign(pipe: Pipeline, ref: str, branch: str, since: datetime | None = None) -> None:
         """Put a case in a branch's queue (inside the caller's transaction)."""
         when = (since or datetime.now(UTC)).timestamp()
-        pipe.hset(CASE_KEY.format(ref=ref), "branch", branch)
-        pipe.zadd(QUEUE_KEY.format(branch=branch), {ref: when})
+        pipe.hset(keys.case(ref), "branch", branch)
+        pipe.zadd(keys.branch_queue(branch), {ref: when})
 
     def queue(self, branch: str) -> list[Waiting]:
         """Cases waiting at ``branch``, oldest first."""
         raw: list[tuple[bytes, float]] = self.redis.zrange(  # type: ignore[assignment]
-            QUEUE_KEY.format(branch=branch), 0, -1, withscores=True
+            keys.branch_queue(branch), 0, -1, withscores=True
         )
         return [Waiting(ref.decode(), _at(score)) for ref, score in raw]
 
@@ -123,10 +122,10 @@ class Counter:
                 )
             since = datetime.fromisoformat(case.created_at)
             if case.branch:
-                pipe.zrem(QUEUE_KEY.format(branch=case.branch), ref)
+                pipe.zrem(keys.branch_queue(case.branch), ref)
             self.assign(pipe, ref, branch, since)
             pipe.rpush(
-                f"case:{ref}:history",
+                keys.history(ref),
                 json.dumps(
                     {"at": now_iso(), "department": "", "state": "branch", "detail": branch}
                 ),
@@ -153,7 +152,7 @@ class Counter:
 
         def change(pipe: Pipeline, case: Case) -> None:
             record = {"document": document, "last_four": tail, **_by(staff)}
-            pipe.hset(CASE_KEY.format(ref=ref), "identity", json.dumps(record))
+            pipe.hset(keys.case(ref), "identity", json.dumps(record))
             done = {**case.tasks_done}
             if "identity_check" in case.counter_tasks:
                 done["identity_check"] = _by(staff)
@@ -197,7 +196,7 @@ class Counter:
     def _finish(self, pipe: Pipeline, case: Case, done: dict[str, Any], staff: Staff) -> None:
         """Store the tasks done; release each delivery whose tasks are all done; leave
         the branch queue when nothing more waits for a counter."""
-        key = CASE_KEY.format(ref=case.ref)
+        key = keys.case(case.ref)
         pipe.hset(key, "counter_tasks", json.dumps(done))
         released = []
         for name, d in case.deliveries.items():
@@ -218,11 +217,11 @@ class Counter:
         )
         help_waiting = case.help_requested and "help" not in done
         if case.branch and not still_assisted and not help_waiting:
-            pipe.zrem(QUEUE_KEY.format(branch=case.branch), case.ref)
+            pipe.zrem(keys.branch_queue(case.branch), case.ref)
 
     def _change(self, ref: str, change: Any) -> None:
         """Run ``change(pipe, case)`` in a transaction that WATCHes the case."""
-        key = CASE_KEY.format(ref=ref)
+        key = keys.case(ref)
 
         def attempt(pipe: Pipeline) -> None:
             case = self.store.load(ref)

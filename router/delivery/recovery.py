@@ -17,7 +17,7 @@ otherwise keep every other process from waking it until the key ran out — and 
 repeated kills that wait could come round twice (a CI run measured 10.6 s from a kill
 to the delivery running again).
 
-Bound: a kill is noticed within LEASE_MS + one beat (about 3.5 s), and the sweeping
+Bound: a kill is noticed within keys.LEASE_MS + one beat (about 3.5 s), and the sweeping
 process sends the delivery again straight away.
 """
 
@@ -32,16 +32,8 @@ from typing import Any
 
 from redis import Redis
 
-from router.cases import (
-    CASE_KEY,
-    HISTORY_KEY,
-    LEASE_MS,
-    PENDING_KEY,
-    SENDING_KEY,
-    delivery_field,
-    now_iso,
-    split_delivery_id,
-)
+from router import keys
+from router.cases import now_iso, split_delivery_id
 from router.exceptions import UnknownDelivery
 
 log = logging.getLogger(__name__)
@@ -69,7 +61,7 @@ return 1
 _lock = threading.Lock()
 _held: set[str] = set()
 _thread: threading.Thread | None = None
-_lease_ms = LEASE_MS
+_lease_ms = keys.LEASE_MS
 
 
 def lease_ms() -> int:
@@ -98,13 +90,13 @@ def renew(redis: Redis) -> None:
     if not deliveries:
         return
     expiry = int(time.time() * 1000) + _lease_ms
-    redis.zadd(SENDING_KEY, dict.fromkeys(deliveries, expiry), xx=True)
+    redis.zadd(keys.SENDING, dict.fromkeys(deliveries, expiry), xx=True)
 
 
 def sweep(redis: Redis) -> list[str]:
     """Put back every claimed delivery whose lease ran out; return their ids."""
     now_ms = int(time.time() * 1000)
-    raw: list[Any] = redis.zrangebyscore(SENDING_KEY, "-inf", now_ms)
+    raw: list[Any] = redis.zrangebyscore(keys.SENDING, "-inf", now_ms)
     if not raw:
         return []
     recover = redis.register_script(RECOVER_SCRIPT)
@@ -114,7 +106,7 @@ def sweep(redis: Redis) -> list[str]:
         try:
             ref, department = split_delivery_id(delivery)
         except UnknownDelivery:
-            redis.zrem(SENDING_KEY, delivery)
+            redis.zrem(keys.SENDING, delivery)
             continue
         at = now_iso()
         entry = json.dumps(
@@ -122,18 +114,18 @@ def sweep(redis: Redis) -> list[str]:
         )
         done = recover(
             keys=[
-                SENDING_KEY,
-                PENDING_KEY.format(department=department),
-                CASE_KEY.format(ref=ref),
-                HISTORY_KEY.format(ref=ref),
+                keys.SENDING,
+                keys.pending(department),
+                keys.case(ref),
+                keys.history(ref),
             ],
             args=[
                 delivery,
                 now_ms,
                 ref,
-                delivery_field(department, "state"),
-                delivery_field(department, "updated_at"),
-                delivery_field(department, "detail"),
+                keys.delivery_field(department, "state"),
+                keys.delivery_field(department, "updated_at"),
+                keys.delivery_field(department, "detail"),
                 at,
                 RECOVERED_DETAIL,
                 entry,

@@ -29,19 +29,12 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.client import Pipeline
 
-from router import breaker, recovery
+from router import keys
 from router.adapters.contract import PermanentError, Receipt, RetryableError
 from router.adapters.registry import Registry, RegistryError
-from router.cases import (
-    FINAL_STATES,
-    PENDING_KEY,
-    SENDING_KEY,
-    Case,
-    CaseStore,
-    DeliveryState,
-    delivery_id,
-)
-from router.fanout import WAKE_KEY, WAKE_MS, parse_policy, retry_delay
+from router.cases import FINAL_STATES, Case, CaseStore, DeliveryState, delivery_id
+from router.delivery import breaker, recovery
+from router.delivery.fanout import parse_policy, retry_delay
 from router.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -137,7 +130,7 @@ class Dispatcher:
                 thread.start()
                 return
         # Shutting down: hand the wake-up back, so another worker's beat takes it.
-        self.redis.delete(WAKE_KEY.format(department=department))
+        self.redis.delete(keys.wake(department))
 
     def active(self) -> list[str]:
         with self._lock:
@@ -150,7 +143,7 @@ class Dispatcher:
             return
         with self.redis.pipeline(transaction=False) as pipe:
             for department in departments:
-                pipe.set(WAKE_KEY.format(department=department), "1", px=WAKE_MS)
+                pipe.set(keys.wake(department), "1", px=keys.WAKE_MS)
             pipe.execute()
 
     def _run(self, department: str) -> None:
@@ -203,16 +196,16 @@ class Dispatcher:
         now = time.time()
         raw = self._claim(
             keys=[
-                PENDING_KEY.format(department=department),
-                SENDING_KEY,
-                WAKE_KEY.format(department=department),
+                keys.pending(department),
+                keys.SENDING,
+                keys.wake(department),
             ],
             args=[
                 now,
                 self.concurrency,
                 int(now * 1000) + recovery.lease_ms(),
                 f"-{department}",
-                WAKE_MS,
+                keys.WAKE_MS,
             ],
         )
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
@@ -261,7 +254,7 @@ class Dispatcher:
             else:
                 todo.append(case)
         if finished:
-            self.redis.zrem(SENDING_KEY, *finished)
+            self.redis.zrem(keys.SENDING, *finished)
             tally.skipped = len(finished)
         if not todo:
             return tally
@@ -322,13 +315,13 @@ class Dispatcher:
                         receipt=receipt,
                         pipeline=pipe,
                     )
-                    pipe.zrem(SENDING_KEY, delivery_id(ref, department))
+                    pipe.zrem(keys.SENDING, delivery_id(ref, department))
                     continue
                 elif isinstance(error, PermanentError):
                     answered += 1  # it answered: it is up
                     tally.failed += 1
                     self._fail(pipe, ref, department, f"refused: {error.reason}")
-                    pipe.zrem(SENDING_KEY, delivery_id(ref, department))
+                    pipe.zrem(keys.SENDING, delivery_id(ref, department))
                     continue
                 elif isinstance(error, RetryableError):
                     reason, retry_after = error.reason, error.retry_after
@@ -353,11 +346,11 @@ class Dispatcher:
                         pipeline=pipe,
                         extra={"retries": delivery.retries + 1},
                     )
-                    pipe.zadd(PENDING_KEY.format(department=department), {ref: now + wait_s})
+                    pipe.zadd(keys.pending(department), {ref: now + wait_s})
                 else:
                     tally.failed += 1
                     self._fail(pipe, ref, department, f"gave up after {attempt} attempts: {reason}")
-                pipe.zrem(SENDING_KEY, delivery_id(ref, department))
+                pipe.zrem(keys.SENDING, delivery_id(ref, department))
             pipe.execute()
         opened = breaker.record(self.redis, department, answered, failed, clean)
         if opened:
@@ -387,16 +380,16 @@ class Dispatcher:
                     f"next attempt in about {math.ceil(wait_s)}s",
                     pipeline=pipe,
                 )
-                pipe.zadd(PENDING_KEY.format(department=department), {case.ref: now + wait_s})
-                pipe.zrem(SENDING_KEY, delivery_id(case.ref, department))
+                pipe.zadd(keys.pending(department), {case.ref: now + wait_s})
+                pipe.zrem(keys.SENDING, delivery_id(case.ref, department))
             pipe.execute()
 
     def _put_back(self, department: str, refs: list[str], delay: float) -> None:
         due = time.time() + delay
         with self.redis.pipeline(transaction=True) as pipe:
             for ref in refs:
-                pipe.zadd(PENDING_KEY.format(department=department), {ref: due})
-                pipe.zrem(SENDING_KEY, delivery_id(ref, department))
+                pipe.zadd(keys.pending(department), {ref: due})
+                pipe.zrem(keys.SENDING, delivery_id(ref, department))
             pipe.execute()
 
     def _fail(self, pipe: Pipeline, ref: str, department: str, reason: str) -> None:

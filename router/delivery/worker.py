@@ -25,10 +25,11 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
-from router import batch, fanout, recovery
+from router import keys
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
-from router.queues import queue_for
+from router.delivery import batch, fanout, recovery
+from router.delivery.queues import queue_for
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = Fa
         here = sorted(departments & set(names))
         with background.pipeline(transaction=False) as pipe:
             for department in here:
-                pipe.set(fanout.WAKE_KEY.format(department=department), "1", px=fanout.WAKE_MS)
+                pipe.set(keys.wake(department), "1", px=keys.WAKE_MS)
             pipe.execute()
         for department in here:
             dispatcher.wake(department)

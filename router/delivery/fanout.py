@@ -36,29 +36,15 @@ from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.serializers import JSONSerializer
 
+from router import keys
 from router.adapters.registry import Registry
-from router.cases import (
-    CASE_KEY,
-    DEAD_LETTER_KEY,
-    PENDING_KEY,
-    CaseStore,
-    DeliveryState,
-    split_delivery_id,
-)
+from router.cases import CaseStore, DeliveryState, split_delivery_id
+from router.delivery.queues import queue_for
 from router.exceptions import UnknownCase, UnknownDelivery
-from router.queues import queue_for
 from router.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# Set while a drain for the department is queued or running, and renewed by the beat
-# (every 0.5 s) of the process draining it; it runs out on its own soon after the
-# worker holding it dies, and the next beat wakes the department again. Short, because
-# until it runs out nobody else drains the department (a 5 s key let a backlog build
-# for 5 s after every kill in the chaos test); a job that waits longer than this in its
-# queue only costs a spare wake-up.
-WAKE_KEY = "wake:{department}"
-WAKE_MS = 1500
 # Results are never read (the case hash is the record), so RQ keeps none.
 RESULT_TTL = 0
 FAILURE_TTL = 7 * 24 * 3600
@@ -153,10 +139,10 @@ class FanOut:
         marks: list[tuple[int, str]] = []
         for department in departments:
             self.adapters.get(department)  # refuse a department nobody can deliver to
-            pipe.zadd(PENDING_KEY.format(department=department), {ref: due})
+            pipe.zadd(keys.pending(department), {ref: due})
             if wake and delay <= 0:
                 marks.append((len(pipe.command_stack), department))
-                pipe.set(WAKE_KEY.format(department=department), "1", nx=True, px=WAKE_MS)
+                pipe.set(keys.wake(department), "1", nx=True, px=keys.WAKE_MS)
         return marks
 
     def trigger_woken(self, marks: list[tuple[int, str]], results: list[Any]) -> None:
@@ -175,9 +161,12 @@ class FanOut:
         names = sorted(set(departments)) if departments is not None else self.adapters.names()
         if not names:
             return []
-        keys = [PENDING_KEY.format(department=d) for d in names]
-        keys += [WAKE_KEY.format(department=d) for d in names]
-        woken = [names[int(i) - 1] for i in self._wake(keys=keys, args=[time.time(), WAKE_MS])]
+        script_keys = [keys.pending(d) for d in names]
+        script_keys += [keys.wake(d) for d in names]
+        woken = [
+            names[int(i) - 1]
+            for i in self._wake(keys=script_keys, args=[time.time(), keys.WAKE_MS])
+        ]
         if woken:
             self.trigger(woken)
         return woken
@@ -211,7 +200,7 @@ class FanOut:
         """Send a failed (dead-lettered) delivery again, with a fresh set of retries."""
         ref, department = split_delivery_id(delivery)
         store = CaseStore(self.redis)
-        case_key = CASE_KEY.format(ref=ref)
+        case_key = keys.case(ref)
 
         def attempt(pipe: Pipeline) -> None:
             try:
@@ -235,7 +224,7 @@ class FanOut:
                 pipeline=pipe,
                 extra={"retries": 0},
             )
-            pipe.hdel(DEAD_LETTER_KEY, delivery)
+            pipe.hdel(keys.DEAD_LETTERS, delivery)
             if not others_failed:
                 store.unflag(ref, pipeline=pipe)
             self.enqueue(pipe, ref, [department])
@@ -248,7 +237,7 @@ class FanOut:
 def drain(department: str) -> str:
     """The RQ job: wake this process's drain of ``department`` (router.batch); outside
     a worker that runs one (``router worker --burst``), drain it here until done."""
-    from router import batch
+    from router.delivery import batch
 
     dispatcher = batch.current()
     if dispatcher is not None:

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from redis import Redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from router.branches import load_branches
+from router import keys
+from router.assisted.branches import load_branches
 from router.exceptions import ValidationFailed
 from router.i18n import N_
 
-STAFF_KEY = "staff:{username}"
 ROLES = ("clerk", "manager")
 MIN_PASSWORD = 12
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
@@ -60,7 +60,7 @@ class StaffStore:
         if errors:
             raise ValidationFailed(errors)
         self.redis.hset(
-            STAFF_KEY.format(username=username),
+            keys.staff(username),
             mapping={
                 "password_hash": generate_password_hash(password, method="scrypt"),
                 "branch": branch,
@@ -71,7 +71,7 @@ class StaffStore:
         return Staff(username, branch, role)
 
     def get(self, username: str) -> Staff | None:
-        raw = self.redis.hgetall(STAFF_KEY.format(username=username.strip().lower()))
+        raw = self.redis.hgetall(keys.staff(username.strip().lower()))
         if not raw:
             return None
         data = {_text(k): _text(v) for k, v in raw.items()}
@@ -79,7 +79,7 @@ class StaffStore:
 
     def authenticate(self, username: str, password: str) -> Staff | None:
         """The account if the password is right; None otherwise (and for unknown names)."""
-        key = STAFF_KEY.format(username=username.strip().lower())
+        key = keys.staff(username.strip().lower())
         stored = self.redis.hget(key, "password_hash")
         if stored is None:
             check_password_hash(_DUMMY_HASH, password)

@@ -1,0 +1,120 @@
+"""Every Redis key the router uses, and how long each lives: nothing else.
+
+Other modules name a key through this module and never spell it themselves (as arq's
+``constants.py``), so the whole layout of the data can be read here, and a test or an
+operator's ``redis-cli`` session can find what it looks for. The mock departments keep
+their own records under ``mock:<name>:`` (router.adapters.mocks): those are the
+departments' keys, not the router's.
+"""
+
+from __future__ import annotations
+
+# --- cases ------------------------------------------------------------------------------
+
+
+def case(ref: str) -> str:
+    """The case hash: answers, plan, channel, and each delivery's ``d:<dept>:<attr>``."""
+    return f"case:{ref}"
+
+
+def history(ref: str) -> str:
+    """The case's history: a list of JSON entries, oldest first (router.cases)."""
+    return f"case:{ref}:history"
+
+
+def delivery_field(department: str, attribute: str) -> str:
+    """The field of the case hash that holds one attribute of one delivery."""
+    return f"d:{department}:{attribute}"
+
+
+def submission(key: str) -> str:
+    """A submission key's claim: the reference of the case it made."""
+    return f"submission:{key}"
+
+
+SUBMISSION_SECONDS = 7 * 24 * 3600  # how long a submission key is remembered
+
+# Cases flagged for a person (reference -> when flagged, epoch seconds).
+FLAGGED = "cases:flagged"
+
+# --- delivery ---------------------------------------------------------------------------
+
+
+def pending(department: str) -> str:
+    """Deliveries waiting for a worker: case reference -> when due (epoch seconds: now,
+    or the end of a retry's backoff)."""
+    return f"pending:{department}"
+
+
+# Deliveries a worker has claimed and not yet settled (``<ref>-<dept>`` -> when the
+# lease runs out, epoch ms). The worker renews every lease it holds every 0.5 s
+# (router.delivery.recovery); six missed renewals and the delivery is an orphan.
+SENDING = "deliveries:sending"
+LEASE_MS = 3000
+
+# Deliveries that exhausted their retries: delivery id -> JSON (case, reason, when).
+DEAD_LETTERS = "deliveries:dead"
+
+
+def wake(department: str) -> str:
+    """Set while a drain of the department is queued or running (router.delivery.fanout)."""
+    return f"wake:{department}"
+
+
+# Renewed every 0.5 s by the process draining the department. Short, because until it
+# runs out nobody else drains the department (a 5 s key let a backlog build for 5 s
+# after every kill in the chaos test); a job that waits longer than this in its queue
+# only costs a spare wake-up.
+WAKE_MS = 1500
+
+
+def breaker(department: str) -> str:
+    """The department's circuit breaker: failures in a row, opens, open until."""
+    return f"breaker:{department}"
+
+
+def breaker_probe(department: str) -> str:
+    """Held by the one delivery that probes a half-open breaker."""
+    return f"breaker:{department}:probe"
+
+
+# --- adapters ---------------------------------------------------------------------------
+
+# Webhook departments added while running: name -> JSON config (router.adapters.webhook).
+WEBHOOKS = "adapters:webhooks"
+
+# --- the Post Office counter ------------------------------------------------------------
+
+
+def branch_queue(branch: str) -> str:
+    """A branch queue: the cases waiting at one Post Office (reference -> since when)."""
+    return f"counter:queue:{branch}"
+
+
+def staff(username: str) -> str:
+    """A counter staff account: password hash, branch, role."""
+    return f"staff:{username}"
+
+
+def branch_audit(branch: str) -> str:
+    """The append-only stream of every counter action at one branch."""
+    return f"audit:branch:{branch}"
+
+
+def case_audit(ref: str) -> str:
+    """The append-only stream of every counter action on one case."""
+    return f"audit:case:{ref}"
+
+
+# --- the web front door -----------------------------------------------------------------
+
+
+def throttle(name: str, digest: str) -> str:
+    """Failed attempts of one kind (``name``) by one client, whose identity is hashed."""
+    return f"throttle:{name}:{digest}"
+
+
+# The key that signs the web front door's CSRF tokens, shared by every web process.
+WEB_SECRET_KEY = "web:secret-key"
+# Flask-Session keeps a journey's answers under this prefix, for two hours.
+WEB_SESSION_PREFIX = "web:session:"
