@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from router.adapters.contract import Adapter
+from router.adapters.contract import Adapter, RegistryError
 from router.adapters.mocks import (
     DvlaLicences,
     DwpBenefits,
@@ -16,7 +16,7 @@ from router.adapters.mocks import (
     HmrcTax,
     LocalCouncil,
 )
-from router.adapters.registry import ENTRY_POINT_GROUP, Registry, RegistryError
+from router.adapters.registry import ENTRY_POINT_GROUP, Registry
 from router.catalogue import EVENTS
 from router.exceptions import ValidationFailed
 from router.routing import ASSISTED_TASKS, Decision, check_consent, interested, plan
@@ -337,8 +337,8 @@ def test_registry_accepts_a_good_adapter():
     assert registry.names() == ["newdept"]
     assert "newdept" in registry
     assert len(registry) == 1
-    assert [a.name for a in registry.interested_in("birth")] == ["newdept"]
-    assert registry.interested_in("death") == []
+    assert [a.name for a in interested("birth", registry)] == ["newdept"]
+    assert interested("death", registry) == []
 
 
 @pytest.mark.parametrize(
@@ -390,7 +390,7 @@ def test_every_mock_adapter_keeps_the_contract():
     registry = Registry(ADAPTERS)
     assert registry.names() == ["council", "dvla", "dwp", "hmrc", "payments"]
     for event_type, concerned in CONCERNED.items():
-        assert {a.name for a in registry.interested_in(event_type)} == concerned
+        assert {a.name for a in interested(event_type, registry)} == concerned
 
 
 def test_discover_finds_the_installed_entry_points(monkeypatch):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from router import keys
+from router import keys, routing
 from router.adapters import conformance
 from router.adapters.contract import Notification, PermanentError, RetryableError
 from router.adapters.registry import Registry
@@ -481,7 +481,7 @@ def test_adapter_class_registers_like_any_adapter(redis: Redis) -> None:
     assert registry.get("registrars").title == "Registrars"
     assert coroners.fields_for("death") == DEATH_FIELDS
     assert coroners.timeout == 10.0
-    assert [c.name for c in registry.interested_in("moving_house")] == ["registrars"]
+    assert [c.name for c in routing.interested("moving_house", registry)] == ["registrars"]
     assert titled.fields == FIELDS
 
 

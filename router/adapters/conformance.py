@@ -26,8 +26,14 @@ from typing import Any
 
 from redis import Redis
 
-from router.adapters.contract import Adapter, DeliveryError, Notification, Receipt
-from router.adapters.registry import RegistryError, check_declaration
+from router.adapters.contract import (
+    Adapter,
+    DeliveryError,
+    Notification,
+    Receipt,
+    RegistryError,
+    check_declaration,
+)
 from router.catalogue import EVENTS, EventType, Kind, Question
 
 # A sample answer of each kind; dates are chosen per question to sit inside its limits.

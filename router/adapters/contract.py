@@ -16,10 +16,14 @@ An adapter declares:
 Delivery is at least once: a delivery may be repeated (a worker died mid-call, an
 operator replayed it). ``notification.delivery_id`` (``<case>-<department>``) is the
 idempotency key: a repeat must return the first receipt and change nothing.
+
+``check_declaration`` is the contract's own check of those declarations (the registry
+and the conformance kit both call it); ``RegistryError`` is what it raises.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,9 +31,12 @@ from typing import Any, ClassVar, Literal
 
 from redis import Redis
 
+from router.catalogue import EVENTS
 from router.i18n import N_
 
 Mode = Literal["digital", "assisted", "not_needed"]
+# An adapter's name: it names its queue, its Redis keys and its entry point.
+NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
 
 @dataclass(frozen=True)
@@ -115,10 +122,6 @@ class Adapter:
         self.redis = redis
 
     @classmethod
-    def events(cls) -> frozenset[str]:
-        return frozenset(cls.fields)
-
-    @classmethod
     def fields_for(cls, event_type: str) -> tuple[str, ...]:
         return tuple(cls.fields.get(event_type, ()))
 
@@ -129,3 +132,25 @@ class Adapter:
 
     def deliver(self, notification: Notification) -> Receipt:
         raise NotImplementedError
+
+
+class RegistryError(Exception):
+    """An adapter could not be loaded or breaks the contract's declarations."""
+
+
+def check_declaration(cls: type[Adapter]) -> None:
+    """Refuse an adapter whose declarations are incomplete or name unknown fields."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME.match(name):
+        raise RegistryError(f"{cls.__qualname__}: name must be lower-case letters, digits, _")
+    if not getattr(cls, "title", None):
+        raise RegistryError(f"{name}: declare a title")
+    fields = getattr(cls, "fields", None)
+    if not fields:
+        raise RegistryError(f"{name}: declare the fields it needs for each event it handles")
+    for event_type, wanted in fields.items():
+        if event_type not in EVENTS:
+            raise RegistryError(f"{name}: unknown event type {event_type!r}")
+        unknown = set(wanted) - set(EVENTS[event_type].fields)
+        if unknown:
+            raise RegistryError(f"{name}: {event_type} has no fields {sorted(unknown)}")

@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
 
 from redis import Redis
 
-from router.adapters.contract import Adapter
+from router.adapters.contract import Adapter, RegistryError, check_declaration
+from router.adapters.webhook import adapter_class, load_webhooks
 
 ENTRY_POINT_GROUP = "tell_us_once.adapters"
-_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
-
-
-class RegistryError(Exception):
-    """An adapter could not be loaded or breaks the contract's declarations."""
 
 
 def _load_spec(spec: str) -> type[Adapter]:
@@ -39,26 +34,6 @@ def _load_spec(spec: str) -> type[Adapter]:
     if not (isinstance(obj, type) and issubclass(obj, Adapter)):
         raise RegistryError(f"{spec!r} is not an Adapter subclass")
     return obj
-
-
-def check_declaration(cls: type[Adapter]) -> None:
-    """Refuse an adapter whose declarations are incomplete or name unknown fields."""
-    from router.catalogue import EVENTS
-
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise RegistryError(f"{cls.__qualname__}: name must be lower-case letters, digits, _")
-    if not getattr(cls, "title", None):
-        raise RegistryError(f"{name}: declare a title")
-    fields = getattr(cls, "fields", None)
-    if not fields:
-        raise RegistryError(f"{name}: declare the fields it needs for each event it handles")
-    for event_type, wanted in fields.items():
-        if event_type not in EVENTS:
-            raise RegistryError(f"{name}: unknown event type {event_type!r}")
-        unknown = set(wanted) - set(EVENTS[event_type].fields)
-        if unknown:
-            raise RegistryError(f"{name}: {event_type} has no fields {sorted(unknown)}")
 
 
 class Registry:
@@ -76,8 +51,6 @@ class Registry:
         add-webhook`` (they need no code, so they live in Redis, not in a package)."""
         registry = cls._discover_code()
         if redis is not None:
-            from router.adapters.webhook import adapter_class, load_webhooks
-
             for config in load_webhooks(redis):
                 if config.name not in registry:
                     registry.register(adapter_class(config))
@@ -104,9 +77,6 @@ class Registry:
             raise RegistryError(f"two adapters are named {cls.name!r}")
         self._classes[cls.name] = cls
 
-    def unregister(self, name: str) -> None:
-        self._classes.pop(name, None)
-
     def __contains__(self, name: object) -> bool:
         return name in self._classes
 
@@ -127,6 +97,3 @@ class Registry:
 
     def create(self, name: str, redis: Redis | None = None) -> Adapter:
         return self.get(name)(redis)
-
-    def interested_in(self, event_type: str) -> list[type[Adapter]]:
-        return [cls for cls in self if event_type in cls.fields]

@@ -28,7 +28,6 @@ import http.client
 import json
 import logging
 import math
-import re
 import secrets
 import time
 import urllib.error
@@ -44,13 +43,20 @@ from redis import Redis
 from standardwebhooks import Webhook
 
 from router import keys
-from router.adapters.contract import Adapter, Notification, PermanentError, Receipt, RetryableError
-from router.adapters.registry import RegistryError, check_declaration
+from router.adapters.contract import (
+    NAME,
+    Adapter,
+    Notification,
+    PermanentError,
+    Receipt,
+    RegistryError,
+    RetryableError,
+    check_declaration,
+)
 
 log = logging.getLogger(__name__)
 
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 _SECRET_PREFIX = "whsec_"
 _SECRET_BYTES = 32
 # A receiver's answer is read only this far: we need its status and a short reference.
@@ -113,7 +119,7 @@ def _new_secret() -> str:
 
 
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         raise WebhookConfigError(
             f"Webhook name {name!r} is not allowed: use 2 to 31 lower-case letters, digits "
             "or underscores, starting with a letter (for example coroners)"

@@ -6,7 +6,7 @@ hammering it. When the pause ends one delivery goes through as a probe; success 
 the breaker, failure opens it again for twice as long (capped). Other departments are
 untouched: each has its own breaker, queue and pending set.
 
-Deliveries go out in concurrent batches (router.fanout), so the breaker is consulted
+Deliveries go out in concurrent batches (router.delivery.fanout), so the breaker is consulted
 once per batch and told the batch's outcome once: a batch in which the department
 answered at least once (delivered, or refused for good) proves it up and closes the
 breaker; only batches with no answer at all add their failures to the count "in a
@@ -62,11 +62,6 @@ def succeeded(redis: Redis, department: str) -> None:
     with redis.pipeline(transaction=True) as pipe:
         pipe.delete(keys.breaker(department), keys.breaker_probe(department))
         pipe.execute()
-
-
-def failed(redis: Redis, department: str) -> float:
-    """Count a retryable failure; return the pause if this one opened the breaker."""
-    return failed_many(redis, department, 1)
 
 
 def failed_many(redis: Redis, department: str, count: int) -> float:
