@@ -93,6 +93,18 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def history_entry(department: str, state: str, detail: str = "", at: str | None = None) -> str:
+    """One entry of a case's history as it is stored: JSON, without an empty detail.
+
+    ``department`` is "" for what happened to the case as a whole ("received", a new
+    "branch"). The only builder of entries: the Lua scripts are handed its output.
+    """
+    entry = {"at": at or now_iso(), "department": department, "state": str(state)}
+    if detail:
+        entry["detail"] = detail
+    return json.dumps(entry, **_TIGHT)
+
+
 def delivery_id(ref: str, department: str) -> str:
     """The idempotency key of one delivery: ``<case>-<department>``."""
     return f"{ref}-{department}"
@@ -141,7 +153,7 @@ class Case:
     secret_hash: str
     flagged: str = ""
     deliveries: dict[str, Delivery] = field(default_factory=dict)
-    # The assisted channel (router.counter): the Post Office branch the case waits at,
+    # The assisted channel (router.assisted.desk): the Post Office branch the case waits at,
     # whether the citizen asked for help, tasks done at a counter, the identity check.
     branch: str = ""
     help_requested: bool = False
@@ -233,21 +245,14 @@ class CaseStore:
             "secret_hash": reference.hash_secret(secret),
             **(extra or {}),
         }
-        history = [
-            json.dumps(
-                {"at": created_at, "department": "", "state": "received", "detail": channel},
-                **_TIGHT,
-            )
-        ]
+        history = [history_entry("", "received", channel, at=created_at)]
         for d in routing.deliveries:
             state = DeliveryState.ASSISTED if d.mode == "assisted" else DeliveryState.QUEUED
             # Attempts (0) and updated_at (the case's creation) are implied until the
             # delivery first moves: every hash field costs ~60 bytes of Redis memory.
             mapping[keys.delivery_field(d.department, "state")] = state
             # The reason is in the plan; repeating it here cost ~60 bytes a delivery.
-            history.append(
-                json.dumps({"at": created_at, "department": d.department, "state": state}, **_TIGHT)
-            )
+            history.append(history_entry(d.department, state, at=created_at))
         claim = keys.submission(submission_key) if submission_key else None
         claimed = False  # whether we took the claim through _claim (the slow path)
         ref, case_key, writes = self._writes(mapping, history, also)
@@ -351,7 +356,7 @@ class CaseStore:
         """Move one delivery to ``state`` and record it in the history; ``extra`` sets
         more of the delivery's attributes (``{"attempts": 2}``) in the same write.
         The delivery's place in the pending and sending sets is the fan-out's business
-        (router.fanout), not this method's."""
+        (router.delivery.fanout), not this method's."""
         at = now_iso()
         mapping: dict[Any, Any] = {
             keys.delivery_field(department, "state"): str(state),
@@ -364,17 +369,12 @@ class CaseStore:
             mapping[keys.delivery_field(department, "sent_at")] = at
         for attribute, value in (extra or {}).items():
             mapping[keys.delivery_field(department, attribute)] = value
-        entry = json.dumps(
-            {"at": at, "department": department, "state": str(state)}
-            | ({"detail": detail} if detail else {}),
-            **_TIGHT,
-        )
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
         case_key = keys.case(ref)
         pipe.hset(case_key, mapping=mapping)
         if count_attempt:
             pipe.hincrby(case_key, keys.delivery_field(department, "attempts"), 1)
-        pipe.rpush(keys.history(ref), entry)
+        pipe.rpush(keys.history(ref), history_entry(department, state, detail, at=at))
         if pipeline is None:
             pipe.execute()
 

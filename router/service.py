@@ -20,7 +20,6 @@ from router import catalogue, routing
 from router.adapters.registry import Registry
 from router.assisted import desk as counter
 from router.cases import Case, CaseStore
-from router.delivery import fanout
 from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
 from router.i18n import N_
@@ -108,7 +107,7 @@ class LifeEventRouter:
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         digital = [d.department for d in plan.deliveries if d.mode == "digital"]
         tasks = counter.tasks_needed(plan)
-        extra = {"retry": fanout.policy_field(self.fanout.policy)}
+        extra = {"retry": self.fanout.policy.as_field()}
         if help_requested:
             extra["help"] = "yes"
         if submitted_by:

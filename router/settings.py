@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 
 
@@ -31,3 +32,29 @@ class RetryPolicy:
             base_seconds=_int("ROUTER_RETRY_BASE_SECONDS", cls.base_seconds),
             cap_seconds=_int("ROUTER_RETRY_CAP_SECONDS", cls.cap_seconds),
         )
+
+    def delay(
+        self, retry: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
+        """Seconds before retry number ``retry`` (0 for the first): ``base * 2**retry``
+        capped, times a jitter in [0.5, 1] drawn for this delivery alone; never sooner
+        than the department's Retry-After."""
+        rng = rng or random.Random()
+        ceiling = min(self.cap_seconds, self.base_seconds * 2**retry)
+        wait = ceiling * rng.uniform(0.5, 1.0)
+        if retry_after:
+            wait = max(wait, float(retry_after))
+        return wait
+
+    def as_field(self) -> str:
+        """How a case stores the policy its deliveries follow: "max,base,cap"."""
+        return f"{self.max_retries},{self.base_seconds},{self.cap_seconds}"
+
+    @classmethod
+    def from_field(cls, value: str, default: RetryPolicy) -> RetryPolicy:
+        """The policy a case stored with ``as_field``; ``default`` if none or unreadable."""
+        try:
+            max_retries, base, cap = (int(v) for v in value.split(","))
+        except ValueError:
+            return default
+        return cls(max_retries=max_retries, base_seconds=base, cap_seconds=cap)

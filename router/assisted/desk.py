@@ -24,7 +24,7 @@ from redis.client import Pipeline
 from router import keys
 from router.assisted import audit, branches
 from router.assisted.staff import Staff
-from router.cases import Case, CaseStore, DeliveryState, now_iso
+from router.cases import Case, CaseStore, DeliveryState, history_entry, now_iso
 from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
 from router.i18n import N_
@@ -124,12 +124,7 @@ class Counter:
             if case.branch:
                 pipe.zrem(keys.branch_queue(case.branch), ref)
             self.assign(pipe, ref, branch, since)
-            pipe.rpush(
-                keys.history(ref),
-                json.dumps(
-                    {"at": now_iso(), "department": "", "state": "branch", "detail": branch}
-                ),
-            )
+            pipe.rpush(keys.history(ref), history_entry("", "branch", branch))
             if by != "citizen":
                 audit.record(pipe, "branch_changed", staff=by, branch=branch, case=ref)
 
