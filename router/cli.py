@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from router.adapters.registry import Registry
 from router.assisted import branches
 from router.assisted.staff import ROLES, StaffStore
 from router.delivery.fanout import FanOut
-from router.delivery.worker import FOLLOW_SECONDS, Supervisor, run_worker
+from router.delivery.worker import Supervisor, run_worker, stop_on_signals
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
 from router.service import LifeEventRouter
 
@@ -124,18 +123,13 @@ def up(host: str, port: int, no_web: bool) -> None:
     redis = Redis.from_url(server.url)
     registry = Registry.discover(redis)
     supervisor = Supervisor(server.url, registry.names())
-    last_look = time.monotonic()
     web: subprocess.Popen[bytes] | None = None
-    stopping = False
+    stopping = stop_on_signals()
 
-    def handle(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def watch_web() -> None:
+        if web is not None and web.poll() is not None:
+            raise click.ClickException(f"the web front door stopped (exit {web.returncode})")
 
-    # Handle Ctrl-C ourselves too: a shell that starts us in the background sets SIGINT
-    # to "ignore", and Python would never raise KeyboardInterrupt.
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
     try:
         supervisor.start()
         if not no_web:
@@ -156,15 +150,12 @@ def up(host: str, port: int, no_web: bool) -> None:
             "Submit an event from another terminal: router submit examples/events/moving_house.json"
         )
         click.echo("Press Ctrl-C to stop.")
-        while not stopping:
-            supervisor.check()
-            if time.monotonic() - last_look > FOLLOW_SECONDS:
-                last_look = time.monotonic()
-                for added in supervisor.ensure(Registry.discover(redis).names()):
-                    click.echo(f"New department {added}: the workers serve it now")
-            if web is not None and web.poll() is not None:
-                raise click.ClickException(f"the web front door stopped (exit {web.returncode})")
-            time.sleep(0.5)
+        supervisor.run(
+            stopping,
+            follow=redis,
+            added=lambda name: click.echo(f"New department {name}: the workers serve it now"),
+            also=watch_web,
+        )
     except KeyboardInterrupt:
         pass
     finally:

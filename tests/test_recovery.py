@@ -105,22 +105,19 @@ def test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper(
     data = sample("birth")
     ref = core.submit(data["event"], data["answers"], data["consent"]).ref
     held = delivery_id(ref, "dwp")
-    assert Dispatcher(redis, registry).claim("dwp") == [ref]
-    recovery.holding([held])
-    try:
+    dispatcher = Dispatcher(redis, registry)
+    assert dispatcher.claim("dwp") == [ref]
+    leases = dispatcher.leases
+    with leases.hold([held]):
         redis.zadd(keys.SENDING, {held: int(time.time() * 1000) - 1})  # about to run out
-        recovery.renew(redis)
+        leases.renew()
         assert recovery.sweep(redis) == []
         assert float(redis.zscore(keys.SENDING, held) or 0) > time.time() * 1000
-    finally:
-        recovery.released([held])
+    assert leases.held() == []
     # Renewal never brings back a lease its delivery has already settled.
     redis.zrem(keys.SENDING, held)
-    recovery.holding([held])
-    try:
-        recovery.renew(redis)
-    finally:
-        recovery.released([held])
+    with leases.hold([held]):
+        leases.renew()
     assert redis.zscore(keys.SENDING, held) is None
 
 

@@ -30,11 +30,16 @@ from redis import Redis
 from redis.client import Pipeline
 
 from router import keys
-from router.adapters.contract import PermanentError, Receipt, RetryableError
-from router.adapters.registry import Registry, RegistryError
+from router.adapters.contract import (
+    Adapter,
+    PermanentError,
+    Receipt,
+    RegistryError,
+    RetryableError,
+)
+from router.adapters.registry import Registry
 from router.cases import FINAL_STATES, Case, CaseStore, DeliveryState, delivery_id
 from router.delivery import breaker, recovery
-from router.delivery.fanout import parse_policy, retry_delay
 from router.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -64,17 +69,16 @@ redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
 return refs
 """
 
-_current: Dispatcher | None = None
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one call went: a receipt, or the reason it failed (for good, or worth retrying
+    no sooner than ``retry_after`` seconds)."""
 
-def install(dispatcher: Dispatcher | None) -> None:
-    """Make ``dispatcher`` the one this process's drain jobs wake."""
-    global _current
-    _current = dispatcher
-
-
-def current() -> Dispatcher | None:
-    return _current
+    receipt: Receipt | None = None
+    reason: str = ""
+    permanent: bool = False
+    retry_after: float | None = None
 
 
 @dataclass
@@ -99,8 +103,10 @@ class Dispatcher:
         adapters: Registry,
         concurrency: int = BATCH,
         policy: RetryPolicy | None = None,
+        leases: recovery.Leases | None = None,
     ) -> None:
         self.redis = redis
+        self.leases = leases or recovery.Leases(redis)
         self.adapters = adapters
         self.concurrency = concurrency
         self.policy = policy or RetryPolicy.from_env()
@@ -203,7 +209,7 @@ class Dispatcher:
             args=[
                 now,
                 self.concurrency,
-                int(now * 1000) + recovery.lease_ms(),
+                self.leases.expiry_ms(),
                 f"-{department}",
                 keys.WAKE_MS,
             ],
@@ -212,12 +218,8 @@ class Dispatcher:
 
     def process(self, department: str, refs: list[str]) -> Tally:
         """Send one claimed batch and record every outcome."""
-        held = [delivery_id(ref, department) for ref in refs]
-        recovery.holding(held)
-        try:
+        with self.leases.hold(delivery_id(ref, department) for ref in refs):
             tally = self._process(department, refs)
-        finally:
-            recovery.released(held)
         level = logging.DEBUG if tally.delivered == len(refs) else logging.INFO
         log.log(
             level,
@@ -233,6 +235,7 @@ class Dispatcher:
         return tally
 
     def _process(self, department: str, refs: list[str]) -> Tally:
+        """The steps of a batch: load, ask the breaker, mark sending, send, record."""
         tally = Tally()
         try:
             adapter = self.adapters.get(department)
@@ -241,24 +244,9 @@ class Dispatcher:
             self._put_back(department, refs, 30.0)
             tally.skipped = len(refs)
             return tally
-        todo: list[Case] = []
-        finished: list[str] = []
-        for ref, case in zip(refs, self.store.load_many(refs), strict=True):
-            held = delivery_id(ref, department)
-            delivery = case.deliveries.get(department) if case is not None else None
-            if case is None or delivery is None:
-                log.error("delivery %s: no such case, or not in its plan", held)
-                finished.append(held)
-            elif delivery.state in FINAL_STATES or delivery.state == DeliveryState.ASSISTED:
-                finished.append(held)  # a repeat of a finished delivery (a re-run after a crash)
-            else:
-                todo.append(case)
-        if finished:
-            self.redis.zrem(keys.SENDING, *finished)
-            tally.skipped = len(finished)
+        todo = self._to_send(department, refs, tally)
         if not todo:
             return tally
-
         pause, clean, probing = breaker.before_batch(self.redis, department, adapter.timeout)
         if pause > 0:
             self._pause(department, todo, pause)
@@ -269,7 +257,35 @@ class Dispatcher:
             self._pause(department, todo[1:], 1.0)
             tally.paused += len(todo) - 1
             todo = todo[:1]
+        self._mark_sending(department, todo)
+        outcomes = self._send(adapter, department, todo)
+        answered, failed = self._record(department, todo, outcomes, tally)
+        opened = breaker.record(self.redis, department, answered, failed, clean)
+        if opened:
+            log.warning("department %s: breaker open for %.0fs", department, opened)
+        return tally
 
+    def _to_send(self, department: str, refs: list[str], tally: Tally) -> list[Case]:
+        """The claimed cases whose delivery is still to be sent; let go of the rest (a
+        re-run after a crash of a delivery already finished, or a case gone)."""
+        todo: list[Case] = []
+        finished: list[str] = []
+        for ref, case in zip(refs, self.store.load_many(refs), strict=True):
+            held = delivery_id(ref, department)
+            delivery = case.deliveries.get(department) if case is not None else None
+            if case is None or delivery is None:
+                log.error("delivery %s: no such case, or not in its plan", held)
+                finished.append(held)
+            elif delivery.state in FINAL_STATES or delivery.state == DeliveryState.ASSISTED:
+                finished.append(held)
+            else:
+                todo.append(case)
+        if finished:
+            self.redis.zrem(keys.SENDING, *finished)
+            tally.skipped = len(finished)
+        return todo
+
+    def _mark_sending(self, department: str, todo: list[Case]) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             for case in todo:
                 attempts = case.deliveries[department].attempts + 1
@@ -283,6 +299,8 @@ class Dispatcher:
                 )
             pipe.execute()
 
+    def _send(self, adapter: type[Adapter], department: str, todo: list[Case]) -> list[Outcome]:
+        """Call the department for every case at once; wait at most its timeout."""
         pool = self._pool(department)
         futures: list[Future[Receipt]] = []
         for case in todo:
@@ -290,72 +308,78 @@ class Dispatcher:
             notification = self.store.notification(case, department, attempt=attempt)
             futures.append(pool.submit(adapter(self.redis).deliver, notification))
         done, _ = wait(futures, timeout=adapter.timeout)
+        outcomes = []
+        for case, future in zip(todo, futures, strict=True):
+            if future not in done:
+                future.cancel()
+                outcomes.append(Outcome(reason=f"no answer within {adapter.timeout:g}s"))
+                continue
+            error = future.exception()
+            if error is None:
+                outcomes.append(Outcome(receipt=future.result()))
+            elif isinstance(error, PermanentError):
+                outcomes.append(Outcome(reason=error.reason, permanent=True))
+            elif isinstance(error, RetryableError):
+                outcomes.append(Outcome(reason=error.reason, retry_after=error.retry_after))
+            else:  # a bug in the adapter, or a timeout of its own
+                log.error(
+                    "delivery %s: adapter raised %s",
+                    case.delivery_id(department),
+                    type(error).__name__,
+                    exc_info=error,
+                )
+                outcomes.append(Outcome(reason=type(error).__name__))
+        return outcomes
 
+    def _record(
+        self, department: str, todo: list[Case], outcomes: list[Outcome], tally: Tally
+    ) -> tuple[int, int]:
+        """Record every outcome in one transaction; return (answered, failed) for the
+        breaker: a refusal is an answer (the department is up), a retryable failure not."""
         answered = failed = 0
         now = time.time()
         with self.redis.pipeline(transaction=True) as pipe:
-            for case, future in zip(todo, futures, strict=True):
+            for case, outcome in zip(todo, outcomes, strict=True):
                 ref = case.ref
                 delivery = case.deliveries[department]
-                attempt = delivery.attempts + 1
-                error = future.exception() if future in done else None
-                if future not in done:
-                    future.cancel()
-                    reason = f"no answer within {adapter.timeout:g}s"
-                    retry_after = None
-                elif error is None:
-                    receipt = future.result()
+                if outcome.receipt is not None:
                     answered += 1
                     tally.delivered += 1
                     self.store.mark(
                         ref,
                         department,
                         DeliveryState.DELIVERED,
-                        receipt.detail,
-                        receipt=receipt,
+                        outcome.receipt.detail,
+                        receipt=outcome.receipt,
                         pipeline=pipe,
                     )
-                    pipe.zrem(keys.SENDING, delivery_id(ref, department))
-                    continue
-                elif isinstance(error, PermanentError):
-                    answered += 1  # it answered: it is up
+                elif outcome.permanent:
+                    answered += 1
                     tally.failed += 1
-                    self._fail(pipe, ref, department, f"refused: {error.reason}")
-                    pipe.zrem(keys.SENDING, delivery_id(ref, department))
-                    continue
-                elif isinstance(error, RetryableError):
-                    reason, retry_after = error.reason, error.retry_after
-                else:  # a bug in the adapter, or a timeout of its own
-                    reason, retry_after = type(error).__name__, None
-                    log.error(
-                        "delivery %s: adapter raised %s",
-                        delivery_id(ref, department),
-                        reason,
-                        exc_info=error,
-                    )
-                failed += 1
-                policy = parse_policy(case.retry, self.policy)
-                if delivery.retries < policy.max_retries:
-                    wait_s = retry_delay(policy, delivery.retries, retry_after, self._rng)
-                    tally.retrying += 1
-                    self.store.mark(
-                        ref,
-                        department,
-                        DeliveryState.RETRYING,
-                        f"{reason}; next attempt in about {math.ceil(wait_s)}s",
-                        pipeline=pipe,
-                        extra={"retries": delivery.retries + 1},
-                    )
-                    pipe.zadd(keys.pending(department), {ref: now + wait_s})
+                    self._fail(pipe, ref, department, f"refused: {outcome.reason}")
                 else:
-                    tally.failed += 1
-                    self._fail(pipe, ref, department, f"gave up after {attempt} attempts: {reason}")
+                    failed += 1
+                    policy = RetryPolicy.from_field(case.retry, self.policy)
+                    if delivery.retries < policy.max_retries:
+                        wait_s = policy.delay(delivery.retries, outcome.retry_after, self._rng)
+                        tally.retrying += 1
+                        self.store.mark(
+                            ref,
+                            department,
+                            DeliveryState.RETRYING,
+                            f"{outcome.reason}; next attempt in about {math.ceil(wait_s)}s",
+                            pipeline=pipe,
+                            extra={"retries": delivery.retries + 1},
+                        )
+                        pipe.zadd(keys.pending(department), {ref: now + wait_s})
+                    else:
+                        tally.failed += 1
+                        attempts = delivery.attempts + 1
+                        reason = f"gave up after {attempts} attempts: {outcome.reason}"
+                        self._fail(pipe, ref, department, reason)
                 pipe.zrem(keys.SENDING, delivery_id(ref, department))
             pipe.execute()
-        opened = breaker.record(self.redis, department, answered, failed, clean)
-        if opened:
-            log.warning("department %s: breaker open for %.0fs", department, opened)
-        return tally
+        return answered, failed
 
     def _pool(self, department: str) -> ThreadPoolExecutor:
         with self._lock:

@@ -10,9 +10,9 @@ department is *woken*: if no drain is already queued or running for it (the
 is only a trigger: the worker process that takes it starts (or nudges) a drain thread
 for the department, which claims up to ``BATCH`` due deliveries at a time — one Lua
 script moves them from the pending set to ``deliveries:sending`` with a lease — and
-sends them concurrently (router.batch). A lost trigger (a worker killed between
+sends them concurrently (router.delivery.batch). A lost trigger (a worker killed between
 taking it and running it) loses nothing: the deliveries are still pending, the wake
-key runs out, and every worker's beat (router.recovery, twice a second) wakes any
+key runs out, and every worker's beat (router.delivery.recovery, twice a second) wakes any
 department with due work and no drain.
 
 Each delivery keeps its own idempotency key ``<case>-<department>``, its states
@@ -25,7 +25,6 @@ with a later due time.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -33,12 +32,13 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
-from rq import Queue, get_current_job
+from rq import Queue
 from rq.serializers import JSONSerializer
 
 from router import keys
 from router.adapters.registry import Registry
 from router.cases import CaseStore, DeliveryState, split_delivery_id
+from router.delivery.jobs import drain
 from router.delivery.queues import queue_for
 from router.exceptions import UnknownCase, UnknownDelivery
 from router.settings import RetryPolicy
@@ -64,51 +64,6 @@ for i = 1, n do
 end
 return woken
 """
-
-_registry: Registry | None = None
-
-
-def set_registry(registry: Registry | None) -> None:
-    """Set the adapters this process delivers to (workers do this once at start)."""
-    global _registry
-    _registry = registry
-
-
-def registry() -> Registry:
-    global _registry
-    if _registry is None:
-        _registry = Registry.discover()
-    return _registry
-
-
-def retry_delay(
-    policy: RetryPolicy,
-    retry: int,
-    retry_after: float | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds before retry number ``retry`` (0 for the first): ``base * 2**retry``
-    capped, times a jitter in [0.5, 1] drawn for this delivery alone; never sooner than
-    the department's Retry-After."""
-    rng = rng or random.Random()
-    ceiling = min(policy.cap_seconds, policy.base_seconds * 2**retry)
-    wait = ceiling * rng.uniform(0.5, 1.0)
-    if retry_after:
-        wait = max(wait, float(retry_after))
-    return wait
-
-
-def policy_field(policy: RetryPolicy) -> str:
-    """How a case stores the retry policy its deliveries follow."""
-    return f"{policy.max_retries},{policy.base_seconds},{policy.cap_seconds}"
-
-
-def parse_policy(value: str, default: RetryPolicy) -> RetryPolicy:
-    try:
-        max_retries, base, cap = (int(v) for v in value.split(","))
-    except ValueError:
-        return default
-    return RetryPolicy(max_retries=max_retries, base_seconds=base, cap_seconds=cap)
 
 
 class FanOut:
@@ -232,18 +187,3 @@ class FanOut:
         # WATCH the case so two operators replaying at once queue it once.
         self.redis.transaction(attempt, case_key)
         self.wake_quietly([department])
-
-
-def drain(department: str) -> str:
-    """The RQ job: wake this process's drain of ``department`` (router.batch); outside
-    a worker that runs one (``router worker --burst``), drain it here until done."""
-    from router.delivery import batch
-
-    dispatcher = batch.current()
-    if dispatcher is not None:
-        dispatcher.wake(department)
-        return "woken"
-    job = get_current_job()
-    redis: Redis = job.connection if job is not None else Redis()
-    sent = batch.Dispatcher(redis, registry()).drain_now(department)
-    return f"drained {sent}"

@@ -2,8 +2,8 @@
 
 Each process is an RQ ``SimpleWorker`` listening on every ``dept-<name>`` queue
 (round-robin, so no department's wake-ups wait behind another's) whose jobs are only
-wake-ups (router.fanout.drain); the deliveries themselves are sent by the process's
-drain threads, one per busy department, in concurrent batches (router.batch). A worker
+wake-ups (router.delivery.fanout.drain); the deliveries themselves are sent by the process's
+drain threads, one per busy department, in concurrent batches (router.delivery.batch). A worker
 on several queues dequeues with BLPOP, so a kill between taking a job and recording it
 can lose that job: here that loses only a wake-up, never a delivery (the deliveries
 wait in Redis, and every worker's beat wakes any department with due work and no
@@ -17,8 +17,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from redis import BlockingConnectionPool, Redis
 from rq import Queue, SimpleWorker
@@ -28,7 +29,7 @@ from rq.worker import DequeueStrategy
 from router import keys
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
-from router.delivery import batch, fanout, recovery
+from router.delivery import batch, fanout, jobs, recovery
 from router.delivery.queues import queue_for
 
 log = logging.getLogger(__name__)
@@ -44,70 +45,88 @@ def default_processes() -> int:
     return max(1, int(value)) if value else DEFAULT_PROCESSES
 
 
-def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = False) -> None:
-    """Serve ``departments`` (default: every one) in this process until SIGTERM; with
-    ``burst``, until nothing is left to deliver."""
-    registry = Registry.discover(Redis.from_url(redis_url))
-    names = list(departments) or registry.names()
-    # One connection per sending thread (a batch per department at a time), the drain
-    # threads, RQ and the beat: redis-py's default pool stops at 100 and then raises.
-    # A blocking pool makes a thread wait for a connection rather than fail.
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=(len(names) + 1) * (batch.BATCH + 2) + 8, timeout=30
-    )
-    connection = Redis(connection_pool=pool)
-    for name in names:
-        registry.get(name)  # refuse to work a queue nobody can deliver
-    fanout.set_registry(registry)
-    dispatcher = batch.Dispatcher(connection, registry)
-    batch.install(dispatcher)
-    waker = fanout.FanOut(connection, registry)
-    background = Redis(connection_pool=connection.connection_pool)
+class WorkerProcess:
+    """One worker process: an RQ SimpleWorker on every department's queue, whose drain
+    jobs wake this process's Dispatcher, and the beat that keeps it all honest."""
 
-    def take_over(orphans: list[str]) -> None:
-        # Drain the orphans' departments here and now, whoever holds their wake keys.
+    def __init__(self, redis_url: str, departments: Sequence[str] = ()) -> None:
+        registry = Registry.discover(Redis.from_url(redis_url))
+        self.departments = list(departments) or registry.names()
+        for name in self.departments:
+            registry.get(name)  # refuse to work a queue nobody can deliver
+        # One connection per sending thread (a batch per department at a time), the
+        # drain threads, RQ and the beat: redis-py's default pool stops at 100 and then
+        # raises. A blocking pool makes a thread wait for a connection rather than fail.
+        pool = BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=(len(self.departments) + 1) * (batch.BATCH + 2) + 8,
+            timeout=30,
+        )
+        self.redis = Redis(connection_pool=pool)
+        self.dispatcher = batch.Dispatcher(self.redis, registry)
+        self.fanout = fanout.FanOut(self.redis, registry)
+        self.beat = recovery.Beat(self.step)
+
+    def step(self) -> None:
+        """One beat: renew this process's leases and wake keys, put back orphans (and
+        drain their departments here and now), wake departments with due work."""
+        self.dispatcher.leases.renew()
+        self.dispatcher.renew_wakes()
+        orphans = recovery.sweep(self.redis, self.dispatcher.leases.lease_ms)
+        if orphans:
+            self.take_over(orphans)
+        self.fanout.wake(self.departments)
+
+    def take_over(self, orphans: list[str]) -> None:
+        """Drain the orphans' departments here, whoever holds their wake keys (the dead
+        worker may: see router.delivery.recovery)."""
         departments = {split_delivery_id(d)[1] for d in orphans}
-        here = sorted(departments & set(names))
-        with background.pipeline(transaction=False) as pipe:
+        here = sorted(departments & set(self.departments))
+        with self.redis.pipeline(transaction=False) as pipe:
             for department in here:
                 pipe.set(keys.wake(department), "1", px=keys.WAKE_MS)
             pipe.execute()
         for department in here:
-            dispatcher.wake(department)
-        elsewhere = sorted(departments - set(names))
+            self.dispatcher.wake(department)
+        elsewhere = sorted(departments - set(self.departments))
         if elsewhere:
-            waker.trigger(elsewhere)
+            self.fanout.trigger(elsewhere)
 
-    def beat() -> None:
-        recovery.beat(
-            background,
-            lambda: waker.wake(names),
-            also=dispatcher.renew_wakes,
-            recovered=take_over,
+    def run(self, burst: bool = False) -> None:
+        """Serve until SIGTERM; with ``burst``, until nothing is left to deliver."""
+        queues = [
+            Queue(queue_for(n), connection=self.redis, serializer=JSONSerializer)
+            for n in self.departments
+        ]
+        worker = SimpleWorker(
+            queues,
+            connection=self.redis,
+            serializer=JSONSerializer,
+            default_result_ttl=fanout.RESULT_TTL,
         )
+        self.beat.start()
+        try:
+            with jobs.dispatching(self.dispatcher):
+                if burst:
+                    self.fanout.wake(self.departments)
+                worker.work(
+                    burst=burst,
+                    with_scheduler=False,
+                    logging_level="WARNING",
+                    dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
+                )
+            if burst:
+                for name in self.departments:
+                    self.dispatcher.drain_now(name)
+        finally:
+            self.beat.stop()
+            self.dispatcher.stop()
 
-    recovery.start_background(background, beat)
-    queues = [Queue(queue_for(n), connection=connection, serializer=JSONSerializer) for n in names]
-    worker = SimpleWorker(
-        queues,
-        connection=connection,
-        serializer=JSONSerializer,
-        default_result_ttl=fanout.RESULT_TTL,
-    )
-    try:
-        if burst:
-            waker.wake(names)
-        worker.work(
-            burst=burst,
-            with_scheduler=False,
-            logging_level="WARNING",
-            dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
-        )
-        if burst:
-            for name in names:
-                dispatcher.drain_now(name)
-    finally:
-        dispatcher.stop()
+
+def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = False) -> None:
+    """Serve ``departments`` (default: every one) in this process until SIGTERM; with
+    ``burst``, until nothing is left to deliver."""
+    WorkerProcess(redis_url, departments).run(burst=burst)
 
 
 def spawn(redis_url: str, departments: Sequence[str]) -> subprocess.Popen[bytes]:
@@ -161,6 +180,29 @@ class Supervisor:
                 self.children[slot] = spawn(self.redis_url, self.departments)
                 self.restarts += 1
 
+    def run(
+        self,
+        stopping: Callable[[], bool],
+        follow: Redis | None = None,
+        added: Callable[[str], None] | None = None,
+        also: Callable[[], None] | None = None,
+    ) -> None:
+        """Keep the workers running until ``stopping()``. With ``follow`` (a connection),
+        serve departments registered later too (webhooks added while running), telling
+        ``added`` of each; ``also`` runs on every round (``router up`` watches its web
+        front door with it)."""
+        last_look = time.monotonic()
+        while not stopping():
+            self.check()
+            if follow is not None and time.monotonic() - last_look > FOLLOW_SECONDS:
+                last_look = time.monotonic()
+                for name in self.ensure(Registry.discover(follow).names()):
+                    if added is not None:
+                        added(name)
+            if also is not None:
+                also()
+            time.sleep(0.5)
+
     def pids(self) -> list[int]:
         return [c.pid for c in self.children.values()]
 
@@ -185,30 +227,31 @@ def _stop_child(child: subprocess.Popen[bytes], timeout: float) -> None:
         child.wait(timeout=5)
 
 
+def stop_on_signals() -> Callable[[], bool]:
+    """Handle SIGTERM and SIGINT (Ctrl-C) by asking to stop; return "asked yet?".
+
+    Handled here rather than left to KeyboardInterrupt: a shell that starts a command
+    in the background sets SIGINT to "ignore", and Python would never raise it."""
+    asked = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        asked.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return asked.is_set
+
+
 def supervise(
     redis_url: str, departments: Sequence[str], follow: bool = False, processes: int | None = None
 ) -> None:
     """Run worker processes for ``departments`` until SIGTERM or Ctrl-C; with
     ``follow``, also for departments registered later (webhooks added while running)."""
     supervisor = Supervisor(redis_url, departments, processes)
-    connection = Redis.from_url(redis_url)
-    last_look = time.monotonic()
+    stopping = stop_on_signals()
     supervisor.start()
-    stopping = False
-
-    def handle(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
     try:
-        while not stopping:
-            supervisor.check()
-            if follow and time.monotonic() - last_look > FOLLOW_SECONDS:
-                last_look = time.monotonic()
-                supervisor.ensure(Registry.discover(connection).names())
-            time.sleep(0.5)
+        supervisor.run(stopping, follow=Redis.from_url(redis_url) if follow else None)
     except KeyboardInterrupt:
         pass
     finally:
