@@ -18,19 +18,25 @@ package's ``pyproject.toml``). The database is the file named by
 directory).
 """
 
-from __future__ import (annotations)
+from __future__ import annotations
 
 import json
 import os
 import sqlite3
-from collections.abc import (Mapping)
-from contextlib import (closing)
-from datetime import (UTC, datetime)
-from typing import (Any, ClassVar)
+from collections.abc import Mapping
+from contextlib import closing
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
-from redis import (Redis)
+from redis import Redis
 
-from router.adapters.contract import (Adapter, Notification, PermanentError, Receipt, RetryableError)
+from router.adapters.contract import (
+    Adapter,
+    Notification,
+    PermanentError,
+    Receipt,
+    RetryableError,
+)
 
 __all__ = ["DB_ENV", "DEFAULT_DB", "PassportOffice"]
 
