@@ -6,16 +6,16 @@ and ships the result at the same path inside the package.  Configured in
 pyproject.toml under [tool.hatch.build.targets.wheel.hooks.custom].
 """
 
-from __future__ import (annotations)
+from __future__ import annotations
 
 import shutil
 import tempfile
-from pathlib import (Path)
-from typing import (Any)
+from pathlib import Path
+from typing import Any
 
-from babel.messages.mofile import (write_mo)
-from babel.messages.pofile import (read_po)
-from hatchling.builders.hooks.plugin.interface import (BuildHookInterface)
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
 class CustomBuildHook(BuildHookInterface):
