@@ -31,6 +31,7 @@ from flask_babel import format_datetime, gettext, ngettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
+from channels.context import case_or_404, core, staff
 from channels.counter import forms
 from channels.web.status import TAG_COLOURS
 from router import reference, routing
@@ -41,7 +42,6 @@ from router.cases import STATE_LABELS, Case
 from router.catalogue import EVENTS
 from router.exceptions import UnknownCase, ValidationFailed
 from router.i18n import N_
-from router.service import LifeEventRouter
 from router.throttle import Throttle
 
 bp = Blueprint("counter", __name__, url_prefix="/counter")
@@ -52,15 +52,6 @@ LONGEST_SECONDS = 10 * 3600
 PUBLIC = {"counter.sign_in"}
 MANAGERS_ONLY = {"counter.audit_log"}
 COUNTER_BLUEPRINTS = ("counter", "counter_journey")
-
-
-def core() -> LifeEventRouter:
-    return current_app.extensions["router"]
-
-
-def staff() -> Staff:
-    found: Staff = g.staff
-    return found
 
 
 # --- the guard -----------------------------------------------------------------------------
@@ -236,16 +227,6 @@ def find() -> Any:
     return render_template("counter/find.html", form=form, errors=errors), (400 if errors else 200)
 
 
-def _load(ref: str) -> Case:
-    canonical = reference.normalise(ref)
-    if canonical is None:
-        abort(404)
-    try:
-        return core().case(canonical)
-    except UnknownCase:
-        abort(404)
-
-
 def _may_serve(case: Case) -> bool:
     """A clerk's own branch's cases; another's only while serving that citizen."""
     return case.branch == staff().branch or case.ref in session.get("serving", [])
@@ -254,7 +235,7 @@ def _may_serve(case: Case) -> bool:
 @bp.route("/cases/<ref>/serve", methods=["GET", "POST"])
 def serve(ref: str) -> Any:
     """A case waiting elsewhere: open it only to serve the citizen at this counter."""
-    case = _load(ref)
+    case = case_or_404(ref)
     if _may_serve(case):
         return redirect(url_for(".case", ref=case.display_ref))
     form = forms.ServeForm()
@@ -286,7 +267,7 @@ def serve(ref: str) -> Any:
 
 @bp.route("/cases/<ref>", methods=["GET"])
 def case(ref: str) -> Any:
-    found = _load(ref)
+    found = case_or_404(ref)
     if not _may_serve(found):
         return redirect(url_for(".serve", ref=found.display_ref))
     me = staff()
@@ -365,7 +346,7 @@ def display(event: Any, field: str, value: Any) -> str:
 
 @bp.post("/cases/<ref>/identity")
 def identity(ref: str) -> Any:
-    found = _load(ref)
+    found = case_or_404(ref)
     if not _may_serve(found):
         return redirect(url_for(".serve", ref=found.display_ref))
     form = forms.IdentityForm()
@@ -390,7 +371,7 @@ def identity(ref: str) -> Any:
 
 @bp.post("/cases/<ref>/tasks/<task>")
 def complete(ref: str, task: str) -> Any:
-    found = _load(ref)
+    found = case_or_404(ref)
     if not _may_serve(found):
         return redirect(url_for(".serve", ref=found.display_ref))
     form = forms.TaskForm()

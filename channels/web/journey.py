@@ -19,7 +19,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -31,6 +30,7 @@ from flask_babel import format_date, gettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
+from channels.context import core, current_staff
 from channels.web import forms
 from channels.web.access import grant
 from router import reference, routing
@@ -39,7 +39,6 @@ from router.cases import Case
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
 from router.i18n import N_
-from router.service import LifeEventRouter
 from router.validators import Invalid
 
 bp = Blueprint("journey", __name__, url_prefix="/report")
@@ -47,10 +46,6 @@ bp = Blueprint("journey", __name__, url_prefix="/report")
 TELL = "tell"
 CHECK = "check"
 DONE = "done"
-
-
-def core() -> LifeEventRouter:
-    return current_app.extensions["router"]
 
 
 # --- the journey in the session -----------------------------------------------------
@@ -375,7 +370,7 @@ def check(event_name: str) -> Any:
         errors.append({"text": form.consent.errors[0], "href": "#consent"})
     elif form.is_submitted() and not form.errors:
         clean = {k: v for k, v in answers.items() if v != ""}
-        staff = g.get("staff")
+        staff = current_staff()
         try:
             result = core().submit(
                 event.name,

@@ -14,7 +14,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     make_response,
     redirect,
     render_template,
@@ -24,6 +23,7 @@ from flask import (
 from flask_babel import format_datetime, gettext
 from werkzeug.wrappers import Response
 
+from channels.context import case_or_404, core, find_case
 from channels.web import forms
 from channels.web.access import allowed, grant
 from channels.web.journey import display_answer, visit
@@ -32,9 +32,8 @@ from router.assisted import audit, branches
 from router.assisted.desk import TASK_DONE_WORDS
 from router.cases import PENDING_STATES, STATE_LABELS, Case, DeliveryState
 from router.catalogue import EVENTS, Kind
-from router.exceptions import UnknownCase, ValidationFailed
+from router.exceptions import ValidationFailed
 from router.i18n import N_
-from router.service import LifeEventRouter
 from router.throttle import Throttle
 
 bp = Blueprint("status", __name__, url_prefix="/status")
@@ -111,10 +110,6 @@ def _branch_name(branch_id: str) -> str:
     return found.name if found else branch_id
 
 
-def core() -> LifeEventRouter:
-    return current_app.extensions["router"]
-
-
 def throttle() -> Throttle:
     return Throttle(core().redis, "status", limit=5)
 
@@ -144,13 +139,6 @@ def _too_many(wait: int) -> Response:
     return response
 
 
-def _load(ref: str) -> Case | None:
-    try:
-        return core().case(ref)
-    except UnknownCase:
-        return None
-
-
 @bp.route("", methods=["GET", "POST"])
 def find() -> Any:
     """Find a case by its reference and a date of birth given in it."""
@@ -164,7 +152,7 @@ def find() -> Any:
             wait = _wait(ref)
             if wait:
                 return _too_many(wait)
-            case = _load(ref)
+            case = find_case(ref)
             if case is not None and born in _dates_of_birth(case):
                 throttle().forget(ref)
                 grant(ref)
@@ -234,15 +222,12 @@ def show(ref: str) -> Any:
         wait = _wait(canonical)
         if wait:
             return _too_many(wait)
-        case = _load(canonical)
+        case = find_case(canonical)
         if case is None or not reference.secret_matches(secret, case.secret_hash):
             _failed(canonical)
             return redirect(url_for(".find", ref=reference.display(canonical)))
         grant(canonical)
-    case = _load(canonical)
-    if case is None:
-        abort(404)
-    return render_template("citizen/status.html", **_view(case))
+    return render_template("citizen/status.html", **_view(case_or_404(canonical)))
 
 
 @bp.get("/<ref>/deliveries")
@@ -253,13 +238,7 @@ def deliveries(ref: str) -> Any:
 
 def _seen_case(ref: str) -> Case:
     """The case, if this session has proved it may see it; otherwise a 404."""
-    canonical = reference.normalise(ref)
-    if canonical is None or not allowed(canonical):
-        abort(404)
-    case = _load(canonical)
-    if case is None:
-        abort(404)
-    return case
+    return case_or_404(ref, may_see=allowed)
 
 
 def _when(iso: str) -> str:
