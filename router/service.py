@@ -18,7 +18,7 @@ from redis.client import Pipeline
 
 from router import catalogue, routing
 from router.adapters.registry import Registry
-from router.assisted import desk as counter
+from router.assisted.desk import Desk, choose_branch, tasks_needed
 from router.cases import Case, CaseStore
 from router.delivery import fanout
 from router.delivery.fanout import FanOut
@@ -48,7 +48,7 @@ class LifeEventRouter:
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
-        self.counter = counter.Counter(redis, self.fanout)
+        self.desk = Desk(redis, self.fanout)
 
     def use_adapters(self, adapters: Registry) -> None:
         """Switch to a fresh set of adapters (departments added while running)."""
@@ -107,7 +107,7 @@ class LifeEventRouter:
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         digital = [d.department for d in plan.deliveries if d.mode == "digital"]
-        tasks = counter.tasks_needed(plan)
+        tasks = tasks_needed(plan)
         extra = {"retry": fanout.policy_field(self.fanout.policy)}
         if help_requested:
             extra["help"] = "yes"
@@ -115,7 +115,7 @@ class LifeEventRouter:
             extra["submitted_by"] = submitted_by
         at = ""
         if tasks or help_requested:
-            at = branch or counter.choose_branch(clean, tasks, welsh=welsh)
+            at = branch or choose_branch(clean, tasks, welsh=welsh)
 
         marks: list[tuple[int, str]] = []
         replies: list[Any] = []
@@ -124,7 +124,7 @@ class LifeEventRouter:
             # Called again if the reference collides: only the last call's marks count.
             marks[:] = self.fanout.enqueue(pipe, ref, digital, wake=True)
             if at:
-                counter.Counter.assign(pipe, ref, at)
+                Desk.assign(pipe, ref, at)
             elif tasks or help_requested:
                 self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
 

@@ -96,7 +96,7 @@ def _safe_next(target: str | None) -> str:
     """Only a path inside the counter, never another site."""
     if target and target.startswith("/counter") and not urlsplit(target).netloc:
         return target
-    return url_for("counter.queue")
+    return url_for("counter.branch_queue")
 
 
 def sign_in_throttle() -> Throttle:
@@ -176,10 +176,11 @@ def _waited(since: datetime) -> str:
 
 
 @bp.get("")
-def queue() -> str:
+def branch_queue() -> str:
+    """The cases waiting at this clerk's branch, oldest first."""
     me = staff()
     rows = []
-    for waiting in core().counter.queue(me.branch):
+    for waiting in core().desk.branch_queue(me.branch):
         try:
             case = core().case(waiting.ref)
         except UnknownCase:
@@ -194,7 +195,7 @@ def queue() -> str:
             }
         )
     return render_template(
-        "counter/queue.html", rows=rows, branch=branches.branch(me.branch), staff=me
+        "counter/branch_queue.html", rows=rows, branch=branches.branch(me.branch), staff=me
     )
 
 
@@ -353,7 +354,7 @@ def identity(ref: str) -> Any:
     form.document.choices = [SelectChoice(k, gettext(v)) for k, v in DOCUMENTS.items()]
     if form.validate_on_submit():
         try:
-            core().counter.record_identity(
+            core().desk.record_identity(
                 found.ref, form.document.data or "", form.last_four.data or "", staff()
             )
         except ValidationFailed as failed:
@@ -377,7 +378,7 @@ def complete(ref: str, task: str) -> Any:
     form = forms.TaskForm()
     if form.validate_on_submit():
         try:
-            core().counter.complete(found.ref, task, staff())
+            core().desk.complete(found.ref, task, staff())
         except ValidationFailed as failed:
             message = gettext(next(iter(failed.errors.values())))
             return _case_page(found, errors=[{"text": message, "href": "#tasks"}])

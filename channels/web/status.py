@@ -310,7 +310,7 @@ def branch(ref: str) -> Any:
     form = forms.ChooseBranchForm()
     if form.validate_on_submit() and request.form.get("branch"):
         try:
-            core().counter.move(case.ref, request.form["branch"])
+            core().desk.move(case.ref, request.form["branch"])
         except ValidationFailed as failed:
             errors.append({"text": gettext(next(iter(failed.errors.values()))), "href": "#branch"})
         else:

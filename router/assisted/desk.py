@@ -81,7 +81,7 @@ def choose_branch(answers: Mapping[str, Any], tasks: Iterable[str], welsh: bool 
     return found[0][0].id if found else ""
 
 
-class Counter:
+class Desk:
     """What counter staff and the citizen's branch choice do to cases."""
 
     def __init__(self, redis: Redis, fanout: FanOut) -> None:
@@ -98,7 +98,7 @@ class Counter:
         pipe.hset(keys.case(ref), "branch", branch)
         pipe.zadd(keys.branch_queue(branch), {ref: when})
 
-    def queue(self, branch: str) -> list[Waiting]:
+    def branch_queue(self, branch: str) -> list[Waiting]:
         """Cases waiting at ``branch``, oldest first."""
         raw: list[tuple[bytes, float]] = self.redis.zrange(  # type: ignore[assignment]
             keys.branch_queue(branch), 0, -1, withscores=True

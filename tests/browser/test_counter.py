@@ -74,7 +74,7 @@ def send_photocard_change(core: LifeEventRouter) -> Sent:
     assert case.branch, "the case waits at no branch"
     assert {"identity_check", "photo"} <= set(case.counter_tasks), case.counter_tasks
     assert branches.branch(case.branch).offers({"identity_check", "photo"})
-    assert [w.ref for w in core.counter.queue(case.branch)] == [result.ref]
+    assert [w.ref for w in core.desk.branch_queue(case.branch)] == [result.ref]
     return Sent(result.ref, result.secret, case.branch)
 
 
