@@ -27,21 +27,30 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_datetime, gettext, ngettext
+from flask_babel import gettext, ngettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from channels.context import case_or_404, core, staff
 from channels.counter import forms
-from channels.web.status import TAG_COLOURS
-from router import reference, routing
+from channels.presenters import (
+    STATE_LABELS,
+    TAG_COLOURS,
+    adapter_titles,
+    branch_name,
+    display_answer,
+    staff_audit,
+    task_done,
+    task_name,
+    when,
+)
+from router import reference
 from router.assisted import audit, branches
-from router.assisted.desk import DOCUMENTS, TASK_DONE_WORDS
+from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import Staff, StaffStore
-from router.cases import STATE_LABELS, Case
+from router.cases import Case
 from router.catalogue import EVENTS
 from router.exceptions import UnknownCase, ValidationFailed
-from router.i18n import N_
 from router.throttle import Throttle
 
 bp = Blueprint("counter", __name__, url_prefix="/counter")
@@ -189,7 +198,7 @@ def branch_queue() -> str:
             {
                 "case": case,
                 "event": gettext(EVENTS[case.event_type].title),
-                "tasks": [gettext(routing.ASSISTED_TASKS[t][0]) for t in case.counter_tasks],
+                "tasks": [task_name(t) for t in case.counter_tasks],
                 "help": case.help_requested and "help" not in case.tasks_done,
                 "waited": _waited(waiting.since),
             }
@@ -284,11 +293,11 @@ def _case_page(
     event = EVENTS[found.event_type]
     identity = identity or forms.IdentityForm(formdata=None)
     identity.document.choices = [SelectChoice(k, gettext(v)) for k, v in DOCUMENTS.items()]
-    titles = {a.name: gettext(a.title) for a in core().adapters}
+    titles = adapter_titles(core().adapters)
     # Only what a clerk needs to check the person in front of them is who the report is
     # about: names and dates of birth, and the postcode. No NI numbers, no bank details.
     shown = [
-        (gettext(event.label(name)), display(event, name, found.answers[name]))
+        (gettext(event.label(name)), display_answer(event, name, found.answers[name]))
         for name in event.fields
         if name in found.answers
         and (name.endswith("full_name") or name.endswith("date_of_birth") or name == "postcode")
@@ -299,15 +308,15 @@ def _case_page(
             "label": gettext(STATE_LABELS[d.state]),
             "colour": TAG_COLOURS[d.state],
             "state": d.state,
-            "tasks": [gettext(routing.ASSISTED_TASKS[t][0]) for t in d.tasks],
+            "tasks": [task_name(t) for t in d.tasks],
         }
         for name, d in found.deliveries.items()
     ]
     done = [
         {
-            "task": gettext(TASK_DONE_WORDS.get(task, task)),
-            "at": format_datetime(datetime.fromisoformat(info["at"]), "d MMMM y, HH:mm"),
-            "branch": _branch_name(info.get("branch", "")),
+            "task": task_done(task),
+            "at": when(info["at"]),
+            "branch": branch_name(info.get("branch", "")),
             "by": info.get("by", ""),
         }
         for task, info in found.tasks_done.items()
@@ -325,24 +334,13 @@ def _case_page(
         done=done,
         identity_form=identity,
         needs_identity="identity_check" in waiting_tasks,
-        buttons=[(t, gettext(TASK_DONE_WORDS[t])) for t in buttons],
+        buttons=[(t, task_done(t)) for t in buttons],
         task_form=forms.TaskForm(),
-        branch=_branch_name(found.branch),
+        branch=branch_name(found.branch),
         errors=errors or [],
         valid_until=found.counter_valid_until,
         documents=DOCUMENTS,
     ), (400 if errors else 200)
-
-
-def _branch_name(branch_id: str) -> str:
-    found = branches.load_branches().get(branch_id)
-    return found.name if found else ""
-
-
-def display(event: Any, field: str, value: Any) -> str:
-    from channels.web.journey import display_answer
-
-    return display_answer(event, field, value)
 
 
 @bp.post("/cases/<ref>/identity")
@@ -382,7 +380,7 @@ def complete(ref: str, task: str) -> Any:
         except ValidationFailed as failed:
             message = gettext(next(iter(failed.errors.values())))
             return _case_page(found, errors=[{"text": message, "href": "#tasks"}])
-        flash(gettext(TASK_DONE_WORDS[task]))
+        flash(task_done(task))
     return redirect(url_for(".case", ref=found.display_ref))
 
 
@@ -399,40 +397,5 @@ def audit_log() -> str:
     me = staff()
     entries = audit.for_branch(core().redis, me.branch)
     audit.record(core().redis, "viewed_audit", staff=me.username, branch=me.branch)
-    rows = [
-        {
-            "at": format_datetime(datetime.fromisoformat(e.at), "d MMMM y, HH:mm:ss"),
-            "action": gettext(ACTION_WORDS.get(e.action, e.action)),
-            "staff": e.staff,
-            "case": reference.display(e.case) if e.case else "",
-            "detail": _detail(e),
-        }
-        for e in entries
-    ]
+    rows = staff_audit(entries)
     return render_template("counter/audit.html", rows=rows, branch=branches.branch(me.branch))
-
-
-def _detail(entry: audit.Entry) -> str:
-    """An audit entry's detail in words: the task, the document kind, the event, the branch."""
-    if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
-        return gettext(TASK_DONE_WORDS[entry.detail])
-    if entry.action == "identity_checked" and entry.detail in DOCUMENTS:
-        return gettext(DOCUMENTS[entry.detail])
-    if entry.action == "submitted_on_behalf" and entry.detail in EVENTS:
-        return gettext(EVENTS[entry.detail].title)
-    if entry.action in ("served_from_another_branch", "branch_changed"):
-        return _branch_name(entry.detail) or entry.detail
-    return entry.detail
-
-
-ACTION_WORDS = {
-    "signed_in": N_("Signed in"),
-    "sign_in_refused": N_("Sign-in refused: wrong password"),
-    "viewed_case": N_("Viewed a report"),
-    "served_from_another_branch": N_("Served a citizen whose report was for another branch"),
-    "identity_checked": N_("Recorded an identity check"),
-    "task_completed": N_("Completed a task"),
-    "submitted_on_behalf": N_("Sent a report on a citizen’s behalf"),
-    "branch_changed": N_("Moved a report to another branch"),
-    "viewed_audit": N_("Read the branch audit"),
-}

@@ -26,19 +26,18 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_date, gettext
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from channels.context import core, current_staff
+from channels.presenters import adapter_titles, display_answer, task_name, visit
 from channels.web import forms
 from channels.web.access import grant
 from router import reference, routing
-from router.assisted import audit, branches
-from router.cases import Case
+from router.assisted import audit
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
-from router.i18n import N_
 from router.validators import Invalid
 
 bp = Blueprint("journey", __name__, url_prefix="/report")
@@ -260,7 +259,7 @@ def tell(event_name: str) -> Any:
         return redirect(_next_page(event, journey, None))
     offers = _offers(event, journey["answers"])
     choosable = [d for d in offers if d.told]
-    titles = _titles()
+    titles = adapter_titles(core().adapters)
     form = forms.TellForm()
     form.departments.choices = [SelectChoice(d.department, titles[d.department]) for d in choosable]
     if not form.is_submitted() and journey["consent"]:
@@ -310,33 +309,11 @@ def _offer_hint(event: EventType, decision: routing.Decision) -> str:
     told = ", ".join(gettext(event.label(f)) for f in decision.fields)
     text = escape(gettext("They will be told: %(fields)s", fields=told))
     if decision.mode == "assisted":
-        tasks = ", ".join(gettext(routing.ASSISTED_TASKS[t][0]) for t in decision.tasks)
+        tasks = ", ".join(task_name(t) for t in decision.tasks)
         text += escape(" ") + escape(
             gettext("You will need to visit a Post Office to finish this: %(tasks)s", tasks=tasks)
         )
     return str(text)
-
-
-def _titles() -> dict[str, str]:
-    return {a.name: gettext(a.title) for a in core().adapters}
-
-
-def display_answer(event: EventType, field: str, value: Any) -> str:
-    """An answer as a person reads it: dates in words, options by their wording."""
-    if value in ("", None):
-        return gettext("Not given")
-    q = event.question(field)
-    if q.kind is Kind.DATE:
-        return format_date(date.fromisoformat(value), "d MMMM y")
-    if q.kind in (Kind.YES_NO, Kind.CHOICE):
-        for option, text in q.choices():
-            if option == value:
-                return gettext(text)
-    if q.kind is Kind.NINO:
-        return f"{value[:2]} {value[2:4]} {value[4:6]} {value[6:8]} {value[8:]}"
-    if q.kind is Kind.SORT_CODE:
-        return f"{value[:2]}-{value[2:4]}-{value[4:]}"
-    return str(value)
 
 
 @bp.route("/<event_name>/" + CHECK, methods=["GET", "POST"])
@@ -410,7 +387,7 @@ def check(event_name: str) -> Any:
             else:
                 grant(result.ref)
             return redirect(url_for(".done", event_name=event.name))
-    titles = _titles()
+    titles = adapter_titles(core().adapters)
     rows = [
         {
             "key": {"text": gettext(event.label(q.field))},
@@ -482,7 +459,7 @@ def done(event_name: str) -> Any:
     if journey is None or not journey.get("ref"):
         return redirect(url_for(".begin", event_name=event.name))
     case = core().case(journey["ref"])
-    titles = _titles()
+    titles = adapter_titles(core().adapters)
     status_link = url_for("status.show", ref=case.display_ref, s=journey["secret"], _external=True)
     return render_template(
         "citizen/done.html",
@@ -493,33 +470,3 @@ def done(event_name: str) -> Any:
         counter=counter_mode(),
         **visit(case),
     )
-
-
-def visit(case: Case) -> dict[str, Any]:
-    """Where to go, what to bring and by when, for a case waiting at a Post Office."""
-    branch = branches.load_branches().get(case.branch) if case.at_counter else None
-    bring = [
-        (gettext(routing.ASSISTED_TASKS[t][0]), gettext(routing.ASSISTED_TASKS[t][1]))
-        for t in case.counter_tasks
-    ]
-    return {
-        "visit_branch": branch,
-        "visit_bring": bring,
-        "visit_help": case.help_requested and "help" not in case.tasks_done,
-        "visit_needed": case.at_counter,
-        "visit_by": format_date(case.counter_valid_until, "d MMMM y"),
-        "visit_hours": [(gettext(DAY_NAMES[day]), text) for day, text in branch.hours]
-        if branch
-        else [],
-    }
-
-
-DAY_NAMES = {
-    "mon": N_("Monday"),
-    "tue": N_("Tuesday"),
-    "wed": N_("Wednesday"),
-    "thu": N_("Thursday"),
-    "fri": N_("Friday"),
-    "sat": N_("Saturday"),
-    "sun": N_("Sunday"),
-}

@@ -8,7 +8,7 @@ counted per reference and per address and, past a few, refused for a while.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -20,94 +20,35 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, gettext
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from channels.context import case_or_404, core, find_case
+from channels.presenters import (
+    NEXT_STEPS,
+    STATE_LABELS,
+    TAG_COLOURS,
+    adapter_titles,
+    citizen_audit,
+    display_answer,
+    task_name,
+    task_to_bring,
+    visit,
+    when,
+)
 from channels.web import forms
 from channels.web.access import allowed, grant
-from channels.web.journey import display_answer, visit
-from router import reference, routing, validators
+from router import reference, validators
 from router.assisted import audit, branches
-from router.assisted.desk import TASK_DONE_WORDS
-from router.cases import PENDING_STATES, STATE_LABELS, Case, DeliveryState
+from router.cases import PENDING_STATES, Case, DeliveryState
 from router.catalogue import EVENTS, Kind
 from router.exceptions import ValidationFailed
-from router.i18n import N_
 from router.throttle import Throttle
 
 bp = Blueprint("status", __name__, url_prefix="/status")
 
 # How often the page asks for news while something is pending (htmx), in seconds.
 POLL_SECONDS = 2
-
-TAG_COLOURS: dict[DeliveryState, str] = {
-    DeliveryState.QUEUED: "govuk-tag--grey",
-    DeliveryState.SENDING: "govuk-tag--blue",
-    DeliveryState.DELIVERED: "govuk-tag--green",
-    DeliveryState.RETRYING: "govuk-tag--yellow",
-    DeliveryState.FAILED: "govuk-tag--red",
-    DeliveryState.ASSISTED: "govuk-tag--purple",
-    DeliveryState.COMPLETED_AT_COUNTER: "govuk-tag--green",
-}
-
-NEXT_STEPS: dict[DeliveryState, str] = {
-    DeliveryState.QUEUED: N_("We are about to send them your details."),
-    DeliveryState.SENDING: N_("We are sending them your details now."),
-    DeliveryState.DELIVERED: N_(
-        "They have your details. They will contact you if they need anything else."
-    ),
-    DeliveryState.RETRYING: N_(
-        "Their service is not answering at the moment. We will keep trying: you do not "
-        "need to do anything."
-    ),
-    DeliveryState.FAILED: N_(
-        "We could not tell them online. Someone from the Tell Us Once team will contact "
-        "you to finish this."
-    ),
-    DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
-    DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
-}
-
-
-# What the citizen is told a branch did with their report (who exactly stays in the
-# branch's own audit).
-CITIZEN_ACTIONS: dict[str, str] = {
-    "viewed_case": N_("counter staff opened your report"),
-    "served_from_another_branch": N_("counter staff opened your report to serve you"),
-    "identity_checked": N_("your identity was checked"),
-    "task_completed": N_("a task was completed"),
-    "submitted_on_behalf": N_("counter staff sent this report with you"),
-    "branch_changed": N_("your report was moved to this branch"),
-}
-
-
-def _touched(case: Case) -> list[dict[str, str]]:
-    """Which branches did what to the case, as the citizen reads it (opened: once per
-    branch; which member of staff stays in the branch's own audit)."""
-    seen: set[tuple[str, str]] = set()
-    touched = []
-    for entry in audit.for_case(core().redis, case.ref):
-        if entry.action not in CITIZEN_ACTIONS or (entry.action, entry.branch) in seen:
-            continue
-        if entry.action in ("viewed_case", "served_from_another_branch"):
-            seen.add((entry.action, entry.branch))
-        words = CITIZEN_ACTIONS[entry.action]
-        if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
-            words = TASK_DONE_WORDS[entry.detail]
-        touched.append(
-            {
-                "when": _when(entry.at),
-                "branch": _branch_name(entry.branch),
-                "action": gettext(words),
-            }
-        )
-    return touched
-
-
-def _branch_name(branch_id: str) -> str:
-    found = branches.load_branches().get(branch_id)
-    return found.name if found else branch_id
 
 
 def throttle() -> Throttle:
@@ -241,15 +182,9 @@ def _seen_case(ref: str) -> Case:
     return case_or_404(ref, may_see=allowed)
 
 
-def _when(iso: str) -> str:
-    if not iso:
-        return ""
-    return format_datetime(datetime.fromisoformat(iso), "d MMMM y, HH:mm")
-
-
 def _view(case: Case) -> dict[str, Any]:
     event = EVENTS[case.event_type]
-    titles = {a.name: gettext(a.title) for a in core().adapters}
+    titles = adapter_titles(core().adapters)
     rows = []
     for name, d in case.deliveries.items():
         shared = d.state in (DeliveryState.DELIVERED, DeliveryState.COMPLETED_AT_COUNTER)
@@ -261,10 +196,7 @@ def _view(case: Case) -> dict[str, Any]:
                 "label": gettext(STATE_LABELS[d.state]),
                 "colour": TAG_COLOURS[d.state],
                 "next": gettext(NEXT_STEPS[d.state]),
-                "tasks": [
-                    (gettext(routing.ASSISTED_TASKS[t][0]), gettext(routing.ASSISTED_TASKS[t][1]))
-                    for t in d.tasks
-                ],
+                "tasks": [(task_name(t), task_to_bring(t)) for t in d.tasks],
                 "fields": [
                     {
                         "key": {"text": gettext(event.label(f))},
@@ -273,7 +205,7 @@ def _view(case: Case) -> dict[str, Any]:
                     for f in d.fields
                 ],
                 "shared": shared,
-                "shared_at": _when(d.updated_at) if shared else "",
+                "shared_at": when(d.updated_at) if shared else "",
                 "receipt": d.receipt.reference if shared and d.receipt else "",
             }
         )
@@ -283,7 +215,7 @@ def _view(case: Case) -> dict[str, Any]:
         if not d.told
     ]
     pending = any(d.state in PENDING_STATES for d in case.deliveries.values())
-    touched = _touched(case)
+    touched = citizen_audit(audit.for_case(core().redis, case.ref))
     return {
         **visit(case),
         "touched": touched,
@@ -294,7 +226,7 @@ def _view(case: Case) -> dict[str, Any]:
         "not_told": not_told,
         "pending": pending,
         "poll_seconds": POLL_SECONDS,
-        "received_at": _when(case.created_at),
+        "received_at": when(case.created_at),
         "today": date.today(),
     }
 
