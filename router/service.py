@@ -18,7 +18,9 @@ from redis.client import Pipeline
 
 from router import catalogue, routing
 from router.adapters.registry import Registry
+from router.assisted import audit
 from router.assisted.desk import Desk, choose_branch, tasks_needed
+from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
 from router.delivery import fanout
 from router.delivery.fanout import FanOut
@@ -49,6 +51,7 @@ class LifeEventRouter:
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
         self.desk = Desk(redis, self.fanout)
+        self.staff: StaffStore = self.desk.staff
 
     def use_adapters(self, adapters: Registry) -> None:
         """Switch to a fresh set of adapters (departments added while running)."""
@@ -103,7 +106,11 @@ class LifeEventRouter:
         A case with tasks only a counter can do, or whose citizen asked for help, waits
         at a Post Office branch: ``branch`` if given (the counter that took the report),
         else the nearest to its postcode that offers what the tasks need.
+        ``submitted_by`` names the member of counter staff at ``branch`` who sent the
+        report on a citizen's behalf: the branch's audit says so, written with the case.
         """
+        if submitted_by and not branch:
+            raise ValueError("a report sent by counter staff names their branch")
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         digital = [d.department for d in plan.deliveries if d.mode == "digital"]
@@ -127,6 +134,15 @@ class LifeEventRouter:
                 Desk.assign(pipe, ref, at)
             elif tasks or help_requested:
                 self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
+            if submitted_by and branch:
+                audit.record(
+                    pipe,
+                    "submitted_on_behalf",
+                    staff=submitted_by,
+                    branch=branch,
+                    case=ref,
+                    detail=event.name,
+                )
 
         ref, secret, created = self.store.create(
             event.name,
@@ -146,3 +162,12 @@ class LifeEventRouter:
 
     def case(self, ref: str) -> Case:
         return self.store.load(ref)
+
+    def audit_for_case(self, ref: str) -> list[audit.Entry]:
+        """Every counter action on one case, oldest first."""
+        return audit.for_case(self.redis, ref)
+
+    def audit_for_branch(self, branch: str) -> list[audit.Entry]:
+        """A branch's latest counter actions, newest first (reading them is not audited:
+        a manager's page reads through ``desk.branch_audit``)."""
+        return audit.for_branch(self.redis, branch)

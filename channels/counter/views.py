@@ -45,9 +45,9 @@ from channels.presenters import (
     when,
 )
 from router import reference
-from router.assisted import audit, branches
+from router.assisted import branches
 from router.assisted.desk import DOCUMENTS
-from router.assisted.staff import Staff, StaffStore
+from router.assisted.staff import Staff
 from router.cases import Case
 from router.catalogue import EVENTS
 from router.exceptions import UnknownCase, ValidationFailed
@@ -133,15 +133,10 @@ def sign_in() -> Any:
                 429,
                 {"Retry-After": str(wait)},
             )
-        account = StaffStore(core().redis).authenticate(username, form.password.data or "")
+        account = core().desk.sign_in(username, form.password.data or "")
         if account is None:
             sign_in_throttle().failed(username)
             address_throttle().failed(address)
-            known = StaffStore(core().redis).get(username)
-            if known is not None:
-                audit.record(
-                    core().redis, "sign_in_refused", staff=known.username, branch=known.branch
-                )
             form.password.errors = [gettext("Enter a correct user name and password")]
             errors = [{"text": form.password.errors[0], "href": "#username"}]
         else:
@@ -156,7 +151,6 @@ def sign_in() -> Any:
                 "since": now,
                 "seen": now,
             }
-            audit.record(core().redis, "signed_in", staff=account.username, branch=account.branch)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("counter/sign_in.html", form=form, errors=errors), (
         400 if errors else 200
@@ -255,15 +249,7 @@ def serve(ref: str) -> Any:
             serving = session.setdefault("serving", [])
             serving.append(case.ref)
             session.modified = True
-            me = staff()
-            audit.record(
-                core().redis,
-                "served_from_another_branch",
-                staff=me.username,
-                branch=me.branch,
-                case=case.ref,
-                detail=case.branch,
-            )
+            core().desk.serve_from_another_branch(case, staff())
             return redirect(url_for(".case", ref=case.display_ref))
         form.present.errors = [
             gettext("Confirm the citizen is at your counter, or go back to your queue")
@@ -280,8 +266,7 @@ def case(ref: str) -> Any:
     found = case_or_404(ref)
     if not _may_serve(found):
         return redirect(url_for(".serve", ref=found.display_ref))
-    me = staff()
-    audit.record(core().redis, "viewed_case", staff=me.username, branch=me.branch, case=found.ref)
+    core().desk.viewed_case(found.ref, staff())
     return _case_page(found)
 
 
@@ -395,7 +380,5 @@ def report() -> str:
 @bp.get("/audit")
 def audit_log() -> str:
     me = staff()
-    entries = audit.for_branch(core().redis, me.branch)
-    audit.record(core().redis, "viewed_audit", staff=me.username, branch=me.branch)
-    rows = staff_audit(entries)
+    rows = staff_audit(core().desk.branch_audit(me))
     return render_template("counter/audit.html", rows=rows, branch=branches.branch(me.branch))

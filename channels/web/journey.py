@@ -35,7 +35,6 @@ from channels.presenters import adapter_titles, display_answer, task_name, visit
 from channels.web import forms
 from channels.web.access import grant
 from router import reference, routing
-from router.assisted import audit
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
 from router.validators import Invalid
@@ -374,17 +373,7 @@ def check(event_name: str) -> Any:
         else:
             journey["ref"] = result.ref
             _save()
-            if staff:
-                if result.created:
-                    audit.record(
-                        core().redis,
-                        "submitted_on_behalf",
-                        staff=staff.username,
-                        branch=staff.branch,
-                        case=result.ref,
-                        detail=event.name,
-                    )
-            else:
+            if not staff:
                 grant(result.ref)
             return redirect(url_for(".done", event_name=event.name))
     titles = adapter_titles(core().adapters)

@@ -39,7 +39,7 @@ from channels.presenters import (
 from channels.web import forms
 from channels.web.access import allowed, grant
 from router import reference, validators
-from router.assisted import audit, branches
+from router.assisted import branches
 from router.cases import PENDING_STATES, Case, DeliveryState
 from router.catalogue import EVENTS, Kind
 from router.exceptions import ValidationFailed
@@ -215,7 +215,7 @@ def _view(case: Case) -> dict[str, Any]:
         if not d.told
     ]
     pending = any(d.state in PENDING_STATES for d in case.deliveries.values())
-    touched = citizen_audit(audit.for_case(core().redis, case.ref))
+    touched = citizen_audit(core().audit_for_case(case.ref))
     return {
         **visit(case),
         "touched": touched,

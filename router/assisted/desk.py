@@ -23,7 +23,7 @@ from redis.client import Pipeline
 
 from router import keys
 from router.assisted import audit, branches
-from router.assisted.staff import Staff
+from router.assisted.staff import Staff, StaffStore
 from router.cases import Case, CaseStore, DeliveryState, now_iso
 from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
@@ -83,6 +83,46 @@ class Desk:
         self.redis = redis
         self.fanout = fanout
         self.store = CaseStore(redis)
+        self.staff = StaffStore(redis)
+
+    # --- signing in, and what staff look at ------------------------------------------------
+
+    def sign_in(self, username: str, password: str) -> Staff | None:
+        """The account if the password is right, audited as signed in; None if not, and
+        a wrong password for an account that exists is audited at its branch."""
+        account = self.staff.authenticate(username, password)
+        if account is None:
+            known = self.staff.get(username)
+            if known is not None:
+                audit.record(
+                    self.redis, "sign_in_refused", staff=known.username, branch=known.branch
+                )
+            return None
+        audit.record(self.redis, "signed_in", staff=account.username, branch=account.branch)
+        return account
+
+    def viewed_case(self, ref: str, staff: Staff) -> None:
+        """Audit a clerk opening a case."""
+        audit.record(self.redis, "viewed_case", staff=staff.username, branch=staff.branch, case=ref)
+
+    def serve_from_another_branch(self, case: Case, staff: Staff) -> None:
+        """Audit a clerk opening a case that waits at another branch, to serve the
+        citizen at their counter (the detail names the branch it waits at)."""
+        audit.record(
+            self.redis,
+            "served_from_another_branch",
+            staff=staff.username,
+            branch=staff.branch,
+            case=case.ref,
+            detail=case.branch,
+        )
+
+    def branch_audit(self, staff: Staff) -> list[audit.Entry]:
+        """The latest entries of the staff member's branch audit, newest first; the
+        reading is audited in turn (after the read, so it is not among them)."""
+        entries = audit.for_branch(self.redis, staff.branch)
+        audit.record(self.redis, "viewed_audit", staff=staff.username, branch=staff.branch)
+        return entries
 
     # --- the branch queue --------------------------------------------------------------
 
