@@ -27,6 +27,7 @@ from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
 from router.i18n import N_
 from router.settings import RetryPolicy
+from router.throttle import Throttle
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class LifeEventRouter:
         self.fanout = FanOut(redis, adapters, policy)
         self.desk = Desk(redis, self.fanout)
         self.staff: StaffStore = self.desk.staff
+
+    def throttle(self, name: str, limit: int) -> Throttle:
+        """Failed attempts of one kind (``name``), at most ``limit`` per client in a
+        window; shared by every process, as the counts live in Redis."""
+        return Throttle(self.redis, name, limit=limit)
 
     def use_adapters(self, adapters: Registry) -> None:
         """Switch to a fresh set of adapters (departments added while running)."""

@@ -109,11 +109,11 @@ def _safe_next(target: str | None) -> str:
 
 
 def sign_in_throttle() -> Throttle:
-    return Throttle(core().redis, "counter-sign-in", limit=5)
+    return core().throttle("counter-sign-in", limit=5)
 
 
 def address_throttle() -> Throttle:
-    return Throttle(core().redis, "counter-sign-in-address", limit=30)
+    return core().throttle("counter-sign-in-address", limit=30)
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

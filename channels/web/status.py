@@ -52,11 +52,11 @@ POLL_SECONDS = 2
 
 
 def throttle() -> Throttle:
-    return Throttle(core().redis, "status", limit=5)
+    return core().throttle("status", limit=5)
 
 
 def address_throttle() -> Throttle:
-    return Throttle(core().redis, "status-address", limit=20)
+    return core().throttle("status-address", limit=20)
 
 
 def _whos(ref: str) -> tuple[tuple[Throttle, str], ...]:
