@@ -230,6 +230,39 @@ class EventType:
     def fields(self) -> tuple[str, ...]:
         return tuple(q.field for q in self.questions)
 
+    def check_answer(
+        self,
+        field_name: str,
+        raw: object,
+        answers: Mapping[str, Any] | None = None,
+        today: date | None = None,
+    ) -> Any:
+        """Check the answer to one question: return it in canonical form ("" for an
+        optional question left blank), or raise ``ValidationFailed`` with one message,
+        for ``field_name``, saying how to fix it.
+
+        Given ``answers`` (those so far), the checks across answers run too, and a
+        problem they find is put on this question, whichever of its two answers it
+        names: a journey that asks one question a page shows it where the citizen has
+        just answered (a date of death before the birth, on either date's page).
+        """
+        q = self.question(field_name)
+        if not q.required and _blank(raw):
+            return ""
+        try:
+            value = q.parse(raw, today or date.today())
+        except v.Invalid as problem:
+            raise ValidationFailed({field_name: q.error(problem.key)}) from None
+        if answers is not None:
+            merged = {**answers, field_name: value}
+            for check in self.cross_checks:
+                problems = check(merged)
+                if field_name in problems:
+                    raise ValidationFailed({field_name: problems[field_name]})
+                if problems and set(problems) <= set(answers):
+                    raise ValidationFailed({field_name: next(iter(problems.values()))})
+        return value
+
     def validate(self, answers: Mapping[str, Any], today: date | None = None) -> dict[str, Any]:
         """Return clean answers for every question asked, or raise ``ValidationFailed``.
 
@@ -247,18 +280,23 @@ class EventType:
             if not q.applies(clean):
                 continue
             raw = answers.get(q.field)
-            if v.clean(raw) == "" and not isinstance(raw, dict) and not q.required:
+            if not q.required and _blank(raw):
                 continue
             try:
-                clean[q.field] = q.parse(raw, today)
-            except v.Invalid as problem:
-                errors[q.field] = q.error(problem.key)
+                clean[q.field] = self.check_answer(q.field, raw, today=today)
+            except ValidationFailed as failed:
+                errors.update(failed.errors)
         if not errors:
             for check in self.cross_checks:
                 errors.update(check(clean))
         if errors:
             raise ValidationFailed(errors)
         return clean
+
+
+def _blank(raw: object) -> bool:
+    """An answer left out or blank (a date's boxes, as a dict, are never taken as blank)."""
+    return v.clean(raw) == "" and not isinstance(raw, dict)
 
 
 # --- Shared questions ------------------------------------------------------------------

@@ -8,7 +8,7 @@ citizen.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -165,6 +165,19 @@ class LifeEventRouter:
         if created and marks:
             self.fanout.trigger_woken(marks, replies)
         return Submission(ref, secret, created)
+
+    def offers(self, event_type: str, answers: Mapping[str, Any]) -> list[routing.Decision]:
+        """What each department interested in the event would be told, given the
+        answers so far (blank ones left out), if the citizen agreed to tell it."""
+        adapters = list(self.adapters)
+        names = [a.name for a in routing.interested(event_type, adapters)]
+        clean = {k: v for k, v in answers.items() if v != ""}
+        return list(routing.plan(event_type, clean, names, adapters).decisions)
+
+    def check_consent(self, event_type: str, chosen: Collection[str]) -> None:
+        """Raise ``ValidationFailed`` (for "consent") unless ``chosen`` names at least
+        one department, and only departments concerned with the event."""
+        routing.check_consent(event_type, chosen, self.adapters)
 
     def case(self, ref: str) -> Case:
         return self.store.load(ref)

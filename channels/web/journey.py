@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from flask import (
@@ -37,7 +36,6 @@ from channels.web.access import grant
 from router import reference, routing
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
-from router.validators import Invalid
 
 bp = Blueprint("journey", __name__, url_prefix="/report")
 
@@ -171,8 +169,11 @@ def question(event_name: str, field: str) -> Any:
     form = forms.question_form(q, event.name, answers.get(field))
     bound = form[field]
     if form.validate_on_submit():
-        value, error = _check_answer(event, q, bound.data, answers)
-        if error is None:
+        try:
+            value = event.check_answer(field, bound.data, answers)
+        except ValidationFailed as failed:
+            bound.errors = [gettext(failed.errors[field])]
+        else:
             answers[field] = value  # "" for an optional question left blank
             _drop_unasked(event, journey)
             _save()
@@ -186,7 +187,6 @@ def question(event_name: str, field: str) -> Any:
                     url_for(".question", event_name=event.name, field=missing.field, change="1")
                 )
             return redirect(_next_page(event, journey, None))
-        bound.errors = [gettext(error)]
     back = (
         url_for(".check", event_name=event.name)
         if changing
@@ -204,47 +204,11 @@ def question(event_name: str, field: str) -> Any:
     ), (400 if bound.errors else 200)
 
 
-def _given(raw: Any) -> bool:
-    if isinstance(raw, dict):
-        return any(str(v).strip() for v in raw.values())
-    return bool(str(raw or "").strip())
-
-
-def _check_answer(
-    event: EventType, q: Question, raw: Any, answers: Mapping[str, Any]
-) -> tuple[Any, str | None]:
-    """The clean answer and None, or None and the message (an id) saying what to fix."""
-    if not q.required and not _given(raw):
-        return "", None
-    try:
-        value = q.parse(raw, date.today())
-    except Invalid as problem:
-        return None, q.error(problem.key)
-    # Checks across answers (a death before the birth) are shown on the question just
-    # answered, whichever of the two dates it asked for.
-    merged = {**answers, q.field: value}
-    for check in event.cross_checks:
-        problems = check(merged)
-        if q.field in problems:
-            return None, problems[q.field]
-        if problems and set(problems) <= set(answers):
-            return None, next(iter(problems.values()))
-    return value, None
-
-
 def _error_list(q: Question, field: Any) -> list[dict[str, str]]:
     if not field.errors:
         return []
     anchor = f"#{q.field}-day" if q.kind is Kind.DATE else f"#{q.field}"
     return [{"text": field.errors[0], "href": anchor}]
-
-
-def _offers(event: EventType, answers: Mapping[str, Any]) -> list[routing.Decision]:
-    """What each interested organisation would be told, if the citizen agreed."""
-    adapters = list(core().adapters)
-    names = [a.name for a in routing.interested(event.name, adapters)]
-    clean = {k: v for k, v in answers.items() if v != ""}
-    return list(routing.plan(event.name, clean, names, adapters).decisions)
 
 
 @bp.route("/<event_name>/" + TELL, methods=["GET", "POST"])
@@ -256,7 +220,7 @@ def tell(event_name: str) -> Any:
         return journey
     if _first_unanswered(event, journey["answers"]) is not None:
         return redirect(_next_page(event, journey, None))
-    offers = _offers(event, journey["answers"])
+    offers = core().offers(event.name, journey["answers"])
     choosable = [d for d in offers if d.told]
     titles = adapter_titles(core().adapters)
     form = forms.TellForm()
@@ -269,7 +233,7 @@ def tell(event_name: str) -> Any:
     if form.validate_on_submit():
         chosen = [c for c in (form.departments.data or []) if c in titles]
         try:
-            routing.check_consent(event.name, chosen, core().adapters)
+            core().check_consent(event.name, chosen)
         except ValidationFailed as failed:
             form.departments.errors = [gettext(failed.errors["consent"])]
         else:
@@ -329,7 +293,7 @@ def check(event_name: str) -> Any:
     answers = journey["answers"]
     if _first_unanswered(event, answers) is not None or not journey["consent"]:
         return redirect(_next_page(event, journey, None))
-    offers = {d.department: d for d in _offers(event, answers)}
+    offers = {d.department: d for d in core().offers(event.name, answers)}
     # A changed answer can make an organisation unneeded (no licence: nothing for DVLA).
     still_told = [name for name in journey["consent"] if name in offers and offers[name].told]
     if still_told != journey["consent"]:
