@@ -8,6 +8,8 @@ citizen.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -16,7 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, routing
+from router import catalogue, keys, routing, settings
 from router.adapters.registry import Registry
 from router.assisted import audit
 from router.assisted.desk import Desk, choose_branch, tasks_needed
@@ -53,6 +55,14 @@ class LifeEventRouter:
         self.fanout = FanOut(redis, adapters, policy)
         self.desk = Desk(redis, self.fanout)
         self.staff: StaffStore = self.desk.staff
+        self._looked_at = time.monotonic()
+
+    @classmethod
+    def from_url(cls, url: str, adapters: Registry | None = None) -> LifeEventRouter:
+        """A core on the Redis at ``url``, with ``adapters``, or else those installed and
+        the webhook departments stored in that Redis."""
+        redis = Redis.from_url(url)
+        return cls(redis, adapters or Registry.discover(redis))
 
     def throttle(self, name: str, limit: int) -> Throttle:
         """Failed attempts of one kind (``name``), at most ``limit`` per client in a
@@ -63,6 +73,28 @@ class LifeEventRouter:
         """Switch to a fresh set of adapters (departments added while running)."""
         self.adapters = adapters
         self.fanout.adapters = adapters
+
+    def follow_new_departments(self) -> None:
+        """Find departments added while running (webhooks), looking again at most every
+        ``settings.FOLLOW_SECONDS``: cheap enough to call before every request."""
+        if time.monotonic() - self._looked_at > settings.FOLLOW_SECONDS:
+            self._looked_at = time.monotonic()
+            self.use_adapters(Registry.discover(self.redis))
+
+    # --- what the web front door keeps in Redis -------------------------------------------
+
+    def web_secret_key(self) -> bytes:
+        """The key that signs CSRF tokens, the same for every web process on every host:
+        drawn once and kept in Redis beside the data it protects."""
+        self.redis.set(keys.WEB_SECRET_KEY, os.urandom(32), nx=True)
+        key = self.redis.get(keys.WEB_SECRET_KEY)
+        assert isinstance(key, bytes)
+        return key
+
+    def session_store(self) -> tuple[Redis, str]:
+        """Where web sessions are kept (Flask-Session's SESSION_REDIS and
+        SESSION_KEY_PREFIX): this Redis, under the sessions' prefix."""
+        return self.redis, keys.WEB_SESSION_PREFIX
 
     def validate(
         self,
