@@ -36,6 +36,16 @@ class Kind(StrEnum):
     PAYE_REFERENCE = "paye_reference"
 
 
+class Role(StrEnum):
+    """What an answer tells about who a report is about, for the channels that need to
+    know: a counter clerk is shown only these, to check the person in front of them,
+    and a citizen finds their case by a date of birth given in it."""
+
+    NAME = "name"
+    DATE_OF_BIRTH = "date_of_birth"
+    POSTCODE = "postcode"
+
+
 # Format messages shared by every question of a kind. Messages that name the thing
 # asked about (required, date limits) are given by each question.
 _KIND_ERRORS: dict[Kind, dict[str, str]] = {
@@ -115,6 +125,7 @@ class Question:
     show_if: tuple[str, tuple[str, ...]] | None = None
     limits: DateLimits = DateLimits()
     errors: Mapping[str, str] = dc_field(default_factory=dict)
+    role: Role | None = None
 
     def error(self, key: str) -> str:
         """The message for a failed check, most specific wording first."""
@@ -312,7 +323,7 @@ def _date_errors(future: str, past: str | None = None) -> dict[str, str]:
 
 
 def _name(field_name: str, label: str, required_error: str, hint: str = "") -> Question:
-    return Question(field_name, Kind.NAME, label, required_error, hint=hint)
+    return Question(field_name, Kind.NAME, label, required_error, hint=hint, role=Role.NAME)
 
 
 def _date_of_birth(field_name: str, label: str, required_error: str, future: str) -> Question:
@@ -324,6 +335,7 @@ def _date_of_birth(field_name: str, label: str, required_error: str, future: str
         hint=N_("For example, 27 3 1980"),
         limits=DateLimits(past_days=_HUNDRED_AND_THIRTY_YEARS, future_days=0),
         errors=_date_errors(future, N_("Date of birth must be within the last 130 years")),
+        role=Role.DATE_OF_BIRTH,
     )
 
 
@@ -370,6 +382,7 @@ def _address(line_label: str) -> tuple[Question, ...]:
             N_("Postcode"),
             N_("Enter the postcode"),
             hint=N_("For example, SW1A 1AA"),
+            role=Role.POSTCODE,
         ),
     )
 
@@ -531,6 +544,7 @@ BIRTH = EventType(
                 N_("The baby’s date of birth must be today or in the past"),
                 N_("The baby’s date of birth must be within the last 12 months"),
             ),
+            role=Role.DATE_OF_BIRTH,
         ),
         _name("parent_full_name", N_("What is your full name?"), N_("Enter your full name")),
         _date_of_birth(
@@ -606,6 +620,7 @@ NEW_JOB = EventType(
             N_("What is your postcode?"),
             N_("Enter your postcode"),
             hint=N_("For example, SW1A 1AA"),
+            role=Role.POSTCODE,
         ),
     ),
     cross_checks=(

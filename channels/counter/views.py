@@ -49,7 +49,7 @@ from router.assisted import branches
 from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import Staff
 from router.cases import Case
-from router.catalogue import EVENTS
+from router.catalogue import EVENTS, Role
 from router.exceptions import UnknownCase, ValidationFailed
 from router.throttle import Throttle
 
@@ -61,6 +61,8 @@ LONGEST_SECONDS = 10 * 3600
 PUBLIC = {"counter.sign_in"}
 MANAGERS_ONLY = {"counter.audit_log"}
 COUNTER_BLUEPRINTS = ("counter", "counter_journey")
+# The answers a clerk sees on a case page (see _case_page).
+SHOWN_ROLES = (Role.NAME, Role.DATE_OF_BIRTH, Role.POSTCODE)
 
 
 # --- the guard -----------------------------------------------------------------------------
@@ -282,10 +284,9 @@ def _case_page(
     # Only what a clerk needs to check the person in front of them is who the report is
     # about: names and dates of birth, and the postcode. No NI numbers, no bank details.
     shown = [
-        (gettext(event.label(name)), display_answer(event, name, found.answers[name]))
-        for name in event.fields
-        if name in found.answers
-        and (name.endswith("full_name") or name.endswith("date_of_birth") or name == "postcode")
+        (gettext(event.label(q.field)), display_answer(event, q.field, found.answers[q.field]))
+        for q in event.questions
+        if q.field in found.answers and q.role in SHOWN_ROLES
     ]
     deliveries = [
         {

@@ -41,7 +41,7 @@ from channels.web.access import allowed, grant
 from router import reference, validators
 from router.assisted import branches
 from router.cases import PENDING_STATES, Case, DeliveryState
-from router.catalogue import EVENTS, Kind
+from router.catalogue import EVENTS, Role
 from router.exceptions import ValidationFailed
 from router.throttle import Throttle
 
@@ -147,7 +147,7 @@ def _dates_of_birth(case: Case) -> set[str]:
     return {
         str(case.answers[q.field])
         for q in event.questions
-        if q.kind is Kind.DATE and q.field.endswith("date_of_birth") and q.field in case.answers
+        if q.role is Role.DATE_OF_BIRTH and q.field in case.answers
     }
 
 
