@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,9 @@ from flask_htmx import HTMX
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
-from redis import Redis
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
-from router import keys
-from router.adapters.registry import Registry
-from router.delivery.worker import FOLLOW_SECONDS
 from router.i18n import N_
 from router.service import LifeEventRouter
 
@@ -51,8 +46,8 @@ class Config:
     SECRET_KEY: str | bytes | None = None
     JSON_SORT_KEYS = False
     # Journey answers are kept server-side, in Redis, for two hours after the last page.
+    # (Which Redis, and the key prefix, come from the core: see create_app.)
     SESSION_TYPE = "redis"
-    SESSION_KEY_PREFIX = keys.WEB_SESSION_PREFIX
     SESSION_PERMANENT = True
     # Write the session only when it changed: a request that merely read it (a stylesheet,
     # a status poll) must never write back an older copy over a sign-out or an answer.
@@ -105,15 +100,6 @@ def switch_language(lang: str) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
-def shared_secret_key(redis: Redis) -> bytes:
-    """The key that signs CSRF tokens, the same for every web process on every host:
-    drawn once and kept in Redis beside the data it protects (TUO_SECRET_KEY overrides)."""
-    redis.set(keys.WEB_SECRET_KEY, os.urandom(32), nx=True)
-    key = redis.get(keys.WEB_SECRET_KEY)
-    assert isinstance(key, bytes)
-    return key
-
-
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web front door; ``config`` overrides settings (tests pass theirs)."""
     app = Flask(
@@ -145,10 +131,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["switch_language"] = switch_language
     app.jinja_env.globals["format_date"] = format_date
 
-    redis = Redis.from_url(app.config["REDIS_URL"])
+    fixed = app.config.get("ADAPTERS")
+    core = LifeEventRouter.from_url(app.config["REDIS_URL"], fixed or None)
+    app.extensions["router"] = core
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = shared_secret_key(redis)
-    app.config["SESSION_REDIS"] = redis
+        # The same for every web process on every host (TUO_SECRET_KEY overrides).
+        app.config["SECRET_KEY"] = core.web_secret_key()
+    app.config["SESSION_REDIS"], prefix = core.session_store()
+    app.config.setdefault("SESSION_KEY_PREFIX", prefix)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(HERE / "translations")
     babel.init_app(app, locale_selector=select_locale)
     sessions.init_app(app)
@@ -156,18 +146,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    fixed = app.config.get("ADAPTERS")
-    core = LifeEventRouter(redis, fixed or Registry.discover(redis))
-    app.extensions["router"] = core
-    looked_at = [time.monotonic()]
-
     @app.before_request
     def _follow_new_departments() -> None:
         # Webhook departments can be added while the service runs; look again now and
-        # then, as the worker supervisor does.
-        if fixed is None and time.monotonic() - looked_at[0] > FOLLOW_SECONDS:
-            looked_at[0] = time.monotonic()
-            core.use_adapters(Registry.discover(redis))
+        # then, as the worker supervisor does (not when the config fixed the adapters).
+        if fixed is None:
+            core.follow_new_departments()
 
     @app.before_request
     def _locale() -> None:

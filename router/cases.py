@@ -24,7 +24,6 @@ from redis.exceptions import RedisError
 from router import keys, reference
 from router.adapters.contract import Notification, Receipt
 from router.exceptions import UnknownCase, UnknownDelivery
-from router.i18n import N_
 from router.routing import Decision, RoutingPlan
 
 
@@ -43,16 +42,6 @@ FINAL_STATES = frozenset(
 )
 # States a worker may still move on; "assisted" waits for a counter, not a worker.
 PENDING_STATES = frozenset({DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.RETRYING})
-
-STATE_LABELS: dict[DeliveryState, str] = {
-    DeliveryState.QUEUED: N_("Waiting to send"),
-    DeliveryState.SENDING: N_("Sending"),
-    DeliveryState.DELIVERED: N_("Told"),
-    DeliveryState.RETRYING: N_("Trying again"),
-    DeliveryState.FAILED: N_("Not told yet: we will contact you"),
-    DeliveryState.ASSISTED: N_("Visit a Post Office"),
-    DeliveryState.COMPLETED_AT_COUNTER: N_("Done at a Post Office"),
-}
 
 COUNTER_VALIDITY = timedelta(days=28)
 

@@ -36,6 +36,16 @@ class Kind(StrEnum):
     PAYE_REFERENCE = "paye_reference"
 
 
+class Role(StrEnum):
+    """What an answer tells about who a report is about, for the channels that need to
+    know: a counter clerk is shown only these, to check the person in front of them,
+    and a citizen finds their case by a date of birth given in it."""
+
+    NAME = "name"
+    DATE_OF_BIRTH = "date_of_birth"
+    POSTCODE = "postcode"
+
+
 # Format messages shared by every question of a kind. Messages that name the thing
 # asked about (required, date limits) are given by each question.
 _KIND_ERRORS: dict[Kind, dict[str, str]] = {
@@ -115,6 +125,7 @@ class Question:
     show_if: tuple[str, tuple[str, ...]] | None = None
     limits: DateLimits = DateLimits()
     errors: Mapping[str, str] = dc_field(default_factory=dict)
+    role: Role | None = None
 
     def error(self, key: str) -> str:
         """The message for a failed check, most specific wording first."""
@@ -230,6 +241,39 @@ class EventType:
     def fields(self) -> tuple[str, ...]:
         return tuple(q.field for q in self.questions)
 
+    def check_answer(
+        self,
+        field_name: str,
+        raw: object,
+        answers: Mapping[str, Any] | None = None,
+        today: date | None = None,
+    ) -> Any:
+        """Check the answer to one question: return it in canonical form ("" for an
+        optional question left blank), or raise ``ValidationFailed`` with one message,
+        for ``field_name``, saying how to fix it.
+
+        Given ``answers`` (those so far), the checks across answers run too, and a
+        problem they find is put on this question, whichever of its two answers it
+        names: a journey that asks one question a page shows it where the citizen has
+        just answered (a date of death before the birth, on either date's page).
+        """
+        q = self.question(field_name)
+        if not q.required and _blank(raw):
+            return ""
+        try:
+            value = q.parse(raw, today or date.today())
+        except v.Invalid as problem:
+            raise ValidationFailed({field_name: q.error(problem.key)}) from None
+        if answers is not None:
+            merged = {**answers, field_name: value}
+            for check in self.cross_checks:
+                problems = check(merged)
+                if field_name in problems:
+                    raise ValidationFailed({field_name: problems[field_name]})
+                if problems and set(problems) <= set(answers):
+                    raise ValidationFailed({field_name: next(iter(problems.values()))})
+        return value
+
     def validate(self, answers: Mapping[str, Any], today: date | None = None) -> dict[str, Any]:
         """Return clean answers for every question asked, or raise ``ValidationFailed``.
 
@@ -247,18 +291,23 @@ class EventType:
             if not q.applies(clean):
                 continue
             raw = answers.get(q.field)
-            if v.clean(raw) == "" and not isinstance(raw, dict) and not q.required:
+            if not q.required and _blank(raw):
                 continue
             try:
-                clean[q.field] = q.parse(raw, today)
-            except v.Invalid as problem:
-                errors[q.field] = q.error(problem.key)
+                clean[q.field] = self.check_answer(q.field, raw, today=today)
+            except ValidationFailed as failed:
+                errors.update(failed.errors)
         if not errors:
             for check in self.cross_checks:
                 errors.update(check(clean))
         if errors:
             raise ValidationFailed(errors)
         return clean
+
+
+def _blank(raw: object) -> bool:
+    """An answer left out or blank (a date's boxes, as a dict, are never taken as blank)."""
+    return v.clean(raw) == "" and not isinstance(raw, dict)
 
 
 # --- Shared questions ------------------------------------------------------------------
@@ -274,7 +323,7 @@ def _date_errors(future: str, past: str | None = None) -> dict[str, str]:
 
 
 def _name(field_name: str, label: str, required_error: str, hint: str = "") -> Question:
-    return Question(field_name, Kind.NAME, label, required_error, hint=hint)
+    return Question(field_name, Kind.NAME, label, required_error, hint=hint, role=Role.NAME)
 
 
 def _date_of_birth(field_name: str, label: str, required_error: str, future: str) -> Question:
@@ -286,6 +335,7 @@ def _date_of_birth(field_name: str, label: str, required_error: str, future: str
         hint=N_("For example, 27 3 1980"),
         limits=DateLimits(past_days=_HUNDRED_AND_THIRTY_YEARS, future_days=0),
         errors=_date_errors(future, N_("Date of birth must be within the last 130 years")),
+        role=Role.DATE_OF_BIRTH,
     )
 
 
@@ -332,6 +382,7 @@ def _address(line_label: str) -> tuple[Question, ...]:
             N_("Postcode"),
             N_("Enter the postcode"),
             hint=N_("For example, SW1A 1AA"),
+            role=Role.POSTCODE,
         ),
     )
 
@@ -493,6 +544,7 @@ BIRTH = EventType(
                 N_("The baby’s date of birth must be today or in the past"),
                 N_("The baby’s date of birth must be within the last 12 months"),
             ),
+            role=Role.DATE_OF_BIRTH,
         ),
         _name("parent_full_name", N_("What is your full name?"), N_("Enter your full name")),
         _date_of_birth(
@@ -568,6 +620,7 @@ NEW_JOB = EventType(
             N_("What is your postcode?"),
             N_("Enter your postcode"),
             hint=N_("For example, SW1A 1AA"),
+            role=Role.POSTCODE,
         ),
     ),
     cross_checks=(

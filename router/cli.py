@@ -20,8 +20,7 @@ from router import redis_server, reference
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
 from router.assisted import branches
-from router.assisted.staff import ROLES, StaffStore
-from router.delivery.fanout import FanOut
+from router.assisted.staff import ROLES
 from router.delivery.worker import Supervisor, run_worker, stop_on_signals
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
 from router.service import LifeEventRouter
@@ -359,7 +358,7 @@ def staff() -> None:
 def staff_add(username: str, branch: str, role: str, password: str) -> None:
     """Create a counter staff account (or set its password, branch and role)."""
     try:
-        account = StaffStore(core().redis).add(username, password, branch, role)
+        account = core().staff.add(username, password, branch, role)
     except ValidationFailed as failed:
         click.echo("The account was not created:", err=True)
         for field, message in failed.errors.items():
@@ -408,11 +407,10 @@ def deliveries_replay(delivery_id: str | None, replay_all: bool) -> None:
     if not delivery_id and not replay_all:
         raise click.UsageError("Give a delivery id (from `router deliveries failed`) or --all")
     targets = list(router.store.dead_letters()) if replay_all else [str(delivery_id)]
-    fan = FanOut(router.redis, router.adapters)
     problems = 0
     for target in targets:
         try:
-            fan.replay(target)
+            router.fanout.replay(target)
             click.echo(f"Replayed {target}")
         except UnknownDelivery as error:
             problems += 1

@@ -8,7 +8,9 @@ citizen.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,14 +18,17 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, routing
+from router import catalogue, keys, routing, settings
 from router.adapters.registry import Registry
-from router.assisted import desk as counter
+from router.assisted import audit
+from router.assisted.desk import Desk, choose_branch, tasks_needed
+from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
 from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
 from router.i18n import N_
 from router.settings import RetryPolicy
+from router.throttle import Throttle
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,48 @@ class LifeEventRouter:
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
-        self.counter = counter.Counter(redis, self.fanout)
+        self.desk = Desk(redis, self.fanout)
+        self.staff: StaffStore = self.desk.staff
+        self._looked_at = time.monotonic()
+
+    @classmethod
+    def from_url(cls, url: str, adapters: Registry | None = None) -> LifeEventRouter:
+        """A core on the Redis at ``url``, with ``adapters``, or else those installed and
+        the webhook departments stored in that Redis."""
+        redis = Redis.from_url(url)
+        return cls(redis, adapters or Registry.discover(redis))
+
+    def throttle(self, name: str, limit: int) -> Throttle:
+        """Failed attempts of one kind (``name``), at most ``limit`` per client in a
+        window; shared by every process, as the counts live in Redis."""
+        return Throttle(self.redis, name, limit=limit)
 
     def use_adapters(self, adapters: Registry) -> None:
         """Switch to a fresh set of adapters (departments added while running)."""
         self.adapters = adapters
         self.fanout.adapters = adapters
+
+    def follow_new_departments(self) -> None:
+        """Find departments added while running (webhooks), looking again at most every
+        ``settings.FOLLOW_SECONDS``: cheap enough to call before every request."""
+        if time.monotonic() - self._looked_at > settings.FOLLOW_SECONDS:
+            self._looked_at = time.monotonic()
+            self.use_adapters(Registry.discover(self.redis))
+
+    # --- what the web front door keeps in Redis -------------------------------------------
+
+    def web_secret_key(self) -> bytes:
+        """The key that signs CSRF tokens, the same for every web process on every host:
+        drawn once and kept in Redis beside the data it protects."""
+        self.redis.set(keys.WEB_SECRET_KEY, os.urandom(32), nx=True)
+        key = self.redis.get(keys.WEB_SECRET_KEY)
+        assert isinstance(key, bytes)
+        return key
+
+    def session_store(self) -> tuple[Redis, str]:
+        """Where web sessions are kept (Flask-Session's SESSION_REDIS and
+        SESSION_KEY_PREFIX): this Redis, under the sessions' prefix."""
+        return self.redis, keys.WEB_SESSION_PREFIX
 
     def validate(
         self,
@@ -102,11 +143,15 @@ class LifeEventRouter:
         A case with tasks only a counter can do, or whose citizen asked for help, waits
         at a Post Office branch: ``branch`` if given (the counter that took the report),
         else the nearest to its postcode that offers what the tasks need.
+        ``submitted_by`` names the member of counter staff at ``branch`` who sent the
+        report on a citizen's behalf: the branch's audit says so, written with the case.
         """
+        if submitted_by and not branch:
+            raise ValueError("a report sent by counter staff names their branch")
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         digital = [d.department for d in plan.deliveries if d.mode == "digital"]
-        tasks = counter.tasks_needed(plan)
+        tasks = tasks_needed(plan)
         extra = {"retry": self.fanout.policy.as_field()}
         if help_requested:
             extra["help"] = "yes"
@@ -114,7 +159,7 @@ class LifeEventRouter:
             extra["submitted_by"] = submitted_by
         at = ""
         if tasks or help_requested:
-            at = branch or counter.choose_branch(clean, tasks, welsh=welsh)
+            at = branch or choose_branch(clean, tasks, welsh=welsh)
 
         marks: list[tuple[int, str]] = []
         replies: list[Any] = []
@@ -123,9 +168,18 @@ class LifeEventRouter:
             # Called again if the reference collides: only the last call's marks count.
             marks[:] = self.fanout.enqueue(pipe, ref, digital, wake=True)
             if at:
-                counter.Counter.assign(pipe, ref, at)
+                Desk.assign(pipe, ref, at)
             elif tasks or help_requested:
                 self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
+            if submitted_by and branch:
+                audit.record(
+                    pipe,
+                    "submitted_on_behalf",
+                    staff=submitted_by,
+                    branch=branch,
+                    case=ref,
+                    detail=event.name,
+                )
 
         ref, secret, created = self.store.create(
             event.name,
@@ -143,5 +197,27 @@ class LifeEventRouter:
             self.fanout.trigger_woken(marks, replies)
         return Submission(ref, secret, created)
 
+    def offers(self, event_type: str, answers: Mapping[str, Any]) -> list[routing.Decision]:
+        """What each department interested in the event would be told, given the
+        answers so far (blank ones left out), if the citizen agreed to tell it."""
+        adapters = list(self.adapters)
+        names = [a.name for a in routing.interested(event_type, adapters)]
+        clean = {k: v for k, v in answers.items() if v != ""}
+        return list(routing.plan(event_type, clean, names, adapters).decisions)
+
+    def check_consent(self, event_type: str, chosen: Collection[str]) -> None:
+        """Raise ``ValidationFailed`` (for "consent") unless ``chosen`` names at least
+        one department, and only departments concerned with the event."""
+        routing.check_consent(event_type, chosen, self.adapters)
+
     def case(self, ref: str) -> Case:
         return self.store.load(ref)
+
+    def audit_for_case(self, ref: str) -> list[audit.Entry]:
+        """Every counter action on one case, oldest first."""
+        return audit.for_case(self.redis, ref)
+
+    def audit_for_branch(self, branch: str) -> list[audit.Entry]:
+        """A branch's latest counter actions, newest first (reading them is not audited:
+        a manager's page reads through ``desk.branch_audit``)."""
+        return audit.for_branch(self.redis, branch)

@@ -12,6 +12,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+# How often a process that runs for long (a web front door, a worker supervisor) looks
+# again for departments added while it runs (webhooks), in seconds.
+FOLLOW_SECONDS = 2.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with jitter, in whole seconds (RQ schedules by the second).

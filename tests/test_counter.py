@@ -237,7 +237,7 @@ def test_a_case_waits_at_the_nearest_branch_that_offers_what_its_tasks_need(
     assert branches.branch(expected).offers(services)
     assert case.at_counter and not case.flagged
     assert queues_holding(redis, sent.ref) == {expected}
-    [waiting] = core.counter.queue(expected)
+    [waiting] = core.desk.branch_queue(expected)
     assert waiting.ref == sent.ref
     assert before.timestamp() - 1 <= waiting.since.timestamp() <= time.time() + 1
     created = datetime.fromisoformat(case.created_at)
@@ -257,7 +257,7 @@ def test_a_case_with_nothing_for_a_counter_waits_at_no_branch(
 def test_a_case_waits_in_its_branch_queue_oldest_first(core: LifeEventRouter) -> None:
     first = photocard_change(core)
     second = photocard_change(core)
-    waiting = core.counter.queue(HOME)
+    waiting = core.desk.branch_queue(HOME)
     assert [w.ref for w in waiting] == [first.ref, second.ref]
     assert waiting[0].since <= waiting[1].since
 
@@ -339,7 +339,7 @@ def test_a_photocard_name_change_is_finished_at_the_counter_then_told_to_dvla(
     assert visits and all(branch_name in v for v in visits), visits
     assert any("your identity was checked" in v for v in visits)
 
-    assert core.counter.queue(branch) == []
+    assert core.desk.branch_queue(branch) == []
     assert queues_holding(redis, sent.ref) == set()
     assert sent.display not in queue_refs(soup(clerk.get("/counter")))
 
@@ -395,7 +395,7 @@ def test_a_whole_document_number_is_refused_and_never_stored(
 KNOWN_ENDPOINTS = {
     "counter.sign_in",
     "counter.sign_out",
-    "counter.queue",
+    "counter.branch_queue",
     "counter.find",
     "counter.serve",
     "counter.case",
@@ -960,8 +960,8 @@ def test_the_citizen_can_move_their_report_to_another_post_office_that_can_do_it
     assert urlsplit(moved.location).fragment == "post-office"
     assert core.case(sent.ref).branch == new
     assert queues_holding(redis, sent.ref) == {new}
-    assert [w.ref for w in core.counter.queue(new)] == [sent.ref]
-    assert core.counter.queue(HOME) == []
+    assert [w.ref for w in core.desk.branch_queue(new)] == [sent.ref]
+    assert core.desk.branch_queue(HOME) == []
     visit = soup(citizen.get(f"/status/{sent.display}")).select_one(".govuk-inset-text")
     assert branches.branch(new).name in text(visit)
 

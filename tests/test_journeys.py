@@ -23,8 +23,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from werkzeug.test import TestResponse
 
+from channels.presenters import STATE_LABELS
 from router import keys, reference, routing
-from router.cases import STATE_LABELS, CaseStore, DeliveryState
+from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.redis_server import RedisServer
 from tests.helpers import Workers, sample
@@ -224,7 +225,7 @@ def one_case_ref(redis: Redis) -> str:
 
 def shown(app: Flask, lang: str, event: EventType, field: str, value: Any) -> str:
     """How the app words a clean answer for a person (dates in words, options by name)."""
-    from channels.web.journey import display_answer
+    from channels.presenters import display_answer
 
     with app.test_request_context(f"/?lang={lang}"):
         return " ".join(display_answer(event, field, value).split())

@@ -165,7 +165,7 @@ def test_the_web_front_door_follows_webhook_departments_added_while_it_runs(
     add_webhook(redis, "coroners", "http://127.0.0.1:9/hook", {"death": ("date_of_death",)})
     data = sample("death")
     data["consent"] = ["coroners"]
-    monkeypatch.setattr("channels.app.FOLLOW_SECONDS", -1.0)
+    monkeypatch.setattr("router.settings.FOLLOW_SECONDS", -1.0)
     response = client.post("/api/v1/submissions", json=data)
     assert response.status_code == 201, response.get_json()
     assert redis.llen("rq:queue:dept-coroners") == 1

@@ -27,21 +27,30 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_datetime, gettext, ngettext
+from flask_babel import gettext, ngettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
+from channels.context import case_or_404, core, staff
 from channels.counter import forms
-from channels.web.status import TAG_COLOURS
-from router import reference, routing
-from router.assisted import audit, branches
-from router.assisted.desk import DOCUMENTS, TASK_DONE_WORDS
-from router.assisted.staff import Staff, StaffStore
-from router.cases import STATE_LABELS, Case
-from router.catalogue import EVENTS
+from channels.presenters import (
+    STATE_LABELS,
+    TAG_COLOURS,
+    adapter_titles,
+    branch_name,
+    display_answer,
+    staff_audit,
+    task_done,
+    task_name,
+    when,
+)
+from router import reference
+from router.assisted import branches
+from router.assisted.desk import DOCUMENTS
+from router.assisted.staff import Staff
+from router.cases import Case
+from router.catalogue import EVENTS, Role
 from router.exceptions import UnknownCase, ValidationFailed
-from router.i18n import N_
-from router.service import LifeEventRouter
 from router.throttle import Throttle
 
 bp = Blueprint("counter", __name__, url_prefix="/counter")
@@ -52,15 +61,8 @@ LONGEST_SECONDS = 10 * 3600
 PUBLIC = {"counter.sign_in"}
 MANAGERS_ONLY = {"counter.audit_log"}
 COUNTER_BLUEPRINTS = ("counter", "counter_journey")
-
-
-def core() -> LifeEventRouter:
-    return current_app.extensions["router"]
-
-
-def staff() -> Staff:
-    found: Staff = g.staff
-    return found
+# The answers a clerk sees on a case page (see _case_page).
+SHOWN_ROLES = (Role.NAME, Role.DATE_OF_BIRTH, Role.POSTCODE)
 
 
 # --- the guard -----------------------------------------------------------------------------
@@ -105,15 +107,15 @@ def _safe_next(target: str | None) -> str:
     """Only a path inside the counter, never another site."""
     if target and target.startswith("/counter") and not urlsplit(target).netloc:
         return target
-    return url_for("counter.queue")
+    return url_for("counter.branch_queue")
 
 
 def sign_in_throttle() -> Throttle:
-    return Throttle(core().redis, "counter-sign-in", limit=5)
+    return core().throttle("counter-sign-in", limit=5)
 
 
 def address_throttle() -> Throttle:
-    return Throttle(core().redis, "counter-sign-in-address", limit=30)
+    return core().throttle("counter-sign-in-address", limit=30)
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -133,15 +135,10 @@ def sign_in() -> Any:
                 429,
                 {"Retry-After": str(wait)},
             )
-        account = StaffStore(core().redis).authenticate(username, form.password.data or "")
+        account = core().desk.sign_in(username, form.password.data or "")
         if account is None:
             sign_in_throttle().failed(username)
             address_throttle().failed(address)
-            known = StaffStore(core().redis).get(username)
-            if known is not None:
-                audit.record(
-                    core().redis, "sign_in_refused", staff=known.username, branch=known.branch
-                )
             form.password.errors = [gettext("Enter a correct user name and password")]
             errors = [{"text": form.password.errors[0], "href": "#username"}]
         else:
@@ -156,7 +153,6 @@ def sign_in() -> Any:
                 "since": now,
                 "seen": now,
             }
-            audit.record(core().redis, "signed_in", staff=account.username, branch=account.branch)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("counter/sign_in.html", form=form, errors=errors), (
         400 if errors else 200
@@ -185,10 +181,11 @@ def _waited(since: datetime) -> str:
 
 
 @bp.get("")
-def queue() -> str:
+def branch_queue() -> str:
+    """The cases waiting at this clerk's branch, oldest first."""
     me = staff()
     rows = []
-    for waiting in core().counter.queue(me.branch):
+    for waiting in core().desk.branch_queue(me.branch):
         try:
             case = core().case(waiting.ref)
         except UnknownCase:
@@ -197,13 +194,13 @@ def queue() -> str:
             {
                 "case": case,
                 "event": gettext(EVENTS[case.event_type].title),
-                "tasks": [gettext(routing.ASSISTED_TASKS[t][0]) for t in case.counter_tasks],
+                "tasks": [task_name(t) for t in case.counter_tasks],
                 "help": case.help_requested and "help" not in case.tasks_done,
                 "waited": _waited(waiting.since),
             }
         )
     return render_template(
-        "counter/queue.html", rows=rows, branch=branches.branch(me.branch), staff=me
+        "counter/branch_queue.html", rows=rows, branch=branches.branch(me.branch), staff=me
     )
 
 
@@ -236,16 +233,6 @@ def find() -> Any:
     return render_template("counter/find.html", form=form, errors=errors), (400 if errors else 200)
 
 
-def _load(ref: str) -> Case:
-    canonical = reference.normalise(ref)
-    if canonical is None:
-        abort(404)
-    try:
-        return core().case(canonical)
-    except UnknownCase:
-        abort(404)
-
-
 def _may_serve(case: Case) -> bool:
     """A clerk's own branch's cases; another's only while serving that citizen."""
     return case.branch == staff().branch or case.ref in session.get("serving", [])
@@ -254,7 +241,7 @@ def _may_serve(case: Case) -> bool:
 @bp.route("/cases/<ref>/serve", methods=["GET", "POST"])
 def serve(ref: str) -> Any:
     """A case waiting elsewhere: open it only to serve the citizen at this counter."""
-    case = _load(ref)
+    case = case_or_404(ref)
     if _may_serve(case):
         return redirect(url_for(".case", ref=case.display_ref))
     form = forms.ServeForm()
@@ -264,15 +251,7 @@ def serve(ref: str) -> Any:
             serving = session.setdefault("serving", [])
             serving.append(case.ref)
             session.modified = True
-            me = staff()
-            audit.record(
-                core().redis,
-                "served_from_another_branch",
-                staff=me.username,
-                branch=me.branch,
-                case=case.ref,
-                detail=case.branch,
-            )
+            core().desk.serve_from_another_branch(case, staff())
             return redirect(url_for(".case", ref=case.display_ref))
         form.present.errors = [
             gettext("Confirm the citizen is at your counter, or go back to your queue")
@@ -286,11 +265,10 @@ def serve(ref: str) -> Any:
 
 @bp.route("/cases/<ref>", methods=["GET"])
 def case(ref: str) -> Any:
-    found = _load(ref)
+    found = case_or_404(ref)
     if not _may_serve(found):
         return redirect(url_for(".serve", ref=found.display_ref))
-    me = staff()
-    audit.record(core().redis, "viewed_case", staff=me.username, branch=me.branch, case=found.ref)
+    core().desk.viewed_case(found.ref, staff())
     return _case_page(found)
 
 
@@ -302,14 +280,13 @@ def _case_page(
     event = EVENTS[found.event_type]
     identity = identity or forms.IdentityForm(formdata=None)
     identity.document.choices = [SelectChoice(k, gettext(v)) for k, v in DOCUMENTS.items()]
-    titles = {a.name: gettext(a.title) for a in core().adapters}
+    titles = adapter_titles(core().adapters)
     # Only what a clerk needs to check the person in front of them is who the report is
     # about: names and dates of birth, and the postcode. No NI numbers, no bank details.
     shown = [
-        (gettext(event.label(name)), display(event, name, found.answers[name]))
-        for name in event.fields
-        if name in found.answers
-        and (name.endswith("full_name") or name.endswith("date_of_birth") or name == "postcode")
+        (gettext(event.label(q.field)), display_answer(event, q.field, found.answers[q.field]))
+        for q in event.questions
+        if q.field in found.answers and q.role in SHOWN_ROLES
     ]
     deliveries = [
         {
@@ -317,15 +294,15 @@ def _case_page(
             "label": gettext(STATE_LABELS[d.state]),
             "colour": TAG_COLOURS[d.state],
             "state": d.state,
-            "tasks": [gettext(routing.ASSISTED_TASKS[t][0]) for t in d.tasks],
+            "tasks": [task_name(t) for t in d.tasks],
         }
         for name, d in found.deliveries.items()
     ]
     done = [
         {
-            "task": gettext(TASK_DONE_WORDS.get(task, task)),
-            "at": format_datetime(datetime.fromisoformat(info["at"]), "d MMMM y, HH:mm"),
-            "branch": _branch_name(info.get("branch", "")),
+            "task": task_done(task),
+            "at": when(info["at"]),
+            "branch": branch_name(info.get("branch", "")),
             "by": info.get("by", ""),
         }
         for task, info in found.tasks_done.items()
@@ -343,36 +320,25 @@ def _case_page(
         done=done,
         identity_form=identity,
         needs_identity="identity_check" in waiting_tasks,
-        buttons=[(t, gettext(TASK_DONE_WORDS[t])) for t in buttons],
+        buttons=[(t, task_done(t)) for t in buttons],
         task_form=forms.TaskForm(),
-        branch=_branch_name(found.branch),
+        branch=branch_name(found.branch),
         errors=errors or [],
         valid_until=found.counter_valid_until,
         documents=DOCUMENTS,
     ), (400 if errors else 200)
 
 
-def _branch_name(branch_id: str) -> str:
-    found = branches.load_branches().get(branch_id)
-    return found.name if found else ""
-
-
-def display(event: Any, field: str, value: Any) -> str:
-    from channels.web.journey import display_answer
-
-    return display_answer(event, field, value)
-
-
 @bp.post("/cases/<ref>/identity")
 def identity(ref: str) -> Any:
-    found = _load(ref)
+    found = case_or_404(ref)
     if not _may_serve(found):
         return redirect(url_for(".serve", ref=found.display_ref))
     form = forms.IdentityForm()
     form.document.choices = [SelectChoice(k, gettext(v)) for k, v in DOCUMENTS.items()]
     if form.validate_on_submit():
         try:
-            core().counter.record_identity(
+            core().desk.record_identity(
                 found.ref, form.document.data or "", form.last_four.data or "", staff()
             )
         except ValidationFailed as failed:
@@ -390,17 +356,17 @@ def identity(ref: str) -> Any:
 
 @bp.post("/cases/<ref>/tasks/<task>")
 def complete(ref: str, task: str) -> Any:
-    found = _load(ref)
+    found = case_or_404(ref)
     if not _may_serve(found):
         return redirect(url_for(".serve", ref=found.display_ref))
     form = forms.TaskForm()
     if form.validate_on_submit():
         try:
-            core().counter.complete(found.ref, task, staff())
+            core().desk.complete(found.ref, task, staff())
         except ValidationFailed as failed:
             message = gettext(next(iter(failed.errors.values())))
             return _case_page(found, errors=[{"text": message, "href": "#tasks"}])
-        flash(gettext(TASK_DONE_WORDS[task]))
+        flash(task_done(task))
     return redirect(url_for(".case", ref=found.display_ref))
 
 
@@ -415,42 +381,5 @@ def report() -> str:
 @bp.get("/audit")
 def audit_log() -> str:
     me = staff()
-    entries = audit.for_branch(core().redis, me.branch)
-    audit.record(core().redis, "viewed_audit", staff=me.username, branch=me.branch)
-    rows = [
-        {
-            "at": format_datetime(datetime.fromisoformat(e.at), "d MMMM y, HH:mm:ss"),
-            "action": gettext(ACTION_WORDS.get(e.action, e.action)),
-            "staff": e.staff,
-            "case": reference.display(e.case) if e.case else "",
-            "detail": _detail(e),
-        }
-        for e in entries
-    ]
+    rows = staff_audit(core().desk.branch_audit(me))
     return render_template("counter/audit.html", rows=rows, branch=branches.branch(me.branch))
-
-
-def _detail(entry: audit.Entry) -> str:
-    """An audit entry's detail in words: the task, the document kind, the event, the branch."""
-    if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
-        return gettext(TASK_DONE_WORDS[entry.detail])
-    if entry.action == "identity_checked" and entry.detail in DOCUMENTS:
-        return gettext(DOCUMENTS[entry.detail])
-    if entry.action == "submitted_on_behalf" and entry.detail in EVENTS:
-        return gettext(EVENTS[entry.detail].title)
-    if entry.action in ("served_from_another_branch", "branch_changed"):
-        return _branch_name(entry.detail) or entry.detail
-    return entry.detail
-
-
-ACTION_WORDS = {
-    "signed_in": N_("Signed in"),
-    "sign_in_refused": N_("Sign-in refused: wrong password"),
-    "viewed_case": N_("Viewed a report"),
-    "served_from_another_branch": N_("Served a citizen whose report was for another branch"),
-    "identity_checked": N_("Recorded an identity check"),
-    "task_completed": N_("Completed a task"),
-    "submitted_on_behalf": N_("Sent a report on a citizen’s behalf"),
-    "branch_changed": N_("Moved a report to another branch"),
-    "viewed_audit": N_("Read the branch audit"),
-}

@@ -7,19 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
+from channels.context import core, find_case
 from router import reference
-from router.exceptions import UnknownCase, ValidationFailed
-from router.service import LifeEventRouter
+from router.exceptions import ValidationFailed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-def core() -> LifeEventRouter:
-    return current_app.extensions["router"]
 
 
 def _problem(status: int, message: str, errors: dict[str, str] | None = None) -> Any:
@@ -67,11 +63,8 @@ def case_status(ref: str) -> Any:
     canonical = reference.normalise(ref)
     secret = request.headers.get("X-Case-Secret", "")
     not_found = _problem(404, gettext("No case was found with that reference and secret"))
-    if canonical is None or not secret:
-        return not_found
-    try:
-        case = core().case(canonical)
-    except UnknownCase:
+    case = find_case(canonical) if canonical is not None and secret else None
+    if case is None:
         return not_found
     if not reference.secret_matches(secret, case.secret_hash):
         return not_found

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -27,30 +25,23 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_date, gettext
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
+from channels.context import core, current_staff
+from channels.presenters import adapter_titles, display_answer, task_name, visit
 from channels.web import forms
 from channels.web.access import grant
 from router import reference, routing
-from router.assisted import audit, branches
-from router.cases import Case
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
-from router.i18n import N_
-from router.service import LifeEventRouter
-from router.validators import Invalid
 
 bp = Blueprint("journey", __name__, url_prefix="/report")
 
 TELL = "tell"
 CHECK = "check"
 DONE = "done"
-
-
-def core() -> LifeEventRouter:
-    return current_app.extensions["router"]
 
 
 # --- the journey in the session -----------------------------------------------------
@@ -178,8 +169,11 @@ def question(event_name: str, field: str) -> Any:
     form = forms.question_form(q, event.name, answers.get(field))
     bound = form[field]
     if form.validate_on_submit():
-        value, error = _check_answer(event, q, bound.data, answers)
-        if error is None:
+        try:
+            value = event.check_answer(field, bound.data, answers)
+        except ValidationFailed as failed:
+            bound.errors = [gettext(failed.errors[field])]
+        else:
             answers[field] = value  # "" for an optional question left blank
             _drop_unasked(event, journey)
             _save()
@@ -193,7 +187,6 @@ def question(event_name: str, field: str) -> Any:
                     url_for(".question", event_name=event.name, field=missing.field, change="1")
                 )
             return redirect(_next_page(event, journey, None))
-        bound.errors = [gettext(error)]
     back = (
         url_for(".check", event_name=event.name)
         if changing
@@ -211,47 +204,11 @@ def question(event_name: str, field: str) -> Any:
     ), (400 if bound.errors else 200)
 
 
-def _given(raw: Any) -> bool:
-    if isinstance(raw, dict):
-        return any(str(v).strip() for v in raw.values())
-    return bool(str(raw or "").strip())
-
-
-def _check_answer(
-    event: EventType, q: Question, raw: Any, answers: Mapping[str, Any]
-) -> tuple[Any, str | None]:
-    """The clean answer and None, or None and the message (an id) saying what to fix."""
-    if not q.required and not _given(raw):
-        return "", None
-    try:
-        value = q.parse(raw, date.today())
-    except Invalid as problem:
-        return None, q.error(problem.key)
-    # Checks across answers (a death before the birth) are shown on the question just
-    # answered, whichever of the two dates it asked for.
-    merged = {**answers, q.field: value}
-    for check in event.cross_checks:
-        problems = check(merged)
-        if q.field in problems:
-            return None, problems[q.field]
-        if problems and set(problems) <= set(answers):
-            return None, next(iter(problems.values()))
-    return value, None
-
-
 def _error_list(q: Question, field: Any) -> list[dict[str, str]]:
     if not field.errors:
         return []
     anchor = f"#{q.field}-day" if q.kind is Kind.DATE else f"#{q.field}"
     return [{"text": field.errors[0], "href": anchor}]
-
-
-def _offers(event: EventType, answers: Mapping[str, Any]) -> list[routing.Decision]:
-    """What each interested organisation would be told, if the citizen agreed."""
-    adapters = list(core().adapters)
-    names = [a.name for a in routing.interested(event.name, adapters)]
-    clean = {k: v for k, v in answers.items() if v != ""}
-    return list(routing.plan(event.name, clean, names, adapters).decisions)
 
 
 @bp.route("/<event_name>/" + TELL, methods=["GET", "POST"])
@@ -263,9 +220,9 @@ def tell(event_name: str) -> Any:
         return journey
     if _first_unanswered(event, journey["answers"]) is not None:
         return redirect(_next_page(event, journey, None))
-    offers = _offers(event, journey["answers"])
+    offers = core().offers(event.name, journey["answers"])
     choosable = [d for d in offers if d.told]
-    titles = _titles()
+    titles = adapter_titles(core().adapters)
     form = forms.TellForm()
     form.departments.choices = [SelectChoice(d.department, titles[d.department]) for d in choosable]
     if not form.is_submitted() and journey["consent"]:
@@ -276,7 +233,7 @@ def tell(event_name: str) -> Any:
     if form.validate_on_submit():
         chosen = [c for c in (form.departments.data or []) if c in titles]
         try:
-            routing.check_consent(event.name, chosen, core().adapters)
+            core().check_consent(event.name, chosen)
         except ValidationFailed as failed:
             form.departments.errors = [gettext(failed.errors["consent"])]
         else:
@@ -315,33 +272,11 @@ def _offer_hint(event: EventType, decision: routing.Decision) -> str:
     told = ", ".join(gettext(event.label(f)) for f in decision.fields)
     text = escape(gettext("They will be told: %(fields)s", fields=told))
     if decision.mode == "assisted":
-        tasks = ", ".join(gettext(routing.ASSISTED_TASKS[t][0]) for t in decision.tasks)
+        tasks = ", ".join(task_name(t) for t in decision.tasks)
         text += escape(" ") + escape(
             gettext("You will need to visit a Post Office to finish this: %(tasks)s", tasks=tasks)
         )
     return str(text)
-
-
-def _titles() -> dict[str, str]:
-    return {a.name: gettext(a.title) for a in core().adapters}
-
-
-def display_answer(event: EventType, field: str, value: Any) -> str:
-    """An answer as a person reads it: dates in words, options by their wording."""
-    if value in ("", None):
-        return gettext("Not given")
-    q = event.question(field)
-    if q.kind is Kind.DATE:
-        return format_date(date.fromisoformat(value), "d MMMM y")
-    if q.kind in (Kind.YES_NO, Kind.CHOICE):
-        for option, text in q.choices():
-            if option == value:
-                return gettext(text)
-    if q.kind is Kind.NINO:
-        return f"{value[:2]} {value[2:4]} {value[4:6]} {value[6:8]} {value[8:]}"
-    if q.kind is Kind.SORT_CODE:
-        return f"{value[:2]}-{value[2:4]}-{value[4:]}"
-    return str(value)
 
 
 @bp.route("/<event_name>/" + CHECK, methods=["GET", "POST"])
@@ -358,7 +293,7 @@ def check(event_name: str) -> Any:
     answers = journey["answers"]
     if _first_unanswered(event, answers) is not None or not journey["consent"]:
         return redirect(_next_page(event, journey, None))
-    offers = {d.department: d for d in _offers(event, answers)}
+    offers = {d.department: d for d in core().offers(event.name, answers)}
     # A changed answer can make an organisation unneeded (no licence: nothing for DVLA).
     still_told = [name for name in journey["consent"] if name in offers and offers[name].told]
     if still_told != journey["consent"]:
@@ -375,7 +310,7 @@ def check(event_name: str) -> Any:
         errors.append({"text": form.consent.errors[0], "href": "#consent"})
     elif form.is_submitted() and not form.errors:
         clean = {k: v for k, v in answers.items() if v != ""}
-        staff = g.get("staff")
+        staff = current_staff()
         try:
             result = core().submit(
                 event.name,
@@ -402,20 +337,10 @@ def check(event_name: str) -> Any:
         else:
             journey["ref"] = result.ref
             _save()
-            if staff:
-                if result.created:
-                    audit.record(
-                        core().redis,
-                        "submitted_on_behalf",
-                        staff=staff.username,
-                        branch=staff.branch,
-                        case=result.ref,
-                        detail=event.name,
-                    )
-            else:
+            if not staff:
                 grant(result.ref)
             return redirect(url_for(".done", event_name=event.name))
-    titles = _titles()
+    titles = adapter_titles(core().adapters)
     rows = [
         {
             "key": {"text": gettext(event.label(q.field))},
@@ -487,7 +412,7 @@ def done(event_name: str) -> Any:
     if journey is None or not journey.get("ref"):
         return redirect(url_for(".begin", event_name=event.name))
     case = core().case(journey["ref"])
-    titles = _titles()
+    titles = adapter_titles(core().adapters)
     status_link = url_for("status.show", ref=case.display_ref, s=journey["secret"], _external=True)
     return render_template(
         "citizen/done.html",
@@ -498,33 +423,3 @@ def done(event_name: str) -> Any:
         counter=counter_mode(),
         **visit(case),
     )
-
-
-def visit(case: Case) -> dict[str, Any]:
-    """Where to go, what to bring and by when, for a case waiting at a Post Office."""
-    branch = branches.load_branches().get(case.branch) if case.at_counter else None
-    bring = [
-        (gettext(routing.ASSISTED_TASKS[t][0]), gettext(routing.ASSISTED_TASKS[t][1]))
-        for t in case.counter_tasks
-    ]
-    return {
-        "visit_branch": branch,
-        "visit_bring": bring,
-        "visit_help": case.help_requested and "help" not in case.tasks_done,
-        "visit_needed": case.at_counter,
-        "visit_by": format_date(case.counter_valid_until, "d MMMM y"),
-        "visit_hours": [(gettext(DAY_NAMES[day]), text) for day, text in branch.hours]
-        if branch
-        else [],
-    }
-
-
-DAY_NAMES = {
-    "mon": N_("Monday"),
-    "tue": N_("Tuesday"),
-    "wed": N_("Wednesday"),
-    "thu": N_("Thursday"),
-    "fri": N_("Friday"),
-    "sat": N_("Saturday"),
-    "sun": N_("Sunday"),
-}

@@ -1,4 +1,8 @@
-"""The citizen's start page, the accessibility statement, and the error pages."""
+"""The citizen's start page and the accessibility statement.
+
+The error pages serve every blueprint, so channels/app.py registers them
+(``_register_errors``).
+"""
 
 from __future__ import annotations
 

@@ -8,33 +8,41 @@ counted per reference and per address and, past a few, refused for a while.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_babel import format_datetime, gettext
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
+from channels.context import case_or_404, core, find_case
+from channels.presenters import (
+    NEXT_STEPS,
+    STATE_LABELS,
+    TAG_COLOURS,
+    adapter_titles,
+    citizen_audit,
+    display_answer,
+    task_name,
+    task_to_bring,
+    visit,
+    when,
+)
 from channels.web import forms
 from channels.web.access import allowed, grant
-from channels.web.journey import display_answer, visit
-from router import reference, routing, validators
-from router.assisted import audit, branches
-from router.assisted.desk import TASK_DONE_WORDS
-from router.cases import PENDING_STATES, STATE_LABELS, Case, DeliveryState
-from router.catalogue import EVENTS, Kind
-from router.exceptions import UnknownCase, ValidationFailed
-from router.i18n import N_
-from router.service import LifeEventRouter
+from router import reference, validators
+from router.assisted import branches
+from router.cases import PENDING_STATES, Case, DeliveryState
+from router.catalogue import EVENTS, Role
+from router.exceptions import ValidationFailed
 from router.throttle import Throttle
 
 bp = Blueprint("status", __name__, url_prefix="/status")
@@ -42,85 +50,13 @@ bp = Blueprint("status", __name__, url_prefix="/status")
 # How often the page asks for news while something is pending (htmx), in seconds.
 POLL_SECONDS = 2
 
-TAG_COLOURS: dict[DeliveryState, str] = {
-    DeliveryState.QUEUED: "govuk-tag--grey",
-    DeliveryState.SENDING: "govuk-tag--blue",
-    DeliveryState.DELIVERED: "govuk-tag--green",
-    DeliveryState.RETRYING: "govuk-tag--yellow",
-    DeliveryState.FAILED: "govuk-tag--red",
-    DeliveryState.ASSISTED: "govuk-tag--purple",
-    DeliveryState.COMPLETED_AT_COUNTER: "govuk-tag--green",
-}
-
-NEXT_STEPS: dict[DeliveryState, str] = {
-    DeliveryState.QUEUED: N_("We are about to send them your details."),
-    DeliveryState.SENDING: N_("We are sending them your details now."),
-    DeliveryState.DELIVERED: N_(
-        "They have your details. They will contact you if they need anything else."
-    ),
-    DeliveryState.RETRYING: N_(
-        "Their service is not answering at the moment. We will keep trying: you do not "
-        "need to do anything."
-    ),
-    DeliveryState.FAILED: N_(
-        "We could not tell them online. Someone from the Tell Us Once team will contact "
-        "you to finish this."
-    ),
-    DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
-    DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
-}
-
-
-# What the citizen is told a branch did with their report (who exactly stays in the
-# branch's own audit).
-CITIZEN_ACTIONS: dict[str, str] = {
-    "viewed_case": N_("counter staff opened your report"),
-    "served_from_another_branch": N_("counter staff opened your report to serve you"),
-    "identity_checked": N_("your identity was checked"),
-    "task_completed": N_("a task was completed"),
-    "submitted_on_behalf": N_("counter staff sent this report with you"),
-    "branch_changed": N_("your report was moved to this branch"),
-}
-
-
-def _touched(case: Case) -> list[dict[str, str]]:
-    """Which branches did what to the case, as the citizen reads it (opened: once per
-    branch; which member of staff stays in the branch's own audit)."""
-    seen: set[tuple[str, str]] = set()
-    touched = []
-    for entry in audit.for_case(core().redis, case.ref):
-        if entry.action not in CITIZEN_ACTIONS or (entry.action, entry.branch) in seen:
-            continue
-        if entry.action in ("viewed_case", "served_from_another_branch"):
-            seen.add((entry.action, entry.branch))
-        words = CITIZEN_ACTIONS[entry.action]
-        if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
-            words = TASK_DONE_WORDS[entry.detail]
-        touched.append(
-            {
-                "when": _when(entry.at),
-                "branch": _branch_name(entry.branch),
-                "action": gettext(words),
-            }
-        )
-    return touched
-
-
-def _branch_name(branch_id: str) -> str:
-    found = branches.load_branches().get(branch_id)
-    return found.name if found else branch_id
-
-
-def core() -> LifeEventRouter:
-    return current_app.extensions["router"]
-
 
 def throttle() -> Throttle:
-    return Throttle(core().redis, "status", limit=5)
+    return core().throttle("status", limit=5)
 
 
 def address_throttle() -> Throttle:
-    return Throttle(core().redis, "status-address", limit=20)
+    return core().throttle("status-address", limit=20)
 
 
 def _whos(ref: str) -> tuple[tuple[Throttle, str], ...]:
@@ -144,13 +80,6 @@ def _too_many(wait: int) -> Response:
     return response
 
 
-def _load(ref: str) -> Case | None:
-    try:
-        return core().case(ref)
-    except UnknownCase:
-        return None
-
-
 @bp.route("", methods=["GET", "POST"])
 def find() -> Any:
     """Find a case by its reference and a date of birth given in it."""
@@ -164,7 +93,7 @@ def find() -> Any:
             wait = _wait(ref)
             if wait:
                 return _too_many(wait)
-            case = _load(ref)
+            case = find_case(ref)
             if case is not None and born in _dates_of_birth(case):
                 throttle().forget(ref)
                 grant(ref)
@@ -218,7 +147,7 @@ def _dates_of_birth(case: Case) -> set[str]:
     return {
         str(case.answers[q.field])
         for q in event.questions
-        if q.kind is Kind.DATE and q.field.endswith("date_of_birth") and q.field in case.answers
+        if q.role is Role.DATE_OF_BIRTH and q.field in case.answers
     }
 
 
@@ -234,15 +163,12 @@ def show(ref: str) -> Any:
         wait = _wait(canonical)
         if wait:
             return _too_many(wait)
-        case = _load(canonical)
+        case = find_case(canonical)
         if case is None or not reference.secret_matches(secret, case.secret_hash):
             _failed(canonical)
             return redirect(url_for(".find", ref=reference.display(canonical)))
         grant(canonical)
-    case = _load(canonical)
-    if case is None:
-        abort(404)
-    return render_template("citizen/status.html", **_view(case))
+    return render_template("citizen/status.html", **_view(case_or_404(canonical)))
 
 
 @bp.get("/<ref>/deliveries")
@@ -253,24 +179,12 @@ def deliveries(ref: str) -> Any:
 
 def _seen_case(ref: str) -> Case:
     """The case, if this session has proved it may see it; otherwise a 404."""
-    canonical = reference.normalise(ref)
-    if canonical is None or not allowed(canonical):
-        abort(404)
-    case = _load(canonical)
-    if case is None:
-        abort(404)
-    return case
-
-
-def _when(iso: str) -> str:
-    if not iso:
-        return ""
-    return format_datetime(datetime.fromisoformat(iso), "d MMMM y, HH:mm")
+    return case_or_404(ref, may_see=allowed)
 
 
 def _view(case: Case) -> dict[str, Any]:
     event = EVENTS[case.event_type]
-    titles = {a.name: gettext(a.title) for a in core().adapters}
+    titles = adapter_titles(core().adapters)
     rows = []
     for name, d in case.deliveries.items():
         shared = d.state in (DeliveryState.DELIVERED, DeliveryState.COMPLETED_AT_COUNTER)
@@ -282,10 +196,7 @@ def _view(case: Case) -> dict[str, Any]:
                 "label": gettext(STATE_LABELS[d.state]),
                 "colour": TAG_COLOURS[d.state],
                 "next": gettext(NEXT_STEPS[d.state]),
-                "tasks": [
-                    (gettext(routing.ASSISTED_TASKS[t][0]), gettext(routing.ASSISTED_TASKS[t][1]))
-                    for t in d.tasks
-                ],
+                "tasks": [(task_name(t), task_to_bring(t)) for t in d.tasks],
                 "fields": [
                     {
                         "key": {"text": gettext(event.label(f))},
@@ -294,7 +205,7 @@ def _view(case: Case) -> dict[str, Any]:
                     for f in d.fields
                 ],
                 "shared": shared,
-                "shared_at": _when(d.updated_at) if shared else "",
+                "shared_at": when(d.updated_at) if shared else "",
                 "receipt": d.receipt.reference if shared and d.receipt else "",
             }
         )
@@ -304,7 +215,7 @@ def _view(case: Case) -> dict[str, Any]:
         if not d.told
     ]
     pending = any(d.state in PENDING_STATES for d in case.deliveries.values())
-    touched = _touched(case)
+    touched = citizen_audit(core().audit_for_case(case.ref))
     return {
         **visit(case),
         "touched": touched,
@@ -315,7 +226,7 @@ def _view(case: Case) -> dict[str, Any]:
         "not_told": not_told,
         "pending": pending,
         "poll_seconds": POLL_SECONDS,
-        "received_at": _when(case.created_at),
+        "received_at": when(case.created_at),
         "today": date.today(),
     }
 
@@ -331,7 +242,7 @@ def branch(ref: str) -> Any:
     form = forms.ChooseBranchForm()
     if form.validate_on_submit() and request.form.get("branch"):
         try:
-            core().counter.move(case.ref, request.form["branch"])
+            core().desk.move(case.ref, request.form["branch"])
         except ValidationFailed as failed:
             errors.append({"text": gettext(next(iter(failed.errors.values()))), "href": "#branch"})
         else:

@@ -23,7 +23,7 @@ from redis.client import Pipeline
 
 from router import keys
 from router.assisted import audit, branches
-from router.assisted.staff import Staff
+from router.assisted.staff import Staff, StaffStore
 from router.cases import Case, CaseStore, DeliveryState, history_entry, now_iso
 from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
@@ -40,13 +40,8 @@ DOCUMENTS: dict[str, str] = {
 }
 
 # Tasks a clerk completes with a button. The identity check is done by recording it.
+# (How each reads once done is channels.presenters.TASK_DONE_WORDS.)
 BUTTON_TASKS = ("photo", "cash_voucher", "help")
-TASK_DONE_WORDS: dict[str, str] = {
-    "identity_check": N_("Identity verified"),
-    "photo": N_("Photo captured"),
-    "cash_voucher": N_("Cash voucher paid"),
-    "help": N_("Help given at the counter"),
-}
 
 
 @dataclass(frozen=True)
@@ -81,13 +76,53 @@ def choose_branch(answers: Mapping[str, Any], tasks: Iterable[str], welsh: bool 
     return found[0][0].id if found else ""
 
 
-class Counter:
+class Desk:
     """What counter staff and the citizen's branch choice do to cases."""
 
     def __init__(self, redis: Redis, fanout: FanOut) -> None:
         self.redis = redis
         self.fanout = fanout
         self.store = CaseStore(redis)
+        self.staff = StaffStore(redis)
+
+    # --- signing in, and what staff look at ------------------------------------------------
+
+    def sign_in(self, username: str, password: str) -> Staff | None:
+        """The account if the password is right, audited as signed in; None if not, and
+        a wrong password for an account that exists is audited at its branch."""
+        account = self.staff.authenticate(username, password)
+        if account is None:
+            known = self.staff.get(username)
+            if known is not None:
+                audit.record(
+                    self.redis, "sign_in_refused", staff=known.username, branch=known.branch
+                )
+            return None
+        audit.record(self.redis, "signed_in", staff=account.username, branch=account.branch)
+        return account
+
+    def viewed_case(self, ref: str, staff: Staff) -> None:
+        """Audit a clerk opening a case."""
+        audit.record(self.redis, "viewed_case", staff=staff.username, branch=staff.branch, case=ref)
+
+    def serve_from_another_branch(self, case: Case, staff: Staff) -> None:
+        """Audit a clerk opening a case that waits at another branch, to serve the
+        citizen at their counter (the detail names the branch it waits at)."""
+        audit.record(
+            self.redis,
+            "served_from_another_branch",
+            staff=staff.username,
+            branch=staff.branch,
+            case=case.ref,
+            detail=case.branch,
+        )
+
+    def branch_audit(self, staff: Staff) -> list[audit.Entry]:
+        """The latest entries of the staff member's branch audit, newest first; the
+        reading is audited in turn (after the read, so it is not among them)."""
+        entries = audit.for_branch(self.redis, staff.branch)
+        audit.record(self.redis, "viewed_audit", staff=staff.username, branch=staff.branch)
+        return entries
 
     # --- the branch queue --------------------------------------------------------------
 
@@ -98,7 +133,7 @@ class Counter:
         pipe.hset(keys.case(ref), "branch", branch)
         pipe.zadd(keys.branch_queue(branch), {ref: when})
 
-    def queue(self, branch: str) -> list[Waiting]:
+    def branch_queue(self, branch: str) -> list[Waiting]:
         """Cases waiting at ``branch``, oldest first."""
         raw: list[tuple[bytes, float]] = self.redis.zrange(  # type: ignore[assignment]
             keys.branch_queue(branch), 0, -1, withscores=True

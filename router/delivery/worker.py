@@ -26,7 +26,7 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
-from router import keys
+from router import keys, settings
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
 from router.delivery import batch, fanout, jobs, recovery
@@ -34,8 +34,6 @@ from router.delivery.queues import queue_for
 
 log = logging.getLogger(__name__)
 
-# How often a supervisor looks for departments added while it runs.
-FOLLOW_SECONDS = 2.0
 # Worker processes a supervisor runs (each serves every department).
 DEFAULT_PROCESSES = 2
 
@@ -194,7 +192,7 @@ class Supervisor:
         last_look = time.monotonic()
         while not stopping():
             self.check()
-            if follow is not None and time.monotonic() - last_look > FOLLOW_SECONDS:
+            if follow is not None and time.monotonic() - last_look > settings.FOLLOW_SECONDS:
                 last_look = time.monotonic()
                 for name in self.ensure(Registry.discover(follow).names()):
                     if added is not None:

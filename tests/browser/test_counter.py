@@ -20,11 +20,12 @@ import pytest
 from playwright.sync_api import Locator, Page, Response, expect
 from redis import Redis
 
+from channels.presenters import STATE_LABELS, TASK_DONE_WORDS
 from router import reference
 from router.assisted import branches
-from router.assisted.desk import DOCUMENTS, TASK_DONE_WORDS
+from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import StaffStore
-from router.cases import STATE_LABELS, DeliveryState
+from router.cases import DeliveryState
 from router.catalogue import EVENTS
 from router.service import LifeEventRouter
 from tests.browser.conftest import PageFactory
@@ -74,7 +75,7 @@ def send_photocard_change(core: LifeEventRouter) -> Sent:
     assert case.branch, "the case waits at no branch"
     assert {"identity_check", "photo"} <= set(case.counter_tasks), case.counter_tasks
     assert branches.branch(case.branch).offers({"identity_check", "photo"})
-    assert [w.ref for w in core.counter.queue(case.branch)] == [result.ref]
+    assert [w.ref for w in core.desk.branch_queue(case.branch)] == [result.ref]
     return Sent(result.ref, result.secret, case.branch)
 
 

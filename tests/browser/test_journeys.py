@@ -19,9 +19,10 @@ import pytest
 from playwright.sync_api import Dialog, Page, Request, expect
 from redis import Redis
 
+from channels.presenters import STATE_LABELS
 from router import reference, routing
 from router.adapters.mocks import Faults, configure_faults
-from router.cases import STATE_LABELS, DeliveryState
+from router.cases import DeliveryState
 from router.catalogue import EVENTS, Kind, Question
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate

@@ -1,0 +1,59 @@
+"""What every view reaches for, defined once: the core, the signed-in member of staff,
+and the case a reference in the address names (load-or-404, as the Flask tutorial's
+``get_post``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import abort, current_app, g
+
+from router import reference
+from router.assisted.staff import Staff
+from router.cases import Case
+from router.exceptions import UnknownCase
+from router.service import LifeEventRouter
+
+
+def core() -> LifeEventRouter:
+    """The router core this app was built with (``create_app`` puts it in extensions)."""
+    found: LifeEventRouter = current_app.extensions["router"]
+    return found
+
+
+def current_staff() -> Staff | None:
+    """The member of counter staff signed in for this request, if any (set by the
+    counter's guard, for counter pages and the journey under /counter/report)."""
+    found: Staff | None = g.get("staff")
+    return found
+
+
+def staff() -> Staff:
+    """The signed-in member of staff, on a page the counter's guard lets through only
+    for one."""
+    found: Staff = g.staff
+    return found
+
+
+def find_case(ref: str) -> Case | None:
+    """The case ``ref`` names, however a person typed it; None if the reference is
+    malformed or no case has it."""
+    canonical = reference.normalise(ref)
+    if canonical is None:
+        return None
+    try:
+        return core().case(canonical)
+    except UnknownCase:
+        return None
+
+
+def case_or_404(ref: str, may_see: Callable[[str], bool] | None = None) -> Case:
+    """The case ``ref`` names; a 404 if the reference is malformed, if ``may_see``
+    (given the canonical reference) refuses it, or if no case has it."""
+    canonical = reference.normalise(ref)
+    if canonical is None or (may_see is not None and not may_see(canonical)):
+        abort(404)
+    case = find_case(canonical)
+    if case is None:
+        abort(404)
+    return case

@@ -1,0 +1,234 @@
+"""How the router's facts read to a person, defined once for every view: delivery
+states, answers, departments, branches, counter tasks and audit entries.
+
+The wording here is message ids (``N_``), translated when a page is drawn, so a
+citizen's page and a clerk's say the same thing in the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from flask_babel import format_date, format_datetime, gettext
+
+from router import reference, routing
+from router.adapters.contract import Adapter
+from router.assisted import branches
+from router.assisted.audit import Entry
+from router.assisted.desk import DOCUMENTS
+from router.cases import Case, DeliveryState
+from router.catalogue import EVENTS, EventType, Kind
+from router.i18n import N_
+
+# --- deliveries ------------------------------------------------------------------------
+
+STATE_LABELS: dict[DeliveryState, str] = {
+    DeliveryState.QUEUED: N_("Waiting to send"),
+    DeliveryState.SENDING: N_("Sending"),
+    DeliveryState.DELIVERED: N_("Told"),
+    DeliveryState.RETRYING: N_("Trying again"),
+    DeliveryState.FAILED: N_("Not told yet: we will contact you"),
+    DeliveryState.ASSISTED: N_("Visit a Post Office"),
+    DeliveryState.COMPLETED_AT_COUNTER: N_("Done at a Post Office"),
+}
+
+TAG_COLOURS: dict[DeliveryState, str] = {
+    DeliveryState.QUEUED: "govuk-tag--grey",
+    DeliveryState.SENDING: "govuk-tag--blue",
+    DeliveryState.DELIVERED: "govuk-tag--green",
+    DeliveryState.RETRYING: "govuk-tag--yellow",
+    DeliveryState.FAILED: "govuk-tag--red",
+    DeliveryState.ASSISTED: "govuk-tag--purple",
+    DeliveryState.COMPLETED_AT_COUNTER: "govuk-tag--green",
+}
+
+NEXT_STEPS: dict[DeliveryState, str] = {
+    DeliveryState.QUEUED: N_("We are about to send them your details."),
+    DeliveryState.SENDING: N_("We are sending them your details now."),
+    DeliveryState.DELIVERED: N_(
+        "They have your details. They will contact you if they need anything else."
+    ),
+    DeliveryState.RETRYING: N_(
+        "Their service is not answering at the moment. We will keep trying: you do not "
+        "need to do anything."
+    ),
+    DeliveryState.FAILED: N_(
+        "We could not tell them online. Someone from the Tell Us Once team will contact "
+        "you to finish this."
+    ),
+    DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
+    DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
+}
+
+
+def adapter_titles(adapters: Iterable[type[Adapter]]) -> dict[str, str]:
+    """Each department's name as a person reads it, by adapter name."""
+    return {a.name: gettext(a.title) for a in adapters}
+
+
+# --- counter tasks -----------------------------------------------------------------------
+
+TASK_DONE_WORDS: dict[str, str] = {
+    "identity_check": N_("Identity verified"),
+    "photo": N_("Photo captured"),
+    "cash_voucher": N_("Cash voucher paid"),
+    "help": N_("Help given at the counter"),
+}
+
+
+def task_name(task: str) -> str:
+    """What a counter task is called (an identity check, a photo...)."""
+    return gettext(routing.ASSISTED_TASKS[task][0])
+
+
+def task_to_bring(task: str) -> str:
+    """What the citizen brings to a counter for a task."""
+    return gettext(routing.ASSISTED_TASKS[task][1])
+
+
+def task_done(task: str) -> str:
+    """How a finished counter task is reported (``task`` itself if it has no words)."""
+    return gettext(TASK_DONE_WORDS.get(task, task))
+
+
+# --- answers, times and places ---------------------------------------------------------
+
+
+def display_answer(event: EventType, field: str, value: Any) -> str:
+    """An answer as a person reads it: dates in words, options by their wording."""
+    if value in ("", None):
+        return gettext("Not given")
+    q = event.question(field)
+    if q.kind is Kind.DATE:
+        return format_date(date.fromisoformat(value), "d MMMM y")
+    if q.kind in (Kind.YES_NO, Kind.CHOICE):
+        for option, text in q.choices():
+            if option == value:
+                return gettext(text)
+    if q.kind is Kind.NINO:
+        return f"{value[:2]} {value[2:4]} {value[4:6]} {value[6:8]} {value[8:]}"
+    if q.kind is Kind.SORT_CODE:
+        return f"{value[:2]}-{value[2:4]}-{value[4:]}"
+    return str(value)
+
+
+def when(iso: str, seconds: bool = False) -> str:
+    """A stored time (ISO 8601) in words, to the minute or second; "" for none."""
+    if not iso:
+        return ""
+    pattern = "d MMMM y, HH:mm:ss" if seconds else "d MMMM y, HH:mm"
+    return format_datetime(datetime.fromisoformat(iso), pattern)
+
+
+def branch_name(branch_id: str) -> str:
+    """A Post Office branch's name; its id when the branch list no longer has it
+    (so a page still says which branch, rather than nothing)."""
+    found = branches.load_branches().get(branch_id)
+    return found.name if found else branch_id
+
+
+DAY_NAMES = {
+    "mon": N_("Monday"),
+    "tue": N_("Tuesday"),
+    "wed": N_("Wednesday"),
+    "thu": N_("Thursday"),
+    "fri": N_("Friday"),
+    "sat": N_("Saturday"),
+    "sun": N_("Sunday"),
+}
+
+
+def visit(case: Case) -> dict[str, Any]:
+    """Where to go, what to bring and by when, for a case waiting at a Post Office."""
+    branch = branches.load_branches().get(case.branch) if case.at_counter else None
+    bring = [(task_name(t), task_to_bring(t)) for t in case.counter_tasks]
+    return {
+        "visit_branch": branch,
+        "visit_bring": bring,
+        "visit_help": case.help_requested and "help" not in case.tasks_done,
+        "visit_needed": case.at_counter,
+        "visit_by": format_date(case.counter_valid_until, "d MMMM y"),
+        "visit_hours": [(gettext(DAY_NAMES[day]), text) for day, text in branch.hours]
+        if branch
+        else [],
+    }
+
+
+# --- the counter audit ---------------------------------------------------------------------
+
+# What the citizen is told a branch did with their report (who exactly stays in the
+# branch's own audit).
+CITIZEN_ACTIONS: dict[str, str] = {
+    "viewed_case": N_("counter staff opened your report"),
+    "served_from_another_branch": N_("counter staff opened your report to serve you"),
+    "identity_checked": N_("your identity was checked"),
+    "task_completed": N_("a task was completed"),
+    "submitted_on_behalf": N_("counter staff sent this report with you"),
+    "branch_changed": N_("your report was moved to this branch"),
+}
+
+
+def citizen_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
+    """Which branches did what to a case, as the citizen reads it (opened: once per
+    branch; which member of staff stays in the branch's own audit)."""
+    seen: set[tuple[str, str]] = set()
+    touched = []
+    for entry in entries:
+        if entry.action not in CITIZEN_ACTIONS or (entry.action, entry.branch) in seen:
+            continue
+        if entry.action in ("viewed_case", "served_from_another_branch"):
+            seen.add((entry.action, entry.branch))
+        words = CITIZEN_ACTIONS[entry.action]
+        if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
+            words = TASK_DONE_WORDS[entry.detail]
+        touched.append(
+            {
+                "when": when(entry.at),
+                "branch": branch_name(entry.branch),
+                "action": gettext(words),
+            }
+        )
+    return touched
+
+
+# What each counter action is called in the branch audit its manager reads.
+ACTION_WORDS = {
+    "signed_in": N_("Signed in"),
+    "sign_in_refused": N_("Sign-in refused: wrong password"),
+    "viewed_case": N_("Viewed a report"),
+    "served_from_another_branch": N_("Served a citizen whose report was for another branch"),
+    "identity_checked": N_("Recorded an identity check"),
+    "task_completed": N_("Completed a task"),
+    "submitted_on_behalf": N_("Sent a report on a citizen’s behalf"),
+    "branch_changed": N_("Moved a report to another branch"),
+    "viewed_audit": N_("Read the branch audit"),
+}
+
+
+def audit_detail(entry: Entry) -> str:
+    """An audit entry's detail in words: the task, the document kind, the event, the branch."""
+    if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
+        return gettext(TASK_DONE_WORDS[entry.detail])
+    if entry.action == "identity_checked" and entry.detail in DOCUMENTS:
+        return gettext(DOCUMENTS[entry.detail])
+    if entry.action == "submitted_on_behalf" and entry.detail in EVENTS:
+        return gettext(EVENTS[entry.detail].title)
+    if entry.action in ("served_from_another_branch", "branch_changed"):
+        return branch_name(entry.detail)
+    return entry.detail
+
+
+def staff_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
+    """A branch's audit entries as its manager reads them, one row each."""
+    return [
+        {
+            "at": when(e.at, seconds=True),
+            "action": gettext(ACTION_WORDS.get(e.action, e.action)),
+            "staff": e.staff,
+            "case": reference.display(e.case) if e.case else "",
+            "detail": audit_detail(e),
+        }
+        for e in entries
+    ]
