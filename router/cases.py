@@ -76,6 +76,20 @@ end
 return replies
 """
 _COLLISION, _HELD, _COMMITTED = 0, 1, 2
+_CASE_WRITES = 2  # HSET of the case hash and RPUSH of its history, before ``also``'s
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What CaseStore.create did. ``created`` is False when the submission key was seen
+    before: ``ref`` is then the first case's and ``secret`` is empty (only the first
+    answer may reveal it). ``replies``: the reply to each command ``also`` added, in
+    order, as a pipeline would give them (empty unless created)."""
+
+    ref: str
+    secret: str
+    created: bool
+    replies: list[Any] = field(default_factory=list)
 
 
 def now_iso() -> str:
@@ -205,22 +219,15 @@ class CaseStore:
         submission_key: str | None = None,
         secret: str | None = None,
         extra: Mapping[str, str] | None = None,
-        on_commit: Callable[[list[Any]], None] | None = None,
-    ) -> tuple[str, str, bool]:
-        """Store a new case atomically; return (reference, secret, created).
+    ) -> Stored:
+        """Store a new case in one atomic, durable write (CREATE_SCRIPT).
 
-        ``also(pipeline, ref)`` adds more writes (the fan-out's pending deliveries) to
-        the same atomic write, CREATE_SCRIPT, so a case is never stored without its
-        deliveries nor deliveries without their case; its commands must each name one
-        key, first (HSET, ZADD, SET...). The pipeline only collects them: it is not
-        executed, and ``also`` may be called again for another reference. With
-        ``submission_key``, a second submission with the same key returns the first
-        case's reference (secret ``""``, created False).
-        A channel that holds the secret before submitting (the web journey keeps it in
-        the citizen's session, so a double click shows both answers the same link) may
-        pass it in; otherwise one is drawn here. ``on_commit(results)`` is given each
-        command's reply, as a pipeline would give them (so ``also`` can read back what
-        its commands answered: index ``len(pipeline.command_stack)`` before adding one).
+        ``also(pipeline, ref)`` adds writes to that same write (the fan-out's pending
+        deliveries), so a case is never stored without them nor they without it. The
+        pipeline only collects commands, each naming one key first (HSET, ZADD, SET,
+        XADD...); ``also`` is called again if the reference drawn is taken. With
+        ``submission_key``, a second submission with the same key gets the first one's
+        reference back. ``secret``: the status secret, when the channel drew it first.
         """
         secret = secret or reference.new_secret()
         created_at = now_iso()
@@ -266,12 +273,10 @@ class CaseStore:
                 # that is not yet (or takes the key for this reference if it was freed).
                 first = self._claim(claim, ref)
                 if first is not None:
-                    return first, "", False
+                    return Stored(first, "", False)
                 claimed = True
                 continue  # the same reference and writes: the claim now names them
-            if on_commit is not None:
-                on_commit(replies)
-            return ref, secret, True
+            return Stored(ref, secret, True, replies[_CASE_WRITES:])
 
     def _writes(
         self,
@@ -279,15 +284,18 @@ class CaseStore:
         history: list[str],
         also: Callable[[Pipeline, str], None] | None,
     ) -> tuple[str, str, list[Any]]:
-        """Draw a reference; return it, its case key and the commands that store it."""
+        """Draw a reference; return it, its case key and the commands that store it: the
+        case's own _CASE_WRITES, then those ``also`` adds."""
         ref = reference.new_reference()
         case_key = keys.case(ref)
-        writes = self.redis.pipeline(transaction=False)  # only collects; never executed
-        writes.hset(case_key, mapping={"ref": ref, **mapping})
-        writes.rpush(keys.history(ref), *history)
+        # Pipelines that only collect commands; never executed.
+        case = self.redis.pipeline(transaction=False)
+        case.hset(case_key, mapping={"ref": ref, **mapping})
+        case.rpush(keys.history(ref), *history)
+        more = self.redis.pipeline(transaction=False)
         if also is not None:
-            also(writes, ref)
-        return ref, case_key, writes.command_stack
+            also(more, ref)
+        return ref, case_key, case.command_stack + more.command_stack
 
     def _run_create(
         self, case_key: str, ref: str, claim: str | None, commands: list[Any]

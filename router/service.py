@@ -162,7 +162,6 @@ class LifeEventRouter:
             at = branch or choose_branch(clean, tasks, welsh=welsh)
 
         marks: list[tuple[int, str]] = []
-        replies: list[Any] = []
 
         def also(pipe: Pipeline, ref: str) -> None:
             # Called again if the reference collides: only the last call's marks count.
@@ -181,7 +180,7 @@ class LifeEventRouter:
                     detail=event.name,
                 )
 
-        ref, secret, created = self.store.create(
+        stored = self.store.create(
             event.name,
             clean,
             chosen,
@@ -191,11 +190,10 @@ class LifeEventRouter:
             submission_key=submission_key,
             secret=secret,
             extra=extra,
-            on_commit=replies.extend,
         )
-        if created and marks:
-            self.fanout.trigger_woken(marks, replies)
-        return Submission(ref, secret, created)
+        if stored.created and marks:
+            self.fanout.trigger_woken(marks, stored.replies)
+        return Submission(stored.ref, stored.secret, stored.created)
 
     def offers(self, event_type: str, answers: Mapping[str, Any]) -> list[routing.Decision]:
         """What each department interested in the event would be told, given the
