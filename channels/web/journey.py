@@ -309,99 +309,107 @@ def check(event_name: str) -> Any:
         ]
         errors.append({"text": form.consent.errors[0], "href": "#consent"})
     elif form.is_submitted() and not form.errors:
-        clean = {k: v for k, v in answers.items() if v != ""}
-        staff = current_staff()
-        try:
-            result = core().submit(
-                event.name,
-                clean,
-                journey["consent"],
-                channel="counter" if staff else "web",
-                submission_key=journey["key"],
-                secret=journey["secret"],
-                help_requested=bool(journey.get("help")),
-                branch=staff.branch if staff else None,
-                welsh=g.get("lang") == "cy",
-                submitted_by=staff.username if staff else "",
-            )
-        except ValidationFailed as failed:
-            # An answer that was right when given may be out of date now (a moving
-            # date more than 12 months ago): send the citizen back to change it.
-            for name, message in failed.errors.items():
-                href = (
-                    url_for(".question", event_name=event.name, field=name, change="1")
-                    if name in event.fields
-                    else url_for(".tell", event_name=event.name)
-                )
-                errors.append({"text": gettext(message), "href": href})
-        else:
-            journey["ref"] = result.ref
-            _save()
-            if not staff:
-                grant(result.ref)
+        errors = _send(event, journey)
+        if not errors:
             return redirect(url_for(".done", event_name=event.name))
-    titles = adapter_titles(core().adapters)
-    rows = [
-        {
-            "key": {"text": gettext(event.label(q.field))},
-            "value": {"text": display_answer(event, q.field, answers.get(q.field))},
-            "actions": {
-                "items": [
-                    {
-                        "href": url_for(
-                            ".question", event_name=event.name, field=q.field, change="1"
-                        ),
-                        "text": gettext("Change"),
-                        "visuallyHiddenText": gettext(event.label(q.field)).lower(),
-                    }
-                ]
-            },
-        }
+    return render_template(
+        "citizen/check.html",
+        event=event,
+        form=form,
+        rows=_answer_rows(event, answers),
+        told=_told_rows(event, journey, offers),
+        errors=errors,
+        counter=counter_mode(),
+        back=url_for(".tell", event_name=event.name),
+    ), (400 if errors else 200)
+
+
+def _send(event: EventType, journey: dict[str, Any]) -> list[dict[str, str]]:
+    """Submit the journey's report once (its submission key makes a repeat harmless);
+    return the errors to show, none when it was sent."""
+    clean = {k: v for k, v in journey["answers"].items() if v != ""}
+    staff = current_staff()
+    try:
+        result = core().submit(
+            event.name,
+            clean,
+            journey["consent"],
+            channel="counter" if staff else "web",
+            submission_key=journey["key"],
+            secret=journey["secret"],
+            help_requested=bool(journey.get("help")),
+            branch=staff.branch if staff else None,
+            welsh=g.get("lang") == "cy",
+            submitted_by=staff.username if staff else "",
+        )
+    except ValidationFailed as failed:
+        # An answer that was right when given may be out of date now (a moving date
+        # more than 12 months ago): send the citizen back to change it.
+        return [
+            {
+                "text": gettext(message),
+                "href": url_for(".question", event_name=event.name, field=name, change="1")
+                if name in event.fields
+                else url_for(".tell", event_name=event.name),
+            }
+            for name, message in failed.errors.items()
+        ]
+    journey["ref"] = result.ref
+    _save()
+    if not staff:
+        grant(result.ref)
+    return []
+
+
+def _summary_row(key: str, value: dict[str, str], href: str, hidden: str) -> dict[str, Any]:
+    """One row of a GOV.UK summary list, with its "Change" link."""
+    return {
+        "key": {"text": key},
+        "value": value,
+        "actions": {
+            "items": [{"href": href, "text": gettext("Change"), "visuallyHiddenText": hidden}]
+        },
+    }
+
+
+def _answer_rows(event: EventType, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        _summary_row(
+            gettext(event.label(q.field)),
+            {"text": display_answer(event, q.field, answers.get(q.field))},
+            url_for(".question", event_name=event.name, field=q.field, change="1"),
+            gettext(event.label(q.field)).lower(),
+        )
         for q in _asked(event, answers)
     ]
+
+
+def _told_rows(
+    event: EventType, journey: Mapping[str, Any], offers: Mapping[str, routing.Decision]
+) -> list[dict[str, Any]]:
+    """Who we will tell, and whether help at a Post Office was asked for."""
+    titles = adapter_titles(core().adapters)
+    tell = url_for(".tell", event_name=event.name)
     told = [
-        {
-            "key": {"text": titles[name]},
-            "value": {"html": _offer_hint(event, offers[name])},
-            "actions": {
-                "items": [
-                    {
-                        "href": url_for(".tell", event_name=event.name),
-                        "text": gettext("Change"),
-                        "visuallyHiddenText": gettext("who we will tell"),
-                    }
-                ]
-            },
-        }
+        _summary_row(
+            titles[name],
+            {"html": _offer_hint(event, offers[name])},
+            tell,
+            gettext("who we will tell"),
+        )
         for name in journey["consent"]
         if name in offers
     ]
     if journey.get("help"):
         told.append(
-            {
-                "key": {"text": gettext("Help at a Post Office")},
-                "value": {"text": gettext("Yes")},
-                "actions": {
-                    "items": [
-                        {
-                            "href": url_for(".tell", event_name=event.name),
-                            "text": gettext("Change"),
-                            "visuallyHiddenText": gettext("help at a Post Office"),
-                        }
-                    ]
-                },
-            }
+            _summary_row(
+                gettext("Help at a Post Office"),
+                {"text": gettext("Yes")},
+                tell,
+                gettext("help at a Post Office"),
+            )
         )
-    return render_template(
-        "citizen/check.html",
-        event=event,
-        form=form,
-        rows=rows,
-        told=told,
-        errors=errors,
-        counter=counter_mode(),
-        back=url_for(".tell", event_name=event.name),
-    ), (400 if errors else 200)
+    return told
 
 
 @bp.get("/<event_name>/" + DONE)
