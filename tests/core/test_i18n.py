@@ -19,7 +19,7 @@ from channels.app import create_app
 from router.redis_server import RedisServer
 from scripts import i18n
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CY_PO = ROOT / "channels" / "translations" / "cy" / "LC_MESSAGES" / "messages.po"
 
 # The same keywords `python -m scripts.i18n extract` gives pybabel.

@@ -152,7 +152,7 @@ def test_adapters_check_passes_a_built_in_and_refuses_an_unknown_name(
 
 
 def test_adapters_check_fails_a_broken_adapter_with_exit_status_1(cli_env: dict[str, str]) -> None:
-    env = dict(cli_env, ROUTER_ADAPTERS="tests.test_conformance:AppliesTwice")
+    env = dict(cli_env, ROUTER_ADAPTERS="tests.adapters.test_conformance:AppliesTwice")
     result = router_cli("adapters", "check", "applies_twice", env=env)
     assert result.returncode == 1
     assert "FAIL idempotent [birth]" in result.stdout

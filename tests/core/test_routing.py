@@ -20,7 +20,7 @@ from router.adapters.registry import ENTRY_POINT_GROUP, Registry
 from router.catalogue import EVENTS
 from router.exceptions import ValidationFailed
 from router.routing import ASSISTED_TASKS, Decision, check_consent, interested, plan
-from tests.test_catalogue import valid_answers
+from tests.core.test_catalogue import valid_answers
 
 TODAY = date(2026, 11, 29)
 ADAPTERS = (DwpBenefits, DvlaLicences, GovernmentPayments, HmrcTax, LocalCouncil)
