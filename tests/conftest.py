@@ -13,7 +13,7 @@ from router.adapters.registry import Registry
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.helpers import Workers
+from tests.support.processes import Workers
 
 
 @pytest.fixture(scope="session")

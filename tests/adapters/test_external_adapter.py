@@ -27,7 +27,7 @@ from router.adapters.registry import Registry
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.helpers import ROOT, router_cli, sample
+from tests.support.processes import ROOT, router_cli, sample
 
 pytestmark = pytest.mark.slow
 

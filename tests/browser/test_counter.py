@@ -30,7 +30,7 @@ from router.catalogue import EVENTS
 from router.service import LifeEventRouter
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
-from tests.helpers import Workers, sample
+from tests.support.processes import Workers, sample
 
 PASSWORD = "a long counter password"
 WRONG_PASSWORD = "not the right password"

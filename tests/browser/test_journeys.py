@@ -26,7 +26,7 @@ from router.cases import DeliveryState
 from router.catalogue import EVENTS, Kind, Question
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
-from tests.helpers import Workers, sample
+from tests.support.processes import Workers, sample
 
 _REF_CHAR = "[ACDEFGHJKMNPQRTWXY3469]"
 REFERENCE = re.compile(rf"{_REF_CHAR}{{4}}-{_REF_CHAR}{{4}}-{_REF_CHAR}")

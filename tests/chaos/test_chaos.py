@@ -72,7 +72,7 @@ from tests.chaos.harness import (
     workload,
     world,
 )
-from tests.helpers import mock_log, sample
+from tests.support.processes import mock_log, sample
 
 SEED = 20_240_611
 MIN_KILLS = 20

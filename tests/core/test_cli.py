@@ -9,7 +9,7 @@ from redis import Redis
 
 from router import keys, reference
 from router.adapters.mocks import Faults, configure_faults
-from tests.helpers import EXAMPLES, Workers, router_cli, sample, samples, wait_settled
+from tests.support.processes import EXAMPLES, Workers, router_cli, sample, samples, wait_settled
 
 
 def _ref_from(stdout: str) -> str:

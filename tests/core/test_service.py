@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLES, ROOT, router_cli
+from tests.support.processes import EXAMPLES, ROOT, router_cli
 
 pytestmark = pytest.mark.slow
 

@@ -31,7 +31,7 @@ from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
-from tests.counter_helpers import (
+from tests.support.counter import (
     csrf_token,
     errors_of,
     field_errors,
@@ -49,7 +49,7 @@ from tests.counter_helpers import (
     text,
     walk,
 )
-from tests.helpers import Workers, router_cli, sample, wait_settled
+from tests.support.processes import Workers, router_cli, sample, wait_settled
 
 PASSWORD = "a long counter password"
 HOME = "cardiff-queen-street"  # the clerks' branch: identity checks, photos, cash

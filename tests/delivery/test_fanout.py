@@ -15,7 +15,7 @@ from router.delivery.fanout import FanOut
 from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.helpers import Workers, mock_log, sample, samples, wait_settled
+from tests.support.processes import Workers, mock_log, sample, samples, wait_settled
 
 
 def submit_sample(core: LifeEventRouter, name: str) -> str:

@@ -11,7 +11,7 @@ from router.adapters.registry import Registry
 from router.cases import DeliveryState
 from router.delivery.fanout import FanOut
 from router.service import LifeEventRouter
-from tests.helpers import Workers, mock_log, sample, wait_settled
+from tests.support.processes import Workers, mock_log, sample, wait_settled
 
 
 def test_the_same_notification_twice_returns_the_first_receipt_and_changes_nothing(

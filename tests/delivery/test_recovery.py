@@ -18,7 +18,7 @@ from router.delivery import breaker, recovery
 from router.delivery.batch import Dispatcher
 from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
-from tests.helpers import Workers, mock_log, sample, wait_settled
+from tests.support.processes import Workers, mock_log, sample, wait_settled
 
 pytestmark = pytest.mark.slow
 

@@ -28,8 +28,8 @@ from router import keys, reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.redis_server import RedisServer
-from tests.helpers import Workers, sample
-from tests.pages import csrf_token, form_value, path_of, soup, text
+from tests.support.pages import csrf_token, form_value, path_of, soup, text
+from tests.support.processes import Workers, sample
 
 LANGS = ("en", "cy")
 OTHER_LANG = {"en": "cy", "cy": "en"}

@@ -12,7 +12,7 @@ from redis import Redis
 
 from router import keys, reference
 from router.redis_server import RedisServer
-from tests.helpers import Workers, sample, wait_settled
+from tests.support.processes import Workers, sample, wait_settled
 
 
 @pytest.fixture

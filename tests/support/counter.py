@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 from router import keys
 from router.assisted import branches
 from router.catalogue import EVENTS
-from tests.pages import csrf_token, form_value, path_of, soup, text
+from tests.support.pages import csrf_token, form_value, path_of, soup, text
 
 # --- reading pages -----------------------------------------------------------------------
 

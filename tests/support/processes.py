@@ -14,7 +14,7 @@ from redis import Redis
 from router.cases import Case, CaseStore
 from router.delivery.worker import Supervisor
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "events"
 
 
