@@ -10,10 +10,10 @@ import pytest
 from redis import Redis
 
 from router.adapters.registry import Registry
+from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.support.processes import Workers
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +50,10 @@ def core(redis: Redis, registry: Registry) -> LifeEventRouter:
 
 
 @pytest.fixture
-def workers(redis: Redis, redis_server: RedisServer, registry: Registry) -> Iterator[Workers]:
-    """Real `router worker` processes, one per department queue; stopped by pid."""
-    pool = Workers(redis_server.url, registry.names())
+def workers(redis: Redis, redis_server: RedisServer, registry: Registry) -> Iterator[Supervisor]:
+    """Real `router worker` processes, as `router up` starts them: the supervisor's default
+    number (2, or ROUTER_WORKER_PROCESSES), each serving every department; stopped by pid."""
+    pool = Supervisor(redis_server.url, registry.names())
     pool.start()
     try:
         yield pool

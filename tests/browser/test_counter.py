@@ -27,10 +27,11 @@ from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
 from router.catalogue import EVENTS
+from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
-from tests.support.processes import Workers, sample
+from tests.support.processes import sample
 
 PASSWORD = "a long counter password"
 WRONG_PASSWORD = "not the right password"
@@ -242,7 +243,7 @@ def page(new_page: PageFactory) -> Page:
 
 def test_a_clerk_checks_identity_takes_the_photo_and_dvla_is_told(
     live_server: str,
-    workers: Workers,
+    workers: Supervisor,
     core: LifeEventRouter,
     redis: Redis,
     page: Page,

@@ -29,6 +29,7 @@ from router.assisted import audit, branches
 from router.assisted.desk import tasks_needed
 from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
+from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from tests.support.counter import (
@@ -49,7 +50,7 @@ from tests.support.counter import (
     text,
     walk,
 )
-from tests.support.processes import Workers, router_cli, sample, wait_settled
+from tests.support.processes import router_cli, sample, wait_settled
 
 PASSWORD = "a long counter password"
 HOME = "cardiff-queen-street"  # the clerks' branch: identity checks, photos, cash
@@ -270,7 +271,7 @@ def test_a_photocard_name_change_is_finished_at_the_counter_then_told_to_dvla(
     app: Flask,
     core: LifeEventRouter,
     redis: Redis,
-    workers: Workers,
+    workers: Supervisor,
     cli_env: dict[str, str],
 ) -> None:
     sent = photocard_change(core, postcode=CF11)

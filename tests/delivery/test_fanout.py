@@ -13,9 +13,10 @@ from router.adapters.registry import Registry
 from router.cases import DeliveryState
 from router.delivery.fanout import FanOut
 from router.delivery.queues import queue_for
+from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.support.processes import Workers, mock_log, sample, samples, wait_settled
+from tests.support.processes import mock_log, sample, samples, wait_settled
 
 
 def submit_sample(core: LifeEventRouter, name: str) -> str:
@@ -25,7 +26,7 @@ def submit_sample(core: LifeEventRouter, name: str) -> str:
 
 @pytest.mark.parametrize("name", samples())
 def test_each_sample_event_is_delivered_by_real_workers(
-    core: LifeEventRouter, redis: Redis, workers: Workers, name: str
+    core: LifeEventRouter, redis: Redis, workers: Supervisor, name: str
 ) -> None:
     ref = submit_sample(core, name)
     case = wait_settled(redis, ref)
@@ -46,7 +47,7 @@ def test_each_sample_event_is_delivered_by_real_workers(
 
 
 def test_dvla_mock_really_updates_the_address_on_the_licence(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     ref = submit_sample(core, "moving_house")
     wait_settled(redis, ref)
@@ -58,7 +59,7 @@ def test_dvla_mock_really_updates_the_address_on_the_licence(
 
 
 def test_no_department_ever_receives_an_undeclared_field(
-    core: LifeEventRouter, redis: Redis, workers: Workers, registry: Registry
+    core: LifeEventRouter, redis: Redis, workers: Supervisor, registry: Registry
 ) -> None:
     refs = [submit_sample(core, name) for name in samples()]
     for ref in refs:
@@ -73,7 +74,7 @@ def test_no_department_ever_receives_an_undeclared_field(
 
 
 def test_a_department_not_chosen_is_told_nothing(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     data = sample("moving_house")
     ref = core.submit(data["event"], data["answers"], ["dwp"]).ref
@@ -85,7 +86,7 @@ def test_a_department_not_chosen_is_told_nothing(
 
 
 def test_transient_failures_retry_until_delivered(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     configure_faults(redis, "dwp", Faults(fail_first=2))
     ref = submit_sample(core, "new_job")
@@ -103,7 +104,7 @@ def test_transient_failures_retry_until_delivered(
 
 
 def test_permanent_rejection_fails_dead_letters_flags_and_replays(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     configure_faults(redis, "hmrc", Faults(permanent_rate=1.0))
     ref = submit_sample(core, "retiring")
@@ -130,7 +131,7 @@ def test_permanent_rejection_fails_dead_letters_flags_and_replays(
 
 
 def test_exhausted_retries_end_failed_on_the_dead_letter_list(
-    redis: Redis, registry: Registry, workers: Workers
+    redis: Redis, registry: Registry, workers: Supervisor
 ) -> None:
     core = LifeEventRouter(
         redis, registry, RetryPolicy(max_retries=2, base_seconds=1, cap_seconds=1)
@@ -150,7 +151,7 @@ def test_exhausted_retries_end_failed_on_the_dead_letter_list(
 
 
 def test_replay_refuses_a_delivery_that_did_not_fail(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     from router.exceptions import UnknownDelivery
 
@@ -223,7 +224,7 @@ def test_case_is_stored_with_its_plan_and_history_before_the_reference_is_return
 
 
 def test_a_departments_retry_after_is_honoured(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     # The policy alone would retry after about a second; the department asks for 3.
     configure_faults(redis, "hmrc", Faults(fail_first=1, retry_after=3))

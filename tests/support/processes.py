@@ -12,7 +12,6 @@ from typing import Any
 from redis import Redis
 
 from router.cases import Case, CaseStore
-from router.delivery.worker import Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "events"
@@ -24,10 +23,6 @@ def sample(name: str) -> dict[str, Any]:
 
 def samples() -> list[str]:
     return sorted(p.stem for p in EXAMPLES.glob("*.json"))
-
-
-class Workers(Supervisor):
-    """The same supervisor `router up` uses, driven by a test."""
 
 
 def wait_settled(redis: Redis, ref: str, timeout: float = 30.0) -> Case:

@@ -27,9 +27,10 @@ from channels.presenters import STATE_LABELS
 from router import keys, reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind, Question
+from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
 from tests.support.pages import csrf_token, form_value, path_of, soup, text
-from tests.support.processes import Workers, sample
+from tests.support.processes import sample
 
 LANGS = ("en", "cy")
 OTHER_LANG = {"en": "cy", "cy": "en"}
@@ -873,7 +874,7 @@ def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
 
 
 def test_polling_stops_once_every_organisation_is_told(
-    client: FlaskClient, workers: Workers
+    client: FlaskClient, workers: Supervisor
 ) -> None:
     sent = submit_sample(client, "birth")
     deadline = time.monotonic() + 20

@@ -11,8 +11,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from router import keys, reference
+from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
-from tests.support.processes import Workers, sample, wait_settled
+from tests.support.processes import sample, wait_settled
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_start_page_lists_every_life_event(client: FlaskClient) -> None:
 
 
 def test_api_submission_returns_reference_and_status_link(
-    client: FlaskClient, redis: Redis, workers: Workers
+    client: FlaskClient, redis: Redis, workers: Supervisor
 ) -> None:
     response = client.post("/api/v1/submissions", json=sample("birth"))
     assert response.status_code == 201
