@@ -161,7 +161,7 @@ def test_adapters_check_fails_a_broken_adapter_with_exit_status_1(cli_env: dict[
 def test_consent_rules_over_declarations(redis: Redis) -> None:
     """An adapter is never sent an event the citizen did not consent to, whatever it declares."""
     from router import routing
-    from tests.support.processes import sample
+    from tests.support.samples import sample
 
     class WantsEverything(DwpBenefits):
         name = "greedy"

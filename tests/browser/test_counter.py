@@ -31,7 +31,7 @@ from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
-from tests.support.processes import sample
+from tests.support.samples import sample
 
 PASSWORD = "a long counter password"
 WRONG_PASSWORD = "not the right password"

@@ -27,7 +27,7 @@ from router.catalogue import EVENTS, Kind, Question
 from router.delivery.worker import Supervisor
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
-from tests.support.processes import sample
+from tests.support.samples import sample
 
 _REF_CHAR = "[ACDEFGHJKMNPQRTWXY3469]"
 REFERENCE = re.compile(rf"{_REF_CHAR}{{4}}-{_REF_CHAR}{{4}}-{_REF_CHAR}")

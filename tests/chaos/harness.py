@@ -46,7 +46,8 @@ from router.exceptions import UnknownCase
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.support.processes import mock_log, sample
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample
 
 DEPARTMENTS: tuple[str, ...] = ("dwp", "dvla", "payments", "hmrc", "council")
 EVENT_TYPES: tuple[str, ...] = (

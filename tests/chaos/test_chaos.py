@@ -72,7 +72,8 @@ from tests.chaos.harness import (
     workload,
     world,
 )
-from tests.support.processes import mock_log, sample
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample
 
 SEED = 20_240_611
 MIN_KILLS = 20

@@ -10,7 +10,9 @@ from redis import Redis
 from router import keys, reference
 from router.adapters.mocks import Faults, configure_faults
 from router.delivery.worker import Supervisor
-from tests.support.processes import EXAMPLES, router_cli, sample, samples, wait_settled
+from tests.support.paths import EXAMPLES
+from tests.support.processes import router_cli, wait_settled
+from tests.support.samples import sample, samples
 
 
 def _ref_from(stdout: str) -> str:

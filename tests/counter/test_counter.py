@@ -32,25 +32,21 @@ from router.cases import DeliveryState
 from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
-from tests.support.counter import (
+from tests.support.counter import nearest_offering, queue_refs, sign_in, walk
+from tests.support.pages import (
     csrf_token,
     errors_of,
     field_errors,
     heading,
-    keys_holding,
-    nearest_offering,
     path_of,
     post_form,
-    queue_refs,
-    raw_values,
     redirected_to,
-    sign_in,
-    snapshot,
     soup,
     text,
-    walk,
 )
-from tests.support.processes import router_cli, sample, wait_settled
+from tests.support.processes import router_cli, wait_settled
+from tests.support.redis_dump import keys_holding, raw_values, snapshot
+from tests.support.samples import sample
 
 PASSWORD = "a long counter password"
 HOME = "cardiff-queen-street"  # the clerks' branch: identity checks, photos, cash

@@ -16,7 +16,9 @@ from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.support.processes import mock_log, sample, samples, wait_settled
+from tests.support.processes import wait_settled
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample, samples
 
 
 def submit_sample(core: LifeEventRouter, name: str) -> str:

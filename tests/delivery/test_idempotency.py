@@ -12,7 +12,9 @@ from router.cases import DeliveryState
 from router.delivery.fanout import FanOut
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
-from tests.support.processes import mock_log, sample, wait_settled
+from tests.support.processes import wait_settled
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample
 
 
 def test_the_same_notification_twice_returns_the_first_receipt_and_changes_nothing(

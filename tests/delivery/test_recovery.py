@@ -19,7 +19,9 @@ from router.delivery.batch import Dispatcher
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
-from tests.support.processes import mock_log, sample, wait_settled
+from tests.support.processes import wait_settled
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample
 
 pytestmark = pytest.mark.slow
 

@@ -1,13 +1,15 @@
-"""Pages as a person reads them: parsed HTML, its text, its form tokens, and what a
-person types into a form for a sample answer. Shared by the page tests."""
+"""Pages as a person reads them: parsed HTML, its text, headings and error messages, its
+form tokens, and what a person types into a form for a sample answer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Tag
+from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from router.catalogue import Kind, Question
@@ -46,3 +48,37 @@ def form_value(question: Question, answer: Any) -> str | list[str]:
             when = date.fromisoformat(answer)
         return [str(when.day), str(when.month), str(when.year)]
     return str(answer)
+
+
+def heading(page: BeautifulSoup) -> str:
+    return text(page.find("h1"))
+
+
+def redirected_to(response: TestResponse) -> str:
+    """The path (no query) a redirect points to."""
+    assert response.status_code == 302, response.status_code
+    return urlsplit(response.location).path
+
+
+def errors_of(page: BeautifulSoup) -> list[str]:
+    """The messages in the page's GOV.UK error summary."""
+    return [text(a) for a in page.select(".govuk-error-summary__list a")]
+
+
+def field_errors(page: BeautifulSoup) -> list[str]:
+    """The messages shown by the fields, without the visually hidden "Error:"."""
+    found = []
+    for message in page.select(".govuk-error-message"):
+        hidden = message.select_one(".govuk-visually-hidden")
+        if hidden is not None:
+            hidden.extract()
+        found.append(text(message))
+    return found
+
+
+def post_form(
+    client: FlaskClient, page: str, data: Mapping[str, Any], action: str | None = None
+) -> TestResponse:
+    """Open ``page`` for its CSRF token and post ``data`` to ``action`` (else the page)."""
+    token = csrf_token(soup(client.get(page)))
+    return client.post(action or page, data={"csrf_token": token, **data})

@@ -30,7 +30,7 @@ from router.catalogue import EVENTS, EventType, Kind, Question
 from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
 from tests.support.pages import csrf_token, form_value, path_of, soup, text
-from tests.support.processes import sample
+from tests.support.samples import sample
 
 LANGS = ("en", "cy")
 OTHER_LANG = {"en": "cy", "cy": "en"}

@@ -13,7 +13,8 @@ from redis import Redis
 from router import keys, reference
 from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
-from tests.support.processes import sample, wait_settled
+from tests.support.processes import wait_settled
+from tests.support.samples import sample
 
 
 @pytest.fixture
