@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway Redis server for the run, real worker processes."""
+"""Shared fixtures: a throwaway Redis server for the run, the core on it, the web app and
+a browser on it, real worker processes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 
 from router.adapters.registry import Registry
@@ -47,6 +50,20 @@ def core(redis: Redis, registry: Registry) -> LifeEventRouter:
     return LifeEventRouter(
         redis, registry, RetryPolicy(max_retries=4, base_seconds=1, cap_seconds=2)
     )
+
+
+@pytest.fixture
+def app(redis: Redis, redis_server: RedisServer) -> Flask:
+    """The web app (citizen pages, API, counter) on the suite's Redis, flushed first."""
+    from channels.app import create_app
+
+    return create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser nobody signed in with."""
+    return app.test_client()
 
 
 @pytest.fixture

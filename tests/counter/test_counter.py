@@ -30,7 +30,6 @@ from router.assisted.desk import tasks_needed
 from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
 from router.delivery.worker import Supervisor
-from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from tests.support.counter import nearest_offering, queue_refs, sign_in, walk
 from tests.support.pages import (
@@ -63,19 +62,6 @@ LAST_FOUR_MESSAGE = "Enter the last 4 characters of the document number, like 12
 
 
 # --- fixtures -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def app(redis: Redis, redis_server: RedisServer) -> Flask:
-    from channels.app import create_app
-
-    return create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    """A browser nobody signed in with."""
-    return app.test_client()
 
 
 StaffClient = Callable[..., FlaskClient]

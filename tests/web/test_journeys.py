@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +28,6 @@ from router import keys, reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.delivery.worker import Supervisor
-from router.redis_server import RedisServer
 from tests.support.pages import csrf_token, form_value, path_of, soup, text
 from tests.support.samples import sample
 
@@ -38,21 +37,6 @@ REF_SHAPE = re.compile(r"^[ACDEFGHJKMNPQRTWXY3469]{4}-[ACDEFGHJKMNPQRTWXY3469]{4
 EVENT_NAMES = sorted(EVENTS)
 
 Translate = Callable[..., str]
-
-
-# --- fixtures --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def app(redis: Redis, redis_server: RedisServer) -> Iterator[Flask]:
-    from channels.app import create_app
-
-    yield create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 # --- reading pages -----------------------------------------------------------------------

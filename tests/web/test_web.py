@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -15,19 +14,6 @@ from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
 from tests.support.processes import wait_settled
 from tests.support.samples import sample
-
-
-@pytest.fixture
-def app(redis: Redis, redis_server: RedisServer) -> Iterator[Flask]:
-    from channels.app import create_app
-
-    app = create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
-    yield app
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def test_start_page_lists_every_life_event(client: FlaskClient) -> None:
