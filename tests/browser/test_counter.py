@@ -32,6 +32,7 @@ from router.service import LifeEventRouter
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
 from tests.support.samples import sample
+from tests.support.sent import Sent
 
 PASSWORD = "a long counter password"
 WRONG_PASSWORD = "not the right password"
@@ -50,21 +51,6 @@ OTHER_BRANCH = "cardiff-queen-street"
 
 
 # --- the case and the staff ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sent:
-    ref: str  # canonical, ACDEFGHJK
-    secret: str
-    branch: str  # the branch it waits at
-
-    @property
-    def display(self) -> str:
-        return reference.display(self.ref)
-
-    @property
-    def branch_name(self) -> str:
-        return branches.branch(self.branch).name
 
 
 def send_photocard_change(core: LifeEventRouter) -> Sent:

@@ -31,7 +31,8 @@ from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
-from tests.support.counter import nearest_offering, queue_refs, sign_in, walk
+from tests.support.counter import nearest_offering, queue_refs, sign_in
+from tests.support.journeys import walk
 from tests.support.pages import (
     csrf_token,
     errors_of,
@@ -45,7 +46,8 @@ from tests.support.pages import (
 )
 from tests.support.processes import router_cli, wait_settled
 from tests.support.redis_dump import keys_holding, raw_values, snapshot
-from tests.support.samples import sample
+from tests.support.samples import sample, submit_to_core
+from tests.support.sent import Sent
 
 PASSWORD = "a long counter password"
 HOME = "cardiff-queen-street"  # the clerks' branch: identity checks, photos, cash
@@ -99,46 +101,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 # --- cases ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Sent:
-    ref: str  # canonical, ACDEFGHJK
-    secret: str
-
-    @property
-    def display(self) -> str:
-        return reference.display(self.ref)
-
-    @property
-    def page(self) -> str:
-        return f"/counter/cases/{self.display}"
-
-
-def answers_for(event_name: str, **changes: Any) -> dict[str, Any]:
-    """The sample's answers with ``changes`` (None drops an answer)."""
-    answers = dict(sample(event_name)["answers"])
-    for name, value in changes.items():
-        if value is None:
-            answers.pop(name, None)
-        else:
-            answers[name] = value
-    return answers
-
-
-def submit(
-    core: LifeEventRouter, event_name: str, help_requested: bool = False, **changes: Any
-) -> Sent:
-    result = core.submit(
-        event_name,
-        answers_for(event_name, **changes),
-        sample(event_name)["consent"],
-        help_requested=help_requested,
-    )
-    return Sent(result.ref, result.secret)
-
-
 def photocard_change(core: LifeEventRouter, postcode: str = CF11) -> Sent:
     """A change of name with a photocard licence: DVLA needs an identity check and a photo."""
-    return submit(core, "change_of_name", postcode=postcode, town="Cardiff")
+    return submit_to_core(core, "change_of_name", postcode=postcode, town="Cardiff")
 
 
 def queues_holding(redis: Redis, ref: str) -> set[str]:
@@ -211,7 +176,7 @@ def test_a_case_waits_at_the_nearest_branch_that_offers_what_its_tasks_need(
         assert expected != nearest_offering(postcode, set())
     before = datetime.now(UTC)
 
-    sent = submit(core, event_name, help_requested=help_requested, **changes)
+    sent = submit_to_core(core, event_name, help_requested=help_requested, **changes)
 
     case = core.case(sent.ref)
     needed = {branches.TASK_SERVICES[t] for t in tasks_needed(case.plan)}
@@ -230,7 +195,7 @@ def test_a_case_waits_at_the_nearest_branch_that_offers_what_its_tasks_need(
 def test_a_case_with_nothing_for_a_counter_waits_at_no_branch(
     core: LifeEventRouter, redis: Redis
 ) -> None:
-    sent = submit(core, "moving_house")
+    sent = submit_to_core(core, "moving_house")
     case = core.case(sent.ref)
     assert tasks_needed(case.plan) == []
     assert case.branch == "" and not case.at_counter and not case.flagged
@@ -585,7 +550,7 @@ def send_on_behalf(browser: FlaskClient, event_name: str) -> str:
     """Go through the journey at the counter with the sample's answers; the reference."""
     data = sample(event_name)
     prefix = f"/counter/report/{event_name}"
-    walk(browser, "/counter/report", event_name, data["answers"])
+    walk(browser, event_name, data["answers"], prefix="/counter/report")
     post_form(browser, f"{prefix}/tell", {"departments": data["consent"]})
     sent = post_form(browser, f"{prefix}/check", {"consent": "y"})
     assert redirected_to(sent) == f"{prefix}/done"
@@ -809,7 +774,7 @@ def test_a_clerk_sends_a_report_on_a_citizens_behalf_only_once_they_agree(
     ann = staff_client("ann", HOME)
     data = sample(event_name)
     prefix = f"/counter/report/{event_name}"
-    assert walk(ann, "/counter/report", event_name, data["answers"]) == f"{prefix}/tell"
+    assert walk(ann, event_name, data["answers"], prefix="/counter/report").end == f"{prefix}/tell"
     chosen = post_form(ann, f"{prefix}/tell", {"departments": data["consent"]})
     assert redirected_to(chosen) == f"{prefix}/check"
 

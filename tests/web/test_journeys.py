@@ -8,12 +8,9 @@ message translated by the app itself, so the tests hold in English and in Welsh.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import flask_babel
 import pytest
@@ -26,14 +23,14 @@ from werkzeug.test import TestResponse
 from channels.presenters import STATE_LABELS
 from router import keys, reference, routing
 from router.cases import CaseStore, DeliveryState
-from router.catalogue import EVENTS, EventType, Kind, Question
+from router.catalogue import EVENTS, EventType, Kind
 from router.delivery.worker import Supervisor
+from tests.support.journeys import choose, done_page, reach_check, send, submit_sample, walk
 from tests.support.pages import csrf_token, form_value, path_of, soup, text
 from tests.support.samples import sample
 
 LANGS = ("en", "cy")
 OTHER_LANG = {"en": "cy", "cy": "en"}
-REF_SHAPE = re.compile(r"^[ACDEFGHJKMNPQRTWXY3469]{4}-[ACDEFGHJKMNPQRTWXY3469]{4}-[A-Z0-9]$")
 EVENT_NAMES = sorted(EVENTS)
 
 Translate = Callable[..., str]
@@ -79,15 +76,6 @@ def summary_rows(summary_list: Tag) -> list[tuple[str, str, list[str]]]:
 # --- answering questions -------------------------------------------------------------------
 
 
-def empty_form(question: Question) -> dict[str, Any]:
-    """What a browser sends when nothing is entered: no radio value, empty boxes."""
-    if question.kind in (Kind.YES_NO, Kind.CHOICE):
-        return {}
-    if question.kind is Kind.DATE:
-        return {question.field: ["", "", ""]}
-    return {question.field: ""}
-
-
 def days_ago(days: int) -> dict[str, int]:
     return {"days_ago": days}
 
@@ -100,101 +88,6 @@ def clean_answers(event_name: str, answers: dict[str, Any]) -> dict[str, Any]:
 def asked_fields(event_name: str, answers: dict[str, Any]) -> list[str]:
     clean = clean_answers(event_name, answers)
     return [q.field for q in EVENTS[event_name].questions if q.applies(clean)]
-
-
-@dataclass
-class Visit:
-    """One question page as first shown, and the answer to an empty form (if required)."""
-
-    field: str
-    url: str
-    response: TestResponse
-    page: BeautifulSoup
-    empty: TestResponse | None
-
-
-def walk(
-    client: FlaskClient,
-    event_name: str,
-    answers: dict[str, Any],
-    *,
-    try_empty: bool = False,
-    stop_at: str | None = None,
-) -> tuple[list[Visit], str]:
-    """Answer each question the journey asks, following its redirects; return the
-    pages visited and the first page that is not a question (or ``stop_at``'s URL)."""
-    event = EVENTS[event_name]
-    response = client.get(f"/report/{event_name}")
-    visits: list[Visit] = []
-    while True:
-        assert response.status_code == 302, (response.status_code, visits[-1].url)
-        url = path_of(response.location)
-        field = urlsplit(url).path.rsplit("/", 1)[1]
-        if field not in event.fields or field == stop_at:
-            return visits, url
-        assert len(visits) < 20, "the journey does not end"
-        question = event.question(field)
-        shown = client.get(url)
-        page = soup(shown)
-        token = csrf_token(page)
-        empty = None
-        if try_empty and question.required:
-            empty = client.post(url, data={"csrf_token": token, **empty_form(question)})
-        visits.append(Visit(field, url, shown, page, empty))
-        response = client.post(
-            url, data={"csrf_token": token, field: form_value(question, answers[field])}
-        )
-        assert response.status_code == 302, f"{url}: {text(soup(response).find('main'))}"
-
-
-def choose(client: FlaskClient, event_name: str, consent: list[str]) -> TestResponse:
-    url = f"/report/{event_name}/tell"
-    token = csrf_token(soup(client.get(url)))
-    return client.post(url, data={"csrf_token": token, "departments": consent})
-
-
-def send(client: FlaskClient, event_name: str) -> TestResponse:
-    url = f"/report/{event_name}/check"
-    token = csrf_token(soup(client.get(url)))
-    return client.post(url, data={"csrf_token": token})
-
-
-def reach_check(
-    client: FlaskClient,
-    event_name: str,
-    answers: dict[str, Any] | None = None,
-    consent: list[str] | None = None,
-) -> None:
-    data = sample(event_name)
-    _, url = walk(client, event_name, answers or data["answers"])
-    assert url == f"/report/{event_name}/tell"
-    chosen = choose(client, event_name, consent or data["consent"])
-    assert chosen.status_code == 302 and path_of(chosen.location) == f"/report/{event_name}/check"
-
-
-@dataclass
-class Sent:
-    ref: str  # as displayed, ABCD-EFGH-J
-    status_link: str  # path and query: /status/<REF>?s=<secret>
-
-
-def done_page(client: FlaskClient, event_name: str) -> Sent:
-    page = soup(client.get(f"/report/{event_name}/done"))
-    panel = page.select_one(".govuk-panel")
-    assert panel is not None, "no confirmation panel"
-    strong = panel.select_one("strong")
-    ref = text(strong)
-    assert REF_SHAPE.match(ref), ref
-    links = [str(a["href"]) for a in page.select("main a[href*='/status/']")]
-    assert len(links) == 1, links
-    return Sent(ref, path_of(links[0]))
-
-
-def submit_sample(client: FlaskClient, event_name: str) -> Sent:
-    reach_check(client, event_name)
-    sent = send(client, event_name)
-    assert sent.status_code == 302 and path_of(sent.location) == f"/report/{event_name}/done"
-    return done_page(client, event_name)
 
 
 def case_keys(redis: Redis) -> list[str]:
@@ -373,7 +266,7 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
 
     # The status page: one row per delivery with its tag, and what was shared with whom.
     case = CaseStore(redis).load(one_case_ref(redis))
-    assert case.display_ref == done.ref
+    assert case.display_ref == done.display
     status = client.get(done.status_link)
     assert status.status_code == 200
     page = soup(status)
@@ -416,7 +309,7 @@ def test_sending_twice_and_again_after_done_makes_one_case_with_one_reference(
     again = client.post(url, data={"csrf_token": token})
     assert again.status_code == 302 and path_of(again.location) == "/report/birth/done"
     assert done_page(client, "birth") == done
-    assert reference.display(one_case_ref(redis)) == done.ref
+    assert reference.display(one_case_ref(redis)) == done.display
 
 
 def test_a_double_click_racing_the_session_still_makes_one_case(
@@ -437,7 +330,7 @@ def test_a_double_click_racing_the_session_still_makes_one_case(
     redis.set(key, before, keepttl=True)  # the twin request's view of the session
     assert client.post(url, data={"csrf_token": token}).status_code == 302
     assert done_page(client, "death") == first
-    assert reference.display(one_case_ref(redis)) == first.ref
+    assert reference.display(one_case_ref(redis)) == first.display
 
 
 # --- 3. back button, back links and changing answers ------------------------------------------
@@ -768,13 +661,13 @@ def test_a_status_link_without_its_secret_sends_you_to_find_your_report(
 ) -> None:
     sent = submit_sample(client, "death")
     stranger = app.test_client()
-    for url in (f"/status/{sent.ref}", f"/status/{sent.ref}?s=not-the-secret"):
+    for url in (f"/status/{sent.display}", f"/status/{sent.display}?s=not-the-secret"):
         response = stranger.get(url)
         assert response.status_code == 302, url
-        assert path_of(response.location) == f"/status?ref={sent.ref}"
-    assert stranger.get(f"/status/{sent.ref}/deliveries").status_code == 404
-    find = soup(stranger.get(f"/status?ref={sent.ref}"))
-    assert find.select_one("input#reference")["value"] == sent.ref
+        assert path_of(response.location) == f"/status?ref={sent.display}"
+    assert stranger.get(f"/status/{sent.display}/deliveries").status_code == 404
+    find = soup(stranger.get(f"/status?ref={sent.display}"))
+    assert find.select_one("input#reference")["value"] == sent.display
     assert "Pendleton" not in text(find)
     owner = stranger.get(sent.status_link)  # the link from the confirmation opens it
     assert owner.status_code == 200
@@ -786,12 +679,12 @@ def test_a_death_is_found_by_reference_and_the_date_of_birth_of_the_person_who_d
 ) -> None:
     sent = submit_sample(client, "death")
     stranger = app.test_client()
-    found = find_case(stranger, sent.ref, ["3", "2", "1941"])
+    found = find_case(stranger, sent.display, ["3", "2", "1941"])
     assert found.status_code == 302
-    assert path_of(found.location) == f"/status/{sent.ref}"
+    assert path_of(found.location) == f"/status/{sent.display}"
     page = soup(stranger.get(found.location))
     assert text(page.find("h1")) == "Progress of your report"
-    assert sent.ref in text(page.find("main"))
+    assert sent.display in text(page.find("main"))
 
 
 def test_wrong_dates_of_birth_get_a_message_then_too_many_attempts(
@@ -800,16 +693,16 @@ def test_wrong_dates_of_birth_get_a_message_then_too_many_attempts(
     sent = submit_sample(client, "death")
     guesser = app.test_client()
     for attempt in range(1, 6):
-        wrong = find_case(guesser, sent.ref, ["1", "1", str(1950 + attempt)])
+        wrong = find_case(guesser, sent.display, ["1", "1", str(1950 + attempt)])
         assert wrong.status_code == 400, f"wrong date of birth, try {attempt}"
         summary, href, by_field = error_of(soup(wrong))
         assert summary == by_field == NOT_FOUND
         assert href == "#reference"
-    sixth = find_case(guesser, sent.ref, ["1", "1", "1960"])
+    sixth = find_case(guesser, sent.display, ["1", "1", "1960"])
     assert sixth.status_code == 429
     assert int(sixth.headers["Retry-After"]) > 0
     assert text(soup(sixth).find("h1")) == "Too many attempts"
-    right = find_case(guesser, sent.ref, ["3", "2", "1941"])
+    right = find_case(guesser, sent.display, ["3", "2", "1941"])
     assert right.status_code == 429  # even the right answer waits now
 
 
@@ -818,17 +711,17 @@ def test_a_made_up_reference_gets_the_same_answers_as_a_real_one(
 ) -> None:
     sent = submit_sample(client, "death")
     made_up = reference.display(reference.new_reference())
-    assert made_up != sent.ref
+    assert made_up != sent.display
     answers: dict[str, list[tuple[int, str]]] = {}
-    for ref in (sent.ref, made_up):
+    for ref in (sent.display, made_up):
         guesser = app.test_client()
         seen = answers.setdefault(ref, [])
         for attempt in range(6):
             response = find_case(guesser, ref, ["1", "1", str(1950 + attempt)])
             seen.append((response.status_code, text(soup(response).find("main"))))
-    assert [code for code, _ in answers[sent.ref]] == [code for code, _ in answers[made_up]]
-    assert answers[sent.ref][0][1] == answers[made_up][0][1]
-    assert answers[sent.ref][-1][1] == answers[made_up][-1][1]
+    assert [code for code, _ in answers[sent.display]] == [code for code, _ in answers[made_up]]
+    assert answers[sent.display][0][1] == answers[made_up][0][1]
+    assert answers[sent.display][-1][1] == answers[made_up][-1][1]
 
 
 # --- 6. the live status fragment ----------------------------------------------------------------
@@ -848,11 +741,11 @@ def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
     client: FlaskClient,
 ) -> None:
     sent = submit_sample(client, "birth")
-    deliveries = fragment(client, sent.ref)
-    assert deliveries["hx-get"] == f"/status/{sent.ref}/deliveries"
+    deliveries = fragment(client, sent.display)
+    assert deliveries["hx-get"] == f"/status/{sent.display}/deliveries"
     assert str(deliveries["hx-trigger"]).startswith("every ")
     page = soup(client.get(sent.status_link)).select_one("#deliveries")
-    assert page is not None and page["hx-get"] == f"/status/{sent.ref}/deliveries"
+    assert page is not None and page["hx-get"] == f"/status/{sent.display}/deliveries"
     tags = [text(t) for t in deliveries.select(".govuk-tag")]
     assert tags == ["Waiting to send", "Waiting to send"]
 
@@ -863,7 +756,7 @@ def test_polling_stops_once_every_organisation_is_told(
     sent = submit_sample(client, "birth")
     deadline = time.monotonic() + 20
     while True:
-        deliveries = fragment(client, sent.ref)
+        deliveries = fragment(client, sent.display)
         tags = [text(t) for t in deliveries.select(".govuk-tag")]
         if tags and all(t == "Told" for t in tags):
             break
