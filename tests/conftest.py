@@ -13,10 +13,13 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from router.adapters.registry import Registry
+from router.assisted.staff import StaffStore
 from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
+from tests.support.counter import HOME, PASSWORD, StaffClient, sign_in
+from tests.support.pages import redirected_to
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +67,19 @@ def app(redis: Redis, redis_server: RedisServer) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A browser nobody signed in with."""
     return app.test_client()
+
+
+@pytest.fixture
+def staff_client(app: Flask, redis: Redis) -> StaffClient:
+    """A browser signed in as a new member of staff: ``staff_client("ann", HOME)``."""
+
+    def make(username: str, branch: str = HOME, role: str = "clerk") -> FlaskClient:
+        StaffStore(redis).add(username, PASSWORD, branch, role)
+        browser = app.test_client()
+        assert redirected_to(sign_in(browser, username, PASSWORD)) == "/counter"
+        return browser
+
+    return make
 
 
 @pytest.fixture
