@@ -34,15 +34,7 @@ from tests.support.counter import (
     sign_in,
 )
 from tests.support.journeys import walk
-from tests.support.pages import (
-    csrf_token,
-    errors_of,
-    heading,
-    post_form,
-    redirected_to,
-    soup,
-    text,
-)
+from tests.support.pages import csrf_token, errors_of, heading, post_form, redirected_to, soup, text
 from tests.support.redis_dump import keys_holding, snapshot
 from tests.support.samples import sample
 from tests.support.sent import Sent

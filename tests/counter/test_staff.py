@@ -18,13 +18,7 @@ from channels.counter import views as counter_views
 from router import keys
 from router.assisted import branches
 from router.assisted.staff import StaffStore
-from tests.support.counter import (
-    HOME,
-    PASSWORD,
-    SIGN_IN,
-    StaffClient,
-    sign_in,
-)
+from tests.support.counter import HOME, PASSWORD, SIGN_IN, StaffClient, sign_in
 from tests.support.pages import (
     errors_of,
     field_errors,

@@ -141,3 +141,9 @@ def submit_sample(client: FlaskClient, event_name: str) -> Sent:
     sent = send(client, event_name)
     assert sent.status_code == 302 and path_of(sent.location) == f"/report/{event_name}/done"
     return done_page(client, event_name)
+
+
+def find_case(client: FlaskClient, ref: str, born: list[str]) -> TestResponse:
+    url = f"/status?ref={ref}"
+    token = csrf_token(soup(client.get(url)))
+    return client.post(url, data={"csrf_token": token, "reference": ref, "date_of_birth": born})

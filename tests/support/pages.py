@@ -65,6 +65,20 @@ def errors_of(page: BeautifulSoup) -> list[str]:
     return [text(a) for a in page.select(".govuk-error-summary__list a")]
 
 
+def error_of(page: BeautifulSoup) -> tuple[str, str, str]:
+    """(summary link text, summary link href, field message) of a page with one error."""
+    summary = page.select_one(".govuk-error-summary")
+    assert summary is not None, "no error summary"
+    links = summary.select(".govuk-error-summary__list a")
+    assert len(links) == 1, f"expected one error, got {[text(a) for a in links]}"
+    message = page.select_one(".govuk-error-message")
+    assert message is not None, "no error message by the field"
+    hidden = message.select_one(".govuk-visually-hidden")
+    if hidden is not None:
+        hidden.extract()  # the visually hidden "Error:" prefix
+    return text(links[0]), str(links[0]["href"]), text(message)
+
+
 def field_errors(page: BeautifulSoup) -> list[str]:
     """The messages shown by the fields, without the visually hidden "Error:"."""
     found = []

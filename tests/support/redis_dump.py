@@ -16,6 +16,17 @@ def mock_log(redis: Redis, department: str) -> list[dict[str, Any]]:
     return [json.loads(x) for x in redis.lrange(f"mock:{department}:log", 0, -1)]
 
 
+def case_keys(redis: Redis) -> list[str]:
+    found = (k.decode() for k in redis.scan_iter(keys.case("*")))
+    return sorted(k for k in found if not k.endswith(":history"))
+
+
+def one_case_ref(redis: Redis) -> str:
+    found = case_keys(redis)
+    assert len(found) == 1, found
+    return found[0].removeprefix(keys.case(""))
+
+
 def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 

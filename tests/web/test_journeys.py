@@ -8,7 +8,6 @@ message translated by the app itself, so the tests hold in English and in Welsh.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,15 +17,14 @@ from bs4 import BeautifulSoup, Tag
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
-from werkzeug.test import TestResponse
 
 from channels.presenters import STATE_LABELS
-from router import keys, reference, routing
+from router import reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
-from router.delivery.worker import Supervisor
-from tests.support.journeys import choose, done_page, reach_check, send, submit_sample, walk
-from tests.support.pages import csrf_token, form_value, path_of, soup, text
+from tests.support.journeys import choose, done_page, reach_check, send, walk
+from tests.support.pages import csrf_token, error_of, path_of, soup, text
+from tests.support.redis_dump import one_case_ref
 from tests.support.samples import sample
 
 LANGS = ("en", "cy")
@@ -49,20 +47,6 @@ def translator(app: Flask, lang: str) -> Translate:
     return translate
 
 
-def error_of(page: BeautifulSoup) -> tuple[str, str, str]:
-    """(summary link text, summary link href, field message) of a page with one error."""
-    summary = page.select_one(".govuk-error-summary")
-    assert summary is not None, "no error summary"
-    links = summary.select(".govuk-error-summary__list a")
-    assert len(links) == 1, f"expected one error, got {[text(a) for a in links]}"
-    message = page.select_one(".govuk-error-message")
-    assert message is not None, "no error message by the field"
-    hidden = message.select_one(".govuk-visually-hidden")
-    if hidden is not None:
-        hidden.extract()  # the visually hidden "Error:" prefix
-    return text(links[0]), str(links[0]["href"]), text(message)
-
-
 def summary_rows(summary_list: Tag) -> list[tuple[str, str, list[str]]]:
     """(key, value, action hrefs) of each row of a GOV.UK summary list."""
     rows = []
@@ -73,13 +57,6 @@ def summary_rows(summary_list: Tag) -> list[tuple[str, str, list[str]]]:
     return rows
 
 
-# --- answering questions -------------------------------------------------------------------
-
-
-def days_ago(days: int) -> dict[str, int]:
-    return {"days_ago": days}
-
-
 def clean_answers(event_name: str, answers: dict[str, Any]) -> dict[str, Any]:
     """The catalogue's clean form of answers (what a case should hold)."""
     return EVENTS[event_name].validate(answers)
@@ -88,17 +65,6 @@ def clean_answers(event_name: str, answers: dict[str, Any]) -> dict[str, Any]:
 def asked_fields(event_name: str, answers: dict[str, Any]) -> list[str]:
     clean = clean_answers(event_name, answers)
     return [q.field for q in EVENTS[event_name].questions if q.applies(clean)]
-
-
-def case_keys(redis: Redis) -> list[str]:
-    found = (k.decode() for k in redis.scan_iter(keys.case("*")))
-    return sorted(k for k in found if not k.endswith(":history"))
-
-
-def one_case_ref(redis: Redis) -> str:
-    found = case_keys(redis)
-    assert len(found) == 1, found
-    return found[0].removeprefix(keys.case(""))
 
 
 def shown(app: Flask, lang: str, event: EventType, field: str, value: Any) -> str:
@@ -423,353 +389,3 @@ def test_changing_to_no_licence_no_longer_promises_to_tell_dvla(
     assert send(client, "moving_house").status_code == 302
     case = CaseStore(redis).load(one_case_ref(redis))
     assert "dvla" not in case.deliveries
-
-
-# --- 4. bad input never gives a 500 ------------------------------------------------------------
-
-
-def is_gov_uk_page(page: BeautifulSoup) -> bool:
-    return page.select_one(".govuk-header, .govuk-service-navigation") is not None and (
-        page.select_one("footer.govuk-template__footer") is not None
-    )
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["/report/nope", "/report/nope/full_name", "/report/moving_house/nope", "/report/birth/nino"],
-)
-def test_an_unknown_event_or_question_is_a_gov_uk_page_not_found(
-    client: FlaskClient, url: str
-) -> None:
-    token = csrf_token(soup(client.get("/status")))  # a real token: the address is what's wrong
-    posted = client.post(url, data={"csrf_token": token, "full_name": "x"})
-    assert posted.status_code in (404, 405), url  # 405: /report/<event> takes no POST
-    for response in (client.get(url), posted):
-        page = soup(response)
-        assert is_gov_uk_page(page)
-        assert text(page.find("h1")) == "Page not found"
-
-
-def test_a_question_posted_without_csrf_token_is_refused_and_nothing_is_kept(
-    client: FlaskClient, redis: Redis
-) -> None:
-    assert client.get("/report/death").status_code == 302
-    refused = client.post(
-        "/report/death/deceased_full_name", data={"deceased_full_name": "Arthur Pendleton"}
-    )
-    assert refused.status_code == 400
-    page = soup(refused)
-    assert is_gov_uk_page(page)
-    assert text(page.find("h1")) == "Sorry, we could not use that form"
-    again = soup(client.get("/report/death/deceased_full_name"))
-    field = again.select_one("input#deceased_full_name")
-    assert field is not None and field.get("value", "") == ""
-    assert client.get("/report/death").location.endswith("/report/death/deceased_full_name")
-
-
-def test_sending_without_csrf_token_is_refused_and_makes_no_case(
-    client: FlaskClient, redis: Redis
-) -> None:
-    reach_check(client, "retiring")
-    refused = client.post("/report/retiring/check", data={"csrf_token": "forged"})
-    assert refused.status_code == 400
-    assert text(soup(refused).find("h1")) == "Sorry, we could not use that form"
-    assert case_keys(redis) == []
-
-
-def answer_up_to(
-    client: FlaskClient, event_name: str, field: str, answers: dict[str, Any]
-) -> tuple[str, str]:
-    """Answer the questions before ``field``; return its URL and the page's CSRF token."""
-    _, url = walk(client, event_name, answers, stop_at=field)
-    assert url == f"/report/{event_name}/{field}"
-    return url, csrf_token(soup(client.get(url)))
-
-
-def refused(response: TestResponse, message: str, anchor: str) -> None:
-    """The answer was refused with ``message`` in the error summary and by the field."""
-    assert response.status_code == 400, response.status_code
-    page = soup(response)
-    assert text(page.find("title")).startswith("Error:")
-    summary, href, by_field = error_of(page)
-    assert summary == by_field == message
-    assert href == anchor
-
-
-def test_a_date_that_does_not_exist_asks_for_a_real_date(client: FlaskClient) -> None:
-    url, token = answer_up_to(client, "death", "deceased_date_of_birth", sample("death")["answers"])
-    response = client.post(
-        url, data={"csrf_token": token, "deceased_date_of_birth": ["31", "2", "2020"]}
-    )
-    refused(response, "Date must be a real date", "#deceased_date_of_birth-day")
-    boxes = soup(response).select('input[name="deceased_date_of_birth"]')
-    assert [b["value"] for b in boxes] == ["31", "2", "2020"]  # what was typed stays
-
-
-# Two date answers an event checks against each other, given in the wrong order; both
-# within every limit, so only the check across them can refuse the second one asked.
-WRONG_ORDER = [
-    # event, asked first, days ago, asked second, days ago, the check's message
-    (
-        "death",
-        ("deceased_date_of_birth", 10),
-        ("date_of_death", 20),
-        "Date of death must be the same as or after their date of birth",
-    ),
-    (
-        "birth",
-        ("child_date_of_birth", 20),
-        ("parent_date_of_birth", 10),
-        "The baby’s date of birth must be after your date of birth",
-    ),
-    (
-        "new_job",
-        ("date_of_birth", 10),
-        ("job_start_date", 20),
-        "Start date must be after your date of birth",
-    ),
-    (
-        "retiring",
-        ("date_of_birth", 10),
-        ("retirement_date", 20),
-        "Retirement date must be after your date of birth",
-    ),
-    (
-        "change_of_name",
-        ("date_of_birth", 10),
-        ("date_of_change", 20),
-        "Date of the name change must be after your date of birth",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("event_name", "first", "second", "message"), WRONG_ORDER, ids=[w[0] for w in WRONG_ORDER]
-)
-def test_dates_in_the_wrong_order_are_refused_on_the_later_question(
-    client: FlaskClient,
-    event_name: str,
-    first: tuple[str, int],
-    second: tuple[str, int],
-    message: str,
-) -> None:
-    """The answer that breaks the order (asked second) is the one refused, with the
-    check's message: the journey must not reach "check your answers" only to fail there."""
-    event = EVENTS[event_name]
-    (earlier, earlier_days), (later, later_days) = first, second
-    answers = {**sample(event_name)["answers"], earlier: days_ago(earlier_days)}
-    url, token = answer_up_to(client, event_name, later, answers)
-    value = form_value(event.question(later), days_ago(later_days))
-    response = client.post(url, data={"csrf_token": token, later: value})
-    refused(response, message, f"#{later}-day")
-
-
-@pytest.mark.parametrize(
-    ("event_name", "field", "message"),
-    [
-        ("moving_house", "full_name", "Name must be 100 characters or fewer"),
-        ("moving_house", "address_line_1", "Answer must be 100 characters or fewer"),
-        ("moving_house", "postcode", "Enter a real postcode, like SW1A 1AA"),
-        ("new_job", "employer_paye_reference", None),
-    ],
-)
-def test_very_long_text_is_refused_with_a_message(
-    client: FlaskClient, event_name: str, field: str, message: str | None
-) -> None:
-    url, token = answer_up_to(client, event_name, field, sample(event_name)["answers"])
-    response = client.post(url, data={"csrf_token": token, field: "Llanfair " * 20_000})
-    assert response.status_code == 400
-    summary, href, by_field = error_of(soup(response))
-    assert href == f"#{field}" and summary == by_field
-    if message is not None:
-        assert summary == message
-
-
-@pytest.mark.parametrize(
-    ("event_name", "field", "value", "message"),
-    [
-        ("moving_house", "has_driving_licence", "maybe", "Select yes or no"),
-        ("death", "informant_relationship", "cousin", "Select one of the options"),
-        ("change_of_name", "reason", "<script>alert(1)</script>", "Select one of the options"),
-        ("birth", "claim_child_benefit", "yes\x00", "Select yes or no"),
-    ],
-)
-def test_a_radio_value_not_offered_is_refused(
-    client: FlaskClient, event_name: str, field: str, value: str, message: str
-) -> None:
-    url, token = answer_up_to(client, event_name, field, sample(event_name)["answers"])
-    response = client.post(url, data={"csrf_token": token, field: value})
-    refused(response, message, f"#{field}")
-    assert not soup(response).select(f'input[name="{field}"][checked]')
-    assert "<script>alert(1)</script>" not in response.get_data(as_text=True)
-
-
-@pytest.mark.parametrize(
-    "parts",
-    [["x", "y", "z"], ["1", "1"], ["1", "1", "1980", "1"], ["99999999999999999999", "1", "1980"]],
-    ids=["letters", "two-boxes", "four-boxes", "huge-day"],
-)
-def test_date_boxes_of_the_wrong_shape_are_refused_not_a_500(
-    client: FlaskClient, parts: list[str]
-) -> None:
-    url, token = answer_up_to(client, "birth", "child_date_of_birth", sample("birth")["answers"])
-    response = client.post(url, data={"csrf_token": token, "child_date_of_birth": parts})
-    assert response.status_code == 400
-    summary, href, by_field = error_of(soup(response))
-    assert href == "#child_date_of_birth-day" and summary == by_field
-
-
-def test_finding_a_report_with_date_boxes_of_the_wrong_shape_is_refused_not_a_500(
-    client: FlaskClient,
-) -> None:
-    ref = reference.display(reference.new_reference())
-    for parts in (["x", "y", "z"], ["1"], ["99999999999999999999", "1", "1980"]):
-        response = find_case(client, ref, parts)
-        assert response.status_code == 400, parts
-        summary, href, by_field = error_of(soup(response))
-        assert href == "#date_of_birth-day" and summary == by_field
-
-
-@pytest.mark.parametrize("chosen", [["nope"], ["payments"], ["dwp", "payments"]])
-def test_choosing_an_organisation_not_offered_is_refused(
-    client: FlaskClient, redis: Redis, chosen: list[str]
-) -> None:
-    walk(client, "moving_house", sample("moving_house")["answers"])
-    response = choose(client, "moving_house", chosen)
-    assert response.status_code == 400
-    summary, href, _ = error_of(soup(response))
-    assert href == "#departments"
-    assert client.get("/report/moving_house/check").status_code == 302  # not past "tell"
-
-
-# --- 5. who may see a status page --------------------------------------------------------------
-
-
-def find_case(client: FlaskClient, ref: str, born: list[str]) -> TestResponse:
-    url = f"/status?ref={ref}"
-    token = csrf_token(soup(client.get(url)))
-    return client.post(url, data={"csrf_token": token, "reference": ref, "date_of_birth": born})
-
-
-NOT_FOUND = (
-    "We could not find a case with that reference and date of birth. Check both and try again"
-)
-
-
-def test_a_status_link_without_its_secret_sends_you_to_find_your_report(
-    app: Flask, client: FlaskClient
-) -> None:
-    sent = submit_sample(client, "death")
-    stranger = app.test_client()
-    for url in (f"/status/{sent.display}", f"/status/{sent.display}?s=not-the-secret"):
-        response = stranger.get(url)
-        assert response.status_code == 302, url
-        assert path_of(response.location) == f"/status?ref={sent.display}"
-    assert stranger.get(f"/status/{sent.display}/deliveries").status_code == 404
-    find = soup(stranger.get(f"/status?ref={sent.display}"))
-    assert find.select_one("input#reference")["value"] == sent.display
-    assert "Pendleton" not in text(find)
-    owner = stranger.get(sent.status_link)  # the link from the confirmation opens it
-    assert owner.status_code == 200
-    assert text(soup(owner).find("h1")) == "Progress of your report"
-
-
-def test_a_death_is_found_by_reference_and_the_date_of_birth_of_the_person_who_died(
-    app: Flask, client: FlaskClient
-) -> None:
-    sent = submit_sample(client, "death")
-    stranger = app.test_client()
-    found = find_case(stranger, sent.display, ["3", "2", "1941"])
-    assert found.status_code == 302
-    assert path_of(found.location) == f"/status/{sent.display}"
-    page = soup(stranger.get(found.location))
-    assert text(page.find("h1")) == "Progress of your report"
-    assert sent.display in text(page.find("main"))
-
-
-def test_wrong_dates_of_birth_get_a_message_then_too_many_attempts(
-    app: Flask, client: FlaskClient
-) -> None:
-    sent = submit_sample(client, "death")
-    guesser = app.test_client()
-    for attempt in range(1, 6):
-        wrong = find_case(guesser, sent.display, ["1", "1", str(1950 + attempt)])
-        assert wrong.status_code == 400, f"wrong date of birth, try {attempt}"
-        summary, href, by_field = error_of(soup(wrong))
-        assert summary == by_field == NOT_FOUND
-        assert href == "#reference"
-    sixth = find_case(guesser, sent.display, ["1", "1", "1960"])
-    assert sixth.status_code == 429
-    assert int(sixth.headers["Retry-After"]) > 0
-    assert text(soup(sixth).find("h1")) == "Too many attempts"
-    right = find_case(guesser, sent.display, ["3", "2", "1941"])
-    assert right.status_code == 429  # even the right answer waits now
-
-
-def test_a_made_up_reference_gets_the_same_answers_as_a_real_one(
-    app: Flask, client: FlaskClient
-) -> None:
-    sent = submit_sample(client, "death")
-    made_up = reference.display(reference.new_reference())
-    assert made_up != sent.display
-    answers: dict[str, list[tuple[int, str]]] = {}
-    for ref in (sent.display, made_up):
-        guesser = app.test_client()
-        seen = answers.setdefault(ref, [])
-        for attempt in range(6):
-            response = find_case(guesser, ref, ["1", "1", str(1950 + attempt)])
-            seen.append((response.status_code, text(soup(response).find("main"))))
-    assert [code for code, _ in answers[sent.display]] == [code for code, _ in answers[made_up]]
-    assert answers[sent.display][0][1] == answers[made_up][0][1]
-    assert answers[sent.display][-1][1] == answers[made_up][-1][1]
-
-
-# --- 6. the live status fragment ----------------------------------------------------------------
-
-
-def fragment(client: FlaskClient, ref: str) -> Tag:
-    response = client.get(f"/status/{ref}/deliveries", headers={"HX-Request": "true"})
-    assert response.status_code == 200
-    page = soup(response)
-    assert page.find("html") is None and page.find("header") is None, "not a fragment"
-    deliveries = page.select_one("#deliveries")
-    assert deliveries is not None
-    return deliveries
-
-
-def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
-    client: FlaskClient,
-) -> None:
-    sent = submit_sample(client, "birth")
-    deliveries = fragment(client, sent.display)
-    assert deliveries["hx-get"] == f"/status/{sent.display}/deliveries"
-    assert str(deliveries["hx-trigger"]).startswith("every ")
-    page = soup(client.get(sent.status_link)).select_one("#deliveries")
-    assert page is not None and page["hx-get"] == f"/status/{sent.display}/deliveries"
-    tags = [text(t) for t in deliveries.select(".govuk-tag")]
-    assert tags == ["Waiting to send", "Waiting to send"]
-
-
-def test_polling_stops_once_every_organisation_is_told(
-    client: FlaskClient, workers: Supervisor
-) -> None:
-    sent = submit_sample(client, "birth")
-    deadline = time.monotonic() + 20
-    while True:
-        deliveries = fragment(client, sent.display)
-        tags = [text(t) for t in deliveries.select(".govuk-tag")]
-        if tags and all(t == "Told" for t in tags):
-            break
-        assert time.monotonic() < deadline, f"not all told after 20 s: {tags}"
-        time.sleep(0.2)
-    assert len(tags) == 2  # DWP and HMRC for the sample birth
-    assert not deliveries.has_attr("hx-get") and not deliveries.has_attr("hx-trigger")
-    shared = deliveries.select_one("#what-we-shared")
-    assert shared is not None
-    headings = shared.find_next_siblings("h3")
-    assert len(headings) == 2
-    for heading in headings:
-        said = heading.find_next_sibling("p")
-        assert said is not None and text(said).startswith("Sent on "), text(heading)
-    page = soup(client.get(sent.status_link)).select_one("#deliveries")
-    assert page is not None and not page.has_attr("hx-get")
