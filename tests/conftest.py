@@ -1,5 +1,6 @@
-"""Shared fixtures: a throwaway Redis server for the run, the core on it, the web app and
-a browser on it, real worker processes."""
+"""Shared fixtures: a throwaway Redis server for the run, the core on it, the web app, a
+browser on it (as a test client, and as a page client that asserts and parses), a
+member of staff signed in, real worker processes."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.support.counter import HOME, PASSWORD, StaffClient, sign_in
-from tests.support.pages import redirected_to
+from tests.support.pages import PageClient, redirected_to
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +68,13 @@ def app(redis: Redis, redis_server: RedisServer) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A browser nobody signed in with."""
     return app.test_client()
+
+
+@pytest.fixture
+def client_request(client: FlaskClient) -> PageClient:
+    """The same browser as ``client``, reading pages as a person does: ``get`` and ``post``
+    assert the status (and redirect) expected and return the parsed page."""
+    return PageClient(client)
 
 
 @pytest.fixture

@@ -96,3 +96,58 @@ def post_form(
     """Open ``page`` for its CSRF token and post ``data`` to ``action`` (else the page)."""
     token = csrf_token(soup(client.get(page)))
     return client.post(action or page, data={"csrf_token": token, **data})
+
+
+class PageClient:
+    """A browser that reads pages as a person does, like Notify admin's ``client_request``:
+    ``get`` and ``post`` assert the status they expect (and, for a redirect, where it
+    leads) and return the page parsed. ``client`` is the Flask test client underneath,
+    for the helpers that take one and for cookies, headers and JSON."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def get(
+        self,
+        url: str,
+        _expected_status: int | None = None,
+        _expected_redirect: str | None = None,
+        **kwargs: Any,
+    ) -> BeautifulSoup:
+        """GET ``url``: 200 expected, or 302 to ``_expected_redirect`` when one is given."""
+        response = self.client.get(url, **kwargs)
+        return _read(url, response, _expected_status, _expected_redirect, 200)
+
+    def post(
+        self,
+        url: str,
+        data: Mapping[str, Any] | None = None,
+        _expected_status: int | None = None,
+        _expected_redirect: str | None = None,
+        _form: str | None = None,
+        **kwargs: Any,
+    ) -> BeautifulSoup:
+        """Open the form page (``_form``, else ``url``) for its CSRF token, as a person opens
+        a form before sending it, and post ``data`` with it to ``url``: 302 expected."""
+        token = csrf_token(self.get(_form or url))
+        response = self.client.post(url, data={"csrf_token": token, **(data or {})}, **kwargs)
+        return _read(url, response, _expected_status, _expected_redirect, 302)
+
+
+def _read(
+    url: str,
+    response: TestResponse,
+    expected_status: int | None,
+    expected_redirect: str | None,
+    default_status: int,
+) -> BeautifulSoup:
+    if expected_status is None:
+        expected_status = 302 if expected_redirect is not None else default_status
+    assert response.status_code == expected_status, (
+        f"{url}: {response.status_code}, expected {expected_status}"
+    )
+    if expected_redirect is not None:
+        assert path_of(response.location) == expected_redirect, (
+            f"{url} redirects to {response.location}, expected {expected_redirect}"
+        )
+    return soup(response)

@@ -23,7 +23,7 @@ from router import reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
 from tests.support.journeys import choose, done_page, reach_check, send, walk
-from tests.support.pages import csrf_token, error_of, path_of, soup, text
+from tests.support.pages import PageClient, csrf_token, error_of, path_of, soup, text
 from tests.support.redis_dump import one_case_ref
 from tests.support.samples import sample
 
@@ -91,9 +91,7 @@ def assert_in_language(page: BeautifulSoup, lang: str, path: str) -> None:
 
 def start_in(client: FlaskClient, lang: str) -> BeautifulSoup:
     """Open the start page in ``lang``; the choice is kept for the session."""
-    response = client.get(f"/?lang={lang}")
-    assert response.status_code == 200
-    return soup(response)
+    return PageClient(client).get(f"/?lang={lang}")
 
 
 def by_event_and_language() -> pytest.MarkDecorator:
@@ -171,7 +169,12 @@ def test_each_required_question_left_empty_says_what_to_enter(
 
 @by_event_and_language()
 def test_whole_journey_sends_one_case_with_the_answers_given(
-    app: Flask, client: FlaskClient, redis: Redis, event_name: str, lang: str
+    app: Flask,
+    client: FlaskClient,
+    client_request: PageClient,
+    redis: Redis,
+    event_name: str,
+    lang: str,
 ) -> None:
     tr = translator(app, lang)
     event = EVENTS[event_name]
@@ -188,7 +191,7 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
     assert after == f"/report/{event_name}/tell"
 
     # Who should we tell: each interested organisation, none chosen for the citizen.
-    tell = soup(client.get(after))
+    tell = client_request.get(after)
     assert_in_language(tell, lang, after)
     interested = [a.name for a in routing.interested(event_name, adapters)]
     offered = [d for d in routing.plan(event_name, clean, interested, adapters).decisions if d.told]
@@ -201,15 +204,14 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
         hint = text(tell.select_one(f"#{box['aria-describedby']}"))
         for field in decision.fields:
             assert tr(event.label(field)) in hint, (decision.department, field)
-    nothing = client.post(after, data={"csrf_token": csrf_token(tell)})
-    assert nothing.status_code == 400
-    assert error_of(soup(nothing))[2] == tr("Select at least one organisation to tell")
+    nothing = client_request.post(after, _expected_status=400)
+    assert error_of(nothing)[2] == tr("Select at least one organisation to tell")
     chosen = choose(client, event_name, data["consent"])
     assert chosen.status_code == 302
     assert path_of(chosen.location) == f"/report/{event_name}/check"
 
     # Check your answers: a row and a Change link for every question answered.
-    check = soup(client.get(f"/report/{event_name}/check"))
+    check = client_request.get(f"/report/{event_name}/check")
     assert_in_language(check, lang, f"/report/{event_name}/check")
     answers_list, told_list = check.select("main .govuk-summary-list")
     rows = summary_rows(answers_list)
@@ -228,14 +230,12 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
     assert sent.status_code == 302 and path_of(sent.location) == f"/report/{event_name}/done"
     done = done_page(client, event_name)
     done_url = f"/report/{event_name}/done"
-    assert_in_language(soup(client.get(done_url)), lang, done_url)
+    assert_in_language(client_request.get(done_url), lang, done_url)
 
     # The status page: one row per delivery with its tag, and what was shared with whom.
     case = CaseStore(redis).load(one_case_ref(redis))
     assert case.display_ref == done.display
-    status = client.get(done.status_link)
-    assert status.status_code == 200
-    page = soup(status)
+    page = client_request.get(done.status_link)
     assert_in_language(page, lang, done.status_link)
     deliveries = page.select_one("#deliveries")
     assert deliveries is not None
@@ -302,77 +302,78 @@ def test_a_double_click_racing_the_session_still_makes_one_case(
 # --- 3. back button, back links and changing answers ------------------------------------------
 
 
-def test_going_back_to_an_earlier_question_shows_the_answer_given(client: FlaskClient) -> None:
-    reach_check(client, "moving_house")
+def test_going_back_to_an_earlier_question_shows_the_answer_given(
+    client_request: PageClient,
+) -> None:
+    reach_check(client_request.client, "moving_house")
     answers = sample("moving_house")["answers"]
-    name = soup(client.get("/report/moving_house/full_name"))
+    name = client_request.get("/report/moving_house/full_name")
     field = name.select_one("input#full_name")
     assert field is not None and field["value"] == answers["full_name"]
-    born = soup(client.get("/report/moving_house/date_of_birth"))
+    born = client_request.get("/report/moving_house/date_of_birth")
     boxes = [born.select_one(f"#date_of_birth-{part}") for part in ("day", "month", "year")]
     assert [box["value"] if box else None for box in boxes] == ["12", "7", "1984"]
-    licence = soup(client.get("/report/moving_house/has_driving_licence"))
+    licence = client_request.get("/report/moving_house/has_driving_licence")
     checked = licence.select('input[name="has_driving_licence"][checked]')
     assert [c["value"] for c in checked] == ["yes"]
 
 
-def test_a_change_from_check_answers_goes_back_to_check_answers(client: FlaskClient) -> None:
-    reach_check(client, "moving_house")
+def check_answers(client_request: PageClient) -> list[tuple[str, str]]:
+    """(question, answer) of each row of the moving house check-your-answers page."""
+    page = client_request.get("/report/moving_house/check")
+    return [(k, v) for k, v, _ in summary_rows(page.select("main .govuk-summary-list")[0])]
+
+
+def test_a_change_from_check_answers_goes_back_to_check_answers(
+    client_request: PageClient,
+) -> None:
+    reach_check(client_request.client, "moving_house")
     url = "/report/moving_house/town?change=1"
-    page = soup(client.get(url))
+    page = client_request.get(url)
     back = page.select_one("a.govuk-back-link")
     assert back is not None and back["href"] == "/report/moving_house/check"
-    changed = client.post(url, data={"csrf_token": csrf_token(page), "town": "Newport"})
-    assert changed.status_code == 302
-    assert path_of(changed.location) == "/report/moving_house/check"
-    rows = summary_rows(
-        soup(client.get("/report/moving_house/check")).select("main .govuk-summary-list")[0]
-    )
-    assert ("Town or city", "Newport") in [(k, v) for k, v, _ in rows]
+    client_request.post(url, {"town": "Newport"}, _expected_redirect="/report/moving_house/check")
+    assert ("Town or city", "Newport") in check_answers(client_request)
 
 
 def test_changing_to_having_a_licence_asks_its_number_then_returns_to_check(
-    client: FlaskClient,
+    client_request: PageClient,
 ) -> None:
     answers = {**sample("moving_house")["answers"], "has_driving_licence": "no"}
-    reach_check(client, "moving_house", answers, consent=["council", "dwp", "hmrc"])
-    check = soup(client.get("/report/moving_house/check"))
+    reach_check(client_request.client, "moving_house", answers, consent=["council", "dwp", "hmrc"])
+    check = client_request.get("/report/moving_house/check")
     assert "Driving licence number" not in text(check.find("main"))
 
-    url = "/report/moving_house/has_driving_licence?change=1"
-    token = csrf_token(soup(client.get(url)))
-    changed = client.post(url, data={"csrf_token": token, "has_driving_licence": "yes"})
-    assert changed.status_code == 302
     number_url = "/report/moving_house/driving_licence_number?change=1"
-    assert path_of(changed.location) == number_url
-    number = soup(client.get(number_url))
+    client_request.post(
+        "/report/moving_house/has_driving_licence?change=1",
+        {"has_driving_licence": "yes"},
+        _expected_redirect=number_url,
+    )
+    number = client_request.get(number_url)
     assert text(number.find("h1")) == "What is the driving licence number?"
-    given = client.post(
+    client_request.post(
         number_url,
-        data={"csrf_token": csrf_token(number), "driving_licence_number": "OBRIE757124S99AB"},
+        {"driving_licence_number": "OBRIE757124S99AB"},
+        _expected_redirect="/report/moving_house/check",
     )
-    assert given.status_code == 302
-    assert path_of(given.location) == "/report/moving_house/check"
-    rows = summary_rows(
-        soup(client.get("/report/moving_house/check")).select("main .govuk-summary-list")[0]
-    )
-    assert ("Driving licence number", "OBRIE757124S99AB") in [(k, v) for k, v, _ in rows]
+    assert ("Driving licence number", "OBRIE757124S99AB") in check_answers(client_request)
 
 
-def change_to_no_licence(client: FlaskClient) -> BeautifulSoup:
-    reach_check(client, "moving_house")  # the sample has a licence, and tells DVLA
-    url = "/report/moving_house/has_driving_licence?change=1"
-    token = csrf_token(soup(client.get(url)))
-    changed = client.post(url, data={"csrf_token": token, "has_driving_licence": "no"})
-    assert changed.status_code == 302
-    assert path_of(changed.location) == "/report/moving_house/check"
-    return soup(client.get("/report/moving_house/check"))
+def change_to_no_licence(client_request: PageClient) -> BeautifulSoup:
+    reach_check(client_request.client, "moving_house")  # the sample has a licence, and tells DVLA
+    client_request.post(
+        "/report/moving_house/has_driving_licence?change=1",
+        {"has_driving_licence": "no"},
+        _expected_redirect="/report/moving_house/check",
+    )
+    return client_request.get("/report/moving_house/check")
 
 
 def test_changing_to_no_licence_drops_the_licence_number_from_check_answers(
-    client: FlaskClient,
+    client_request: PageClient,
 ) -> None:
-    check = change_to_no_licence(client)
+    check = change_to_no_licence(client_request)
     rows = summary_rows(check.select("main .govuk-summary-list")[0])
     assert ("Has a driving licence", "No") in [(k, v) for k, v, _ in rows]
     assert "Driving licence number" not in [k for k, _, _ in rows]
@@ -380,12 +381,12 @@ def test_changing_to_no_licence_drops_the_licence_number_from_check_answers(
 
 
 def test_changing_to_no_licence_no_longer_promises_to_tell_dvla(
-    app: Flask, client: FlaskClient, redis: Redis
+    client_request: PageClient, redis: Redis
 ) -> None:
-    check = change_to_no_licence(client)
+    check = change_to_no_licence(client_request)
     told = [k for k, _, _ in summary_rows(check.select("main .govuk-summary-list")[1])]
     dvla = "Driver and Vehicle Licensing Agency (driving licences)"
     assert told and dvla not in told
-    assert send(client, "moving_house").status_code == 302
+    assert send(client_request.client, "moving_house").status_code == 302
     case = CaseStore(redis).load(one_case_ref(redis))
     assert "dvla" not in case.deliveries

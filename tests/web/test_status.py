@@ -14,7 +14,7 @@ from redis import Redis
 from router import reference
 from router.delivery.worker import Supervisor
 from tests.support.journeys import find_case, submit_sample
-from tests.support.pages import error_of, path_of, soup, text
+from tests.support.pages import PageClient, error_of, path_of, soup, text
 from tests.support.samples import sample
 
 # --- 1. who may see a status page --------------------------------------------------------------
@@ -56,18 +56,15 @@ def test_a_status_link_without_its_secret_sends_you_to_find_your_report(
     app: Flask, client: FlaskClient
 ) -> None:
     sent = submit_sample(client, "death")
-    stranger = app.test_client()
+    stranger = PageClient(app.test_client())
     for url in (f"/status/{sent.display}", f"/status/{sent.display}?s=not-the-secret"):
-        response = stranger.get(url)
-        assert response.status_code == 302, url
-        assert path_of(response.location) == f"/status?ref={sent.display}"
-    assert stranger.get(f"/status/{sent.display}/deliveries").status_code == 404
-    find = soup(stranger.get(f"/status?ref={sent.display}"))
+        stranger.get(url, _expected_redirect=f"/status?ref={sent.display}")
+    stranger.get(f"/status/{sent.display}/deliveries", _expected_status=404)
+    find = stranger.get(f"/status?ref={sent.display}")
     assert find.select_one("input#reference")["value"] == sent.display
     assert "Pendleton" not in text(find)
     owner = stranger.get(sent.status_link)  # the link from the confirmation opens it
-    assert owner.status_code == 200
-    assert text(soup(owner).find("h1")) == "Progress of your report"
+    assert text(owner.find("h1")) == "Progress of your report"
 
 
 def test_a_death_is_found_by_reference_and_the_date_of_birth_of_the_person_who_died(
@@ -123,10 +120,8 @@ def test_a_made_up_reference_gets_the_same_answers_as_a_real_one(
 # --- 2. the live status fragment ----------------------------------------------------------------
 
 
-def fragment(client: FlaskClient, ref: str) -> Tag:
-    response = client.get(f"/status/{ref}/deliveries", headers={"HX-Request": "true"})
-    assert response.status_code == 200
-    page = soup(response)
+def fragment(client_request: PageClient, ref: str) -> Tag:
+    page = client_request.get(f"/status/{ref}/deliveries", headers={"HX-Request": "true"})
     assert page.find("html") is None and page.find("header") is None, "not a fragment"
     deliveries = page.select_one("#deliveries")
     assert deliveries is not None
@@ -134,25 +129,25 @@ def fragment(client: FlaskClient, ref: str) -> Tag:
 
 
 def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
-    client: FlaskClient,
+    client_request: PageClient,
 ) -> None:
-    sent = submit_sample(client, "birth")
-    deliveries = fragment(client, sent.display)
+    sent = submit_sample(client_request.client, "birth")
+    deliveries = fragment(client_request, sent.display)
     assert deliveries["hx-get"] == f"/status/{sent.display}/deliveries"
     assert str(deliveries["hx-trigger"]).startswith("every ")
-    page = soup(client.get(sent.status_link)).select_one("#deliveries")
+    page = client_request.get(sent.status_link).select_one("#deliveries")
     assert page is not None and page["hx-get"] == f"/status/{sent.display}/deliveries"
     tags = [text(t) for t in deliveries.select(".govuk-tag")]
     assert tags == ["Waiting to send", "Waiting to send"]
 
 
 def test_polling_stops_once_every_organisation_is_told(
-    client: FlaskClient, workers: Supervisor
+    client_request: PageClient, workers: Supervisor
 ) -> None:
-    sent = submit_sample(client, "birth")
+    sent = submit_sample(client_request.client, "birth")
     deadline = time.monotonic() + 20
     while True:
-        deliveries = fragment(client, sent.display)
+        deliveries = fragment(client_request, sent.display)
         tags = [text(t) for t in deliveries.select(".govuk-tag")]
         if tags and all(t == "Told" for t in tags):
             break
@@ -167,5 +162,5 @@ def test_polling_stops_once_every_organisation_is_told(
     for heading in headings:
         said = heading.find_next_sibling("p")
         assert said is not None and text(said).startswith("Sent on "), text(heading)
-    page = soup(client.get(sent.status_link)).select_one("#deliveries")
+    page = client_request.get(sent.status_link).select_one("#deliveries")
     assert page is not None and not page.has_attr("hx-get")

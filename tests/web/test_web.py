@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from router.redis_server import RedisServer
+from tests.support.pages import PageClient, text
 from tests.support.samples import sample
 
 
@@ -70,3 +71,23 @@ def test_every_web_process_signs_forms_with_the_same_key(
     )
     assert answer.status_code == 302
     assert answer.location == "/report/moving_house/date_of_birth"
+
+
+def test_the_page_client_fails_when_a_page_is_not_what_the_test_expects(
+    client_request: PageClient,
+) -> None:
+    """Guards the page client itself: a wrong status or redirect must fail the test."""
+    assert text(client_request.get("/").find("h1")) == "Tell us about a life event"
+    with pytest.raises(AssertionError, match="404, expected 200"):
+        client_request.get("/no/such/page")
+    first = "/report/moving_house/full_name"
+    client_request.get("/report/moving_house", _expected_redirect=first)
+    with pytest.raises(AssertionError, match="302, expected 200"):
+        client_request.get("/report/moving_house")
+    with pytest.raises(AssertionError, match=f"redirects to .*{first}, expected /status"):
+        client_request.get("/report/moving_house", _expected_redirect="/status")
+    client_request.post(
+        first, {"full_name": "Sam Jones"}, _expected_redirect="/report/moving_house/date_of_birth"
+    )
+    with pytest.raises(AssertionError, match="400, expected 302"):
+        client_request.post(first, {"full_name": ""})
