@@ -1,4 +1,6 @@
-"""Shared fixtures: a throwaway Redis server for the run, real worker processes."""
+"""Shared fixtures: a throwaway Redis server for the run, the core on it, the web app, a
+browser on it (as a test client, and as a page client that asserts and parses), a
+member of staff signed in, real worker processes."""
 
 from __future__ import annotations
 
@@ -7,13 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 
 from router.adapters.registry import Registry
+from router.assisted.staff import StaffStore
+from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.helpers import Workers
+from tests.support.counter import HOME, PASSWORD, StaffClient, sign_in
+from tests.support.pages import PageClient, redirected_to
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +57,44 @@ def core(redis: Redis, registry: Registry) -> LifeEventRouter:
 
 
 @pytest.fixture
-def workers(redis: Redis, redis_server: RedisServer, registry: Registry) -> Iterator[Workers]:
-    """Real `router worker` processes, one per department queue; stopped by pid."""
-    pool = Workers(redis_server.url, registry.names())
+def app(redis: Redis, redis_server: RedisServer) -> Flask:
+    """The web app (citizen pages, API, counter) on the suite's Redis, flushed first."""
+    from channels.app import create_app
+
+    return create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser nobody signed in with."""
+    return app.test_client()
+
+
+@pytest.fixture
+def client_request(client: FlaskClient) -> PageClient:
+    """The same browser as ``client``, reading pages as a person does: ``get`` and ``post``
+    assert the status (and redirect) expected and return the parsed page."""
+    return PageClient(client)
+
+
+@pytest.fixture
+def staff_client(app: Flask, redis: Redis) -> StaffClient:
+    """A browser signed in as a new member of staff: ``staff_client("ann", HOME)``."""
+
+    def make(username: str, branch: str = HOME, role: str = "clerk") -> FlaskClient:
+        StaffStore(redis).add(username, PASSWORD, branch, role)
+        browser = app.test_client()
+        assert redirected_to(sign_in(browser, username, PASSWORD)) == "/counter"
+        return browser
+
+    return make
+
+
+@pytest.fixture
+def workers(redis: Redis, redis_server: RedisServer, registry: Registry) -> Iterator[Supervisor]:
+    """Real `router worker` processes, as `router up` starts them: the supervisor's default
+    number (2, or ROUTER_WORKER_PROCESSES), each serving every department; stopped by pid."""
+    pool = Supervisor(redis_server.url, registry.names())
     pool.start()
     try:
         yield pool

@@ -27,10 +27,12 @@ from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
 from router.catalogue import EVENTS
+from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
-from tests.helpers import Workers, sample
+from tests.support.samples import sample
+from tests.support.sent import Sent
 
 PASSWORD = "a long counter password"
 WRONG_PASSWORD = "not the right password"
@@ -49,21 +51,6 @@ OTHER_BRANCH = "cardiff-queen-street"
 
 
 # --- the case and the staff ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sent:
-    ref: str  # canonical, ACDEFGHJK
-    secret: str
-    branch: str  # the branch it waits at
-
-    @property
-    def display(self) -> str:
-        return reference.display(self.ref)
-
-    @property
-    def branch_name(self) -> str:
-        return branches.branch(self.branch).name
 
 
 def send_photocard_change(core: LifeEventRouter) -> Sent:
@@ -242,7 +229,7 @@ def page(new_page: PageFactory) -> Page:
 
 def test_a_clerk_checks_identity_takes_the_photo_and_dvla_is_told(
     live_server: str,
-    workers: Workers,
+    workers: Supervisor,
     core: LifeEventRouter,
     redis: Redis,
     page: Page,

@@ -24,9 +24,10 @@ from router import reference, routing
 from router.adapters.mocks import Faults, configure_faults
 from router.cases import DeliveryState
 from router.catalogue import EVENTS, Kind, Question
+from router.delivery.worker import Supervisor
 from tests.browser.conftest import PageFactory
 from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot, titles, translate
-from tests.helpers import Workers, sample
+from tests.support.samples import sample
 
 _REF_CHAR = "[ACDEFGHJKMNPQRTWXY3469]"
 REFERENCE = re.compile(rf"{_REF_CHAR}{{4}}-{_REF_CHAR}{{4}}-{_REF_CHAR}")
@@ -325,7 +326,7 @@ def test_change_of_name_with_a_photocard_needs_a_post_office_visit(
 
 
 def test_whole_journey_without_javascript(
-    live_server: str, workers: Workers, page_nojs: Page
+    live_server: str, workers: Supervisor, page_nojs: Page
 ) -> None:
     report = Report.sample("birth")
     citizen = Citizen(page_nojs, live_server)
@@ -339,7 +340,7 @@ def test_whole_journey_without_javascript(
 
 
 def test_status_page_updates_by_itself(
-    live_server: str, workers: Workers, redis: Redis, page: Page
+    live_server: str, workers: Supervisor, redis: Redis, page: Page
 ) -> None:
     configure_faults(redis, "dwp", Faults(latency_ms=3000))  # so the first view is pending
     report = Report.sample("moving_house")

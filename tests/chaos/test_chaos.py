@@ -5,7 +5,7 @@ data folder) and its own supervised ``router worker`` processes for the five bui
 departments, submits a seeded random workload of at least 200 valid cases across all
 six life events (spread over the run, so faults land mid-flight), and stops every
 process it started by pid however it ends. Each ends with the invariant
-(``harness.check_invariant``): every accepted case has every planned delivery in a
+(``invariant.check_invariant``): every accepted case has every planned delivery in a
 final state, each department's records changed exactly once per delivery, nothing is
 left queued, sending or retrying; and prints a one-line summary with ``duplicates``
 and ``lost`` (both must be 0).
@@ -54,25 +54,27 @@ from channels.app import create_app
 from router import keys, reference
 from router.adapters.mocks import Faults
 from router.settings import RetryPolicy
-from tests.chaos.harness import (
-    DEPARTMENTS,
-    POLICY,
-    POLL_SECONDS,
+from tests.chaos.invariant import (
     Report,
-    Settled,
-    Submitter,
-    World,
-    case_refs,
     check_invariant,
     completion_times,
     reruns,
     seconds,
     summary,
+)
+from tests.chaos.workload import DEPARTMENTS, workload
+from tests.chaos.world import (
+    POLICY,
+    POLL_SECONDS,
+    Settled,
+    Submitter,
+    World,
+    case_refs,
     wait_settled,
-    workload,
     world,
 )
-from tests.helpers import mock_log, sample
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample
 
 SEED = 20_240_611
 MIN_KILLS = 20

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLES, ROOT, router_cli
+from tests.support.paths import EXAMPLES, ROOT
+from tests.support.processes import router_cli
 
 pytestmark = pytest.mark.slow
 

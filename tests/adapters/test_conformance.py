@@ -13,7 +13,7 @@ from router.adapters.contract import Adapter, Notification, Receipt
 from router.adapters.mocks import DwpBenefits
 from router.adapters.registry import Registry
 from router.catalogue import EVENTS
-from tests.helpers import router_cli
+from tests.support.processes import router_cli
 
 
 def failed_rules(cls: type[Adapter], redis: Redis) -> set[str]:
@@ -152,7 +152,7 @@ def test_adapters_check_passes_a_built_in_and_refuses_an_unknown_name(
 
 
 def test_adapters_check_fails_a_broken_adapter_with_exit_status_1(cli_env: dict[str, str]) -> None:
-    env = dict(cli_env, ROUTER_ADAPTERS="tests.test_conformance:AppliesTwice")
+    env = dict(cli_env, ROUTER_ADAPTERS="tests.adapters.test_conformance:AppliesTwice")
     result = router_cli("adapters", "check", "applies_twice", env=env)
     assert result.returncode == 1
     assert "FAIL idempotent [birth]" in result.stdout
@@ -161,7 +161,7 @@ def test_adapters_check_fails_a_broken_adapter_with_exit_status_1(cli_env: dict[
 def test_consent_rules_over_declarations(redis: Redis) -> None:
     """An adapter is never sent an event the citizen did not consent to, whatever it declares."""
     from router import routing
-    from tests.helpers import sample
+    from tests.support.samples import sample
 
     class WantsEverything(DwpBenefits):
         name = "greedy"

@@ -9,7 +9,10 @@ from redis import Redis
 
 from router import keys, reference
 from router.adapters.mocks import Faults, configure_faults
-from tests.helpers import EXAMPLES, Workers, router_cli, sample, samples, wait_settled
+from router.delivery.worker import Supervisor
+from tests.support.paths import EXAMPLES
+from tests.support.processes import router_cli, wait_settled
+from tests.support.samples import sample, samples
 
 
 def _ref_from(stdout: str) -> str:
@@ -118,7 +121,7 @@ def test_bad_input_gives_a_message_per_field_exits_non_zero_and_writes_nothing(
 
 
 def test_status_prints_each_departments_state(
-    cli_env: dict[str, str], redis: Redis, workers: Workers
+    cli_env: dict[str, str], redis: Redis, workers: Supervisor
 ) -> None:
     ref = _ref_from(router_cli("submit", str(EXAMPLES / "change_of_name.json"), env=cli_env).stdout)
     wait_settled(redis, ref)
@@ -145,7 +148,7 @@ def test_status_of_a_bad_or_unknown_reference_says_so_without_a_traceback(
 
 
 def test_operators_list_and_replay_failed_deliveries(
-    cli_env: dict[str, str], redis: Redis, workers: Workers
+    cli_env: dict[str, str], redis: Redis, workers: Supervisor
 ) -> None:
     configure_faults(redis, "payments", Faults(permanent_rate=1.0))
     ref = _ref_from(router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env).stdout)

@@ -14,7 +14,7 @@ from router import keys, reference, routing
 from router.cases import DeliveryState
 from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
-from tests.helpers import sample
+from tests.support.samples import sample
 
 
 def _drawn(monkeypatch: pytest.MonkeyPatch, *refs: str) -> list[str]:

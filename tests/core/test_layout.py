@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Lowest first. A new module must be given a layer here.
 LAYERS: tuple[tuple[str, ...], ...] = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,10 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
-from redis import Redis
 
-from channels.app import create_app
-from router.redis_server import RedisServer
 from scripts import i18n
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CY_PO = ROOT / "channels" / "translations" / "cy" / "LC_MESSAGES" / "messages.po"
 
 # The same keywords `python -m scripts.i18n extract` gives pybabel.
@@ -106,13 +102,7 @@ def compiled() -> None:
     i18n.main(["compile"])  # as ./dev does, so a changed .po is what the app reads
 
 
-@pytest.fixture
-def client(compiled: None, redis: Redis, redis_server: RedisServer) -> Iterator[FlaskClient]:
-    app = create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "t"})
-    with app.test_client() as test_client:
-        yield test_client
-
-
+@pytest.mark.usefixtures("compiled")
 def test_start_page_in_welsh(client: FlaskClient) -> None:
     catalog = welsh()
     heading = str(catalog["Tell us about a life event"].string)
@@ -128,6 +118,7 @@ def test_start_page_in_welsh(client: FlaskClient) -> None:
     assert html.escape(str(catalog["Moving house"].string)) in text
 
 
+@pytest.mark.usefixtures("compiled")
 def test_start_page_in_english_by_default(client: FlaskClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
@@ -138,6 +129,7 @@ def test_start_page_in_english_by_default(client: FlaskClient) -> None:
     assert "Moving house" in text
 
 
+@pytest.mark.usefixtures("compiled")
 def test_welsh_from_accept_language(client: FlaskClient) -> None:
     text = client.get("/", headers={"Accept-Language": "cy-GB,cy;q=0.9,en;q=0.5"}).get_data(
         as_text=True

@@ -14,8 +14,7 @@ from router import reference
 from router.catalogue import EVENTS, Kind
 from router.exceptions import ValidationFailed
 from router.routing import check_consent, interested, plan
-from tests.test_catalogue import MESSAGE_IDS, valid_answers
-from tests.test_routing import ADAPTERS, BY_NAME, TODAY
+from tests.support.answers import ADAPTERS, BY_NAME, MESSAGE_IDS, TODAY, valid_answers
 
 PROPERTY = settings(
     max_examples=200,

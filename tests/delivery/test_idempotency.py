@@ -10,8 +10,11 @@ from router import keys
 from router.adapters.registry import Registry
 from router.cases import DeliveryState
 from router.delivery.fanout import FanOut
+from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
-from tests.helpers import Workers, mock_log, sample, wait_settled
+from tests.support.processes import wait_settled
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample
 
 
 def test_the_same_notification_twice_returns_the_first_receipt_and_changes_nothing(
@@ -35,7 +38,7 @@ def test_the_same_notification_twice_returns_the_first_receipt_and_changes_nothi
 
 
 def test_a_crash_after_the_department_applied_it_does_not_apply_it_twice(
-    core: LifeEventRouter, redis: Redis, registry: Registry, workers: Workers
+    core: LifeEventRouter, redis: Redis, registry: Registry, workers: Supervisor
 ) -> None:
     """The department took the change, then the router died before recording it:
     the job runs again and gets the department's first receipt back."""
@@ -56,7 +59,7 @@ def test_a_crash_after_the_department_applied_it_does_not_apply_it_twice(
 
 
 def test_a_delivery_run_again_after_delivery_changes_nothing(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     data = sample("new_job")
     ref = core.submit(data["event"], data["answers"], data["consent"]).ref

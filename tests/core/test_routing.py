@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from typing import Any, ClassVar
 
 import pytest
 
 from router.adapters.contract import Adapter, RegistryError
-from router.adapters.mocks import (
-    DvlaLicences,
-    DwpBenefits,
-    GovernmentPayments,
-    HmrcTax,
-    LocalCouncil,
-)
+from router.adapters.mocks import DwpBenefits
 from router.adapters.registry import ENTRY_POINT_GROUP, Registry
 from router.catalogue import EVENTS
 from router.exceptions import ValidationFailed
 from router.routing import ASSISTED_TASKS, Decision, check_consent, interested, plan
-from tests.test_catalogue import valid_answers
-
-TODAY = date(2026, 11, 29)
-ADAPTERS = (DwpBenefits, DvlaLicences, GovernmentPayments, HmrcTax, LocalCouncil)
-BY_NAME = {a.name: a for a in ADAPTERS}
+from tests.support.answers import ADAPTERS, BY_NAME, TODAY, valid_answers
 
 # Which departments each life event concerns.
 CONCERNED = {

@@ -13,21 +13,19 @@ from router.adapters.registry import Registry
 from router.cases import DeliveryState
 from router.delivery.fanout import FanOut
 from router.delivery.queues import queue_for
+from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.helpers import Workers, mock_log, sample, samples, wait_settled
-
-
-def submit_sample(core: LifeEventRouter, name: str) -> str:
-    data = sample(name)
-    return core.submit(data["event"], data["answers"], data["consent"], channel="test").ref
+from tests.support.processes import wait_settled
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample, samples, submit_to_core
 
 
 @pytest.mark.parametrize("name", samples())
 def test_each_sample_event_is_delivered_by_real_workers(
-    core: LifeEventRouter, redis: Redis, workers: Workers, name: str
+    core: LifeEventRouter, redis: Redis, workers: Supervisor, name: str
 ) -> None:
-    ref = submit_sample(core, name)
+    ref = submit_to_core(core, name, channel="test").ref
     case = wait_settled(redis, ref)
 
     assert case.deliveries, "every sample tells at least one department"
@@ -46,9 +44,9 @@ def test_each_sample_event_is_delivered_by_real_workers(
 
 
 def test_dvla_mock_really_updates_the_address_on_the_licence(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
-    ref = submit_sample(core, "moving_house")
+    ref = submit_to_core(core, "moving_house", channel="test").ref
     wait_settled(redis, ref)
     answers = core.case(ref).answers
     licence = redis.hgetall(f"mock:dvla:licence:{answers['driving_licence_number']}")
@@ -58,9 +56,9 @@ def test_dvla_mock_really_updates_the_address_on_the_licence(
 
 
 def test_no_department_ever_receives_an_undeclared_field(
-    core: LifeEventRouter, redis: Redis, workers: Workers, registry: Registry
+    core: LifeEventRouter, redis: Redis, workers: Supervisor, registry: Registry
 ) -> None:
-    refs = [submit_sample(core, name) for name in samples()]
+    refs = [submit_to_core(core, name, channel="test").ref for name in samples()]
     for ref in refs:
         wait_settled(redis, ref)
     seen = 0
@@ -73,7 +71,7 @@ def test_no_department_ever_receives_an_undeclared_field(
 
 
 def test_a_department_not_chosen_is_told_nothing(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     data = sample("moving_house")
     ref = core.submit(data["event"], data["answers"], ["dwp"]).ref
@@ -85,10 +83,10 @@ def test_a_department_not_chosen_is_told_nothing(
 
 
 def test_transient_failures_retry_until_delivered(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     configure_faults(redis, "dwp", Faults(fail_first=2))
-    ref = submit_sample(core, "new_job")
+    ref = submit_to_core(core, "new_job", channel="test").ref
     case = wait_settled(redis, ref, timeout=60)
 
     dwp = case.deliveries["dwp"]
@@ -103,10 +101,10 @@ def test_transient_failures_retry_until_delivered(
 
 
 def test_permanent_rejection_fails_dead_letters_flags_and_replays(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     configure_faults(redis, "hmrc", Faults(permanent_rate=1.0))
-    ref = submit_sample(core, "retiring")
+    ref = submit_to_core(core, "retiring", channel="test").ref
     case = wait_settled(redis, ref)
 
     hmrc = case.deliveries["hmrc"]
@@ -130,13 +128,13 @@ def test_permanent_rejection_fails_dead_letters_flags_and_replays(
 
 
 def test_exhausted_retries_end_failed_on_the_dead_letter_list(
-    redis: Redis, registry: Registry, workers: Workers
+    redis: Redis, registry: Registry, workers: Supervisor
 ) -> None:
     core = LifeEventRouter(
         redis, registry, RetryPolicy(max_retries=2, base_seconds=1, cap_seconds=1)
     )
     configure_faults(redis, "council", Faults(outage=True))
-    ref = submit_sample(core, "death")
+    ref = submit_to_core(core, "death", channel="test").ref
     case = wait_settled(redis, ref, timeout=60)
 
     council = case.deliveries["council"]
@@ -150,11 +148,11 @@ def test_exhausted_retries_end_failed_on_the_dead_letter_list(
 
 
 def test_replay_refuses_a_delivery_that_did_not_fail(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     from router.exceptions import UnknownDelivery
 
-    ref = submit_sample(core, "birth")
+    ref = submit_to_core(core, "birth", channel="test").ref
     wait_settled(redis, ref)
     with pytest.raises(UnknownDelivery):
         core.fanout.replay(f"{ref}-dwp")
@@ -166,7 +164,7 @@ def test_every_queue_anything_enqueues_on_has_a_worker(
     core: LifeEventRouter, redis: Redis, registry: Registry
 ) -> None:
     for name in samples():
-        submit_sample(core, name)
+        submit_to_core(core, name, channel="test")
     used = {key.decode().removeprefix("rq:queue:") for key in redis.smembers("rq:queues")}
     assert used
     assert used <= {queue_for(name) for name in registry.names()}
@@ -180,7 +178,7 @@ def test_each_submission_wakes_a_department_once_however_many_deliveries_wait(
 ) -> None:
     """Deliveries wait in the department's pending set; its queue carries only one
     wake-up (a drain job) until a worker takes it, not one job per delivery."""
-    refs = [submit_sample(core, "death") for _ in range(5)]
+    refs = [submit_to_core(core, "death", channel="test").ref for _ in range(5)]
     consented = sample("death")["consent"]
     for department in consented:
         members = {m.decode() for m in redis.zrange(keys.pending(department), 0, -1)}
@@ -223,11 +221,11 @@ def test_case_is_stored_with_its_plan_and_history_before_the_reference_is_return
 
 
 def test_a_departments_retry_after_is_honoured(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     # The policy alone would retry after about a second; the department asks for 3.
     configure_faults(redis, "hmrc", Faults(fail_first=1, retry_after=3))
-    ref = submit_sample(core, "new_job")
+    ref = submit_to_core(core, "new_job", channel="test").ref
     case = wait_settled(redis, ref, timeout=30)
     assert case.deliveries["hmrc"].state == DeliveryState.DELIVERED
     history = [h for h in core.store.history(ref) if h.department == "hmrc"]

@@ -1,33 +1,15 @@
-"""Helpers for tests that run real processes."""
+"""Real processes: the `router` command, and waiting for real workers to settle a case."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 from redis import Redis
 
 from router.cases import Case, CaseStore
-from router.delivery.worker import Supervisor
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "events"
-
-
-def sample(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
-
-
-def samples() -> list[str]:
-    return sorted(p.stem for p in EXAMPLES.glob("*.json"))
-
-
-class Workers(Supervisor):
-    """The same supervisor `router up` uses, driven by a test."""
+from tests.support.paths import ROOT
 
 
 def wait_settled(redis: Redis, ref: str, timeout: float = 30.0) -> Case:
@@ -56,7 +38,3 @@ def router_cli(
         timeout=60,
         cwd=ROOT,
     )
-
-
-def mock_log(redis: Redis, department: str) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in redis.lrange(f"mock:{department}:log", 0, -1)]

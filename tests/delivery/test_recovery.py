@@ -17,8 +17,11 @@ from router.cases import CaseStore, DeliveryState, delivery_id
 from router.delivery import breaker, recovery
 from router.delivery.batch import Dispatcher
 from router.delivery.queues import queue_for
+from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
-from tests.helpers import Workers, mock_log, sample, wait_settled
+from tests.support.processes import wait_settled
+from tests.support.redis_dump import mock_log
+from tests.support.samples import sample
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +36,7 @@ def _wait_for_state(
 
 
 def test_a_worker_killed_mid_delivery_is_replaced_and_the_delivery_runs_again_within_10s(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     configure_faults(redis, "dvla", Faults(latency_ms=1500))
     data = sample("moving_house")
@@ -122,7 +125,7 @@ def test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper(
 
 
 def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     configure_faults(redis, "hmrc", Faults(outage=True))
     data = sample("new_job")
@@ -150,7 +153,7 @@ def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
 
 
 def test_a_lost_wake_up_loses_nothing(
-    core: LifeEventRouter, redis: Redis, workers: Workers
+    core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     """A worker on several queues dequeues with BLPOP: killed between taking a drain job
     and running it, it loses that job. The deliveries wait in the pending set, the wake
@@ -172,7 +175,7 @@ def test_a_lost_wake_up_loses_nothing(
 
 
 def test_the_sweeping_worker_sends_orphans_again_whoever_holds_the_wake_key(
-    core: LifeEventRouter, redis: Redis, registry: Registry, workers: Workers
+    core: LifeEventRouter, redis: Redis, registry: Registry, workers: Supervisor
 ) -> None:
     """A killed worker leaves its leases and the department's wake key behind. The
     live process whose sweep puts the orphans back drains them itself, without waiting

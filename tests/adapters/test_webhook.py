@@ -552,7 +552,8 @@ def test_a_webhook_department_added_with_one_command_receives_signed_deliveries(
     (as `router up` does) starts its worker, and a real delivery arrives signed."""
     from router.delivery.worker import Supervisor
     from router.service import LifeEventRouter
-    from tests.helpers import router_cli, sample, wait_settled
+    from tests.support.processes import router_cli, wait_settled
+    from tests.support.samples import sample
 
     added = router_cli(
         "adapters",

@@ -27,7 +27,9 @@ from router.adapters.registry import Registry
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
-from tests.helpers import ROOT, router_cli, sample
+from tests.support.paths import ROOT
+from tests.support.processes import router_cli
+from tests.support.samples import sample
 
 pytestmark = pytest.mark.slow
 

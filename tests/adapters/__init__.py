@@ -1,0 +1,1 @@
+"""Departments: the adapter contract's conformance kit, external adapters, webhooks."""

@@ -1,0 +1,360 @@
+"""One chaos scenario's world: its own Redis server and supervised `router worker`
+processes, faults and kills, a thread submitting the workload, and the state read back
+until it settles."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from router import keys
+from router.adapters.mocks import Faults, configure_faults
+from router.adapters.registry import Registry
+from router.cases import PENDING_STATES, CaseStore, delivery_id
+from router.delivery.queues import queue_for
+from router.delivery.worker import Supervisor
+from router.redis_server import RedisServer, start_redis
+from router.service import LifeEventRouter
+from router.settings import RetryPolicy
+from tests.chaos.workload import DEPARTMENTS
+
+POLICY = RetryPolicy(max_retries=8, base_seconds=1, cap_seconds=4)
+POLL_SECONDS = 0.2
+SETTLE_SECONDS = 120.0
+# Give up waiting early when no delivery has changed state for this long: with retries
+# capped at 4 s and orphans swept within ~5 s, a live system never stalls this long.
+STALL_SECONDS = 30.0
+PENDING = frozenset(str(s) for s in PENDING_STATES)
+RQ_QUEUE_KEY = "rq:queue:{name}"
+
+CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError)
+
+
+# --- processes: a private Redis and worker pool ------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, state, start time) of a process, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = raw.rsplit(")", 1)[1].split()
+    return int(rest[1]), rest[0], rest[19]
+
+
+def _children_of(parents: set[int]) -> list[tuple[int, str]]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat is not None and stat[0] in parents:
+                found.append((int(entry), stat[2]))
+    return found
+
+
+@dataclass
+class Kill:
+    """One SIGKILL: of a worker (one department) or of Redis (every department)."""
+
+    at: float  # time.time() just before the signal
+    departments: tuple[str, ...]
+    pid: int
+    sending: tuple[str, ...] = ()  # deliveries of those departments seen "sending" before
+
+
+class World:
+    """One scenario's own Redis server and supervised `router worker` processes."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.server: RedisServer = start_redis(data_dir)
+        self.url = self.server.url
+        self.redis = Redis.from_url(self.url)
+        self.store = CaseStore(self.redis)
+        self.supervisor = Supervisor(self.url, DEPARTMENTS)
+        # Processes our workers started (a forked RQ scheduler, say): a SIGKILLed worker
+        # leaves them behind, so they are noted and stopped by pid at the end.
+        self._descendants: set[tuple[int, str]] = set()
+        self.kills: list[Kill] = []
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the worker processes (each serves every department) and wait until
+        each has registered."""
+        self.supervisor.start()
+        deadline = time.monotonic() + timeout
+        while int(self.redis.scard("rq:workers")) < self.supervisor.processes:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the workers did not all start within {timeout}s")
+            self.supervisor.check()
+            time.sleep(0.1)
+
+    def faults(self, faults: Faults, departments: Iterable[str] = DEPARTMENTS) -> None:
+        for name in departments:
+            configure_faults(self.redis, name, faults)
+
+    def tick(self) -> None:
+        """The supervisor's loop: restart any worker that died."""
+        self.supervisor.check()
+        self._note_descendants()
+
+    def _note_descendants(self) -> None:
+        self._descendants.update(_children_of(set(self.supervisor.pids())))
+
+    def sending(self, refs: Sequence[str]) -> dict[str, list[str]]:
+        """Deliveries now in "sending", by department (empty while Redis is down)."""
+        found: dict[str, list[str]] = defaultdict(list)
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for ref in refs:
+                    pipe.hgetall(keys.case(ref))
+                raw = pipe.execute()
+        except CONNECTION_ERRORS:
+            return found
+        for ref, data in zip(refs, raw, strict=True):
+            for key, value in data.items():
+                name = as_text(key)
+                if (
+                    name.startswith("d:")
+                    and name.endswith(":state")
+                    and as_text(value) == "sending"
+                ):
+                    department = name[2:-6]
+                    found[department].append(delivery_id(ref, department))
+        return found
+
+    def kill_worker(self, rng: random.Random, refs: Sequence[str]) -> Kill | None:
+        """SIGKILL one worker process (each serves every department, so whatever it
+        holds mid-delivery is orphaned), chosen at random."""
+        sending = self.sending(refs)
+        slot = rng.choice(sorted(self.supervisor.children))
+        child = self.supervisor.children[slot]
+        if child.poll() is not None:
+            return None
+        self._note_descendants()
+        held = tuple(d for ds in sending.values() for d in ds)
+        kill = Kill(time.time(), DEPARTMENTS, child.pid, held)
+        os.kill(child.pid, signal.SIGKILL)
+        self.kills.append(kill)
+        return kill
+
+    def kill_redis(self, refs: Sequence[str]) -> Kill:
+        sending = self.sending(refs)
+        pid = self.server.pid or 0
+        kill = Kill(time.time(), DEPARTMENTS, pid, tuple(d for ds in sending.values() for d in ds))
+        self.server.kill()
+        self.kills.append(kill)
+        return kill
+
+    def close(self) -> None:
+        try:
+            with contextlib.suppress(Exception):
+                self._note_descendants()
+            self.supervisor.stop()
+        finally:
+            _stop_leftovers(self._descendants)
+            self.redis.close()
+            self.server.stop()
+
+
+def _stop_leftovers(processes: set[tuple[int, str]], timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL, each noted process still alive (same pid, same start)."""
+
+    def alive() -> list[int]:
+        pids = []
+        for pid, started in processes:
+            stat = _proc_stat(pid)
+            if stat is not None and stat[2] == started and stat[1] not in ("Z", "X"):
+                pids.append(pid)
+        return pids
+
+    for pid in alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def world(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """A private Redis and worker pool, stopped (by pid) however the scenario ends."""
+    monkeypatch.delenv("ROUTER_ADAPTERS", raising=False)  # the five built-in departments
+    w = World(data_dir)
+    try:
+        w.start()
+        yield w
+    finally:
+        w.close()
+
+
+# --- submitting -------------------------------------------------------------------------
+
+
+class Submitter:
+    """Submits the workload from a background thread, ``spacing`` seconds apart.
+
+    A Redis connection error means the submission was not accepted (no reference came
+    back): it is counted as refused and left out of the invariant.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        cases: Sequence[dict[str, Any]],
+        spacing: float,
+        policy: RetryPolicy = POLICY,
+    ) -> None:
+        self.redis = Redis.from_url(url)
+        self.core = LifeEventRouter(self.redis, Registry.discover(), policy)
+        self.cases = list(cases)
+        self.spacing = spacing
+        self.accepted: list[str] = []
+        self.refused = 0
+        self.error: BaseException | None = None
+        self.started_at = 0.0
+        self.finished_at = 0.0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="chaos-submitter", daemon=True)
+
+    def start(self) -> Submitter:
+        self.started_at = time.time()
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def refs(self) -> list[str]:
+        with self._lock:
+            return list(self.accepted)
+
+    def _run(self) -> None:
+        try:
+            for case in self.cases:
+                try:
+                    submission = self.core.submit(
+                        case["event"], case["answers"], case["consent"], channel="chaos"
+                    )
+                except CONNECTION_ERRORS:
+                    self.refused += 1
+                else:
+                    with self._lock:
+                        self.accepted.append(submission.ref)
+                time.sleep(self.spacing)
+        except BaseException as error:  # noqa: BLE001 - reported by join()
+            self.error = error
+        finally:
+            self.finished_at = time.time()
+
+    def join(self, timeout: float = 300.0) -> None:
+        self._thread.join(timeout)
+        self.redis.close()
+        if self._thread.is_alive():
+            raise AssertionError("the submitter did not finish")
+        if self.error is not None:
+            raise AssertionError(f"submitting failed: {self.error!r}") from self.error
+
+
+# --- reading the state back ----------------------------------------------------------------
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text (the clients here do not decode)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def case_refs(redis: Redis) -> list[str]:
+    """Every case key (``case:<ref>``, one colon; not histories)."""
+    refs = []
+    for key in redis.scan_iter(match=keys.case("*"), count=1000):
+        name = as_text(key)
+        if name.count(":") == 1:
+            refs.append(name.partition(":")[2])
+    return sorted(refs)
+
+
+def delivery_states(redis: Redis) -> dict[str, tuple[str, str]]:
+    """Every stored delivery: id -> (state, updated_at)."""
+    refs = case_refs(redis)
+    with redis.pipeline(transaction=False) as pipe:
+        for ref in refs:
+            pipe.hgetall(keys.case(ref))
+        raw = pipe.execute()
+    states: dict[str, tuple[str, str]] = {}
+    for ref, data in zip(refs, raw, strict=True):
+        fields = {as_text(k): as_text(v) for k, v in data.items()}
+        for name, value in fields.items():
+            if name.startswith("d:") and name.endswith(":state"):
+                department = name[2:-6]
+                states[delivery_id(ref, department)] = (
+                    value,
+                    fields.get(f"d:{department}:updated_at", ""),
+                )
+    return states
+
+
+def queued_jobs(redis: Redis) -> int:
+    """Work not yet done: drain jobs queued, deliveries pending or claimed."""
+    with redis.pipeline(transaction=False) as pipe:
+        for name in DEPARTMENTS:
+            pipe.llen(RQ_QUEUE_KEY.format(name=queue_for(name)))
+            pipe.zcard(keys.pending(name))
+        pipe.zcard(keys.SENDING)
+        return sum(int(n) for n in pipe.execute())
+
+
+@dataclass
+class Settled:
+    settled: bool
+    seconds: float
+    pending: dict[str, str]  # delivery id -> state, when not settled
+    queued_jobs: int
+
+
+def wait_settled(
+    w: World, timeout: float = SETTLE_SECONDS, stall: float = STALL_SECONDS
+) -> Settled:
+    """Poll every 0.2 s until no stored delivery is queued, sending or retrying, and
+    every department queue, pending set and the sending set are empty; give up at
+    ``timeout``, or after ``stall`` seconds in which no delivery changed state."""
+    started = time.monotonic()
+    last_change = started
+    last_signature: frozenset[tuple[str, str, str]] | None = None
+    pending: dict[str, str] = {}
+    jobs = 0
+    while True:
+        w.tick()
+        try:
+            states = delivery_states(w.redis)
+            jobs = queued_jobs(w.redis)
+        except CONNECTION_ERRORS:
+            states = None
+        now = time.monotonic()
+        if states is not None:
+            pending = {d: s for d, (s, _) in states.items() if s in PENDING}
+            if not pending and jobs == 0:
+                return Settled(True, now - started, {}, 0)
+            signature = frozenset((d, s, at) for d, (s, at) in states.items())
+            if signature != last_signature:
+                last_signature, last_change = signature, now
+        if now - started > timeout or now - last_change > stall:
+            return Settled(False, now - started, pending, jobs)
+        time.sleep(POLL_SECONDS)

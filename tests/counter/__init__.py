@@ -1,0 +1,1 @@
+"""The assisted channel: Post Office branches and counter staff."""

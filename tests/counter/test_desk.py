@@ -1,0 +1,371 @@
+"""Cases at the Post Office counter: which branch a case waits at, the whole assisted
+path with real workers, the identity check (the last 4 characters of the document
+number only), reports a clerk sends on a citizen's behalf, and the citizen choosing
+another branch. Pages are read as a person sees them, with BeautifulSoup.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from router import keys, reference
+from router.assisted import audit, branches
+from router.assisted.desk import tasks_needed
+from router.cases import DeliveryState
+from router.delivery.worker import Supervisor
+from router.service import LifeEventRouter
+from tests.support.counter import (
+    CASH,
+    CF11,
+    CF14,
+    HOME,
+    PASSWORD,
+    PHOTO,
+    StaffClient,
+    complete_task,
+    nearest_offering,
+    photocard_change,
+    queue_refs,
+    record_identity,
+    sign_in,
+)
+from tests.support.journeys import walk
+from tests.support.pages import (
+    errors_of,
+    field_errors,
+    heading,
+    post_form,
+    redirected_to,
+    soup,
+    text,
+)
+from tests.support.processes import router_cli, wait_settled
+from tests.support.redis_dump import keys_holding, raw_values
+from tests.support.samples import sample, submit_to_core
+from tests.support.sent import Sent
+
+LAST_FOUR_MESSAGE = "Enter the last 4 characters of the document number, like 123A"
+
+
+def queues_holding(redis: Redis, ref: str) -> set[str]:
+    """The branches whose queue holds ``ref``."""
+    prefix = keys.branch_queue("")
+    return {
+        key.decode().removeprefix(prefix)
+        for key in redis.scan_iter(keys.branch_queue("*"))
+        if redis.zscore(key, ref) is not None
+    }
+
+
+# --- 1. which branch a case waits at ------------------------------------------------------------
+
+
+ROUTED = [
+    pytest.param("change_of_name", {"postcode": CF11, "town": "Cardiff"}, False, PHOTO, id="photo"),
+    pytest.param(
+        "retiring",
+        {
+            "postcode": CF14,
+            "town": "Cardiff",
+            "has_bank_account": "no",
+            "sort_code": None,
+            "account_number": None,
+        },
+        False,
+        CASH,
+        id="cash-voucher",
+    ),
+    pytest.param("moving_house", {"postcode": CF11}, True, set(), id="help-asked-for"),
+]
+
+
+@pytest.mark.parametrize(("event_name", "changes", "help_requested", "services"), ROUTED)
+def test_a_case_waits_at_the_nearest_branch_that_offers_what_its_tasks_need(
+    core: LifeEventRouter,
+    redis: Redis,
+    event_name: str,
+    changes: dict[str, Any],
+    help_requested: bool,
+    services: set[str],
+) -> None:
+    postcode = changes["postcode"]
+    expected = nearest_offering(postcode, services)
+    if services:
+        # The data makes the services matter: the nearest branch overall cannot do it.
+        assert expected != nearest_offering(postcode, set())
+    before = datetime.now(UTC)
+
+    sent = submit_to_core(core, event_name, help_requested=help_requested, **changes)
+
+    case = core.case(sent.ref)
+    needed = {branches.TASK_SERVICES[t] for t in tasks_needed(case.plan)}
+    assert needed == services
+    assert case.branch == expected
+    assert branches.branch(expected).offers(services)
+    assert case.at_counter and not case.flagged
+    assert queues_holding(redis, sent.ref) == {expected}
+    [waiting] = core.desk.branch_queue(expected)
+    assert waiting.ref == sent.ref
+    assert before.timestamp() - 1 <= waiting.since.timestamp() <= time.time() + 1
+    created = datetime.fromisoformat(case.created_at)
+    assert abs((waiting.since - created).total_seconds()) < 2
+
+
+def test_a_case_with_nothing_for_a_counter_waits_at_no_branch(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    sent = submit_to_core(core, "moving_house")
+    case = core.case(sent.ref)
+    assert tasks_needed(case.plan) == []
+    assert case.branch == "" and not case.at_counter and not case.flagged
+    assert queues_holding(redis, sent.ref) == set()
+
+
+def test_a_case_waits_in_its_branch_queue_oldest_first(core: LifeEventRouter) -> None:
+    first = photocard_change(core)
+    second = photocard_change(core)
+    waiting = core.desk.branch_queue(HOME)
+    assert [w.ref for w in waiting] == [first.ref, second.ref]
+    assert waiting[0].since <= waiting[1].since
+
+
+# --- 2. the whole assisted path, with real workers ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_photocard_name_change_is_finished_at_the_counter_then_told_to_dvla(
+    app: Flask,
+    core: LifeEventRouter,
+    redis: Redis,
+    workers: Supervisor,
+    cli_env: dict[str, str],
+) -> None:
+    sent = photocard_change(core, postcode=CF11)
+    case = core.case(sent.ref)
+    branch = case.branch
+    assert branch == nearest_offering(CF11, PHOTO) == HOME
+    assert case.deliveries["dvla"].state == DeliveryState.ASSISTED
+    licence = f"mock:dvla:licence:{case.answers['driving_licence_number']}"
+
+    created = router_cli(
+        "staff",
+        "add",
+        "ann.jones",
+        "--branch",
+        branch,
+        env={**cli_env, "ROUTER_STAFF_PASSWORD": PASSWORD},
+    )
+    assert created.returncode == 0, created.stderr
+    branch_name = branches.branch(branch).name
+    assert created.stdout.strip() == f"Clerk ann.jones can sign in at {branch_name}."
+
+    clerk = app.test_client()
+    assert redirected_to(sign_in(clerk, "ann.jones", PASSWORD)) == "/counter"
+    queue = soup(clerk.get("/counter"))
+    assert heading(queue) == "Branch queue"
+    assert sent.display in queue_refs(queue)
+
+    typed = sent.display.lower().replace("-", " ")
+    found = post_form(clerk, "/counter/find", {"reference": typed})
+    assert redirected_to(found) == sent.page
+    page = soup(clerk.get(sent.page))
+    assert heading(page) == f"Report {sent.display}"
+
+    assert redirected_to(record_identity(clerk, sent, "123A")) == sent.page
+    case = core.case(sent.ref)
+    assert case.identity["document"] == "passport" and case.identity["last_four"] == "123A"
+    assert "identity_check" in case.tasks_done
+    assert case.deliveries["dvla"].state == DeliveryState.ASSISTED  # the photo is still to do
+    page = soup(clerk.get(sent.page))
+    assert "Identity document seen: Passport ending 123A." in text(page.find("main"))
+    assert not redis.exists(licence), "DVLA was told before the photo was taken"
+
+    assert redirected_to(complete_task(clerk, sent, "photo")) == sent.page
+    deadline = time.monotonic() + 30
+    while core.case(sent.ref).deliveries["dvla"].state != DeliveryState.DELIVERED:
+        assert time.monotonic() < deadline, core.case(sent.ref).deliveries["dvla"]
+        time.sleep(0.1)
+    raw: dict[bytes, bytes] = redis.hgetall(licence)  # type: ignore[assignment]
+    record = {k.decode(): v.decode() for k, v in raw.items()}
+    assert record["holder"] == case.answers["full_name"]
+    assert record["status"] == "new photocard ordered"
+    assert record["last_delivery"] == f"{sent.ref}-dvla"
+    receipt = core.case(sent.ref).deliveries["dvla"].receipt
+    assert receipt is not None and receipt.reference.startswith("DVLA-")
+    wait_settled(redis, sent.ref)
+
+    citizen = app.test_client()
+    status = citizen.get(f"/status/{sent.display}?s={sent.secret}")
+    assert status.status_code == 200
+    page = soup(status)
+    assert text(page.select_one("#status-dvla")) == "Told"
+    at_post_office = next(h for h in page.select("h3") if text(h) == "At the Post Office")
+    listed = at_post_office.find_next("ul")
+    assert listed is not None
+    visits = [text(li) for li in listed.select("li")]
+    assert visits and all(branch_name in v for v in visits), visits
+    assert any("your identity was checked" in v for v in visits)
+
+    assert core.desk.branch_queue(branch) == []
+    assert queues_holding(redis, sent.ref) == set()
+    assert sent.display not in queue_refs(soup(clerk.get("/counter")))
+
+
+# --- 3. the identity check keeps only the last 4 characters -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["925665416", "MORGA753116SM9IJ", "PA 9256 6541 6", "12345"],
+    ids=["passport", "licence", "with-spaces", "five-characters"],
+)
+def test_a_whole_document_number_is_refused_and_never_stored(
+    core: LifeEventRouter, redis: Redis, staff_client: StaffClient, typed: str
+) -> None:
+    sent = photocard_change(core)
+    ann = staff_client("ann", HOME)
+
+    refused = record_identity(ann, sent, typed)
+
+    assert refused.status_code == 400
+    page = soup(refused)
+    assert errors_of(page) == [LAST_FOUR_MESSAGE]
+    assert LAST_FOUR_MESSAGE in field_errors(page)
+    case = core.case(sent.ref)
+    assert case.identity == {} and "identity_check" not in case.tasks_done
+    whole = "".join(typed.split()).upper()
+    assert keys_holding(redis, whole) == set()
+
+    last_four = whole[-4:]
+    assert redirected_to(record_identity(ann, sent, f" {last_four.lower()} ")) == sent.page
+    identity = core.case(sent.ref).identity
+    assert identity["last_four"] == last_four
+    assert set(identity) == {"document", "last_four", "at", "by", "branch"}
+    assert keys_holding(redis, whole) == set()
+    # Nothing beyond the last 4 characters, in the case, its history or either audit stream.
+    kept = {
+        keys.case(sent.ref),
+        keys.history(sent.ref),
+        keys.case_audit(sent.ref),
+        keys.branch_audit(HOME),
+    }
+    secret_hash = redis.hget(keys.case(sent.ref), "secret_hash")  # random hex: skip it
+    values = [v for name, v in raw_values(redis) if name in kept and v != secret_hash]
+    assert values
+    tail = whole[-5:].lower().encode()
+    assert not [v for v in values if tail in v.lower()]
+
+
+# --- 4. reports on a citizen's behalf -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_name", ["moving_house", "change_of_name"])
+def test_a_clerk_sends_a_report_on_a_citizens_behalf_only_once_they_agree(
+    core: LifeEventRouter, redis: Redis, staff_client: StaffClient, event_name: str
+) -> None:
+    ann = staff_client("ann", HOME)
+    data = sample(event_name)
+    prefix = f"/counter/report/{event_name}"
+    assert walk(ann, event_name, data["answers"], prefix="/counter/report").end == f"{prefix}/tell"
+    chosen = post_form(ann, f"{prefix}/tell", {"departments": data["consent"]})
+    assert redirected_to(chosen) == f"{prefix}/check"
+
+    unticked = post_form(ann, f"{prefix}/check", {})
+
+    assert unticked.status_code == 400
+    message = "Confirm the citizen agrees to us telling these organisations"
+    assert errors_of(soup(unticked)) == [message]
+    assert message in field_errors(soup(unticked))
+    assert list(redis.scan_iter(keys.case("*"))) == []
+
+    sent = post_form(ann, f"{prefix}/check", {"consent": "y"})
+
+    assert redirected_to(sent) == f"{prefix}/done"
+    done = soup(ann.get(f"{prefix}/done"))
+    panel = done.select_one(".govuk-panel")
+    assert panel is not None and "Report sent" in text(panel)
+    ref = reference.normalise(text(panel.select_one("strong")))
+    assert ref is not None
+    links = [str(a["href"]) for a in done.select("main a")]
+    assert f"/counter/cases/{reference.display(ref)}" in links
+    assert not [link for link in links if "/status/" in link], "the status secret is the citizen's"
+
+    case = core.case(ref)
+    assert case.channel == "counter" and case.submitted_by == "ann"
+    tasks = tasks_needed(case.plan)
+    if event_name == "change_of_name":
+        assert tasks == ["identity_check", "photo"]
+        # The counter that took the report, not the one nearest the citizen's postcode.
+        assert nearest_offering(case.answers["postcode"], PHOTO) != HOME
+        assert case.branch == HOME and queues_holding(redis, ref) == {HOME}
+    else:
+        assert tasks == []
+        assert case.branch == "" and queues_holding(redis, ref) == set()
+    entries = [e for e in audit.for_branch(redis, HOME) if e.action == "submitted_on_behalf"]
+    assert [(e.staff, e.case, e.detail) for e in entries] == [("ann", ref, event_name)]
+    assert [e.action for e in audit.for_case(redis, ref)] == ["submitted_on_behalf"]
+
+
+# --- 5. the citizen chooses another branch -----------------------------------------------------
+
+
+def grant_status(app: Flask, sent: Sent) -> FlaskClient:
+    """The citizen's browser, after following their status link."""
+    citizen = app.test_client()
+    assert citizen.get(f"/status/{sent.display}?s={sent.secret}").status_code == 200
+    return citizen
+
+
+def test_the_citizen_can_move_their_report_to_another_post_office_that_can_do_it(
+    app: Flask, core: LifeEventRouter, redis: Redis
+) -> None:
+    sent = photocard_change(core, postcode=CF11)
+    choose = f"/status/{sent.display}/branch"
+    assert app.test_client().get(choose).status_code == 404  # the secret link first
+    citizen = grant_status(app, sent)
+    status = soup(citizen.get(f"/status/{sent.display}"))
+    assert choose in [a["href"] for a in status.select("a")]
+
+    page = soup(citizen.get(choose))
+    offered = [str(radio["value"]) for radio in page.select("input[name=branch]")]
+    assert offered and offered[0] == HOME == nearest_offering(CF11, PHOTO)
+    assert all(branches.branch(b).offers(PHOTO) for b in offered)
+    assert "cardiff-canton" not in offered  # the nearest, but it takes no photos
+    checked = page.select_one("input[name=branch][checked]")
+    assert checked is not None and checked["value"] == HOME
+    new = offered[1]
+
+    moved = post_form(citizen, choose, {"branch": new, "postcode": CF11})
+
+    assert moved.status_code == 302
+    assert urlsplit(moved.location).path == f"/status/{sent.display}"
+    assert urlsplit(moved.location).fragment == "post-office"
+    assert core.case(sent.ref).branch == new
+    assert queues_holding(redis, sent.ref) == {new}
+    assert [w.ref for w in core.desk.branch_queue(new)] == [sent.ref]
+    assert core.desk.branch_queue(HOME) == []
+    visit = soup(citizen.get(f"/status/{sent.display}")).select_one(".govuk-inset-text")
+    assert branches.branch(new).name in text(visit)
+
+
+def test_a_post_office_that_cannot_do_the_tasks_cannot_be_chosen(
+    app: Flask, core: LifeEventRouter, redis: Redis
+) -> None:
+    sent = photocard_change(core, postcode=CF11)
+    citizen = grant_status(app, sent)
+    choose = f"/status/{sent.display}/branch"
+
+    refused = post_form(citizen, choose, {"branch": "cardiff-canton", "postcode": CF11})
+
+    assert refused.status_code == 400
+    assert errors_of(soup(refused))
+    assert core.case(sent.ref).branch == HOME
+    assert queues_holding(redis, sent.ref) == {HOME}

@@ -1,0 +1,1 @@
+"""Delivery to the departments by real workers: fan-out, retries, recovery, idempotency."""

@@ -1,0 +1,392 @@
+"""The citizen's journeys as a person sees them: pages parsed with BeautifulSoup.
+
+Each test drives the Flask test client against the suite's own Redis, reads the HTML
+a browser would get and asserts what is on it: headings, error summaries, back links,
+the language, the reference, the status tags. Wording is compared with the catalogue's
+message translated by the app itself, so the tests hold in English and in Welsh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flask_babel
+import pytest
+from bs4 import BeautifulSoup, Tag
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from channels.presenters import STATE_LABELS
+from router import reference, routing
+from router.cases import CaseStore, DeliveryState
+from router.catalogue import EVENTS, EventType, Kind
+from tests.support.journeys import choose, done_page, reach_check, send, walk
+from tests.support.pages import PageClient, csrf_token, error_of, path_of, soup, text
+from tests.support.redis_dump import one_case_ref
+from tests.support.samples import sample
+
+LANGS = ("en", "cy")
+OTHER_LANG = {"en": "cy", "cy": "en"}
+EVENT_NAMES = sorted(EVENTS)
+
+Translate = Callable[..., str]
+
+
+# --- reading pages -----------------------------------------------------------------------
+
+
+def translator(app: Flask, lang: str) -> Translate:
+    """The app's own translation of a message id, in ``lang``."""
+
+    def translate(message: str, **variables: Any) -> str:
+        with app.test_request_context(f"/?lang={lang}"):
+            return " ".join(flask_babel.gettext(message, **variables).split())
+
+    return translate
+
+
+def summary_rows(summary_list: Tag) -> list[tuple[str, str, list[str]]]:
+    """(key, value, action hrefs) of each row of a GOV.UK summary list."""
+    rows = []
+    for row in summary_list.select(".govuk-summary-list__row"):
+        actions = [str(a["href"]) for a in row.select(".govuk-summary-list__actions a")]
+        key = text(row.select_one(".govuk-summary-list__key"))
+        rows.append((key, text(row.select_one(".govuk-summary-list__value")), actions))
+    return rows
+
+
+def clean_answers(event_name: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """The catalogue's clean form of answers (what a case should hold)."""
+    return EVENTS[event_name].validate(answers)
+
+
+def asked_fields(event_name: str, answers: dict[str, Any]) -> list[str]:
+    clean = clean_answers(event_name, answers)
+    return [q.field for q in EVENTS[event_name].questions if q.applies(clean)]
+
+
+def shown(app: Flask, lang: str, event: EventType, field: str, value: Any) -> str:
+    """How the app words a clean answer for a person (dates in words, options by name)."""
+    from channels.presenters import display_answer
+
+    with app.test_request_context(f"/?lang={lang}"):
+        return " ".join(display_answer(event, field, value).split())
+
+
+def language_link(page: BeautifulSoup, lang: str) -> Tag | None:
+    return page.select_one(f'a[hreflang="{OTHER_LANG[lang]}"]')
+
+
+def assert_in_language(page: BeautifulSoup, lang: str, path: str) -> None:
+    """The page is in ``lang`` and links to itself in the other language."""
+    html = page.find("html")
+    assert isinstance(html, Tag) and html.get("lang") == lang, path
+    switch = language_link(page, lang)
+    assert switch is not None, f"{path}: no link to the other language"
+    joiner = "&" if "?" in path else "?"
+    assert switch["href"] == f"{path}{joiner}lang={OTHER_LANG[lang]}", path
+
+
+def start_in(client: FlaskClient, lang: str) -> BeautifulSoup:
+    """Open the start page in ``lang``; the choice is kept for the session."""
+    return PageClient(client).get(f"/?lang={lang}")
+
+
+def by_event_and_language() -> pytest.MarkDecorator:
+    return pytest.mark.parametrize(
+        ("event_name", "lang"), [(e, lang) for e in EVENT_NAMES for lang in LANGS]
+    )
+
+
+# --- 1. every journey, in English and in Welsh --------------------------------------------
+
+
+@by_event_and_language()
+def test_each_question_page_has_the_translated_question_as_its_only_heading(
+    app: Flask, client: FlaskClient, event_name: str, lang: str
+) -> None:
+    tr = translator(app, lang)
+    start_in(client, lang)
+    visits, _ = walk(client, event_name, sample(event_name)["answers"])
+    event = EVENTS[event_name]
+    problems = []  # every page's, so one run shows them all
+    for visit in visits:
+        assert visit.response.status_code == 200, visit.url
+        assert_in_language(visit.page, lang, visit.url)
+        headings = [text(h) for h in visit.page.find_all("h1")]
+        if headings != [tr(event.question(visit.field).label)]:
+            problems.append(f"{visit.url}: h1 {headings}")
+    assert not problems, "\n".join(problems)
+
+
+@by_event_and_language()
+def test_each_question_page_has_back_link_language_switch_and_csrf_token(
+    app: Flask, client: FlaskClient, event_name: str, lang: str
+) -> None:
+    start_in(client, lang)
+    visits, _ = walk(client, event_name, sample(event_name)["answers"])
+    previous = "/"
+    for visit in visits:
+        back = visit.page.select_one("a.govuk-back-link")
+        assert back is not None, visit.url
+        assert back["href"] == previous, visit.url
+        previous = visit.url
+        assert_in_language(visit.page, lang, visit.url)
+        assert csrf_token(visit.page)
+
+
+@by_event_and_language()
+def test_each_required_question_left_empty_says_what_to_enter(
+    app: Flask, client: FlaskClient, event_name: str, lang: str
+) -> None:
+    tr = translator(app, lang)
+    event = EVENTS[event_name]
+    start_in(client, lang)
+    visits, _ = walk(client, event_name, sample(event_name)["answers"], try_empty=True)
+    checked = 0
+    for visit in visits:
+        question = event.question(visit.field)
+        if not question.required:
+            assert visit.empty is None
+            continue
+        assert visit.empty is not None
+        assert visit.empty.status_code == 400, visit.url
+        page = soup(visit.empty)
+        title = text(page.find("title"))
+        assert title.startswith(tr("Error:")), title
+        assert text(page.select_one(".govuk-error-summary__title")) == tr("There is a problem")
+        summary, href, message = error_of(page)
+        expected = tr(question.required_error)
+        assert summary == expected and message == expected, visit.url
+        anchor = f"#{question.field}-day" if question.kind is Kind.DATE else f"#{question.field}"
+        assert href == anchor
+        assert page.select_one(anchor) is not None, f"{visit.url}: {anchor} is not on the page"
+        checked += 1
+    assert checked == sum(event.question(v.field).required for v in visits) > 0
+
+
+@by_event_and_language()
+def test_whole_journey_sends_one_case_with_the_answers_given(
+    app: Flask,
+    client: FlaskClient,
+    client_request: PageClient,
+    redis: Redis,
+    event_name: str,
+    lang: str,
+) -> None:
+    tr = translator(app, lang)
+    event = EVENTS[event_name]
+    data = sample(event_name)
+    clean = clean_answers(event_name, data["answers"])
+    adapters = list(app.extensions["router"].adapters)
+    titles = {a.name: tr(a.title) for a in adapters}
+
+    start = start_in(client, lang)
+    assert_in_language(start, lang, "/")
+    assert start.select_one(f'main a[href="/report/{event_name}"]') is not None
+    visits, after = walk(client, event_name, data["answers"])
+    assert [v.field for v in visits] == asked_fields(event_name, data["answers"])
+    assert after == f"/report/{event_name}/tell"
+
+    # Who should we tell: each interested organisation, none chosen for the citizen.
+    tell = client_request.get(after)
+    assert_in_language(tell, lang, after)
+    interested = [a.name for a in routing.interested(event_name, adapters)]
+    offered = [d for d in routing.plan(event_name, clean, interested, adapters).decisions if d.told]
+    boxes = tell.select('input[type="checkbox"][name="departments"]')
+    assert sorted(str(b["value"]) for b in boxes) == sorted(d.department for d in offered)
+    assert not [b for b in boxes if b.has_attr("checked")]
+    for decision in offered:
+        box = tell.select_one(f'input[name="departments"][value="{decision.department}"]')
+        assert box is not None
+        hint = text(tell.select_one(f"#{box['aria-describedby']}"))
+        for field in decision.fields:
+            assert tr(event.label(field)) in hint, (decision.department, field)
+    nothing = client_request.post(after, _expected_status=400)
+    assert error_of(nothing)[2] == tr("Select at least one organisation to tell")
+    chosen = choose(client, event_name, data["consent"])
+    assert chosen.status_code == 302
+    assert path_of(chosen.location) == f"/report/{event_name}/check"
+
+    # Check your answers: a row and a Change link for every question answered.
+    check = client_request.get(f"/report/{event_name}/check")
+    assert_in_language(check, lang, f"/report/{event_name}/check")
+    answers_list, told_list = check.select("main .govuk-summary-list")
+    rows = summary_rows(answers_list)
+    fields = [v.field for v in visits]
+    assert [key for key, _, _ in rows] == [tr(event.label(f)) for f in fields]
+    for (_, value, actions), field in zip(rows, fields, strict=True):
+        assert actions == [f"/report/{event_name}/{field}?change=1"]
+        assert value == shown(app, lang, event, field, clean[field]), field
+        if event.question(field).kind in (Kind.NAME, Kind.TEXT):
+            assert value == data["answers"][field], field  # as typed
+    assert [key for key, _, _ in summary_rows(told_list)] == [
+        titles[name] for name in sorted(data["consent"])
+    ]
+
+    sent = send(client, event_name)
+    assert sent.status_code == 302 and path_of(sent.location) == f"/report/{event_name}/done"
+    done = done_page(client, event_name)
+    done_url = f"/report/{event_name}/done"
+    assert_in_language(client_request.get(done_url), lang, done_url)
+
+    # The status page: one row per delivery with its tag, and what was shared with whom.
+    case = CaseStore(redis).load(one_case_ref(redis))
+    assert case.display_ref == done.display
+    page = client_request.get(done.status_link)
+    assert_in_language(page, lang, done.status_link)
+    deliveries = page.select_one("#deliveries")
+    assert deliveries is not None
+    items = deliveries.select(".govuk-task-list__item")
+    assert len(items) == len(case.plan.deliveries) > 0
+    for decision in case.plan.deliveries:
+        state = DeliveryState.ASSISTED if decision.mode == "assisted" else DeliveryState.QUEUED
+        tag = deliveries.select_one(f"#status-{decision.department} .govuk-tag")
+        assert text(tag) == tr(STATE_LABELS[state]), decision.department
+    shared = page.select_one("#what-we-shared")
+    assert shared is not None
+    assert text(shared) == tr("What we shared")
+    named = [text(h) for h in shared.find_next_siblings("h3")]
+    assert named == [titles[d.department] for d in case.plan.deliveries]
+
+    # Exactly one case, holding the answers given and the organisations chosen.
+    assert case.event_type == event_name
+    assert case.answers == clean
+    assert case.consent == sorted(data["consent"])
+    assert case.channel == "web"
+
+
+# --- 2. double submit -----------------------------------------------------------------------
+
+
+def test_sending_twice_and_again_after_done_makes_one_case_with_one_reference(
+    client: FlaskClient, redis: Redis
+) -> None:
+    reach_check(client, "birth")
+    url = "/report/birth/check"
+    token = csrf_token(soup(client.get(url)))
+    first = client.post(url, data={"csrf_token": token})
+    second = client.post(url, data={"csrf_token": token})
+    assert first.status_code == second.status_code == 302
+    assert path_of(first.location) == path_of(second.location) == "/report/birth/done"
+    done = done_page(client, "birth")
+    again = client.post(url, data={"csrf_token": token})
+    assert again.status_code == 302 and path_of(again.location) == "/report/birth/done"
+    assert done_page(client, "birth") == done
+    assert reference.display(one_case_ref(redis)) == done.display
+
+
+def test_a_double_click_racing_the_session_still_makes_one_case(
+    app: Flask, client: FlaskClient, redis: Redis
+) -> None:
+    """Both clicks read the session before either saves it: the second POST finds no
+    reference in its session, so only the journey's submission key can stop a twin."""
+    reach_check(client, "death")
+    url = "/report/death/check"
+    token = csrf_token(soup(client.get(url)))
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    key = app.config["SESSION_KEY_PREFIX"] + cookie.value
+    before = redis.get(key)
+    assert before is not None
+    assert client.post(url, data={"csrf_token": token}).status_code == 302
+    first = done_page(client, "death")
+    redis.set(key, before, keepttl=True)  # the twin request's view of the session
+    assert client.post(url, data={"csrf_token": token}).status_code == 302
+    assert done_page(client, "death") == first
+    assert reference.display(one_case_ref(redis)) == first.display
+
+
+# --- 3. back button, back links and changing answers ------------------------------------------
+
+
+def test_going_back_to_an_earlier_question_shows_the_answer_given(
+    client_request: PageClient,
+) -> None:
+    reach_check(client_request.client, "moving_house")
+    answers = sample("moving_house")["answers"]
+    name = client_request.get("/report/moving_house/full_name")
+    field = name.select_one("input#full_name")
+    assert field is not None and field["value"] == answers["full_name"]
+    born = client_request.get("/report/moving_house/date_of_birth")
+    boxes = [born.select_one(f"#date_of_birth-{part}") for part in ("day", "month", "year")]
+    assert [box["value"] if box else None for box in boxes] == ["12", "7", "1984"]
+    licence = client_request.get("/report/moving_house/has_driving_licence")
+    checked = licence.select('input[name="has_driving_licence"][checked]')
+    assert [c["value"] for c in checked] == ["yes"]
+
+
+def check_answers(client_request: PageClient) -> list[tuple[str, str]]:
+    """(question, answer) of each row of the moving house check-your-answers page."""
+    page = client_request.get("/report/moving_house/check")
+    return [(k, v) for k, v, _ in summary_rows(page.select("main .govuk-summary-list")[0])]
+
+
+def test_a_change_from_check_answers_goes_back_to_check_answers(
+    client_request: PageClient,
+) -> None:
+    reach_check(client_request.client, "moving_house")
+    url = "/report/moving_house/town?change=1"
+    page = client_request.get(url)
+    back = page.select_one("a.govuk-back-link")
+    assert back is not None and back["href"] == "/report/moving_house/check"
+    client_request.post(url, {"town": "Newport"}, _expected_redirect="/report/moving_house/check")
+    assert ("Town or city", "Newport") in check_answers(client_request)
+
+
+def test_changing_to_having_a_licence_asks_its_number_then_returns_to_check(
+    client_request: PageClient,
+) -> None:
+    answers = {**sample("moving_house")["answers"], "has_driving_licence": "no"}
+    reach_check(client_request.client, "moving_house", answers, consent=["council", "dwp", "hmrc"])
+    check = client_request.get("/report/moving_house/check")
+    assert "Driving licence number" not in text(check.find("main"))
+
+    number_url = "/report/moving_house/driving_licence_number?change=1"
+    client_request.post(
+        "/report/moving_house/has_driving_licence?change=1",
+        {"has_driving_licence": "yes"},
+        _expected_redirect=number_url,
+    )
+    number = client_request.get(number_url)
+    assert text(number.find("h1")) == "What is the driving licence number?"
+    client_request.post(
+        number_url,
+        {"driving_licence_number": "OBRIE757124S99AB"},
+        _expected_redirect="/report/moving_house/check",
+    )
+    assert ("Driving licence number", "OBRIE757124S99AB") in check_answers(client_request)
+
+
+def change_to_no_licence(client_request: PageClient) -> BeautifulSoup:
+    reach_check(client_request.client, "moving_house")  # the sample has a licence, and tells DVLA
+    client_request.post(
+        "/report/moving_house/has_driving_licence?change=1",
+        {"has_driving_licence": "no"},
+        _expected_redirect="/report/moving_house/check",
+    )
+    return client_request.get("/report/moving_house/check")
+
+
+def test_changing_to_no_licence_drops_the_licence_number_from_check_answers(
+    client_request: PageClient,
+) -> None:
+    check = change_to_no_licence(client_request)
+    rows = summary_rows(check.select("main .govuk-summary-list")[0])
+    assert ("Has a driving licence", "No") in [(k, v) for k, v, _ in rows]
+    assert "Driving licence number" not in [k for k, _, _ in rows]
+    assert "OBRIE757124S99AB" not in text(check.find("main"))
+
+
+def test_changing_to_no_licence_no_longer_promises_to_tell_dvla(
+    client_request: PageClient, redis: Redis
+) -> None:
+    check = change_to_no_licence(client_request)
+    told = [k for k, _, _ in summary_rows(check.select("main .govuk-summary-list")[1])]
+    dvla = "Driver and Vehicle Licensing Agency (driving licences)"
+    assert told and dvla not in told
+    assert send(client_request.client, "moving_house").status_code == 302
+    case = CaseStore(redis).load(one_case_ref(redis))
+    assert "dvla" not in case.deliveries

@@ -1,0 +1,166 @@
+"""The status page: who may see it (its secret link, or the reference with a date of
+birth, with a limit on guesses) and the live fragment that polls until every
+organisation is told."""
+
+from __future__ import annotations
+
+import time
+
+from bs4 import Tag
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from router import reference
+from router.delivery.worker import Supervisor
+from tests.support.journeys import find_case, submit_sample
+from tests.support.pages import PageClient, error_of, path_of, soup, text
+from tests.support.samples import sample
+
+# --- 1. who may see a status page --------------------------------------------------------------
+
+
+NOT_FOUND = (
+    "We could not find a case with that reference and date of birth. Check both and try again"
+)
+
+
+def test_a_reference_without_its_secret_reveals_nothing(client: FlaskClient, redis: Redis) -> None:
+    body = client.post("/api/v1/submissions", json=sample("death")).get_json()
+    ref = body["reference"]
+    # The web answers a real and a made-up reference alike: "find your report".
+    for made_up in (reference.display(reference.new_reference()), ref):
+        for url in (f"/status/{made_up}", f"/status/{made_up}?s=wrong-secret"):
+            response = client.get(url)
+            assert response.status_code == 302
+            assert response.location == f"/status?ref={made_up}"
+            assert "Pendleton" not in client.get(response.location).get_data(as_text=True)
+    for url, headers in (
+        (f"/api/v1/cases/{ref}", {}),
+        (f"/api/v1/cases/{ref}", {"X-Case-Secret": "wrong"}),
+    ):
+        response = client.get(url, headers=headers)
+        assert response.status_code == 404
+        assert "Pendleton" not in response.get_data(as_text=True)
+    unknown = client.get("/api/v1/cases/ACDE-FGHJ-K", headers={"X-Case-Secret": "x"})
+    assert unknown.status_code == 404
+    assert (
+        unknown.get_json()["message"]
+        == client.get(f"/api/v1/cases/{ref}", headers={"X-Case-Secret": "wrong"}).get_json()[
+            "message"
+        ]
+    )
+
+
+def test_a_status_link_without_its_secret_sends_you_to_find_your_report(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    stranger = PageClient(app.test_client())
+    for url in (f"/status/{sent.display}", f"/status/{sent.display}?s=not-the-secret"):
+        stranger.get(url, _expected_redirect=f"/status?ref={sent.display}")
+    stranger.get(f"/status/{sent.display}/deliveries", _expected_status=404)
+    find = stranger.get(f"/status?ref={sent.display}")
+    assert find.select_one("input#reference")["value"] == sent.display
+    assert "Pendleton" not in text(find)
+    owner = stranger.get(sent.status_link)  # the link from the confirmation opens it
+    assert text(owner.find("h1")) == "Progress of your report"
+
+
+def test_a_death_is_found_by_reference_and_the_date_of_birth_of_the_person_who_died(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    stranger = app.test_client()
+    found = find_case(stranger, sent.display, ["3", "2", "1941"])
+    assert found.status_code == 302
+    assert path_of(found.location) == f"/status/{sent.display}"
+    page = soup(stranger.get(found.location))
+    assert text(page.find("h1")) == "Progress of your report"
+    assert sent.display in text(page.find("main"))
+
+
+def test_wrong_dates_of_birth_get_a_message_then_too_many_attempts(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    guesser = app.test_client()
+    for attempt in range(1, 6):
+        wrong = find_case(guesser, sent.display, ["1", "1", str(1950 + attempt)])
+        assert wrong.status_code == 400, f"wrong date of birth, try {attempt}"
+        summary, href, by_field = error_of(soup(wrong))
+        assert summary == by_field == NOT_FOUND
+        assert href == "#reference"
+    sixth = find_case(guesser, sent.display, ["1", "1", "1960"])
+    assert sixth.status_code == 429
+    assert int(sixth.headers["Retry-After"]) > 0
+    assert text(soup(sixth).find("h1")) == "Too many attempts"
+    right = find_case(guesser, sent.display, ["3", "2", "1941"])
+    assert right.status_code == 429  # even the right answer waits now
+
+
+def test_a_made_up_reference_gets_the_same_answers_as_a_real_one(
+    app: Flask, client: FlaskClient
+) -> None:
+    sent = submit_sample(client, "death")
+    made_up = reference.display(reference.new_reference())
+    assert made_up != sent.display
+    answers: dict[str, list[tuple[int, str]]] = {}
+    for ref in (sent.display, made_up):
+        guesser = app.test_client()
+        seen = answers.setdefault(ref, [])
+        for attempt in range(6):
+            response = find_case(guesser, ref, ["1", "1", str(1950 + attempt)])
+            seen.append((response.status_code, text(soup(response).find("main"))))
+    assert [code for code, _ in answers[sent.display]] == [code for code, _ in answers[made_up]]
+    assert answers[sent.display][0][1] == answers[made_up][0][1]
+    assert answers[sent.display][-1][1] == answers[made_up][-1][1]
+
+
+# --- 2. the live status fragment ----------------------------------------------------------------
+
+
+def fragment(client_request: PageClient, ref: str) -> Tag:
+    page = client_request.get(f"/status/{ref}/deliveries", headers={"HX-Request": "true"})
+    assert page.find("html") is None and page.find("header") is None, "not a fragment"
+    deliveries = page.select_one("#deliveries")
+    assert deliveries is not None
+    return deliveries
+
+
+def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
+    client_request: PageClient,
+) -> None:
+    sent = submit_sample(client_request.client, "birth")
+    deliveries = fragment(client_request, sent.display)
+    assert deliveries["hx-get"] == f"/status/{sent.display}/deliveries"
+    assert str(deliveries["hx-trigger"]).startswith("every ")
+    page = client_request.get(sent.status_link).select_one("#deliveries")
+    assert page is not None and page["hx-get"] == f"/status/{sent.display}/deliveries"
+    tags = [text(t) for t in deliveries.select(".govuk-tag")]
+    assert tags == ["Waiting to send", "Waiting to send"]
+
+
+def test_polling_stops_once_every_organisation_is_told(
+    client_request: PageClient, workers: Supervisor
+) -> None:
+    sent = submit_sample(client_request.client, "birth")
+    deadline = time.monotonic() + 20
+    while True:
+        deliveries = fragment(client_request, sent.display)
+        tags = [text(t) for t in deliveries.select(".govuk-tag")]
+        if tags and all(t == "Told" for t in tags):
+            break
+        assert time.monotonic() < deadline, f"not all told after 20 s: {tags}"
+        time.sleep(0.2)
+    assert len(tags) == 2  # DWP and HMRC for the sample birth
+    assert not deliveries.has_attr("hx-get") and not deliveries.has_attr("hx-trigger")
+    shared = deliveries.select_one("#what-we-shared")
+    assert shared is not None
+    headings = shared.find_next_siblings("h3")
+    assert len(headings) == 2
+    for heading in headings:
+        said = heading.find_next_sibling("p")
+        assert said is not None and text(said).startswith("Sent on "), text(heading)
+    page = client_request.get(sent.status_link).select_one("#deliveries")
+    assert page is not None and not page.has_attr("hx-get")
