@@ -177,7 +177,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 def workload(seed: int, count: int, registry: Registry) -> list[dict[str, Any]]:
     """``count`` valid events of every type, personal details varied (the chaos suite's
     seeded generator), each consenting to every department interested in its event."""
-    from tests.chaos.harness import workload as chaos_workload
+    from tests.chaos.workload import workload as chaos_workload
 
     cases = chaos_workload(seed, count)
     for case in cases:
@@ -641,7 +641,7 @@ def run_front_door(ctx: Context, seconds: float) -> dict[str, Any]:
 
     from router.cli import WEB_APP, gunicorn_command
     from router.redis_server import free_port
-    from tests.helpers import sample
+    from tests.support.samples import sample
 
     wrk = shutil.which("wrk")
     if wrk is None:
