@@ -54,6 +54,15 @@ _KIND_ERRORS: dict[Kind, dict[str, str]] = {
         "characters": N_(
             "Name must only include letters, spaces, hyphens, apostrophes and full stops"
         ),
+        "mixed_scripts": N_(
+            "Name must use letters from one alphabet: type it again yourself rather than "
+            "copying it, as some letters from other alphabets look the same"
+        ),
+        "invisible": N_(
+            "Name must not include invisible characters: type it again yourself rather "
+            "than copying it"
+        ),
+        "marks": N_("Name must not have more than 3 accents or marks on one letter"),
     },
     Kind.TEXT: {
         "too_long": N_("Answer must be 100 characters or fewer"),

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from datetime import date
 
+from confusable_homoglyphs import categories
+
 
 class Invalid(ValueError):
     """An answer failed a check; ``key`` names which message explains the fix."""
@@ -74,9 +76,30 @@ def parse_nino(value: object) -> str:
 
 
 # --- Names -------------------------------------------------------------------------
-# Letters from any alphabet (so Siân, Zoë, Ó Súilleabháin), with spaces, hyphens,
-# apostrophes (straight or curly) and full stops between them.
+# Letters from any alphabet (so Siân, Zoë, Ó Súilleabháin, Ἀλέξανδρος, प्रिया), with
+# spaces, hyphens, apostrophes (straight or curly) and full stops between them; but
+# all from one writing system, so "Еmily Cаrter" with a Cyrillic Е and а (which look
+# the same as the Latin letters and would be another person's name to a department) is
+# refused. Scripts come from the Unicode data of confusable-homoglyphs.
 _NAME_MAX = 100
+# Writing systems that mix scripts as a matter of course: Japanese (kanji and kana) and
+# Korean (hangul with hanja). Any other name must keep to one script.
+_WRITING_SYSTEMS = (
+    frozenset({"HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"HANGUL", "HAN"}),
+)
+# Letters and marks that print nothing: the Hangul fillers (letters to Unicode, so a
+# name "Jo\u3164hn" passes a letters-only rule), the combining grapheme joiner, the
+# Khmer inherent vowels, Mongolian and other variation selectors.
+_INVISIBLE = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0]
+    + list(range(0x180B, 0x1810))
+    + list(range(0xFE00, 0xFE10))
+    + list(range(0xE0100, 0xE01F0))
+)
+# Combining marks in a row on one letter. Real names need at most 3 (Hebrew with a
+# dagesh, a vowel and a shin dot); a taller stack hides what the name says.
+_MARKS_MAX = 3
 
 
 def parse_name(value: object) -> str:
@@ -99,7 +122,23 @@ def parse_name(value: object) -> str:
         raise Invalid("characters")
     if text[0] in "-'" or re.search(r"[-']{2,}", text):
         raise Invalid("characters")
+    if any(ord(c) in _INVISIBLE for c in text):
+        raise Invalid("invisible")
+    if _longest_run_of_marks(text) > _MARKS_MAX:
+        raise Invalid("marks")
+    scripts = categories.unique_aliases(text) - {"COMMON", "INHERITED"}
+    if len(scripts) > 1 and not any(scripts <= system for system in _WRITING_SYSTEMS):
+        raise Invalid("mixed_scripts")
     return text
+
+
+def _longest_run_of_marks(text: str) -> int:
+    """The most combining marks on one letter, counted decomposed (é is e and ´)."""
+    longest = run = 0
+    for char in unicodedata.normalize("NFD", text):
+        run = run + 1 if unicodedata.category(char) in ("Mn", "Me") else 0
+        longest = max(longest, run)
+    return longest
 
 
 def parse_text(value: object, max_length: int = 100) -> str:

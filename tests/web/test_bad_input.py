@@ -237,3 +237,39 @@ def test_choosing_an_organisation_not_offered_is_refused(
     summary, href, _ = error_of(soup(response))
     assert href == "#departments"
     assert client.get("/report/moving_house/check").status_code == 302  # not past "tell"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "\u0415mily C\u0430rter",  # a Cyrillic Е and а among Latin letters
+            "Name must use letters from one alphabet: type it again yourself rather than "
+            "copying it, as some letters from other alphabets look the same",
+        ),
+        (
+            "Emily\u3164Carter",  # a Hangul filler, which prints nothing
+            "Name must not include invisible characters: type it again yourself rather than "
+            "copying it",
+        ),
+        (
+            "E\u0301\u0301\u0301\u0301mily",
+            "Name must not have more than 3 accents or marks on one letter",
+        ),
+    ],
+)
+def test_a_name_that_is_not_what_it_seems_is_refused_by_the_field(
+    client: FlaskClient, redis: Redis, value: str, message: str
+) -> None:
+    url, token = answer_up_to(
+        client, "change_of_name", "full_name", sample("change_of_name")["answers"]
+    )
+    response = client.post(url, data={"csrf_token": token, "full_name": value})
+    refused(response, message, "#full_name")
+    assert case_keys(redis) == []
+    welsh = client.get(url + "?lang=cy")
+    assert welsh.status_code == 200
+    response = client.post(url, data={"csrf_token": csrf_token(soup(welsh)), "full_name": value})
+    assert response.status_code == 400
+    summary, _, by_field = error_of(soup(response))
+    assert summary == by_field and summary.startswith("Rhaid i’r enw")
