@@ -2,9 +2,14 @@
 
 A reference is 8 random characters and 1 check character from an alphabet with no
 look-alikes or sound-alikes (no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V), shown as ``ABCD-EFGH-J``.
-The check character is Luhn mod N, which catches every single mistyped character and
-nearly every swap of two neighbours. References are not secret: the status link carries a
-separate random secret.
+The check character makes the weighted sum of all nine characters (their places in
+the alphabet, weighted 1 to 9) a multiple of 23. As 23 is prime and larger than the
+alphabet, that catches every single mistyped character (a change of d at weight w
+changes the sum by w*d, never a multiple of 23) and every swap of two neighbours,
+the check character included (weights one apart: the sum changes by the difference
+of the two characters). One body in 23 would need a 23rd check character; such bodies
+are never issued. (Luhn mod 22, used before, missed the swap of A and 9.)
+References are not secret: the status link carries a separate random secret.
 """
 
 from __future__ import annotations
@@ -15,25 +20,31 @@ import re
 import secrets
 
 ALPHABET = "ACDEFGHJKMNPQRTWXY3469"
-_N = len(ALPHABET)
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 BODY_LENGTH = 8
+_MODULUS = 23  # prime, and larger than the alphabet (22)
 
 
-def _check_char(body: str) -> str:
-    total = 0
-    factor = 2
-    for char in reversed(body):
-        addend = factor * _INDEX[char]
-        total += addend // _N + addend % _N
-        factor = 1 if factor == 2 else 2
-    return ALPHABET[(_N - total % _N) % _N]
+def _weighted(text: str) -> int:
+    return sum(weight * _INDEX[char] for weight, char in enumerate(text, start=1))
+
+
+def _check_char(body: str) -> str | None:
+    """The character that completes ``body``, or None for the one body in 23 that
+    would need a check value the alphabet does not have."""
+    weight = BODY_LENGTH + 1
+    # weight * value = -sum (mod 23): multiply by weight's inverse mod 23.
+    value = -_weighted(body) * pow(weight, -1, _MODULUS) % _MODULUS
+    return ALPHABET[value] if value < len(ALPHABET) else None
 
 
 def new_reference() -> str:
     """A fresh reference in canonical form (9 characters, no separators)."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(BODY_LENGTH))
-    return body + _check_char(body)
+    while True:
+        body = "".join(secrets.choice(ALPHABET) for _ in range(BODY_LENGTH))
+        check = _check_char(body)
+        if check is not None:
+            return body + check
 
 
 def normalise(text: str) -> str | None:
@@ -44,7 +55,7 @@ def normalise(text: str) -> str | None:
     compact = re.sub(r"[\s\-]", "", str(text)).upper()
     if len(compact) != BODY_LENGTH + 1 or any(c not in _INDEX for c in compact):
         return None
-    if _check_char(compact[:-1]) != compact[-1]:
+    if _weighted(compact) % _MODULUS:
         return None
     return compact
 
@@ -57,7 +68,7 @@ def mistake(text: str) -> str:
         return "length"
     if any(c not in _INDEX for c in compact):
         return "characters"
-    if _check_char(compact[:-1]) != compact[-1]:
+    if _weighted(compact) % _MODULUS:
         return "check"
     return ""
 
