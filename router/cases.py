@@ -25,6 +25,7 @@ from router import keys, reference
 from router.adapters.contract import Notification, Receipt
 from router.exceptions import UnknownCase, UnknownDelivery
 from router.routing import Decision, RoutingPlan
+from router.trust import Evidence, Missing
 
 
 class DeliveryState(StrEnum):
@@ -35,12 +36,16 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     ASSISTED = "assisted"
     COMPLETED_AT_COUNTER = "completed_at_counter"
+    # Waiting for evidence its department declared it needs (the detail says which:
+    # "identity", "registration" or both); released once when the evidence arrives.
+    WAITING = "waiting"
 
 
 FINAL_STATES = frozenset(
     {DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.COMPLETED_AT_COUNTER}
 )
-# States a worker may still move on; "assisted" waits for a counter, not a worker.
+# States a worker may still move on; "assisted" waits for a counter and "waiting" for
+# evidence, not a worker.
 PENDING_STATES = frozenset({DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.RETRYING})
 
 COUNTER_VALIDITY = timedelta(days=28)
@@ -165,6 +170,13 @@ class Case:
     submitted_by: str = ""
     # The retry policy its deliveries follow, "max,base,cap" (set by the submitter).
     retry: str = ""
+    # How we know who reported it, and that the event happened (router.trust).
+    evidence: Evidence = field(default_factory=Evidence)
+    # The reporter's relation to the person the event is about ("self", "parent",
+    # "spouse_or_partner"...): the catalogue's Reporter, from the answers.
+    reporter: str = ""
+    # The registration is being checked with the register (it could not answer at first).
+    verifying: bool = False
 
     @property
     def display_ref(self) -> str:
@@ -172,18 +184,39 @@ class Case:
 
     @property
     def counter_tasks(self) -> list[str]:
-        """Tasks still to be done at a counter, in the order they are asked for."""
+        """Tasks still to be done at a counter, in the order they are asked for. A
+        delivery waiting for the reporter's identity adds an identity check: a check at
+        a counter gives medium confidence (P2), enough for any department."""
         waiting: list[str] = []
         for d in self.deliveries.values():
             if d.state == DeliveryState.ASSISTED:
                 waiting += [t for t in d.tasks if t not in waiting and t not in self.tasks_done]
+        if (
+            self.waiting_for("identity")
+            and "identity_check" not in waiting
+            and "identity_check" not in self.tasks_done
+        ):
+            waiting.append("identity_check")
         return waiting
+
+    def waiting_for(self, missing: Missing) -> list[str]:
+        """The departments whose deliveries wait for ``missing`` evidence."""
+        return [
+            name
+            for name, d in self.deliveries.items()
+            if d.state == DeliveryState.WAITING
+            and missing in self.plan.decision(name).missing(self.evidence)
+        ]
 
     @property
     def at_counter(self) -> bool:
         """Whether the case waits for a counter: tasks to do, or help asked for and not given."""
         assisted = any(d.state == DeliveryState.ASSISTED for d in self.deliveries.values())
-        return assisted or (self.help_requested and "help" not in self.tasks_done)
+        return (
+            assisted
+            or bool(self.waiting_for("identity"))
+            or (self.help_requested and "help" not in self.tasks_done)
+        )
 
     @property
     def counter_valid_until(self) -> date:
@@ -219,6 +252,8 @@ class CaseStore:
         submission_key: str | None = None,
         secret: str | None = None,
         extra: Mapping[str, str] | None = None,
+        evidence: Evidence | None = None,
+        waiting: Mapping[str, str] | None = None,
     ) -> Stored:
         """Store a new case in one atomic, durable write (CREATE_SCRIPT).
 
@@ -241,14 +276,21 @@ class CaseStore:
             "secret_hash": reference.hash_secret(secret),
             **(extra or {}),
         }
+        if evidence is not None and evidence.proofs:
+            mapping["evidence"] = json.dumps(evidence.to_list(), **_TIGHT)
+        waiting = waiting or {}
         history = [history_entry("", "received", channel, at=created_at)]
         for d in routing.deliveries:
             state = DeliveryState.ASSISTED if d.mode == "assisted" else DeliveryState.QUEUED
+            detail = ""
+            if state == DeliveryState.QUEUED and d.department in waiting:
+                state, detail = DeliveryState.WAITING, waiting[d.department]
+                mapping[keys.delivery_field(d.department, "detail")] = detail
             # Attempts (0) and updated_at (the case's creation) are implied until the
             # delivery first moves: every hash field costs ~60 bytes of Redis memory.
             mapping[keys.delivery_field(d.department, "state")] = state
             # The reason is in the plan; repeating it here cost ~60 bytes a delivery.
-            history.append(history_entry(d.department, state, at=created_at))
+            history.append(history_entry(d.department, state, detail, at=created_at))
         claim = keys.submission(submission_key) if submission_key else None
         claimed = False  # whether we took the claim through _claim (the slow path)
         ref, case_key, writes = self._writes(mapping, history, also)
@@ -440,6 +482,9 @@ class CaseStore:
             identity=json.loads(data.get("identity", "{}")),
             submitted_by=data.get("submitted_by", ""),
             retry=data.get("retry", ""),
+            evidence=Evidence.from_list(json.loads(data.get("evidence", "[]"))),
+            reporter=data.get("reporter", ""),
+            verifying=data.get("verifying") == "yes",
         )
         for d in case.plan.deliveries:
             receipt = data.get(keys.delivery_field(d.department, "receipt"))
@@ -493,7 +538,7 @@ _TIGHT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 
 def _compact(decision: dict[str, Any]) -> dict[str, Any]:
     """A plan decision without its empty lists (Decision.from_dict defaults them)."""
-    return {k: v for k, v in decision.items() if v not in ((), [])}
+    return {k: v for k, v in decision.items() if v not in ((), []) and (k, v) != ("need", "P0")}
 
 
 def _argument(value: object) -> str:

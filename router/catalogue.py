@@ -34,6 +34,8 @@ class Kind(StrEnum):
     SORT_CODE = "sort_code"
     ACCOUNT_NUMBER = "account_number"
     PAYE_REFERENCE = "paye_reference"
+    REGISTRAR_REFERENCE = "registrar_reference"
+    ENTRY_NUMBER = "entry_number"
 
 
 class Role(StrEnum):
@@ -95,6 +97,15 @@ _KIND_ERRORS: dict[Kind, dict[str, str]] = {
     Kind.PAYE_REFERENCE: {
         "format": N_("Enter the employer PAYE reference as it is on your payslip, like 123/AB456")
     },
+    Kind.REGISTRAR_REFERENCE: {
+        "format": N_(
+            "Enter the reference as it is on the registrar’s letter: 12 letters and numbers, "
+            "like DX7Q 4K2M 9PLA"
+        )
+    },
+    Kind.ENTRY_NUMBER: {
+        "format": N_("Enter the entry number as it is on the certificate, like 123: digits only")
+    },
 }
 
 _PARSERS: dict[Kind, Callable[[object], Any]] = {
@@ -107,6 +118,8 @@ _PARSERS: dict[Kind, Callable[[object], Any]] = {
     Kind.SORT_CODE: v.parse_sort_code,
     Kind.ACCOUNT_NUMBER: v.parse_account_number,
     Kind.PAYE_REFERENCE: v.parse_paye_reference,
+    Kind.REGISTRAR_REFERENCE: v.parse_registrar_reference,
+    Kind.ENTRY_NUMBER: v.parse_entry_number,
 }
 
 YES_NO_OPTIONS: tuple[tuple[str, str], ...] = (("yes", N_("Yes")), ("no", N_("No")))
@@ -202,6 +215,12 @@ FIELD_LABELS: dict[str, str] = {
     "date_of_death": N_("Date of death"),
     "deceased_nino": N_("Their National Insurance number"),
     "informant_full_name": N_("Your full name"),
+    "informant_date_of_birth": N_("Your date of birth"),
+    "registration_how": N_("Registration given as"),
+    "registrar_reference": N_("Registrar’s reference"),
+    "registration_district": N_("Registration district"),
+    "entry_number": N_("Register entry number"),
+    "registration_date": N_("Date of registration"),
     "informant_relationship": N_("Your relationship to them"),
     "had_driving_licence": N_("Had a driving licence"),
     "child_full_name": N_("Baby’s full name"),
@@ -226,6 +245,50 @@ FIELD_LABELS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class Reporter:
+    """Who reports an event, as its answers say: the fields holding the reporter's name
+    (a change of name gives the former one too) and date of birth, and their relation
+    to the person the event is about: an answer (``relationship_field``) or fixed."""
+
+    name_fields: tuple[str, ...]
+    date_of_birth_field: str
+    relationship: str = "self"
+    relationship_field: str = ""
+
+    def names(self, answers: Mapping[str, Any]) -> list[str]:
+        return [str(answers[f]) for f in self.name_fields if answers.get(f)]
+
+    def date_of_birth(self, answers: Mapping[str, Any]) -> str:
+        return str(answers.get(self.date_of_birth_field, ""))
+
+    def relation(self, answers: Mapping[str, Any]) -> str:
+        if self.relationship_field:
+            return str(answers.get(self.relationship_field, "")) or "other"
+        return self.relationship
+
+
+@dataclass(frozen=True)
+class Registration:
+    """An event a General Register Office records (a birth, a death): the answers that
+    name its register entry, and those the register must agree with."""
+
+    kind: str  # "death" or "birth": the register it is in
+    name_field: str  # the person registered
+    date_field: str  # the date of the death or birth
+
+    def query(self, answers: Mapping[str, Any]) -> dict[str, str]:
+        """How the report names its registration: the registrar's reference, or the
+        entry (district, number, date of registration)."""
+        if answers.get("registration_how") == "reference":
+            return {"reference": str(answers.get("registrar_reference", ""))}
+        return {
+            "district": str(answers.get("registration_district", "")),
+            "entry_number": str(answers.get("entry_number", "")),
+            "registration_date": str(answers.get("registration_date", "")),
+        }
+
+
+@dataclass(frozen=True)
 class EventType:
     """A life event: its questions in order and checks that span several answers."""
 
@@ -233,8 +296,10 @@ class EventType:
     title: str
     description: str
     questions: tuple[Question, ...]
+    reporter: Reporter
     cross_checks: tuple[CrossCheck, ...] = ()
     labels: Mapping[str, str] = dc_field(default_factory=dict)
+    registration: Registration | None = None
 
     def label(self, field_name: str) -> str:
         """The short name of an answer (message id), for lists of answers."""
@@ -407,6 +472,62 @@ def _licence_number(show_if: tuple[str, tuple[str, ...]]) -> Question:
     )
 
 
+def _registration(what: str, past_days: int) -> tuple[Question, ...]:
+    """How a death or birth report names its registration: the reference the registrar
+    gave, or the register entry from the certificate."""
+    show_entry = ("registration_how", ("entry",))
+    return (
+        Question(
+            "registration_how",
+            Kind.CHOICE,
+            N_("How do you want to tell us about the registration?"),
+            N_("Select how you want to tell us about the registration"),
+            hint=what,
+            options=(
+                ("reference", N_("With the reference the registrar gave me")),
+                ("entry", N_("With the register entry on the certificate")),
+            ),
+        ),
+        Question(
+            "registrar_reference",
+            Kind.REGISTRAR_REFERENCE,
+            N_("What is the registrar’s reference?"),
+            N_("Enter the registrar’s reference"),
+            hint=N_("It is on the letter the registrar gave you. For example, DX7Q 4K2M 9PLA"),
+            show_if=("registration_how", ("reference",)),
+        ),
+        Question(
+            "registration_district",
+            Kind.TEXT,
+            N_("Which registration district was it registered in?"),
+            N_("Enter the registration district"),
+            hint=N_("It is at the top of the certificate. For example, Leeds"),
+            show_if=show_entry,
+        ),
+        Question(
+            "entry_number",
+            Kind.ENTRY_NUMBER,
+            N_("What is the entry number?"),
+            N_("Enter the entry number"),
+            hint=N_("It is in the top corner of the certificate. For example, 123"),
+            show_if=show_entry,
+        ),
+        Question(
+            "registration_date",
+            Kind.DATE,
+            N_("When was it registered?"),
+            N_("Enter the date of registration"),
+            hint=N_("It is near the registrar’s signature. For example, 27 3 2024"),
+            limits=DateLimits(past_days=past_days, future_days=0),
+            errors=_date_errors(
+                N_("Date of registration must be today or in the past"),
+                N_("Date of registration must be within the last 5 years"),
+            ),
+            show_if=show_entry,
+        ),
+    )
+
+
 def _after(earlier: str, later: str, message: str) -> CrossCheck:
     """A check that one date answer is on or after another."""
 
@@ -458,6 +579,7 @@ MOVING_HOUSE = EventType(
         ),
         _licence_number(("has_driving_licence", ("yes",))),
     ),
+    reporter=Reporter(("full_name",), "date_of_birth"),
 )
 
 DEATH = EventType(
@@ -503,6 +625,12 @@ DEATH = EventType(
             N_("Enter your full name"),
             hint=N_("You are the person telling us about the death"),
         ),
+        _date_of_birth(
+            "informant_date_of_birth",
+            N_("What is your date of birth?"),
+            N_("Enter your date of birth"),
+            N_("Date of birth must be in the past"),
+        ),
         Question(
             "informant_relationship",
             Kind.CHOICE,
@@ -524,12 +652,26 @@ DEATH = EventType(
             N_("Select yes if they had a driving licence"),
         ),
         _licence_number(("had_driving_licence", ("yes",))),
+        *_registration(
+            N_("A death must be registered before we can tell anyone about it"), 5 * 366
+        ),
     ),
+    reporter=Reporter(
+        ("informant_full_name",),
+        "informant_date_of_birth",
+        relationship_field="informant_relationship",
+    ),
+    registration=Registration("death", "deceased_full_name", "date_of_death"),
     cross_checks=(
         _after(
             "deceased_date_of_birth",
             "date_of_death",
             N_("Date of death must be the same as or after their date of birth"),
+        ),
+        _after(
+            "date_of_death",
+            "registration_date",
+            N_("Date of registration must be the same as or after the date of death"),
         ),
     ),
 )
@@ -574,12 +716,20 @@ BIRTH = EventType(
             N_("Do you want to claim Child Benefit?"),
             N_("Select yes if you want to claim Child Benefit"),
         ),
+        *_registration(N_("A birth must be registered before we can tell anyone about it"), 366),
     ),
+    reporter=Reporter(("parent_full_name",), "parent_date_of_birth", relationship="parent"),
+    registration=Registration("birth", "child_full_name", "child_date_of_birth"),
     cross_checks=(
         _after(
             "parent_date_of_birth",
             "child_date_of_birth",
             N_("The baby’s date of birth must be after your date of birth"),
+        ),
+        _after(
+            "child_date_of_birth",
+            "registration_date",
+            N_("Date of registration must be the same as or after the baby’s date of birth"),
         ),
     ),
 )
@@ -632,6 +782,7 @@ NEW_JOB = EventType(
             role=Role.POSTCODE,
         ),
     ),
+    reporter=Reporter(("full_name",), "date_of_birth"),
     cross_checks=(
         _after(
             "date_of_birth",
@@ -683,6 +834,7 @@ RETIRING = EventType(
             show_if=("has_bank_account", ("yes",)),
         ),
     ),
+    reporter=Reporter(("full_name",), "date_of_birth"),
     cross_checks=(
         _after(
             "date_of_birth",
@@ -744,6 +896,7 @@ CHANGE_OF_NAME = EventType(
         ),
         _licence_number(("driving_licence", ("photocard", "paper"))),
     ),
+    reporter=Reporter(("full_name", "previous_full_name"), "date_of_birth"),
     cross_checks=(
         _after(
             "date_of_birth",

@@ -549,10 +549,23 @@ def _parse_fields(events: str, field_specs: tuple[str, ...]) -> dict[str, tuple[
     multiple=True,
     help="EVENT=field,field: what it receives for that event (repeat per event).",
 )
+@click.option(
+    "--needs",
+    "need_specs",
+    multiple=True,
+    help="EVENT=NEED: what it must trust before it acts, P0, P1 or P2, with +registration "
+    "for a verified registration (default: P0+registration for deaths and births, P2 else).",
+)
 @click.option("--title", default="", help="The department's name as people read it.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for an answer.")
 def adapters_add_webhook(
-    name: str, url: str, events: str, field_specs: tuple[str, ...], title: str, timeout: float
+    name: str,
+    url: str,
+    events: str,
+    field_specs: tuple[str, ...],
+    need_specs: tuple[str, ...],
+    title: str,
+    timeout: float,
 ) -> None:
     """Add a department that receives signed webhooks; no code needed."""
     from router.adapters.webhook import WebhookConfigError, add_webhook
@@ -561,11 +574,21 @@ def adapters_add_webhook(
     if name in Registry.discover():
         raise click.UsageError(f"{name} is already an installed adapter; choose another name")
     fields = _parse_fields(events, field_specs)
+    needs = {}
+    for spec in need_specs:
+        event, sep, code = spec.partition("=")
+        if not sep:
+            raise click.BadParameter(
+                f"{spec!r}: write EVENT=NEED (for example moving_house=P2)", param_hint="--needs"
+            )
+        needs[event.strip()] = code.strip()
     try:
-        config = add_webhook(redis, name, url, fields, title=title, timeout=timeout)
+        config = add_webhook(redis, name, url, fields, title=title, timeout=timeout, needs=needs)
     except WebhookConfigError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"Added webhook department {config.name}, POSTing to {config.url}")
+    for event, code in config.needs.items():
+        click.echo(f"  {event}: acts on {code}")
     click.echo(f"Signing secret (give it to the department; shown once): {config.secret}")
     click.echo("A running `router up` serves it within seconds.")
 

@@ -55,6 +55,12 @@ LEASE_MS = 3000
 # Deliveries that exhausted their retries: delivery id -> JSON (case, reason, when).
 DEAD_LETTERS = "deliveries:dead"
 
+# Cases whose registration the register could not confirm yet: reference -> when to ask
+# again (epoch seconds). A worker's beat claims due ones by pushing their time on by
+# VERIFY_LEASE_SECONDS, so a worker that dies mid-question leaves them to be asked again.
+VERIFYING = "registrations:verifying"
+VERIFY_LEASE_SECONDS = 30
+
 
 def wake(department: str) -> str:
     """Set while a drain of the department is queued or running (router.delivery.fanout)."""

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from router.adapters.contract import Adapter
 from router.exceptions import ValidationFailed
 from router.i18n import N_
+from router.trust import Evidence, Missing, Need
 
 DecisionMode = Literal["digital", "assisted", "not_needed", "not_consented"]
 
@@ -42,10 +43,16 @@ class Decision:
     reason: str
     fields: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
+    # What the department must trust before it acts (its declaration for the event).
+    need: Need = Need()
 
     @property
     def told(self) -> bool:
         return self.mode in ("digital", "assisted")
+
+    def missing(self, evidence: Evidence) -> tuple[Missing, ...]:
+        """What this delivery still waits for, given the case's evidence."""
+        return self.need.unmet(evidence)
 
     def to_dict(self) -> dict[str, Any]:
         # What dataclasses.asdict gives, written out: asdict's deep copy was ~5% of a
@@ -56,6 +63,7 @@ class Decision:
             "reason": self.reason,
             "fields": self.fields,
             "tasks": self.tasks,
+            "need": self.need.code,
         }
 
     @classmethod
@@ -66,6 +74,7 @@ class Decision:
             reason=data["reason"],
             fields=tuple(data.get("fields", ())),
             tasks=tuple(data.get("tasks", ())),
+            need=Need.from_code(data.get("need", "P0")),
         )
 
 
@@ -127,5 +136,14 @@ def plan(
             raise ValueError(f"{adapter.name} asked for unknown tasks {sorted(unknown_tasks)}")
         # Data minimisation: only declared fields, and only those that were answered.
         fields = tuple(f for f in adapter.fields_for(event_type) if f in answers)
-        decisions.append(Decision(adapter.name, route.mode, route.reason, fields, route.tasks))
+        decisions.append(
+            Decision(
+                adapter.name,
+                route.mode,
+                route.reason,
+                fields,
+                route.tasks,
+                adapter.need_for(event_type),
+            )
+        )
     return RoutingPlan(event_type, tuple(decisions))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,16 +19,20 @@ from redis import Redis
 from redis.client import Pipeline
 
 from router import catalogue, keys, routing, settings
+from router.adapters import register
 from router.adapters.registry import Registry
 from router.assisted import audit
 from router.assisted.desk import Desk, choose_branch, tasks_needed
 from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
+from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
+from router.delivery.registrations import Registrations
 from router.exceptions import ValidationFailed
 from router.i18n import N_
 from router.settings import RetryPolicy
 from router.throttle import Throttle
+from router.trust import Evidence, Identity, Proof
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Submission:
     ref: str
     secret: str
     created: bool
+    # Whether the identity given with it matched the reporter (None: none was given).
+    identity_matched: bool | None = None
 
 
 class LifeEventRouter:
@@ -52,7 +58,9 @@ class LifeEventRouter:
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
-        self.desk = Desk(redis, self.fanout)
+        self.release = Release(redis, self.fanout)
+        self.registrations = Registrations(redis, register.discover(), self.release)
+        self.desk = Desk(redis, self.fanout, self.release)
         self.staff: StaffStore = self.desk.staff
         self._looked_at = time.monotonic()
 
@@ -137,6 +145,8 @@ class LifeEventRouter:
         branch: str | None = None,
         welsh: bool = False,
         submitted_by: str = "",
+        identity: Identity | None = None,
+        proofs: Sequence[Proof] = (),
     ) -> Submission:
         """Validate, plan, store durably with its jobs, and return the reference.
 
@@ -145,14 +155,49 @@ class LifeEventRouter:
         else the nearest to its postcode that offers what the tasks need.
         ``submitted_by`` names the member of counter staff at ``branch`` who sent the
         report on a citizen's behalf: the branch's audit says so, written with the case.
+
+        Trust (router.trust): ``identity`` is who the reporter signed in as; it counts
+        only if it matches the reporter's name and date of birth in the answers.
+        ``proofs`` are evidence the channel itself vouches for (a trusted API client).
+        A death or birth is looked up in the register first: a registration it does not
+        hold, or that disagrees, is a field error. A delivery whose department's need
+        the evidence does not meet is stored waiting; one that needs the reporter's
+        identity sends the case to a Post Office branch too, where an identity check
+        gives medium confidence (P2).
         """
         if submitted_by and not branch:
             raise ValueError("a report sent by counter staff names their branch")
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
         plan = routing.plan(event.name, clean, chosen, self.adapters)
-        digital = [d.department for d in plan.deliveries if d.mode == "digital"]
+        evidence = Evidence(tuple(proofs))
+        matched: bool | None = None
+        if identity is not None:
+            matched = self.identity_matches(event.name, clean, identity)
+            if matched:
+                evidence = evidence.with_proof(
+                    Proof.signed_in(identity.issuer, identity.confidence)
+                )
+        verify_later = False
+        if event.registration is not None and not evidence.registration_verified:
+            found = self.registrations.check(event, clean)
+            if found is None:
+                verify_later = True
+            else:
+                evidence = evidence.with_proof(found)
+        waiting = {
+            d.department: ",".join(d.missing(evidence))
+            for d in plan.deliveries
+            if d.mode == "digital" and d.missing(evidence)
+        }
+        digital = [
+            d.department
+            for d in plan.deliveries
+            if d.mode == "digital" and d.department not in waiting
+        ]
         tasks = tasks_needed(plan)
-        extra = {"retry": self.fanout.policy.as_field()}
+        if any("identity" in why for why in waiting.values()) and "identity_check" not in tasks:
+            tasks.append("identity_check")
+        extra = {"retry": self.fanout.policy.as_field(), "reporter": event.reporter.relation(clean)}
         if help_requested:
             extra["help"] = "yes"
         if submitted_by:
@@ -170,6 +215,8 @@ class LifeEventRouter:
                 Desk.assign(pipe, ref, at)
             elif tasks or help_requested:
                 self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
+            if verify_later:
+                Registrations.schedule(pipe, ref)
             if submitted_by and branch:
                 audit.record(
                     pipe,
@@ -190,10 +237,36 @@ class LifeEventRouter:
             submission_key=submission_key,
             secret=secret,
             extra=extra,
+            evidence=evidence,
+            waiting=waiting,
         )
         if stored.created and marks:
             self.fanout.trigger_woken(marks, stored.replies)
-        return Submission(stored.ref, stored.secret, stored.created)
+        return Submission(stored.ref, stored.secret, stored.created, matched)
+
+    # --- evidence after submission ---------------------------------------------------------
+
+    def identity_matches(
+        self, event_type: str, answers: Mapping[str, Any], identity: Identity
+    ) -> bool:
+        """Whether ``identity`` is the reporter the answers name (name and date of birth)."""
+        reporter = catalogue.EVENTS[event_type].reporter
+        return identity.matches(reporter.names(answers), reporter.date_of_birth(answers))
+
+    def prove_identity(self, ref: str, identity: Identity) -> bool:
+        """The reporter of case ``ref`` signed in after sending it: if the identity
+        matches the report, add it as evidence and release what waited for it; return
+        whether it matched (one that does not earns no confidence)."""
+        case = self.store.load(ref)
+        if not self.identity_matches(case.event_type, case.answers, identity):
+            return False
+        self.release.add(ref, Proof.signed_in(identity.issuer, identity.confidence))
+        return True
+
+    def verify_registrations(self) -> int:
+        """Ask the register again about registrations it could not confirm at first
+        (every worker's beat calls this); return how many were settled."""
+        return self.registrations.retry_due()
 
     def offers(self, event_type: str, answers: Mapping[str, Any]) -> list[routing.Decision]:
         """What each department interested in the event would be told, given the

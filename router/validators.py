@@ -237,3 +237,29 @@ def parse_paye_reference(value: object) -> str:
     if not _PAYE.match(text):
         raise Invalid("format")
     return text
+
+
+# --- Registrations ----------------------------------------------------------------------
+# The reference a registrar gives the informant after registering a birth or death (Tell
+# Us Once's unique reference): 12 letters and digits, often written in groups of four.
+_REGISTRAR_REFERENCE = re.compile(r"^[A-Z0-9]{12}$")
+
+
+def parse_registrar_reference(value: object) -> str:
+    """Return a registrar's reference in upper case without spaces or hyphens."""
+    text = clean(value).upper().replace(" ", "").replace("-", "")
+    if not text:
+        raise Invalid("required")
+    if not _REGISTRAR_REFERENCE.match(text):
+        raise Invalid("format")
+    return text
+
+
+def parse_entry_number(value: object) -> str:
+    """A register entry number: 1 to 6 digits, without leading zeros."""
+    text = clean(value).replace(" ", "")
+    if not text:
+        raise Invalid("required")
+    if not text.isdigit() or not text.isascii() or len(text) > 6 or int(text) == 0:
+        raise Invalid("format")
+    return str(int(text))

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from router.adapters import mock_gro
 from router.adapters.registry import Registry
 from router.assisted.staff import StaffStore
 from router.delivery.worker import Supervisor
@@ -37,6 +38,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def redis(redis_server: RedisServer) -> Iterator[Redis]:
     client = Redis.from_url(redis_server.url)
     client.flushdb()
+    mock_gro.seed(client)  # the register holds the sample events' registrations
     try:
         yield client
     finally:

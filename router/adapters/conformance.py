@@ -3,7 +3,9 @@
 ``router adapters check NAME`` runs these against a throwaway Redis of its own, so a
 department can check its adapter before it ever sees a real case:
 
-1. declaration: a valid name, a title, fields that exist for each event it handles;
+1. declaration: a valid name, a title, fields that exist for each event it handles, and
+   for each of those events what it needs before it acts (router.trust.Need: P0 to P2,
+   and a verified registration only where the event has one);
 2. receipt: for each event, a sample notification is delivered and a ``Receipt`` comes
    back within the declared timeout;
 3. idempotent: the same notification again returns the same receipt and changes
@@ -46,6 +48,8 @@ _SAMPLE_VALUES: dict[Kind, Any] = {
     Kind.SORT_CODE: "309498",
     Kind.ACCOUNT_NUMBER: "00733445",
     Kind.PAYE_REFERENCE: "123/AB456",
+    Kind.REGISTRAR_REFERENCE: "DX7Q4K2M9PLA",
+    Kind.ENTRY_NUMBER: "123",
 }
 
 
@@ -172,6 +176,8 @@ def check(cls: type[Adapter], redis: Redis, today: date | None = None) -> list[F
     except RegistryError as error:
         return [Finding("declaration", "", False, str(error))]
     findings.append(Finding("declaration", "", True, f"{len(cls.fields)} event(s) declared"))
+    needs = ", ".join(f"{event} {cls.need_for(event).code}" for event in sorted(cls.fields))
+    findings.append(Finding("trust", "", True, f"acts on {needs}"))
     adapter = cls(redis)
     limit = float(cls.timeout)
 

@@ -6,6 +6,10 @@ An adapter declares:
   * ``fields``: for each event type it handles, exactly the answer fields it needs.
     It is never given any other field: the router builds each notification from this
     declaration alone (data minimisation);
+  * ``needs``: for each of those event types, what it must trust before it acts
+    (``router.trust.Need``: the least identity confidence, P0 to P2, and whether the
+    registration of a death or birth must be verified). A delivery whose need is not
+    met waits, and is released once when the evidence arrives;
   * ``timeout``: seconds a single ``deliver`` call may take before it is abandoned;
   * ``route(event_type, answers)``: whether the task can be done online, must be done
     in person at a counter (assisted), or is not needed, with a reason. Pure: no I/O;
@@ -33,6 +37,7 @@ from redis import Redis
 
 from router.catalogue import EVENTS
 from router.i18n import N_
+from router.trust import Need
 
 Mode = Literal["digital", "assisted", "not_needed"]
 # An adapter's name: it names its queue, its Redis keys and its entry point.
@@ -114,6 +119,7 @@ class Adapter:
     name: ClassVar[str]
     title: ClassVar[str]
     fields: ClassVar[Mapping[str, tuple[str, ...]]]
+    needs: ClassVar[Mapping[str, Need]]
     timeout: ClassVar[float] = 30.0
 
     def __init__(self, redis: Redis | None = None) -> None:
@@ -124,6 +130,11 @@ class Adapter:
     @classmethod
     def fields_for(cls, event_type: str) -> tuple[str, ...]:
         return tuple(cls.fields.get(event_type, ()))
+
+    @classmethod
+    def need_for(cls, event_type: str) -> Need:
+        """What it must trust before it acts on ``event_type`` (its declaration)."""
+        return cls.needs[event_type]
 
     @classmethod
     def route(cls, event_type: str, answers: Mapping[str, Any]) -> Route:
@@ -154,3 +165,14 @@ def check_declaration(cls: type[Adapter]) -> None:
         unknown = set(wanted) - set(EVENTS[event_type].fields)
         if unknown:
             raise RegistryError(f"{name}: {event_type} has no fields {sorted(unknown)}")
+    needs = getattr(cls, "needs", None)
+    if not isinstance(needs, Mapping) or set(needs) != set(fields):
+        raise RegistryError(
+            f"{name}: declare what it needs before it acts (router.trust.Need) for exactly "
+            f"the events it handles: {sorted(fields)}"
+        )
+    for event_type, need in needs.items():
+        if not isinstance(need, Need):
+            raise RegistryError(f"{name}: the need for {event_type} must be a router.trust.Need")
+        if need.registration and EVENTS[event_type].registration is None:
+            raise RegistryError(f"{name}: {event_type} has no registration to verify")

@@ -28,6 +28,7 @@ from router.adapters.contract import (
     Route,
 )
 from router.i18n import N_
+from router.trust import Confidence, Need
 
 
 @dataclass(frozen=True)
@@ -245,11 +246,26 @@ class DwpBenefits(MockDepartment):
             "postcode",
             "move_date",
         ),
-        "death": ("deceased_nino", "deceased_full_name", "deceased_date_of_birth", "date_of_death"),
+        "death": (
+            "deceased_nino",
+            "deceased_full_name",
+            "deceased_date_of_birth",
+            "date_of_death",
+            # Who told us: a bereavement service speaks to a spouse differently.
+            "informant_relationship",
+        ),
         "birth": ("parent_nino", "parent_full_name", "child_full_name", "child_date_of_birth"),
         "new_job": ("nino", "full_name", "employer_name", "job_start_date", "claiming_benefits"),
         "retiring": ("nino", "full_name", "date_of_birth", "retirement_date"),
         "change_of_name": ("nino", "previous_full_name", "full_name", "date_of_change"),
+    }
+    needs = {
+        "moving_house": Need(Confidence.P2),
+        "death": Need(registration=True),
+        "birth": Need(registration=True),
+        "new_job": Need(Confidence.P2),
+        "retiring": Need(Confidence.P2),
+        "change_of_name": Need(Confidence.P2),
     }
 
     @classmethod
@@ -271,6 +287,7 @@ class DwpBenefits(MockDepartment):
                 status="deceased",
                 date_of_death=f["date_of_death"],
                 benefits="stopped",
+                reported_by=f.get("informant_relationship", ""),
             )
         elif n.event_type == "birth":
             record = self.key("claimant", f["parent_nino"])
@@ -333,6 +350,11 @@ class DvlaLicences(MockDepartment):
             "driving_licence_number",
         ),
     }
+    needs = {
+        "moving_house": Need(Confidence.P2),
+        "death": Need(registration=True),
+        "change_of_name": Need(Confidence.P2),
+    }
 
     @classmethod
     def route(cls, event_type: str, answers: Mapping[str, Any]) -> Route:
@@ -390,6 +412,11 @@ class GovernmentPayments(MockDepartment):
         "retiring": ("nino", "full_name", "has_bank_account", "sort_code", "account_number"),
         "death": ("deceased_nino", "deceased_full_name", "date_of_death"),
         "change_of_name": ("nino", "full_name"),
+    }
+    needs = {
+        "retiring": Need(Confidence.P2),
+        "death": Need(registration=True),
+        "change_of_name": Need(Confidence.P2),
     }
 
     @classmethod
@@ -454,6 +481,15 @@ class HmrcTax(MockDepartment):
         ),
         "retiring": ("nino", "full_name", "retirement_date"),
         "change_of_name": ("nino", "previous_full_name", "full_name", "date_of_change"),
+    }
+    needs = {
+        "moving_house": Need(Confidence.P2),
+        "death": Need(registration=True),
+        # A Child Benefit claim pays the claimant: the claimant must be known too.
+        "birth": Need(Confidence.P1, registration=True),
+        "new_job": Need(Confidence.P2),
+        "retiring": Need(Confidence.P2),
+        "change_of_name": Need(Confidence.P2),
     }
 
     @classmethod
@@ -524,6 +560,11 @@ class LocalCouncil(MockDepartment):
         ),
         "death": ("deceased_full_name", "address_line_1", "town", "postcode", "date_of_death"),
         "change_of_name": ("previous_full_name", "full_name", "address_line_1", "town", "postcode"),
+    }
+    needs = {
+        "moving_house": Need(Confidence.P1),
+        "death": Need(registration=True),
+        "change_of_name": Need(Confidence.P1),
     }
 
     def apply(self, pipe: Changes, n: Notification) -> None:

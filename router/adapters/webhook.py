@@ -53,6 +53,7 @@ from router.adapters.contract import (
     RetryableError,
     check_declaration,
 )
+from router.trust import Confidence, Need
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class WebhookConfig:
     secret: str = field(repr=False)  # never in a log line
     title: str = ""
     timeout: float = 10.0
+    # What it needs before it acts, per event (router.trust.Need codes, "P2").
+    needs: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -97,6 +100,7 @@ class WebhookConfig:
                 "secret": self.secret,
                 "title": self.title,
                 "timeout": self.timeout,
+                "needs": self.needs,
             },
             sort_keys=True,
         )
@@ -111,6 +115,7 @@ class WebhookConfig:
             secret=data["secret"],
             title=data.get("title", ""),
             timeout=float(data.get("timeout", 10.0)),
+            needs=dict(data.get("needs") or {}),
         )
 
 
@@ -173,6 +178,33 @@ def _check_fields(fields: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     return checked
 
 
+def default_need(event_type: str) -> Need:
+    """A webhook department that says nothing is given the careful default: a verified
+    registration for a death or birth, medium identity confidence (P2) for the rest."""
+    from router.catalogue import EVENTS
+
+    if EVENTS[event_type].registration is not None:
+        return Need(registration=True)
+    return Need(Confidence.P2)
+
+
+def _check_needs(needs: Mapping[str, str], fields: Mapping[str, Any]) -> dict[str, str]:
+    unknown = sorted(set(needs) - set(fields))
+    if unknown:
+        raise WebhookConfigError(
+            f"A need is given for {', '.join(unknown)}, which the department does not handle"
+        )
+    checked = {}
+    for event_type in fields:
+        code = needs.get(event_type)
+        try:
+            need = Need.from_code(code) if code else default_need(event_type)
+        except ValueError as error:
+            raise WebhookConfigError(f"{event_type}: {error}") from None
+        checked[event_type] = need.code
+    return checked
+
+
 def add_webhook(
     redis: Redis,
     name: str,
@@ -180,6 +212,7 @@ def add_webhook(
     fields: Mapping[str, Any],
     title: str = "",
     timeout: float = 10.0,
+    needs: Mapping[str, str] | None = None,
 ) -> WebhookConfig:
     """Check and store a new webhook department with a freshly generated secret.
 
@@ -189,6 +222,7 @@ def add_webhook(
     _check_name(name)
     _check_url(url)
     checked = _check_fields(fields)
+    needs_checked = _check_needs(needs or {}, checked)
     try:
         timeout = float(timeout)
     except (TypeError, ValueError):
@@ -202,6 +236,7 @@ def add_webhook(
         secret=_new_secret(),
         title=(title or "").strip(),
         timeout=timeout,
+        needs=needs_checked,
     )
     try:
         check_declaration(adapter_class(config))
@@ -239,6 +274,14 @@ def adapter_class(config: WebhookConfig) -> type[WebhookAdapter]:
         "name": config.name,
         "title": config.title or config.name,
         "fields": MappingProxyType(dict(config.fields)),
+        "needs": MappingProxyType(
+            {
+                event: Need.from_code(config.needs[event])
+                if event in config.needs
+                else default_need(event)
+                for event in config.fields
+            }
+        ),
         "timeout": config.timeout,
         "config": config,
         "__module__": __name__,

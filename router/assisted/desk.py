@@ -25,10 +25,12 @@ from router import keys
 from router.assisted import audit, branches
 from router.assisted.staff import Staff, StaffStore
 from router.cases import Case, CaseStore, DeliveryState, history_entry, now_iso
+from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
 from router.i18n import N_
 from router.routing import RoutingPlan
+from router.trust import Proof
 
 # Identity documents a clerk may record, and how a person reads each.
 DOCUMENTS: dict[str, str] = {
@@ -79,9 +81,10 @@ def choose_branch(answers: Mapping[str, Any], tasks: Iterable[str], welsh: bool 
 class Desk:
     """What counter staff and the citizen's branch choice do to cases."""
 
-    def __init__(self, redis: Redis, fanout: FanOut) -> None:
+    def __init__(self, redis: Redis, fanout: FanOut, release: Release | None = None) -> None:
         self.redis = redis
         self.fanout = fanout
+        self.release = release or Release(redis, fanout)
         self.store = CaseStore(redis)
         self.staff = StaffStore(redis)
 
@@ -168,7 +171,9 @@ class Desk:
     # --- counter actions -------------------------------------------------------------------
 
     def record_identity(self, ref: str, document: str, last_four: str, staff: Staff) -> None:
-        """Record an identity check: which document, and only its last 4 characters."""
+        """Record an identity check: which document, and only its last 4 characters.
+        It is evidence of medium confidence (P2) at the clerk's branch, and releases the
+        deliveries that waited for the reporter's identity."""
         errors: dict[str, str] = {}
         if document not in DOCUMENTS:
             errors["document"] = N_("Select the identity document you saw")
@@ -186,6 +191,9 @@ class Desk:
             done = {**case.tasks_done}
             if "identity_check" in case.counter_tasks:
                 done["identity_check"] = _by(staff)
+            proof = Proof.counter_check(staff.branch, document)
+            self.release.add_in(pipe, case, proof)
+            case.evidence = case.evidence.with_proof(proof)
             audit.record(
                 pipe,
                 "identity_checked",
@@ -228,9 +236,18 @@ class Desk:
         the branch queue when nothing more waits for a counter."""
         key = keys.case(case.ref)
         pipe.hset(key, "counter_tasks", json.dumps(done))
-        released = []
+        released, still_waiting = [], False
         for name, d in case.deliveries.items():
             if d.state == DeliveryState.ASSISTED and all(t in done for t in d.tasks):
+                missing = case.plan.decision(name).missing(case.evidence)
+                if missing:
+                    # Its counter tasks are done, but its department needs more
+                    # evidence (a registration still to be confirmed): it waits for it.
+                    self.store.mark(
+                        case.ref, name, DeliveryState.WAITING, ",".join(missing), pipeline=pipe
+                    )
+                    still_waiting = still_waiting or "identity" in missing
+                    continue
                 self.store.mark(
                     case.ref,
                     name,
@@ -239,14 +256,17 @@ class Desk:
                     pipeline=pipe,
                 )
                 released.append(name)
+            elif d.state == DeliveryState.WAITING:
+                missing = case.plan.decision(name).missing(case.evidence)
+                still_waiting = still_waiting or "identity" in missing
         if released:
             self.fanout.enqueue(pipe, case.ref, released)
         still_assisted = any(
-            d.state == DeliveryState.ASSISTED and name not in released
-            for name, d in case.deliveries.items()
+            d.state == DeliveryState.ASSISTED and not all(t in done for t in d.tasks)
+            for d in case.deliveries.values()
         )
         help_waiting = case.help_requested and "help" not in done
-        if case.branch and not still_assisted and not help_waiting:
+        if case.branch and not still_assisted and not still_waiting and not help_waiting:
             pipe.zrem(keys.branch_queue(case.branch), case.ref)
 
     def _change(self, ref: str, change: Any) -> None:

@@ -27,10 +27,13 @@ from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
 from router import keys, settings
+from router.adapters import register
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
 from router.delivery import batch, fanout, jobs, recovery
+from router.delivery.evidence import Release
 from router.delivery.queues import queue_for
+from router.delivery.registrations import Registrations
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +66,22 @@ class WorkerProcess:
         self.redis = Redis(connection_pool=pool)
         self.dispatcher = batch.Dispatcher(self.redis, registry)
         self.fanout = fanout.FanOut(self.redis, registry)
+        self.registrations = Registrations(
+            self.redis, register.discover(), Release(self.redis, self.fanout)
+        )
         self.beat = recovery.Beat(self.step)
 
     def step(self) -> None:
         """One beat: renew this process's leases and wake keys, put back orphans (and
-        drain their departments here and now), wake departments with due work."""
+        drain their departments here and now), wake departments with due work, and ask
+        the register again about registrations it could not confirm before."""
         self.dispatcher.leases.renew()
         self.dispatcher.renew_wakes()
         orphans = recovery.sweep(self.redis, self.dispatcher.leases.lease_ms)
         if orphans:
             self.take_over(orphans)
         self.fanout.wake(self.departments)
+        self.registrations.retry_due()
 
     def take_over(self, orphans: list[str]) -> None:
         """Drain the orphans' departments here, whoever holds their wake keys (the dead

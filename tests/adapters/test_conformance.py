@@ -13,6 +13,7 @@ from router.adapters.contract import Adapter, Notification, Receipt
 from router.adapters.mocks import DwpBenefits
 from router.adapters.registry import Registry
 from router.catalogue import EVENTS
+from router.trust import Need
 from tests.support.processes import router_cli
 
 
@@ -26,6 +27,7 @@ def test_every_built_in_mock_department_passes(name: str, redis: Redis, registry
     assert [f.line() for f in findings if not f.passed] == []
     assert {f.rule for f in findings} == {
         "declaration",
+        "trust",
         "receipt",
         "timeout",
         "minimal",
@@ -44,6 +46,7 @@ class _Good(Adapter):
     name = "good"
     title = "A department that keeps the contract"
     fields: ClassVar[dict[str, tuple[str, ...]]] = {"birth": ("child_full_name",)}
+    needs: ClassVar[dict[str, Need]] = {"birth": Need(registration=True)}
     timeout = 2.0
 
     def deliver(self, notification: Notification) -> Receipt:
@@ -107,6 +110,26 @@ class BadDeclaration(_Good):
     fields: ClassVar[dict[str, tuple[str, ...]]] = {"birth": ("shoe_size",)}
 
 
+class SaysNothingOfTrust(_Good):
+    """Declares no needs: a department must say what it acts on."""
+
+    name = "says_nothing"
+    needs: ClassVar[dict[str, Need]] = {}
+
+
+class TrustsARegistrationThatIsNot(_Good):
+    """A change of name has no registration to verify."""
+
+    name = "no_such_registration"
+    fields: ClassVar[dict[str, tuple[str, ...]]] = {"change_of_name": ("full_name",)}
+    needs: ClassVar[dict[str, Need]] = {"change_of_name": Need(registration=True)}
+
+
+class NeedsNotANeed(_Good):
+    name = "needs_a_string"
+    needs: ClassVar[dict[str, Any]] = {"birth": "P2"}
+
+
 def test_a_good_adapter_passes(redis: Redis) -> None:
     assert failed_rules(_Good, redis) == set()
 
@@ -121,6 +144,9 @@ def test_a_good_adapter_passes(redis: Redis) -> None:
         (UnclassifiedErrors, "errors"),
         (NeverAnswers, "receipt"),
         (BadDeclaration, "declaration"),
+        (SaysNothingOfTrust, "declaration"),
+        (TrustsARegistrationThatIsNot, "declaration"),
+        (NeedsNotANeed, "declaration"),
     ],
 )
 def test_the_kit_catches_each_broken_rule(broken: type[Adapter], rule: str, redis: Redis) -> None:
@@ -143,7 +169,7 @@ def test_adapters_check_passes_a_built_in_and_refuses_an_unknown_name(
 ) -> None:
     result = router_cli("adapters", "check", "dvla", env=cli_env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "all 16 checks passed" in result.stdout
+    assert "all 17 checks passed" in result.stdout
     assert "FAIL" not in result.stdout
 
     unknown = router_cli("adapters", "check", "ministry_of_magic", env=cli_env)

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.validators",
         "router.reference",
         "router.redis_server",
+        "router.trust",
     ),
     ("router.catalogue",),
     ("router.adapters.contract",),

@@ -13,6 +13,7 @@ from router.adapters.registry import ENTRY_POINT_GROUP, Registry
 from router.catalogue import EVENTS
 from router.exceptions import ValidationFailed
 from router.routing import ASSISTED_TASKS, Decision, check_consent, interested, plan
+from router.trust import Need
 from tests.support.answers import ADAPTERS, BY_NAME, TODAY, valid_answers
 
 # Which departments each life event concerns.
@@ -289,6 +290,7 @@ def test_plan_refuses_an_unknown_counter_task():
         name = "odd"
         title = "Odd"
         fields: ClassVar = {"birth": ("child_full_name",)}
+        needs: ClassVar = {"birth": Need()}
 
         @classmethod
         def route(cls, event_type, answers):
@@ -318,6 +320,7 @@ def test_a_decision_as_a_dict_has_every_field_as_asdict_gives_it():
 def _adapter(name: str = "newdept", **attrs: Any) -> type[Adapter]:
     namespace: dict[str, Any] = {"name": name, "title": "New department", **attrs}
     namespace.setdefault("fields", {"birth": ("child_full_name",)})
+    namespace.setdefault("needs", {event: Need() for event in namespace["fields"]})
     return type("NewDept", (Adapter,), namespace)
 
 

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 from router.service import LifeEventRouter
+from router.trust import Confidence
+from tests.support.identities import reporter_identity
 from tests.support.paths import EXAMPLES
 from tests.support.sent import Sent
 
@@ -36,15 +38,19 @@ def submit_to_core(
     *,
     channel: str = "web",
     help_requested: bool = False,
+    confidence: Confidence | None = Confidence.P2,
     **changes: Any,
 ) -> Sent:
     """Submit the sample (its answers with ``changes``) with its consent through the core,
-    as a channel does; see tests.support.journeys.submit_sample for the web journey."""
+    as a channel does; see tests.support.journeys.submit_sample for the web journey.
+    The reporter signed in at ``confidence`` first (None: they did not sign in)."""
+    answers = answers_for(event_name, **changes)
     result = core.submit(
         event_name,
-        answers_for(event_name, **changes),
+        answers,
         sample(event_name)["consent"],
         channel=channel,
         help_requested=help_requested,
+        identity=reporter_identity(event_name, answers, confidence) if confidence else None,
     )
     return Sent(result.ref, result.secret)

@@ -2,8 +2,9 @@
 
 Copy this package to write your own department's adapter. What it shows:
 
-* the declarations (``name``, ``title``, ``fields``, ``timeout``) the router reads to
-  decide what this department is sent: nothing but the fields listed here;
+* the declarations (``name``, ``title``, ``fields``, ``needs``, ``timeout``) the router
+  reads to decide what this department is sent (nothing but the fields listed here) and
+  when (only once the evidence it needs is in);
 * idempotency: the ``delivery_id`` is the primary key of the table of applied
   deliveries, and the change and its receipt are written in ONE SQLite transaction
   that first looks the ``delivery_id`` up, so a repeated delivery returns the first
@@ -37,6 +38,7 @@ from router.adapters.contract import (
     Receipt,
     RetryableError,
 )
+from router.trust import Confidence, Need
 
 __all__ = ["DB_ENV", "DEFAULT_DB", "PassportOffice"]
 
@@ -68,6 +70,13 @@ class PassportOffice(Adapter):
     fields: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "change_of_name": ("previous_full_name", "full_name", "date_of_birth", "date_of_change"),
         "death": ("deceased_full_name", "deceased_date_of_birth", "date_of_death"),
+    }
+    # What it must trust before it acts: a passport follows a name change only when the
+    # reporter's identity is known at medium confidence, and is cancelled only for a
+    # death the register confirms.
+    needs: ClassVar[Mapping[str, Need]] = {
+        "change_of_name": Need(Confidence.P2),
+        "death": Need(registration=True),
     }
     timeout = 5.0
 

@@ -1,0 +1,170 @@
+"""Registrations checked against the register before anything about a death or birth is
+sent (router.adapters.register).
+
+At submission the register is asked at once (``check``): a registration that is not
+there, or disagrees with the report, is a field error and nothing is stored; one that
+agrees becomes a "register" proof on the new case. A register that cannot answer
+(down, too slow) is no reason to turn the citizen away: the case is accepted, the
+deliveries that need the registration wait for it, and the reference goes in the
+``registrations:verifying`` set. Every worker's beat asks again for the due ones
+(``retry_due``), with backoff: when the register confirms, the proof releases the
+waiting deliveries exactly once (router.delivery.evidence); when it says no, the case
+is flagged for a person and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis import Redis
+
+from router import keys
+from router.adapters import register
+from router.adapters.contract import RetryableError
+from router.adapters.register import Entry, RegisterSource
+from router.cases import Case, CaseStore
+from router.catalogue import EVENTS, EventType
+from router.delivery.evidence import Release
+from router.exceptions import UnknownCase, ValidationFailed
+from router.trust import Proof
+
+log = logging.getLogger(__name__)
+
+# Asking again: 2 s, 4 s, 8 s... at most 5 minutes apart, for as long as it takes.
+FIRST_RETRY_SECONDS = 2.0
+LONGEST_RETRY_SECONDS = 300.0
+
+# KEYS: the verifying set. ARGV: now, lease end, how many.
+# Claims up to ARGV[3] due references by pushing their time on to the lease's end.
+CLAIM_SCRIPT = """
+local refs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, ref in ipairs(refs) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ref)
+end
+return refs
+"""
+
+
+class Unavailable(Exception):
+    """The register could not answer now."""
+
+
+class Registrations:
+    """Checks registrations with the register source, now or again later."""
+
+    def __init__(self, redis: Redis, source: type[RegisterSource] | None, release: Release) -> None:
+        self.redis = redis
+        self.source = source
+        self.release = release
+        self.store = CaseStore(redis)
+        self._claim = redis.register_script(CLAIM_SCRIPT)
+
+    def find(self, event: EventType, answers: dict[str, object]) -> Entry | None:
+        """Ask the register; raise ``Unavailable`` when it cannot answer."""
+        assert event.registration is not None
+        if self.source is None:
+            raise Unavailable("no register source is installed")
+        query = event.registration.query(answers)
+        try:
+            return self.source(self.redis).find(event.registration.kind, query)
+        except RetryableError as error:
+            raise Unavailable(error.reason) from None
+
+    def check(self, event: EventType, answers: dict[str, object]) -> Proof | None:
+        """At submission: the proof the register gives, None if it cannot answer now;
+        raise ``ValidationFailed`` (field errors) if it holds no such registration or
+        disagrees with the report."""
+        assert event.registration is not None
+        try:
+            entry = self.find(event, answers)
+        except Unavailable as why:
+            log.warning("register could not answer at submission (%s); will ask again", why)
+            return None
+        if entry is None:
+            raise ValidationFailed(register.not_found(answers))
+        errors = register.compare(event.registration, answers, entry)
+        if errors:
+            raise ValidationFailed(errors)
+        return self._proof(answers)
+
+    def _proof(self, answers: dict[str, object]) -> Proof:
+        assert self.source is not None
+        how = "reference" if answers.get("registration_how") == "reference" else "entry"
+        return Proof.registered(self.source.name, how)
+
+    @staticmethod
+    def schedule(pipe: object, ref: str, delay: float = FIRST_RETRY_SECONDS) -> None:
+        """Ask again about ``ref``'s registration in ``delay`` seconds (in ``pipe``)."""
+        pipe.zadd(keys.VERIFYING, {ref: time.time() + delay})  # type: ignore[attr-defined]
+        pipe.hset(keys.case(ref), "verifying", "yes")  # type: ignore[attr-defined]
+
+    def retry_due(self, limit: int = 20) -> int:
+        """Ask the register again about due cases (a worker's beat calls this); return
+        how many it settled (confirmed or refused)."""
+        now = time.time()
+        raw = self._claim(keys=[keys.VERIFYING], args=[now, now + keys.VERIFY_LEASE_SECONDS, limit])
+        settled = 0
+        for item in raw:
+            ref = item.decode() if isinstance(item, bytes) else str(item)
+            try:
+                settled += self._retry(ref)
+            except UnknownCase:
+                self.redis.zrem(keys.VERIFYING, ref)
+        return settled
+
+    def _retry(self, ref: str) -> int:
+        case = self.store.load(ref)
+        event = EVENTS[case.event_type]
+        if case.evidence.registration_verified or event.registration is None:
+            self._done(ref)
+            return 1
+        try:
+            entry = self.find(event, case.answers)
+        except Unavailable:
+            self._again(case)
+            return 0
+        errors = (
+            register.compare(event.registration, case.answers, entry)
+            if entry is not None
+            else register.not_found(case.answers)
+        )
+        if errors:
+            # Nothing is sent; a person looks at it (which answers, not what they are).
+            with self.redis.pipeline(transaction=True) as pipe:
+                self.store.flag(
+                    ref,
+                    f"the register did not confirm the registration ({sorted(errors)[0]})",
+                    pipe,
+                )
+                pipe.zrem(keys.VERIFYING, ref)
+                pipe.hdel(keys.case(ref), "verifying")
+                pipe.execute()
+            log.warning("case %s: the register did not confirm its registration", ref)
+            return 1
+
+        def also(pipe: object, _case: Case) -> None:
+            pipe.zrem(keys.VERIFYING, ref)  # type: ignore[attr-defined]
+            pipe.hdel(keys.case(ref), "verifying")  # type: ignore[attr-defined]
+
+        self.release.add(ref, self._proof(case.answers), also=also)
+        return 1
+
+    def _again(self, case: Case) -> None:
+        tries = int(self.redis.hincrby(keys.case(case.ref), "verify_tries", 1))
+        delay = min(LONGEST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** min(tries, 20))
+        self.redis.zadd(keys.VERIFYING, {case.ref: time.time() + delay}, xx=True)
+
+    def _done(self, ref: str) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.VERIFYING, ref)
+            pipe.hdel(keys.case(ref), "verifying")
+            pipe.execute()
+
+
+def verifying(redis: Redis) -> dict[str, float]:
+    """Every case whose registration is still to be confirmed, with when it is asked."""
+    raw: list[tuple[bytes, float]] = redis.zrange(  # type: ignore[assignment]
+        keys.VERIFYING, 0, -1, withscores=True
+    )
+    return {ref.decode(): float(score) for ref, score in raw}
