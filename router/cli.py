@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from router import redis_server, reference
+from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
 from router.assisted import branches
@@ -121,6 +123,7 @@ def up(host: str, port: int, no_web: bool) -> None:
     (folder / "redis.url").write_text(server.url)
     redis = Redis.from_url(server.url)
     registry = Registry.discover(redis)
+    mock_gro.seed(redis)  # the mock register holds the sample events' registrations
     supervisor = Supervisor(server.url, registry.names())
     web: subprocess.Popen[bytes] | None = None
     stopping = stop_on_signals()
@@ -146,7 +149,7 @@ def up(host: str, port: int, no_web: bool) -> None:
         if web is not None:
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
         click.echo(
-            "Submit an event from another terminal: router submit examples/events/moving_house.json"
+            "Submit an event from another terminal: router submit examples/events/death.json"
         )
         click.echo("Press Ctrl-C to stop.")
         supervisor.run(
@@ -445,6 +448,51 @@ def mock_configure(name: str, **changes: Any) -> None:
     updated = Faults(**{**current.__dict__, **values})
     configure_faults(redis, name, updated)
     click.echo(f"{name}: {updated}")
+
+
+@mock.group("gro")
+def mock_gro_group() -> None:
+    """The mock General Register Office: registrations of deaths and births.
+
+    Its latency and faults are set like a department's: router mock configure gro ...
+    """
+
+
+@mock_gro_group.command("add")
+@click.argument("kind", type=click.Choice(["death", "birth"]))
+@click.option("--name", "full_name", required=True, help="The person who died, or the baby.")
+@click.option(
+    "--date", "event_date", required=True, help="Date of the death or birth (YYYY-MM-DD)."
+)
+@click.option("--district", required=True, help="The registration district, e.g. Leeds.")
+@click.option("--registered", default="", help="Date of registration (default: the date).")
+def mock_gro_add(
+    kind: str, full_name: str, event_date: str, district: str, registered: str
+) -> None:
+    """Register a death or birth, for a demo; prints how to report it."""
+    try:
+        happened = date.fromisoformat(event_date)
+        on = date.fromisoformat(registered) if registered else happened
+        entry = mock_gro.add(connect(), kind, full_name, happened, district, on)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    reference = entry.reference
+    click.echo(f"Registered the {kind} of {entry.full_name} in {entry.district}.")
+    click.echo(f"  Registrar's reference: {reference[:4]} {reference[4:8]} {reference[8:]}")
+    click.echo(
+        f"  Register entry: district {entry.district}, entry number {entry.entry_number}, "
+        f"registered {entry.registration_date}"
+    )
+
+
+@mock_gro_group.command("list")
+def mock_gro_list() -> None:
+    """Every registration the mock register holds."""
+    for entry in mock_gro.entries(connect()):
+        click.echo(
+            f"{entry.kind:<6} {entry.reference}  {entry.district} {entry.entry_number:>5}  "
+            f"registered {entry.registration_date}"
+        )
 
 
 # --- departments' adapters ------------------------------------------------------------

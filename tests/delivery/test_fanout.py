@@ -16,6 +16,7 @@ from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
+from tests.support.identities import reporter_identity
 from tests.support.processes import wait_settled
 from tests.support.redis_dump import mock_log
 from tests.support.samples import sample, samples, submit_to_core
@@ -207,7 +208,10 @@ def test_case_is_stored_with_its_plan_and_history_before_the_reference_is_return
     core: LifeEventRouter, redis: Redis
 ) -> None:
     result = sample("change_of_name")
-    submission = core.submit(result["event"], result["answers"], result["consent"])
+    signed_in = reporter_identity(result["event"], result["answers"])
+    submission = core.submit(
+        result["event"], result["answers"], result["consent"], identity=signed_in
+    )
     case = core.case(submission.ref)
     assert case.deliveries["dvla"].state == DeliveryState.ASSISTED
     assert case.deliveries["dvla"].tasks == ("identity_check", "photo")
