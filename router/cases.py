@@ -39,6 +39,9 @@ class DeliveryState(StrEnum):
     # Waiting for evidence its department declared it needs (the detail says which:
     # "identity", "registration" or both); released once when the evidence arrives.
     WAITING = "waiting"
+    # Held back because a death was reported for the person the case is about; a
+    # person decides what happens to it (router.people).
+    HELD = "held"
 
 
 FINAL_STATES = frozenset(

@@ -112,6 +112,28 @@ def case_audit(ref: str) -> str:
     return f"audit:case:{ref}"
 
 
+# --- one person, one death -------------------------------------------------------------
+# People are named in keys only by a keyed digest (HMAC-SHA256 under PEOPLE_KEY, drawn
+# once and kept in Redis) of what identifies them: never an NI number or a name.
+
+PEOPLE_KEY = "people:key"
+
+
+def death(digest: str) -> str:
+    """The first case reporting one death (by its registration, or by the NI number and
+    date of death): its reference, or a claim while that case is being written."""
+    return f"people:death:{digest}"
+
+
+def person_cases(digest: str) -> str:
+    """The cases about one person (by NI number) that may still have deliveries to send."""
+    return f"people:cases:{digest}"
+
+
+PERSON_CASES_SECONDS = 28 * 24 * 3600
+DEATH_CLAIM_SECONDS = 30  # a claim whose case was never written runs out
+
+
 # --- the web front door -----------------------------------------------------------------
 
 

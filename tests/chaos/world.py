@@ -31,7 +31,7 @@ from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.chaos.workload import DEPARTMENTS
-from tests.support.identities import reporter_identity
+from tests.support.identities import evidence_for
 
 POLICY = RetryPolicy(max_retries=8, base_seconds=1, cap_seconds=4)
 POLL_SECONDS = 0.2
@@ -256,7 +256,7 @@ class Submitter:
                         case["answers"],
                         case["consent"],
                         channel="chaos",
-                        identity=reporter_identity(case["event"], case["answers"]),
+                        **evidence_for(case["event"], case["answers"]),
                     )
                 except CONNECTION_ERRORS:
                     self.refused += 1

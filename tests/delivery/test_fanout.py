@@ -179,8 +179,8 @@ def test_each_submission_wakes_a_department_once_however_many_deliveries_wait(
 ) -> None:
     """Deliveries wait in the department's pending set; its queue carries only one
     wake-up (a drain job) until a worker takes it, not one job per delivery."""
-    refs = [submit_to_core(core, "death", channel="test").ref for _ in range(5)]
-    consented = sample("death")["consent"]
+    refs = [submit_to_core(core, "new_job", channel="test").ref for _ in range(5)]
+    consented = sample("new_job")["consent"]
     for department in consented:
         members = {m.decode() for m in redis.zrange(keys.pending(department), 0, -1)}
         assert members == set(refs)
