@@ -34,6 +34,13 @@ def submission(key: str) -> str:
 
 SUBMISSION_SECONDS = 7 * 24 * 3600  # how long a submission key is remembered
 
+
+def submission_digest(key: str) -> str:
+    """A digest of what was first submitted with a submission key (API clients' keys
+    only), so a second, different submission under the same key is refused."""
+    return f"submission:{key}:digest"
+
+
 # Cases flagged for a person (reference -> when flagged, epoch seconds).
 FLAGGED = "cases:flagged"
 
@@ -110,6 +117,21 @@ def branch_audit(branch: str) -> str:
 def case_audit(ref: str) -> str:
     """The append-only stream of every counter action on one case."""
     return f"audit:case:{ref}"
+
+
+# --- the JSON API's clients (router.clients) --------------------------------------------
+
+# Every API client: name -> JSON (events, trust, rate, when created and revoked, the
+# SHA-256 digest of its key; never the key).
+API_CLIENTS = "api-clients"
+# The keys that let a client in: SHA-256 digest of the key -> the client's JSON. A
+# revoked client's key is removed from here, so it lets nobody in.
+API_CLIENT_KEYS = "api-clients:keys"
+
+
+def api_rate(client: str, window: int) -> str:
+    """Requests by one API client in one rate window (numbered from the epoch)."""
+    return f"api-rate:{client}:{window}"
 
 
 # --- the web front door -----------------------------------------------------------------
