@@ -63,6 +63,25 @@ LANG = {
 }
 
 
+# A report of moving house, as the web journey would send it (dates may be given as
+# days from today).
+MOVING_HOUSE = {
+    "event": "moving_house",
+    "answers": {
+        "full_name": "Siân O'Brien-Évans",
+        "date_of_birth": "1984-07-12",
+        "nino": "SX 12 34 56 C",
+        "address_line_1": "14 Heol y Castell",
+        "town": "Cardiff",
+        "postcode": "CF10 1BH",
+        "previous_postcode": "SW1A 2AA",
+        "move_date": {"days_ago": 7},
+        "has_driving_licence": "no",
+    },
+    "consent": ["council", "dwp", "hmrc"],
+}
+
+
 @cache
 def document() -> dict[str, Any]:
     """The document (the same object every time: do not change it)."""
@@ -105,7 +124,12 @@ def document() -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
-                        "content": {JSON: {"schema": _ref("Submission")}},
+                        "content": {
+                            JSON: {
+                                "schema": _ref("Submission"),
+                                "examples": {"moving_house": {"value": MOVING_HOUSE}},
+                            }
+                        },
                     },
                     "responses": {
                         "201": _answer("The case was made.", "Submitted"),
