@@ -20,7 +20,7 @@ from router.redis_server import RedisServer
 def _every_value(redis: Redis) -> bytes:
     """Everything Redis holds, as one lump of bytes."""
     found = b""
-    for key in redis.keys():
+    for key in redis.scan_iter():
         try:
             found += b"".join(f + v for f, v in redis.hgetall(key).items())
         except ResponseError:  # not a hash
