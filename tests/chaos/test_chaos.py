@@ -397,8 +397,10 @@ def test_concurrent_idempotent(
         serving = threading.Thread(target=server.serve_forever, name="chaos-web", daemon=True)
         serving.start()
         url = f"http://127.0.0.1:{server.server_port}/api/v1/submissions"
-        # One partner service sending each submission 8 times at once.
-        partner = api_key(w.redis, "chaos_partner")
+        # One partner service sending each submission 8 times at once: a registrar's
+        # system, vouching for the registrations of its deaths and births (the
+        # workload's are made up, in no register).
+        partner = api_key(w.redis, "chaos_registrar", vouches=["registration"])
 
         def client() -> None:
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
