@@ -26,7 +26,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,7 +150,9 @@ def digest(key: str) -> str:
 
 def submission_digest(event: object, answers: object, consent: object) -> str:
     """A digest of what was submitted, to tell a repeat from a different submission
-    that reuses its idempotency key (the same JSON, whatever its key order)."""
+    that reuses its idempotency key (the same JSON, whatever its key order). It is kept
+    beside the key's claim, whose case holds the answers themselves: it tells someone
+    who can read Redis nothing the case does not."""
     text = json.dumps(
         [event, answers, consent], sort_keys=True, separators=(",", ":"), default=repr
     )
@@ -225,7 +227,7 @@ class ApiClients:
             return None
         if client.revoked_at:
             return client
-        revoked = ApiClient(**{**client.__dict__, "revoked_at": _now()})
+        revoked = replace(client, revoked_at=_now())
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(keys.API_CLIENT_KEYS, client.key_digest)
         pipe.hset(keys.API_CLIENTS, name, revoked.to_json())

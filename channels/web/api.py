@@ -13,6 +13,7 @@ Errors are JSON with one message per field, in the language the request asks for
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
@@ -26,6 +27,7 @@ from router.clients import ApiClient, submission_digest
 from router.exceptions import SubmissionKeyReused, ValidationFailed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 # RFC 6750's challenge: a missing key is told the scheme; a wrong one, that it is wrong.
 REALM = 'Bearer realm="tell-us-once"'
@@ -54,6 +56,7 @@ def _admit() -> Any:
         response.headers["WWW-Authenticate"] = challenge
         return response, status
     if admission.retry_after:
+        log.warning("API client %s is over its rate", admission.client.name)
         response, status = _problem(
             429,
             gettext(
@@ -91,6 +94,7 @@ def submit() -> Any:
         )
     event = data.get("event")
     if client.refuses(event):
+        log.warning("API client %s may not send %s reports", client.name, event)
         return _problem(403, gettext("This API key may not send reports of that life event"))
     answers, consent = data.get("answers"), data.get("consent")
     try:
