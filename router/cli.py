@@ -410,7 +410,11 @@ def api_clients() -> None:
     help="Most requests it may make, per second, minute or hour.",
 )
 def api_clients_add(name: str, events: str, vouches: str, rate: str) -> None:
-    """Give partner NAME a key for the JSON API (or a new key, once revoked)."""
+    """Give partner NAME a key for the JSON API (or a new key, once revoked).
+
+    NAME is 2 to 31 lower-case letters, digits and underscores, starting with a letter
+    (as a department's name). The key is printed once: give it to the partner, who sends
+    it as Authorization: Bearer <key>."""
     try:
         client, key = core().clients.add(
             name, events.split(","), [v for v in vouches.split(",") if v.strip()], rate
