@@ -4,6 +4,8 @@ as a digest, scoped to events, limited to a rate, revocable."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,9 +14,11 @@ from redis.exceptions import ResponseError
 
 from router import keys
 from router.cli import main
-from router.clients import ApiClients, Rate
-from router.exceptions import ValidationFailed
+from router.clients import ApiClients, Rate, submission_digest
+from router.exceptions import SubmissionKeyReused, ValidationFailed
 from router.redis_server import RedisServer
+from router.service import LifeEventRouter
+from tests.support.samples import sample
 
 
 def _every_value(redis: Redis) -> bytes:
@@ -123,3 +127,36 @@ def test_the_command_adds_lists_and_revokes_clients_without_showing_keys_again(
     assert bad.exit_code == 2 and "name" in bad.output
     unknown = runner.invoke(main, ["api-clients", "revoke", "nobody"], env=env)
     assert unknown.exit_code != 0 and "No API client named nobody" in unknown.output
+
+
+def test_racing_submissions_under_one_key_make_one_case_and_refuse_a_different_body(
+    core: LifeEventRouter,
+) -> None:
+    """Eight at once with one key: the same body makes one case; a different body sent
+    in the same race is refused, whichever arrives first."""
+    same = sample("retiring")
+    other = sample("retiring")
+    other["consent"] = other["consent"][:1]
+    bodies = [same] * 7 + [other]
+
+    def send(body: dict[str, Any]) -> str:
+        digest = submission_digest(body["event"], body["answers"], body["consent"])
+        try:
+            return core.submit(
+                body["event"],
+                body["answers"],
+                body["consent"],
+                channel="api:racer",
+                submission_key="api:racer:k1",
+                submission_digest=digest,
+            ).ref
+        except SubmissionKeyReused:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(send, bodies))
+    refused = [i for i, a in enumerate(answers) if a == "refused"]
+    # Either the different body lost the race (it alone is refused), or it won it
+    # (it made the case and the seven others are refused).
+    assert refused in ([7], list(range(7)))
+    assert len({a for a in answers if a != "refused"}) == 1
