@@ -592,8 +592,12 @@ def run_latency(
 
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
 wrk.body = [==[{body}]==]
 """
+# The front door's API client: a partner service allowed far more than wrk can send.
+BENCH_CLIENT = "benchmark"
+BENCH_RATE = "999999999/minute"
 
 
 def _wrk_seconds(text: str) -> float:
@@ -650,6 +654,7 @@ def run_front_door(ctx: Context, seconds: float) -> dict[str, Any]:
     import shutil
 
     from router.cli import WEB_APP, gunicorn_command
+    from router.clients import ApiClients
     from router.redis_server import free_port
     from tests.support.samples import sample
 
@@ -659,10 +664,15 @@ def run_front_door(ctx: Context, seconds: float) -> dict[str, Any]:
     event = sample("moving_house")
     body = json.dumps({k: event[k] for k in ("event", "answers", "consent")})
     script = ctx.logs / "post.lua"
-    script.write_text(WRK_SCRIPT.format(body=body))
     results: dict[str, Any] = {}
     for name, app in (("bare_flask", "benchmarks.bare_flask:app"), ("front_door", WEB_APP)):
         ctx.fresh()
+        # The API takes only a partner's key (the bare endpoint ignores it: the same
+        # request bytes for both).
+        _client, key = ApiClients(ctx.redis).add(
+            BENCH_CLIENT, [str(event["event"])], rate=BENCH_RATE
+        )
+        script.write_text(WRK_SCRIPT.format(body=body, key=key))
         port = free_port()
         group = Group(f"gunicorn-{name}", ctx.logs)
         env = dict(ctx.env, REDIS_URL=ctx.url)

@@ -384,6 +384,83 @@ def staff_branches(near: str) -> None:
         click.echo(f"{b.id:<32} {b.name}  [{', '.join(sorted(b.services))}]")
 
 
+@main.group("api-clients")
+def api_clients() -> None:
+    """Partner services' keys for the JSON API (/api/v1): add, list, revoke.
+
+    Each partner channel (an app, a charity's assisted-digital service, a registrar's
+    own system) gets its own key, scoped to the life events it may send and limited to
+    a rate. The key is shown once and stored only as a digest."""
+
+
+@api_clients.command("add")
+@click.argument("name")
+@click.option(
+    "--events",
+    required=True,
+    help="The life events it may send, comma-separated (for example death,birth).",
+)
+@click.option(
+    "--vouches",
+    default="",
+    help="What it is trusted to vouch for: registration (a registrar's system: the "
+    "deaths and births it sends are not looked up in the register).",
+)
+@click.option(
+    "--rate",
+    default="120/minute",
+    show_default=True,
+    help="Most requests it may make, per second, minute or hour.",
+)
+def api_clients_add(name: str, events: str, vouches: str, rate: str) -> None:
+    """Give partner NAME a key for the JSON API (or a new key, once revoked).
+
+    NAME is 2 to 31 lower-case letters, digits and underscores, starting with a letter
+    (as a department's name). The key is printed once: give it to the partner, who sends
+    it as Authorization: Bearer <key>."""
+    try:
+        client, key = core().clients.add(
+            name, events.split(","), [v for v in vouches.split(",") if v.strip()], rate
+        )
+    except ValidationFailed as failed:
+        click.echo("No key was made:", err=True)
+        for field, message in failed.errors.items():
+            click.echo(f"  {field}: {message}", err=True)
+        sys.exit(2)
+    trust = ", ".join(client.vouches) or "nothing"
+    click.echo(
+        f"API client {client.name}: may send {', '.join(client.events)}; vouches for "
+        f"{trust}; at most {client.rate}."
+    )
+    click.echo(f"Key (give it to the partner; it is shown only now): {key}")
+    click.echo("It is sent as a header: Authorization: Bearer <key>")
+
+
+@api_clients.command("list")
+def api_clients_list() -> None:
+    """Each client: name, events, trust, rate, when created and revoked (never its key)."""
+    listed = core().clients.all()
+    if not listed:
+        click.echo("No API clients.")
+        return
+    for c in listed:
+        revoked = f"revoked {c.revoked_at}" if c.revoked_at else "active"
+        click.echo(
+            f"{c.name:<24} events: {','.join(c.events)}  vouches: {','.join(c.vouches) or '-'}"
+            f"  rate: {c.rate}  created {c.created_at}  {revoked}"
+        )
+
+
+@api_clients.command("revoke")
+@click.argument("name")
+def api_clients_revoke(name: str) -> None:
+    """Revoke partner NAME's key at once (the cases it sent are kept)."""
+    revoked = core().clients.revoke(name)
+    if revoked is None:
+        raise click.UsageError(f"No API client named {name}")
+    click.echo(f"Revoked API client {name}'s key ({revoked.revoked_at}).")
+
+
 @main.group()
 def deliveries() -> None:
     """Look after deliveries that failed."""

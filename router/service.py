@@ -25,10 +25,11 @@ from router.assisted import audit
 from router.assisted.desk import Desk, choose_branch, tasks_needed
 from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
+from router.clients import ApiClients
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.registrations import Registrations
-from router.exceptions import ValidationFailed
+from router.exceptions import SubmissionKeyReused, ValidationFailed
 from router.i18n import N_
 from router.people import People
 from router.settings import RetryPolicy
@@ -66,6 +67,7 @@ class LifeEventRouter:
         self.desk = Desk(redis, self.fanout, self.release)
         self.people = People(redis, self.store)
         self.staff: StaffStore = self.desk.staff
+        self.clients = ApiClients(redis)  # the JSON API's partner channels and their keys
         self._looked_at = time.monotonic()
 
     @classmethod
@@ -143,6 +145,7 @@ class LifeEventRouter:
         consent: object,
         channel: str = "web",
         submission_key: str | None = None,
+        submission_digest: str | None = None,
         today: date | None = None,
         secret: str | None = None,
         help_requested: bool = False,
@@ -168,10 +171,21 @@ class LifeEventRouter:
         the evidence does not meet is stored waiting; one that needs the reporter's
         identity sends the case to a Post Office branch too, where an identity check
         gives medium confidence (P2).
+
+        ``submission_digest`` (router.clients.submission_digest, for API clients) is
+        remembered with ``submission_key``: a later submission under the same key with
+        a different digest raises ``SubmissionKeyReused`` instead of answering with the
+        first one's reference.
         """
         if submitted_by and not branch:
             raise ValueError("a report sent by counter staff names their branch")
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
+        if (
+            submission_key
+            and submission_digest
+            and not self.store.remember_digest(submission_key, submission_digest)
+        ):
+            raise SubmissionKeyReused()
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         evidence = Evidence(tuple(proofs))
         matched: bool | None = None
