@@ -4,7 +4,9 @@ workers, and its submitter, are in world.py; the workload in workload.py.)
 
 The invariant, for every case whose submission returned a reference:
 
-* every planned ``digital`` delivery is ``delivered`` and ``assisted`` ones stay
+* every planned ``digital`` delivery whose department's need the case's evidence meets
+  is ``delivered``, and every other one is ``waiting`` and never told (``waiting``
+  counts them: the trust rule holds under chaos too); ``assisted`` ones stay
   ``assisted``; nothing is left ``queued``, ``sending`` or ``retrying``;
 * the department's mock log (``mock:<name>:log``, one entry per applied change) holds
   exactly one entry for each delivered delivery: ``duplicates`` counts entries beyond
@@ -43,6 +45,7 @@ class Report:
     cases: int = 0  # accepted: a reference came back
     deliveries: int = 0  # planned digital deliveries of accepted cases
     assisted: int = 0
+    waiting: int = 0  # digital deliveries whose need is not met: never told
     delivered: int = 0
     duplicates: int = 0
     lost: int = 0
@@ -130,6 +133,13 @@ def check_invariant(redis: Redis, accepted: Iterable[str]) -> Report:
                 report.assisted += 1
                 if d.state != DeliveryState.ASSISTED or entries[key]:
                     report.problem(f"{key[1]}: assisted, but {d.state} with {entries[key]} entries")
+                continue
+            if case.plan.decision(name).missing(case.evidence):
+                report.waiting += 1
+                if d.state != DeliveryState.WAITING or entries[key]:
+                    report.problem(
+                        f"{key[1]}: its need is not met, but {d.state} with {entries[key]} entries"
+                    )
                 continue
             report.deliveries += 1
             if d.state in PENDING_STATES:
@@ -267,6 +277,7 @@ def summary(name: str, report: Report, elapsed: float, **extra: object) -> str:
         *(f"{k}={extra[k]}" for k in first if k in extra),
         f"duplicates={report.duplicates}",
         f"lost={report.lost}",
+        f"waiting={report.waiting}",
         *(f"{k}={v}" for k, v in extra.items() if k not in first),
         f"elapsed={elapsed:.1f}s",
     ]
