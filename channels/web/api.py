@@ -122,6 +122,8 @@ def submit() -> Any:
             ),
         )
     body: dict[str, Any] = {"reference": reference.display(result.ref), "created": result.created}
+    if result.reported_already:
+        body["reported_already"] = True
     if result.secret:
         body["secret"] = result.secret
         body["status_url"] = url_for(

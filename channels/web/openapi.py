@@ -226,6 +226,13 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "reference": {"type": "string", "pattern": REFERENCE},
                         "created": {"type": "boolean"},
+                        "reported_already": {
+                            "type": "boolean",
+                            "description": (
+                                "True for a death reported to us already: this report has "
+                                "its own reference, and nobody is told again."
+                            ),
+                        },
                         "secret": {
                             "type": "string",
                             "description": "Shows the case's status; only in a 201.",

@@ -330,3 +330,19 @@ def test_a_trusted_registrar_vouches_only_for_deaths_and_births(redis: Redis) ->
     assert registrar.proofs_for(["death"]) == []
     plain = clients.get("registrar")
     assert plain is not None and plain.vouches == ("registration",)
+
+
+def test_a_death_reported_twice_says_so_and_tells_nobody_again(
+    client: FlaskClient, redis: Redis, partner: dict[str, str]
+) -> None:
+    first = client.post("/api/v1/submissions", json=sample("death"), headers=partner)
+    again = client.post("/api/v1/submissions", json=sample("death"), headers=partner)
+    assert first.status_code == again.status_code == 201
+    assert "reported_already" not in conforms(first)
+    body = conforms(again)
+    assert body["reported_already"] is True
+    assert body["reference"] != first.get_json()["reference"]
+    case = client.get(
+        f"/api/v1/cases/{body['reference']}", headers={**partner, "X-Case-Secret": body["secret"]}
+    )
+    assert conforms(case)["deliveries"] == {}
