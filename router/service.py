@@ -284,7 +284,10 @@ class LifeEventRouter:
             self.fanout.trigger_woken(marks, stored.replies)
         if stored.created and claim and clean.get("deceased_nino"):
             self.people.hold_for_death(str(clean["deceased_nino"]), stored.ref)
-        return Submission(stored.ref, stored.secret, stored.created, matched, bool(first))
+        # A repeat of one submission (its key seen before) is answered as the first was,
+        # not as a second report of the death.
+        joined = bool(first) and stored.created
+        return Submission(stored.ref, stored.secret, stored.created, matched, joined)
 
     # --- evidence after submission ---------------------------------------------------------
 

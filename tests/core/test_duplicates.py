@@ -136,3 +136,9 @@ def test_no_key_names_a_person(core: LifeEventRouter, redis: Redis) -> None:
     names = " ".join(written_keys(redis))
     for personal in ("AB123456A", "AB 12 34 56 A", "SX123456C", "DX7Q4K2M9PLA", "Pendleton", "214"):
         assert personal not in names
+
+
+def test_a_repeat_of_one_submission_is_not_a_second_report(core: LifeEventRouter) -> None:
+    first = core.submit("death", answers_for("death"), CONSENT, submission_key="k-1")
+    again = core.submit("death", answers_for("death"), CONSENT, submission_key="k-1")
+    assert (again.ref, again.created, again.reported_already) == (first.ref, False, False)
