@@ -21,6 +21,7 @@ from router.assisted.desk import DOCUMENTS
 from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
 from router.i18n import N_
+from router.trust import Confidence
 
 # --- deliveries ------------------------------------------------------------------------
 
@@ -32,6 +33,7 @@ STATE_LABELS: dict[DeliveryState, str] = {
     DeliveryState.FAILED: N_("Not told yet: we will contact you"),
     DeliveryState.ASSISTED: N_("Visit a Post Office"),
     DeliveryState.COMPLETED_AT_COUNTER: N_("Done at a Post Office"),
+    DeliveryState.WAITING: N_("Waiting"),
 }
 
 TAG_COLOURS: dict[DeliveryState, str] = {
@@ -42,6 +44,7 @@ TAG_COLOURS: dict[DeliveryState, str] = {
     DeliveryState.FAILED: "govuk-tag--red",
     DeliveryState.ASSISTED: "govuk-tag--purple",
     DeliveryState.COMPLETED_AT_COUNTER: "govuk-tag--green",
+    DeliveryState.WAITING: "govuk-tag--orange",
 }
 
 NEXT_STEPS: dict[DeliveryState, str] = {
@@ -60,7 +63,37 @@ NEXT_STEPS: dict[DeliveryState, str] = {
     ),
     DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
     DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
+    DeliveryState.WAITING: N_("They will be told once what they need is in."),
 }
+
+# A waiting delivery, by what it waits for (its detail): the tag, and what happens next.
+WAITING_LABELS: dict[str, str] = {
+    "identity": N_("Waiting for you to prove your identity"),
+    "registration": N_("Waiting for the register to confirm the registration"),
+    "identity,registration": N_("Waiting for your identity and the registration"),
+}
+
+WAITING_NEXT_STEPS: dict[str, str] = {
+    "identity": N_(
+        "They act on this only once you have proved who you are: sign in online, or have "
+        "your identity checked at a Post Office."
+    ),
+    "registration": N_(
+        "They act on this only once the register confirms the registration. We are "
+        "checking: you do not need to do anything."
+    ),
+    "identity,registration": N_(
+        "They act on this only once you have proved who you are and the register confirms "
+        "the registration."
+    ),
+}
+
+
+def delivery_words(state: DeliveryState, detail: str = "") -> tuple[str, str]:
+    """A delivery's tag and what happens next, translated: a waiting one says what for."""
+    if state == DeliveryState.WAITING and detail in WAITING_LABELS:
+        return gettext(WAITING_LABELS[detail]), gettext(WAITING_NEXT_STEPS[detail])
+    return gettext(STATE_LABELS[state]), gettext(NEXT_STEPS[state])
 
 
 def adapter_titles(adapters: Iterable[type[Adapter]]) -> dict[str, str]:
@@ -232,3 +265,110 @@ def staff_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
         }
         for e in entries
     ]
+
+
+# --- trust: how we know who sent a report ----------------------------------------------------
+
+CONFIDENCE_WORDS: dict[Confidence, str] = {
+    Confidence.P0: N_("no confidence"),
+    Confidence.P1: N_("low confidence"),
+    Confidence.P2: N_("medium confidence"),
+}
+
+REGISTERED_WORDS: dict[str, str] = {
+    "death": N_("The death was confirmed against the register on %(when)s"),
+    "birth": N_("The birth was confirmed against the register on %(when)s"),
+    "": N_("The registration was confirmed against the register on %(when)s"),
+}
+
+
+def how_we_know(case: Case, development_issuer: str = "") -> list[str]:
+    """How we know who sent the report, and that the event happened, in plain words from
+    the case's evidence, oldest first. ``development_issuer`` names the development
+    identity provider, said to be one wherever it is mentioned."""
+    said: list[str] = []
+    for proof in case.evidence.proofs:
+        on = when(proof.at)
+        level = gettext(CONFIDENCE_WORDS[proof.confidence])
+        if proof.kind == "identity_provider":
+            if development_issuer and proof.source == development_issuer:
+                said.append(
+                    gettext(
+                        "You proved your identity online (%(level)s), with the development "
+                        "identity provider, not GOV.UK One Login, on %(when)s",
+                        level=level,
+                        when=on,
+                    )
+                )
+            else:
+                said.append(
+                    gettext(
+                        "You proved your identity online (%(level)s) on %(when)s",
+                        level=level,
+                        when=on,
+                    )
+                )
+        elif proof.kind == "counter":
+            said.append(
+                gettext(
+                    "Your identity was checked at %(branch)s (%(level)s) on %(when)s",
+                    branch=branch_name(proof.source),
+                    level=level,
+                    when=on,
+                )
+            )
+        elif proof.kind == "register":
+            kind = EVENTS[case.event_type].registration
+            words = REGISTERED_WORDS.get(kind.kind if kind else "", REGISTERED_WORDS[""])
+            said.append(gettext(words, when=on))
+        elif proof.kind == "vouched":
+            said.append(
+                gettext(
+                    "The registration was confirmed by the registrar’s own system on %(when)s",
+                    when=on,
+                )
+            )
+    if not any(p.covers == "identity" for p in case.evidence.proofs):
+        said.append(gettext("Nobody has proved who sent this report yet"))
+    if case.verifying:
+        said.append(gettext("We are still checking the registration with the register"))
+    return said
+
+
+# How the last online sign-in for a case ended (channels.web.sign_in), said once.
+IDENTITY_OUTCOMES: dict[str, tuple[str, str]] = {
+    "released": (
+        "success",
+        N_("You proved your identity. The organisations that were waiting for it are being told."),
+    ),
+    "not_enough": (
+        "important",
+        N_(
+            "You signed in, but your identity was not proved strongly enough for every "
+            "organisation. The ones still waiting need medium confidence: prove your "
+            "identity fully online, or have it checked at a Post Office."
+        ),
+    ),
+    "no_match": (
+        "important",
+        N_(
+            "The identity you signed in with does not match the name and date of birth in "
+            "this report, so it does not count."
+        ),
+    ),
+    "no_identity": (
+        "important",
+        N_(
+            "You signed in, but the account has not proved an identity, so it does not "
+            "count. Prove your identity with it first, or have it checked at a Post Office."
+        ),
+    ),
+    "cancelled": ("important", N_("You did not finish signing in. Nothing has changed.")),
+    "failed": (
+        "important",
+        N_(
+            "We could not finish signing you in. Try again later, or have your identity "
+            "checked at a Post Office."
+        ),
+    ),
+}
