@@ -82,6 +82,11 @@ def callback() -> Any:
     state = request.args.get("state", "")
     pending: dict[str, str] = session.get(PENDING, {})
     ref = pending.pop(state, None) if state else None
+    if ref is None and request.args.get("error") and pending and not state:
+        # An error answer that left out the state (the development provider's "Deny"
+        # does): it changes nothing, so take the citizen back to their latest sign-in's
+        # report, and forget that sign-in.
+        ref = pending.pop(list(pending)[-1])
     if ref is None or not identity.configured():
         # Not a sign-in this browser started, or one already used.
         return render_template("citizen/sign_in_problem.html"), 400

@@ -16,6 +16,7 @@ from router.delivery.worker import Supervisor
 from tests.support.journeys import find_case, submit_sample
 from tests.support.pages import PageClient, error_of, path_of, soup, text
 from tests.support.samples import sample
+from tests.support.sign_in import prove_online
 
 # --- 1. who may see a status page --------------------------------------------------------------
 
@@ -138,13 +139,17 @@ def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
     page = client_request.get(sent.status_link).select_one("#deliveries")
     assert page is not None and page["hx-get"] == f"/status/{sent.display}/deliveries"
     tags = [text(t) for t in deliveries.select(".govuk-tag")]
-    assert tags == ["Waiting to send", "Waiting to send"]
+    # The register confirmed the birth, so DWP goes; HMRC (Child Benefit) waits for the
+    # parent's identity too, and is in no queue, yet DWP's delivery keeps the page live.
+    assert tags == ["Waiting to send", "Waiting for you to prove your identity"]
 
 
 def test_polling_stops_once_every_organisation_is_told(
     client_request: PageClient, workers: Supervisor
 ) -> None:
     sent = submit_sample(client_request.client, "birth")
+    # HMRC acts on a birth only once the parent has proved who they are: they sign in.
+    prove_online(client_request.client, sent, "sample-birth")
     deadline = time.monotonic() + 20
     while True:
         deliveries = fragment(client_request, sent.display)
