@@ -64,7 +64,9 @@ def init_app(app: Flask) -> None:
     }
     options: dict[str, Any] = {}
     if development:
-        # oidc-provider-mock takes any secret and cannot check a signed assertion.
+        # oidc-provider-mock takes any secret and cannot check a signed assertion; it
+        # gives plain name and birthdate claims only for the profile scope.
+        client_kwargs["scope"] = "openid profile"
         client_kwargs["token_endpoint_auth_method"] = "client_secret_basic"
         secret: Any = "development"
     else:

@@ -77,7 +77,8 @@ def test_the_button_sends_a_one_login_shaped_authorization_request(
     authorization = start_sign_in(client, sent)
     assert authorization.url.startswith(f"{identity_provider.issuer}/oauth2/authorize?")
     params = authorization.params
-    assert params["response_type"] == "code" and params["scope"] == "openid"
+    # (One Login's scope is "openid"; the development provider's plain claims need "profile".)
+    assert params["response_type"] == "code" and params["scope"] == "openid profile"
     assert params["client_id"] == identity_provider.client_id
     assert json.loads(params["vtr"]) == ["Cl.Cm.P2"]
     assert (
@@ -190,6 +191,23 @@ def test_the_account_without_an_identity_earns_nothing(
     page = prove_online(client, sent, "no-identity")
     assert "has not proved an identity, so it does not count" in banner(page)
     assert core.case(sent.ref).evidence.proofs == ()
+
+
+def test_the_development_provider_may_carry_plain_name_and_birthdate_claims(
+    core: LifeEventRouter, client: FlaskClient, identity_provider: DevelopmentProvider
+) -> None:
+    sent = anonymous_move(core, client)
+    answers = answers_for(EVENT)
+    identity_provider.add(
+        Person("plain", "", ""),
+        claims={
+            "vot": "P2.Cl.Cm",
+            "name": answers["full_name"].upper(),  # compared regardless of case
+            "birthdate": answers["date_of_birth"],
+        },
+    )
+    assert banner(prove_online(client, sent, "plain")) == RELEASED
+    assert set(states(core, sent).values()) == {"queued"}
 
 
 def test_a_core_identity_not_signed_by_the_identity_key_is_refused(
