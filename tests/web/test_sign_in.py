@@ -15,7 +15,8 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from joserfc.jwk import ECKey
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
 from redis import Redis
 
 from router.cases import CaseStore, DeliveryState
@@ -295,3 +296,63 @@ def test_without_a_provider_there_is_no_button_and_no_sign_in(
     token = soup(client.get("/status")).find("input", {"name": "csrf_token"})["value"]  # type: ignore[index]
     refused = client.post(f"/status/{sent.display}/prove-identity", data={"csrf_token": token})
     assert refused.status_code == 404
+
+
+def test_a_real_provider_is_told_who_we_are_with_a_signed_client_assertion(
+    redis: Redis,
+    core: LifeEventRouter,
+    identity_provider: DevelopmentProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Configured as a real provider (no OIDC_DEVELOPMENT), the token request carries a
+    private_key_jwt assertion signed with the client's key, and no secret. (The
+    development provider cannot check one, so it refuses the client: the page says we
+    could not finish, and nothing changes.)"""
+    from channels.app import create_app
+
+    key = RSAKey.generate_key(2048)
+    settings = identity_provider.settings()
+    del settings["OIDC_DEVELOPMENT"]
+    url = redis.connection_pool.connection_kwargs
+    app = create_app(
+        {
+            "TESTING": True,
+            "REDIS_URL": f"redis://{url['host']}:{url['port']}/0",
+            "SECRET_KEY": "test",
+            "OIDC_PRIVATE_KEY": key.as_pem(private=True).decode(),
+            **settings,
+        }
+    )
+    sent_bodies: list[str] = []
+    send = requests.Session.send
+
+    def spy(self: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> object:
+        if str(request.url).endswith("/oauth2/token"):
+            body = request.body
+            sent_bodies.append(body.decode() if isinstance(body, bytes) else str(body))
+            assert "Authorization" not in request.headers
+        return send(self, request, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.Session, "send", spy)
+    client = app.test_client()
+    sent = anonymous_move(core, client)
+    authorization = start_sign_in(client, sent)
+    assert authorization.params["scope"] == "openid"  # One Login's scope
+    page = prove_online(client, sent, REPORTER)
+    assert banner(page) == (
+        "We could not finish signing you in. Try again later, or have your identity "
+        "checked at a Post Office."
+    )
+    assert set(states(core, sent).values()) == {"waiting"}
+    assert "development identity provider" not in text(page.find("main"))
+    (body,) = sent_bodies
+    form = {k: v[0] for k, v in parse_qs(body).items()}
+    assert form["client_assertion_type"] == (
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    )
+    assert "client_secret" not in form and form["code_verifier"]
+    assertion = jwt.decode(form["client_assertion"], key)
+    claims = assertion.claims
+    assert claims["iss"] == claims["sub"] == identity_provider.client_id
+    assert claims["aud"] == f"{identity_provider.issuer}/oauth2/token"
+    assert claims["exp"] > claims["iat"] and claims["jti"]
