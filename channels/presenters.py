@@ -349,6 +349,13 @@ IDENTITY_OUTCOMES: dict[str, tuple[str, str]] = {
             "identity fully online, or have it checked at a Post Office."
         ),
     ),
+    "proved_before": (
+        "success",
+        N_(
+            "You proved your identity. It will be sent with your report, so the "
+            "organisations that need it can act straight away."
+        ),
+    ),
     "no_match": (
         "important",
         N_(

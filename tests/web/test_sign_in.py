@@ -23,11 +23,18 @@ from router.cases import CaseStore, DeliveryState
 from router.delivery.worker import Supervisor
 from router.dev_identity import DevelopmentProvider, Person, core_identity_jwt
 from router.service import LifeEventRouter
-from tests.support.pages import path_of, soup, text
+from tests.support.journeys import done_page, reach_check, send
+from tests.support.pages import csrf_token, path_of, post_form, soup, text
 from tests.support.processes import wait_settled
 from tests.support.samples import answers_for, submit_to_core
 from tests.support.sent import Sent
-from tests.support.sign_in import finish, prove_online, sign_in_at_provider, start_sign_in
+from tests.support.sign_in import (
+    Authorization,
+    finish,
+    prove_online,
+    sign_in_at_provider,
+    start_sign_in,
+)
 
 EVENT = "moving_house"
 REPORTER = "sample-moving_house"  # the development provider's user for the sample's reporter
@@ -356,3 +363,62 @@ def test_a_real_provider_is_told_who_we_are_with_a_signed_client_assertion(
     assert claims["iss"] == claims["sub"] == identity_provider.client_id
     assert claims["aud"] == f"{identity_provider.issuer}/oauth2/token"
     assert claims["exp"] > claims["iat"] and claims["jti"]
+
+
+# --- before sending, from "check your answers" -------------------------------------------------
+
+
+def prove_before_sending(client: FlaskClient, sub: str) -> object:
+    """On "check your answers", prove your identity online as ``sub``; return the check
+    page you come back to."""
+    check = f"/report/{EVENT}/check"
+    page = soup(client.get(check))
+    form = page.select_one(f'form[action="/report/{EVENT}/prove-identity"]')
+    assert form is not None, "no button to prove your identity before sending"
+    away = client.post(str(form["action"]), data={"csrf_token": csrf_token(page)})
+    assert away.status_code == 303
+    back = finish(client, sign_in_at_provider(Authorization(away.location), sub))
+    assert back.status_code == 303 and path_of(back.location) == check, back.location
+    return soup(client.get(check))
+
+
+def test_proving_your_identity_before_sending_goes_with_the_report(
+    core: LifeEventRouter, client: FlaskClient
+) -> None:
+    reach_check(client, EVENT)
+    page = prove_before_sending(client, REPORTER)
+    assert banner(page).startswith("You proved your identity. It will be sent with your report")
+    inset = page.select_one("#prove-identity + .govuk-inset-text")
+    assert inset is not None and "medium confidence" in text(inset)
+    assert page.select_one(f'form[action="/report/{EVENT}/prove-identity"]') is None
+    assert send(client, EVENT).status_code == 302
+    done = done_page(client, EVENT)
+    case = core.case(done.ref)
+    assert [(p.kind, p.confidence.name) for p in case.evidence.proofs] == [
+        ("identity_provider", "P2")
+    ]
+    assert {d.state for d in case.deliveries.values()} == {DeliveryState.QUEUED}
+
+
+def test_an_identity_proved_before_sending_is_dropped_when_the_name_is_changed(
+    core: LifeEventRouter, client: FlaskClient
+) -> None:
+    reach_check(client, EVENT)
+    prove_before_sending(client, REPORTER)
+    changed = post_form(
+        client, f"/report/{EVENT}/full_name?change=1", {"full_name": "Sian Someone Else"}
+    )
+    assert changed.status_code == 302
+    page = soup(client.get(f"/report/{EVENT}/check"))
+    assert page.select_one(f'form[action="/report/{EVENT}/prove-identity"]') is not None
+    assert send(client, EVENT).status_code == 302
+    case = core.case(done_page(client, EVENT).ref)
+    assert case.evidence.proofs == ()
+    assert {d.state for d in case.deliveries.values()} == {DeliveryState.WAITING}
+
+
+def test_someone_else_proved_before_sending_earns_nothing(client: FlaskClient) -> None:
+    reach_check(client, EVENT)
+    page = prove_before_sending(client, "sample-retiring")  # Gareth Llewellyn
+    assert banner(page) == NO_MATCH
+    assert page.select_one(f'form[action="/report/{EVENT}/prove-identity"]') is not None
