@@ -21,7 +21,7 @@ from router.assisted.desk import DOCUMENTS
 from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
 from router.i18n import N_
-from router.trust import Confidence
+from router.trust import Confidence, Proof
 
 # --- deliveries ------------------------------------------------------------------------
 
@@ -33,7 +33,8 @@ STATE_LABELS: dict[DeliveryState, str] = {
     DeliveryState.FAILED: N_("Not told yet: we will contact you"),
     DeliveryState.ASSISTED: N_("Visit a Post Office"),
     DeliveryState.COMPLETED_AT_COUNTER: N_("Done at a Post Office"),
-    DeliveryState.WAITING: N_("Waiting"),
+    DeliveryState.HELD: N_("On hold: someone will check it"),
+    DeliveryState.WAITING: N_("Waiting for proof"),
 }
 
 TAG_COLOURS: dict[DeliveryState, str] = {
@@ -44,7 +45,8 @@ TAG_COLOURS: dict[DeliveryState, str] = {
     DeliveryState.FAILED: "govuk-tag--red",
     DeliveryState.ASSISTED: "govuk-tag--purple",
     DeliveryState.COMPLETED_AT_COUNTER: "govuk-tag--green",
-    DeliveryState.WAITING: "govuk-tag--orange",
+    DeliveryState.HELD: "govuk-tag--orange",
+    DeliveryState.WAITING: "govuk-tag--light-blue",
 }
 
 NEXT_STEPS: dict[DeliveryState, str] = {
@@ -64,6 +66,10 @@ NEXT_STEPS: dict[DeliveryState, str] = {
     DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
     DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
     DeliveryState.WAITING: N_("They will be told once what they need is in."),
+    DeliveryState.HELD: N_(
+        "We have held this back for now. Someone from the Tell Us Once team will check it "
+        "and contact you if they need to."
+    ),
 }
 
 # A waiting delivery, by what it waits for (its detail): the tag, and what happens next.
@@ -267,9 +273,9 @@ def staff_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
     ]
 
 
-# --- trust: how we know who sent a report ----------------------------------------------------
+# --- trust, as the citizen reads it: how we know who sent a report ---------------------
 
-CONFIDENCE_WORDS: dict[Confidence, str] = {
+CITIZEN_CONFIDENCE_WORDS: dict[Confidence, str] = {
     Confidence.P0: N_("no confidence"),
     Confidence.P1: N_("low confidence"),
     Confidence.P2: N_("medium confidence"),
@@ -289,7 +295,7 @@ def how_we_know(case: Case, development_issuer: str = "") -> list[str]:
     said: list[str] = []
     for proof in case.evidence.proofs:
         on = when(proof.at)
-        level = gettext(CONFIDENCE_WORDS[proof.confidence])
+        level = gettext(CITIZEN_CONFIDENCE_WORDS[proof.confidence])
         if proof.kind == "identity_provider":
             if development_issuer and proof.source == development_issuer:
                 said.append(
@@ -379,3 +385,57 @@ IDENTITY_OUTCOMES: dict[str, tuple[str, str]] = {
         ),
     ),
 }
+
+
+# --- trust, as counter staff read it ------------------------------------------------------
+
+CONFIDENCE_WORDS: dict[Confidence, str] = {
+    Confidence.P0: N_("None (P0): nobody has proved who reported it"),
+    Confidence.P1: N_("Low (P1)"),
+    Confidence.P2: N_("Medium (P2)"),
+}
+
+WAITING_FOR_WORDS: dict[str, str] = {
+    "identity": N_("the reporter’s identity"),
+    "registration": N_("the register to confirm the registration"),
+}
+
+
+def proof_words(proof: Proof) -> str:
+    """One piece of a case's evidence in a clerk's words."""
+    if proof.kind == "identity_provider":
+        return gettext(
+            "Signed in with an identity provider: %(level)s",
+            level=gettext(CONFIDENCE_WORDS[proof.confidence]),
+        )
+    if proof.kind == "counter":
+        return gettext(
+            "Identity checked at %(branch)s: %(document)s",
+            branch=branch_name(proof.source),
+            document=gettext(DOCUMENTS.get(proof.detail, proof.detail)),
+        )
+    if proof.kind == "register":
+        return gettext("Registration confirmed by the register")
+    return gettext("Registration vouched for by %(client)s", client=proof.source)
+
+
+def staff_evidence(case: Case) -> dict[str, Any]:
+    """How we know who reported a case, and that the event happened, for a clerk."""
+    if case.evidence.registration_verified:
+        registration = gettext("Confirmed")
+    elif case.verifying:
+        registration = gettext("Being checked with the register")
+    elif EVENTS[case.event_type].registration is not None:
+        registration = gettext("Not confirmed")
+    else:
+        registration = ""
+    return {
+        "confidence": gettext(CONFIDENCE_WORDS[case.evidence.confidence]),
+        "registration": registration,
+        "proofs": [proof_words(p) for p in case.evidence.proofs],
+    }
+
+
+def waiting_for(detail: str) -> str:
+    """What a waiting delivery waits for ("identity,registration"), in words."""
+    return ", ".join(gettext(WAITING_FOR_WORDS.get(w, w)) for w in detail.split(",") if w)

@@ -39,6 +39,9 @@ class DeliveryState(StrEnum):
     # Waiting for evidence its department declared it needs (the detail says which:
     # "identity", "registration" or both); released once when the evidence arrives.
     WAITING = "waiting"
+    # Held back because a death was reported for the person the case is about; a
+    # person decides what happens to it (router.people).
+    HELD = "held"
 
 
 FINAL_STATES = frozenset(
@@ -363,6 +366,16 @@ class CaseStore:
             callback = callbacks.get(command[0])
             replies.append(callback(reply, **options) if callback else reply)
         return outcome, replies
+
+    def remember_digest(self, submission_key: str, digest: str) -> bool:
+        """Remember ``digest`` (of what is being submitted) with ``submission_key``, as
+        long as its claim; False if the key was used with a different digest before."""
+        key = keys.submission_digest(submission_key)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key, digest, nx=True, ex=keys.SUBMISSION_SECONDS)
+        pipe.get(key)
+        held = pipe.execute()[1]
+        return _text(held) == digest if held is not None else True
 
     def _claim(self, claim: str, ref: str, wait_seconds: float = 5.0) -> str | None:
         """Claim a submission key for ``ref``; if another submission holds it, return

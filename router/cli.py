@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,6 +19,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from router import redis_server, reference
+from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
 from router.assisted import branches
@@ -136,6 +138,7 @@ def up(host: str, port: int, no_web: bool) -> None:
     (folder / "redis.url").write_text(server.url)
     redis = Redis.from_url(server.url)
     registry = Registry.discover(redis)
+    mock_gro.seed(redis)  # the mock register holds the sample events' registrations
     supervisor = Supervisor(server.url, registry.names())
     web: subprocess.Popen[bytes] | None = None
     identity: DevelopmentProvider | None = None
@@ -170,7 +173,7 @@ def up(host: str, port: int, no_web: bool) -> None:
         if web is not None:
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
         click.echo(
-            "Submit an event from another terminal: router submit examples/events/moving_house.json"
+            "Submit an event from another terminal: router submit examples/events/death.json"
         )
         click.echo("Press Ctrl-C to stop.")
         supervisor.run(
@@ -407,6 +410,83 @@ def staff_branches(near: str) -> None:
         click.echo(f"{b.id:<32} {b.name}  [{', '.join(sorted(b.services))}]")
 
 
+@main.group("api-clients")
+def api_clients() -> None:
+    """Partner services' keys for the JSON API (/api/v1): add, list, revoke.
+
+    Each partner channel (an app, a charity's assisted-digital service, a registrar's
+    own system) gets its own key, scoped to the life events it may send and limited to
+    a rate. The key is shown once and stored only as a digest."""
+
+
+@api_clients.command("add")
+@click.argument("name")
+@click.option(
+    "--events",
+    required=True,
+    help="The life events it may send, comma-separated (for example death,birth).",
+)
+@click.option(
+    "--vouches",
+    default="",
+    help="What it is trusted to vouch for: registration (a registrar's system: the "
+    "deaths and births it sends are not looked up in the register).",
+)
+@click.option(
+    "--rate",
+    default="120/minute",
+    show_default=True,
+    help="Most requests it may make, per second, minute or hour.",
+)
+def api_clients_add(name: str, events: str, vouches: str, rate: str) -> None:
+    """Give partner NAME a key for the JSON API (or a new key, once revoked).
+
+    NAME is 2 to 31 lower-case letters, digits and underscores, starting with a letter
+    (as a department's name). The key is printed once: give it to the partner, who sends
+    it as Authorization: Bearer <key>."""
+    try:
+        client, key = core().clients.add(
+            name, events.split(","), [v for v in vouches.split(",") if v.strip()], rate
+        )
+    except ValidationFailed as failed:
+        click.echo("No key was made:", err=True)
+        for field, message in failed.errors.items():
+            click.echo(f"  {field}: {message}", err=True)
+        sys.exit(2)
+    trust = ", ".join(client.vouches) or "nothing"
+    click.echo(
+        f"API client {client.name}: may send {', '.join(client.events)}; vouches for "
+        f"{trust}; at most {client.rate}."
+    )
+    click.echo(f"Key (give it to the partner; it is shown only now): {key}")
+    click.echo("It is sent as a header: Authorization: Bearer <key>")
+
+
+@api_clients.command("list")
+def api_clients_list() -> None:
+    """Each client: name, events, trust, rate, when created and revoked (never its key)."""
+    listed = core().clients.all()
+    if not listed:
+        click.echo("No API clients.")
+        return
+    for c in listed:
+        revoked = f"revoked {c.revoked_at}" if c.revoked_at else "active"
+        click.echo(
+            f"{c.name:<24} events: {','.join(c.events)}  vouches: {','.join(c.vouches) or '-'}"
+            f"  rate: {c.rate}  created {c.created_at}  {revoked}"
+        )
+
+
+@api_clients.command("revoke")
+@click.argument("name")
+def api_clients_revoke(name: str) -> None:
+    """Revoke partner NAME's key at once (the cases it sent are kept)."""
+    revoked = core().clients.revoke(name)
+    if revoked is None:
+        raise click.UsageError(f"No API client named {name}")
+    click.echo(f"Revoked API client {name}'s key ({revoked.revoked_at}).")
+
+
 @main.group()
 def deliveries() -> None:
     """Look after deliveries that failed."""
@@ -471,6 +551,51 @@ def mock_configure(name: str, **changes: Any) -> None:
     updated = Faults(**{**current.__dict__, **values})
     configure_faults(redis, name, updated)
     click.echo(f"{name}: {updated}")
+
+
+@mock.group("gro")
+def mock_gro_group() -> None:
+    """The mock General Register Office: registrations of deaths and births.
+
+    Its latency and faults are set like a department's: router mock configure gro ...
+    """
+
+
+@mock_gro_group.command("add")
+@click.argument("kind", type=click.Choice(["death", "birth"]))
+@click.option("--name", "full_name", required=True, help="The person who died, or the baby.")
+@click.option(
+    "--date", "event_date", required=True, help="Date of the death or birth (YYYY-MM-DD)."
+)
+@click.option("--district", required=True, help="The registration district, e.g. Leeds.")
+@click.option("--registered", default="", help="Date of registration (default: the date).")
+def mock_gro_add(
+    kind: str, full_name: str, event_date: str, district: str, registered: str
+) -> None:
+    """Register a death or birth, for a demo; prints how to report it."""
+    try:
+        happened = date.fromisoformat(event_date)
+        on = date.fromisoformat(registered) if registered else happened
+        entry = mock_gro.add(connect(), kind, full_name, happened, district, on)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    reference = entry.reference
+    click.echo(f"Registered the {kind} of {entry.full_name} in {entry.district}.")
+    click.echo(f"  Registrar's reference: {reference[:4]} {reference[4:8]} {reference[8:]}")
+    click.echo(
+        f"  Register entry: district {entry.district}, entry number {entry.entry_number}, "
+        f"registered {entry.registration_date}"
+    )
+
+
+@mock_gro_group.command("list")
+def mock_gro_list() -> None:
+    """Every registration the mock register holds."""
+    for entry in mock_gro.entries(connect()):
+        click.echo(
+            f"{entry.kind:<6} {entry.reference}  {entry.district} {entry.entry_number:>5}  "
+            f"registered {entry.registration_date}"
+        )
 
 
 # --- departments' adapters ------------------------------------------------------------

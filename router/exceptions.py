@@ -37,3 +37,10 @@ class UnknownDelivery(RouterError):
     """No delivery has that id."""
 
     message = "No delivery was found with that id"
+
+
+class SubmissionKeyReused(RouterError):
+    """A submission key (an API client's Idempotency-Key) came back with a different
+    submission from the one first sent with it."""
+
+    message = "That submission key was already used for a different submission"

@@ -34,6 +34,13 @@ def submission(key: str) -> str:
 
 SUBMISSION_SECONDS = 7 * 24 * 3600  # how long a submission key is remembered
 
+
+def submission_digest(key: str) -> str:
+    """A digest of what was first submitted with a submission key (API clients' keys
+    only), so a second, different submission under the same key is refused."""
+    return f"submission:{key}:digest"
+
+
 # Cases flagged for a person (reference -> when flagged, epoch seconds).
 FLAGGED = "cases:flagged"
 
@@ -110,6 +117,43 @@ def branch_audit(branch: str) -> str:
 def case_audit(ref: str) -> str:
     """The append-only stream of every counter action on one case."""
     return f"audit:case:{ref}"
+
+
+# --- one person, one death -------------------------------------------------------------
+# People are named in keys only by a keyed digest (HMAC-SHA256 under PEOPLE_KEY, drawn
+# once and kept in Redis) of what identifies them: never an NI number or a name.
+
+PEOPLE_KEY = "people:key"
+
+
+def death(digest: str) -> str:
+    """The first case reporting one death (by its registration, or by the NI number and
+    date of death): its reference, or a claim while that case is being written."""
+    return f"people:death:{digest}"
+
+
+def person_cases(digest: str) -> str:
+    """The cases about one person (by NI number) that may still have deliveries to send."""
+    return f"people:cases:{digest}"
+
+
+PERSON_CASES_SECONDS = 28 * 24 * 3600
+DEATH_CLAIM_SECONDS = 30  # a claim whose case was never written runs out
+
+
+# --- the JSON API's clients (router.clients) --------------------------------------------
+
+# Every API client: name -> JSON (events, trust, rate, when created and revoked, the
+# SHA-256 digest of its key; never the key).
+API_CLIENTS = "api-clients"
+# The keys that let a client in: SHA-256 digest of the key -> the client's JSON. A
+# revoked client's key is removed from here, so it lets nobody in.
+API_CLIENT_KEYS = "api-clients:keys"
+
+
+def api_rate(client: str, window: int) -> str:
+    """Requests by one API client in one rate window (numbered from the epoch)."""
+    return f"api-rate:{client}:{window}"
 
 
 # --- the web front door -----------------------------------------------------------------

@@ -25,11 +25,13 @@ from router.assisted import audit
 from router.assisted.desk import Desk, choose_branch, tasks_needed
 from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
+from router.clients import ApiClients
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.registrations import Registrations
-from router.exceptions import ValidationFailed
+from router.exceptions import SubmissionKeyReused, ValidationFailed
 from router.i18n import N_
+from router.people import People
 from router.settings import RetryPolicy
 from router.throttle import Throttle
 from router.trust import Evidence, Identity, Proof
@@ -48,6 +50,8 @@ class Submission:
     created: bool
     # Whether the identity given with it matched the reporter (None: none was given).
     identity_matched: bool | None = None
+    # A death reported already: this report joined the first, and nobody is told again.
+    reported_already: bool = False
 
 
 class LifeEventRouter:
@@ -61,7 +65,9 @@ class LifeEventRouter:
         self.release = Release(redis, self.fanout)
         self.registrations = Registrations(redis, register.discover(), self.release)
         self.desk = Desk(redis, self.fanout, self.release)
+        self.people = People(redis, self.store)
         self.staff: StaffStore = self.desk.staff
+        self.clients = ApiClients(redis)  # the JSON API's partner channels and their keys
         self._looked_at = time.monotonic()
 
     @classmethod
@@ -139,6 +145,7 @@ class LifeEventRouter:
         consent: object,
         channel: str = "web",
         submission_key: str | None = None,
+        submission_digest: str | None = None,
         today: date | None = None,
         secret: str | None = None,
         help_requested: bool = False,
@@ -164,10 +171,21 @@ class LifeEventRouter:
         the evidence does not meet is stored waiting; one that needs the reporter's
         identity sends the case to a Post Office branch too, where an identity check
         gives medium confidence (P2).
+
+        ``submission_digest`` (router.clients.submission_digest, for API clients) is
+        remembered with ``submission_key``: a later submission under the same key with
+        a different digest raises ``SubmissionKeyReused`` instead of answering with the
+        first one's reference.
         """
         if submitted_by and not branch:
             raise ValueError("a report sent by counter staff names their branch")
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
+        if (
+            submission_key
+            and submission_digest
+            and not self.store.remember_digest(submission_key, submission_digest)
+        ):
+            raise SubmissionKeyReused()
         plan = routing.plan(event.name, clean, chosen, self.adapters)
         evidence = Evidence(tuple(proofs))
         matched: bool | None = None
@@ -178,12 +196,22 @@ class LifeEventRouter:
                     Proof.signed_in(identity.issuer, identity.confidence)
                 )
         verify_later = False
+        registered_as = ""
         if event.registration is not None and not evidence.registration_verified:
             found = self.registrations.check(event, clean)
             if found is None:
                 verify_later = True
             else:
-                evidence = evidence.with_proof(found)
+                evidence = evidence.with_proof(found[0])
+                registered_as = found[1].reference
+        # A death reported already joins the first report: nobody is told twice.
+        death_keys: list[str] = []
+        claim = first = ""
+        if event.name == "death":
+            death_keys = self.people.death_keys(clean, registered_as)
+            first, claim = self.people.claim_death(death_keys)
+            if first:
+                plan = People.joined_plan(plan)
         waiting = {
             d.department: ",".join(d.missing(evidence))
             for d in plan.deliveries
@@ -195,6 +223,8 @@ class LifeEventRouter:
             if d.mode == "digital" and d.department not in waiting
         ]
         tasks = tasks_needed(plan)
+        if first:
+            verify_later = False  # nothing waits for it: the first report's case does
         if any("identity" in why for why in waiting.values()) and "identity_check" not in tasks:
             tasks.append("identity_check")
         extra = {"retry": self.fanout.policy.as_field(), "reporter": event.reporter.relation(clean)}
@@ -202,6 +232,8 @@ class LifeEventRouter:
             extra["help"] = "yes"
         if submitted_by:
             extra["submitted_by"] = submitted_by
+        if first:
+            extra["joined"] = first  # for caseworkers; never shown to this reporter
         at = ""
         if tasks or help_requested:
             at = branch or choose_branch(clean, tasks, welsh=welsh)
@@ -217,6 +249,10 @@ class LifeEventRouter:
                 self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
             if verify_later:
                 Registrations.schedule(pipe, ref)
+            if claim:
+                People.settle_death(pipe, death_keys, ref)
+            if clean.get("nino"):
+                self.people.list_case(pipe, str(clean["nino"]), ref)
             if submitted_by and branch:
                 audit.record(
                     pipe,
@@ -227,22 +263,28 @@ class LifeEventRouter:
                     detail=event.name,
                 )
 
-        stored = self.store.create(
-            event.name,
-            clean,
-            chosen,
-            plan,
-            channel,
-            also=also,
-            submission_key=submission_key,
-            secret=secret,
-            extra=extra,
-            evidence=evidence,
-            waiting=waiting,
-        )
+        try:
+            stored = self.store.create(
+                event.name,
+                clean,
+                chosen,
+                plan,
+                channel,
+                also=also,
+                submission_key=submission_key,
+                secret=secret,
+                extra=extra,
+                evidence=evidence,
+                waiting=waiting,
+            )
+        finally:
+            if claim:
+                self.people.unclaim(death_keys, claim)  # a no-op once the case named them
         if stored.created and marks:
             self.fanout.trigger_woken(marks, stored.replies)
-        return Submission(stored.ref, stored.secret, stored.created, matched)
+        if stored.created and claim and clean.get("deceased_nino"):
+            self.people.hold_for_death(str(clean["deceased_nino"]), stored.ref)
+        return Submission(stored.ref, stored.secret, stored.created, matched, bool(first))
 
     # --- evidence after submission ---------------------------------------------------------
 

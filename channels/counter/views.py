@@ -40,15 +40,17 @@ from channels.presenters import (
     branch_name,
     display_answer,
     staff_audit,
+    staff_evidence,
     task_done,
     task_name,
+    waiting_for,
     when,
 )
 from router import reference
 from router.assisted import branches
 from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import Staff
-from router.cases import Case
+from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, Role
 from router.exceptions import UnknownCase, ValidationFailed
 from router.throttle import Throttle
@@ -295,6 +297,8 @@ def _case_page(
             "colour": TAG_COLOURS[d.state],
             "state": d.state,
             "tasks": [task_name(t) for t in d.tasks],
+            "acts_on": found.plan.decision(name).need.code,
+            "waiting_for": waiting_for(d.detail) if d.state == DeliveryState.WAITING else "",
         }
         for name, d in found.deliveries.items()
     ]
@@ -326,6 +330,7 @@ def _case_page(
         errors=errors or [],
         valid_until=found.counter_valid_until,
         documents=DOCUMENTS,
+        evidence=staff_evidence(found),
     ), (400 if errors else 200)
 
 

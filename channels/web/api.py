@@ -1,21 +1,36 @@
-"""A JSON API for submissions and status, for other services and the load tests.
+"""A JSON API for partner services: submissions and their status, described by an
+OpenAPI document at /api/v1/openapi.json.
 
-Errors are JSON with one message per field, in the language the request asks for.
+Every call but the document's needs an API client's key (router.clients), sent as
+``Authorization: Bearer <key>``: no key, a wrong one or a revoked one is a 401; a life
+event the client may not send is a 403; over its rate, a 429 with Retry-After. A client
+sees only the cases it sent (they are stored with the channel ``api:<name>``), and only
+with each case's secret. Its Idempotency-Keys are its own.
+
+Errors are JSON with one message per field, in the language the request asks for
+(``?lang=cy`` or Accept-Language).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, g, jsonify, request, url_for
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from channels.context import core, find_case
+from channels.web import openapi
 from router import reference
-from router.exceptions import ValidationFailed
+from router.clients import ApiClient, submission_digest
+from router.exceptions import SubmissionKeyReused, ValidationFailed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+
+# RFC 6750's challenge: a missing key is told the scheme; a wrong one, that it is wrong.
+REALM = 'Bearer realm="tell-us-once"'
 
 
 def _problem(status: int, message: str, errors: dict[str, str] | None = None) -> Any:
@@ -25,8 +40,50 @@ def _problem(status: int, message: str, errors: dict[str, str] | None = None) ->
     return jsonify(body), status
 
 
+@bp.before_request
+def _admit() -> Any:
+    """Let in only a client with a valid key, within its rate (not for the document)."""
+    if request.endpoint in ("api.document", None):
+        return None
+    scheme, _, key = request.headers.get("Authorization", "").strip().partition(" ")
+    key = key.strip()
+    admission = core().clients.admit(key) if scheme.lower() == "bearer" and key else None
+    if admission is None or admission.client is None:
+        response, status = _problem(
+            401, gettext("Send a valid API key, as Authorization: Bearer followed by the key")
+        )
+        challenge = REALM + (', error="invalid_token"' if admission is not None else "")
+        response.headers["WWW-Authenticate"] = challenge
+        return response, status
+    if admission.retry_after:
+        log.warning("API client %s is over its rate", admission.client.name)
+        response, status = _problem(
+            429,
+            gettext(
+                "This API key has made too many requests. Wait for the seconds in the "
+                "Retry-After header, then try again"
+            ),
+        )
+        response.headers["Retry-After"] = str(admission.retry_after)
+        return response, status
+    g.api_client = admission.client
+    return None
+
+
+def _client() -> ApiClient:
+    client: ApiClient = g.api_client
+    return client
+
+
+@bp.get("/openapi.json")
+def document() -> Any:
+    """The OpenAPI 3.1 document of this API (no key needed)."""
+    return jsonify(openapi.document())
+
+
 @bp.post("/submissions")
 def submit() -> Any:
+    client = _client()
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return _problem(400, gettext("Send one JSON object with event, answers and consent"))
@@ -35,19 +92,34 @@ def submit() -> Any:
         return _problem(
             400, gettext("The Idempotency-Key header must be up to 200 printable characters")
         )
+    event = data.get("event")
+    if client.refuses(event):
+        log.warning("API client %s may not send %s reports", client.name, event)
+        return _problem(403, gettext("This API key may not send reports of that life event"))
+    answers, consent = data.get("answers"), data.get("consent")
     try:
         result = core().submit(
-            data.get("event"),
-            data.get("answers"),
-            data.get("consent"),
-            channel="api",
-            submission_key=key,
+            event,
+            answers,
+            consent,
+            channel=client.channel,
+            submission_key=client.submission_key(key) if key else None,
+            submission_digest=submission_digest(event, answers, consent) if key else None,
+            proofs=client.proofs_for(event),
         )
     except ValidationFailed as failed:
         return _problem(
             422,
             gettext("There is a problem with the answers"),
             {field: gettext(message) for field, message in failed.errors.items()},
+        )
+    except SubmissionKeyReused:
+        return _problem(
+            422,
+            gettext(
+                "This Idempotency-Key was already used for a different submission. "
+                "Send each new submission with a new key"
+            ),
         )
     body: dict[str, Any] = {"reference": reference.display(result.ref), "created": result.created}
     if result.secret:
@@ -64,7 +136,8 @@ def case_status(ref: str) -> Any:
     secret = request.headers.get("X-Case-Secret", "")
     not_found = _problem(404, gettext("No case was found with that reference and secret"))
     case = find_case(canonical) if canonical is not None and secret else None
-    if case is None:
+    # Another client's case is answered as no case at all: it learns nothing of it.
+    if case is None or not _client().sent(case.channel):
         return not_found
     if not reference.secret_matches(secret, case.secret_hash):
         return not_found

@@ -31,7 +31,7 @@ from wtforms import SelectChoice
 
 from channels.context import core, current_staff
 from channels.presenters import (
-    CONFIDENCE_WORDS,
+    CITIZEN_CONFIDENCE_WORDS,
     IDENTITY_OUTCOMES,
     adapter_titles,
     display_answer,
@@ -358,7 +358,7 @@ def _identity_view(
         view["outcome"] = {"kind": kind, "text": gettext(message)}
     proved = sign_in.journey_identity(event.name, journey)
     if proved is not None:
-        view["proved_level"] = gettext(CONFIDENCE_WORDS[proved.confidence])
+        view["proved_level"] = gettext(CITIZEN_CONFIDENCE_WORDS[proved.confidence])
     elif _needs_identity(journey, offers):
         view["offer_sign_in"] = True
         view["development_provider"] = identity.development()

@@ -104,6 +104,12 @@ def add(
     return entry
 
 
+def entries(redis: Redis) -> list[Entry]:
+    """Every entry, by kind and reference."""
+    found = [Entry.from_dict(json.loads(raw)) for raw in redis.hgetall(ENTRIES).values()]
+    return sorted(found, key=lambda e: (e.kind, e.reference))
+
+
 def seed(redis: Redis, today: date | None = None) -> list[Entry]:
     """(Re)write the sample events' registrations, dated from ``today``."""
     today = today or date.today()

@@ -38,7 +38,7 @@ from router.adapters.contract import (
     RetryableError,
 )
 from router.adapters.registry import Registry
-from router.cases import FINAL_STATES, Case, CaseStore, DeliveryState, delivery_id
+from router.cases import PENDING_STATES, Case, CaseStore, DeliveryState, delivery_id
 from router.delivery import breaker, recovery
 from router.settings import RetryPolicy
 
@@ -276,7 +276,8 @@ class Dispatcher:
             if case is None or delivery is None:
                 log.error("delivery %s: no such case, or not in its plan", held)
                 finished.append(held)
-            elif delivery.state in FINAL_STATES or delivery.state == DeliveryState.ASSISTED:
+            elif delivery.state not in PENDING_STATES:
+                # Finished, at a counter, waiting for evidence or held: not for a worker.
                 finished.append(held)
             else:
                 todo.append(case)

@@ -71,10 +71,10 @@ class Registrations:
         except RetryableError as error:
             raise Unavailable(error.reason) from None
 
-    def check(self, event: EventType, answers: dict[str, object]) -> Proof | None:
-        """At submission: the proof the register gives, None if it cannot answer now;
-        raise ``ValidationFailed`` (field errors) if it holds no such registration or
-        disagrees with the report."""
+    def check(self, event: EventType, answers: dict[str, object]) -> tuple[Proof, Entry] | None:
+        """At submission: the proof the register gives and the entry it found, None if
+        it cannot answer now; raise ``ValidationFailed`` (field errors) if it holds no
+        such registration or disagrees with the report."""
         assert event.registration is not None
         try:
             entry = self.find(event, answers)
@@ -86,7 +86,7 @@ class Registrations:
         errors = register.compare(event.registration, answers, entry)
         if errors:
             raise ValidationFailed(errors)
-        return self._proof(answers)
+        return self._proof(answers), entry
 
     def _proof(self, answers: dict[str, object]) -> Proof:
         assert self.source is not None

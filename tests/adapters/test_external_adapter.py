@@ -27,6 +27,7 @@ from router.adapters.registry import Registry
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
+from tests.support.identities import reporter_identity
 from tests.support.paths import ROOT
 from tests.support.processes import router_cli
 from tests.support.samples import sample
@@ -180,7 +181,11 @@ def test_real_worker_delivers_a_change_of_name(
         )
     try:
         submitted = core.submit(
-            event["event"], event["answers"], [*event["consent"], "passport"], channel="test"
+            event["event"],
+            event["answers"],
+            [*event["consent"], "passport"],
+            channel="test",
+            identity=reporter_identity(event["event"], event["answers"]),
         )
         ref = submitted.ref
         deadline = time.monotonic() + 30
@@ -291,4 +296,4 @@ def test_listed_and_passing_the_conformance_kit_from_the_command_line(
 
     checked = router_cli("adapters", "check", "passport", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "passport: all 11 checks passed" in checked.stdout
+    assert "passport: all 12 checks passed" in checked.stdout

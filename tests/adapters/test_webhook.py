@@ -552,6 +552,7 @@ def test_a_webhook_department_added_with_one_command_receives_signed_deliveries(
     (as `router up` does) starts its worker, and a real delivery arrives signed."""
     from router.delivery.worker import Supervisor
     from router.service import LifeEventRouter
+    from tests.support.identities import reporter_identity
     from tests.support.processes import router_cli, wait_settled
     from tests.support.samples import sample
 
@@ -580,7 +581,12 @@ def test_a_webhook_department_added_with_one_command_receives_signed_deliveries(
     try:
         data = sample("death")
         core = LifeEventRouter(redis, registry)
-        ref = core.submit(data["event"], data["answers"], ["coroners", "dwp"]).ref
+        ref = core.submit(
+            data["event"],
+            data["answers"],
+            ["coroners", "dwp"],
+            identity=reporter_identity(data["event"], data["answers"]),
+        ).ref
         case = wait_settled(redis, ref)
     finally:
         supervisor.stop()

@@ -73,6 +73,7 @@ from tests.chaos.world import (
     wait_settled,
     world,
 )
+from tests.support.api import api_key, bearer
 from tests.support.redis_dump import mock_log
 from tests.support.samples import sample
 
@@ -353,12 +354,16 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _post(
-    opener: urllib.request.OpenerDirector, url: str, body: dict[str, Any], key: str
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    body: dict[str, Any],
+    key: str,
+    api_key: str,
 ) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        headers={"Content-Type": "application/json", **bearer(api_key, Idempotency_Key=key)},
         method="POST",
     )
     try:
@@ -392,13 +397,17 @@ def test_concurrent_idempotent(
         serving = threading.Thread(target=server.serve_forever, name="chaos-web", daemon=True)
         serving.start()
         url = f"http://127.0.0.1:{server.server_port}/api/v1/submissions"
+        # One partner service sending each submission 8 times at once: a registrar's
+        # system, vouching for the registrations of its deaths and births (the
+        # workload's are made up, in no register).
+        partner = api_key(w.redis, "chaos_registrar", vouches=["registration"])
 
         def client() -> None:
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
             try:
                 for i, body in enumerate(bodies):
                     start.wait(timeout=60)
-                    answer = _post(opener, url, body, keys[i])
+                    answer = _post(opener, url, body, keys[i], partner)
                     with lock:
                         answers[i].append(answer)
                     done.wait(timeout=60)

@@ -155,6 +155,13 @@ def _address(rng: random.Random, answers: dict[str, Any]) -> None:
     answers["postcode"] = postcode.lower() if rng.random() < 0.2 else postcode
 
 
+def _registration(rng: random.Random, answers: dict[str, Any]) -> None:
+    """Each death or birth its own registrar's reference: they come, as in Tell Us Once,
+    from a registrar's system, which vouches for them (see tests.support.identities)."""
+    answers["registration_how"] = "reference"
+    answers["registrar_reference"] = "".join(rng.choice(UPPER + DIGITS) for _ in range(12))
+
+
 def _answers(rng: random.Random, event: str) -> dict[str, Any]:
     """Answers for ``event``: the sample's, with every personal detail and choice varied."""
     answers: dict[str, Any] = dict(sample(event)["answers"])
@@ -186,6 +193,7 @@ def _answers(rng: random.Random, event: str) -> dict[str, Any]:
             answers["driving_licence_number"] = _licence(rng, surname)
         else:
             del answers["driving_licence_number"]
+        _registration(rng, answers)
     elif event == "birth":
         parent, surname = _name(rng)
         answers["child_full_name"] = f"{rng.choice(FIRST_NAMES)} {surname}"
@@ -195,6 +203,7 @@ def _answers(rng: random.Random, event: str) -> dict[str, Any]:
         answers["parent_nino"] = _nino(rng)
         _address(rng, answers)
         answers["claim_child_benefit"] = rng.choice(yes_no)
+        _registration(rng, answers)
     elif event == "new_job":
         answers["full_name"] = _name(rng)[0]
         answers["date_of_birth"] = _birth_date(rng, 1960, 2006)

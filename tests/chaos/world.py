@@ -31,6 +31,7 @@ from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.chaos.workload import DEPARTMENTS
+from tests.support.identities import evidence_for
 
 POLICY = RetryPolicy(max_retries=8, base_seconds=1, cap_seconds=4)
 POLL_SECONDS = 0.2
@@ -251,7 +252,11 @@ class Submitter:
             for case in self.cases:
                 try:
                     submission = self.core.submit(
-                        case["event"], case["answers"], case["consent"], channel="chaos"
+                        case["event"],
+                        case["answers"],
+                        case["consent"],
+                        channel="chaos",
+                        **evidence_for(case["event"], case["answers"]),
                     )
                 except CONNECTION_ERRORS:
                     self.refused += 1

@@ -14,6 +14,7 @@ from router import keys, reference, routing
 from router.cases import DeliveryState
 from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
+from tests.support.identities import reporter_identity
 from tests.support.samples import sample
 
 
@@ -182,7 +183,8 @@ def test_answers_in_any_script_are_stored_byte_for_byte(
     data["answers"]["address_line_1"] = '🏠 Tŷ "Newydd" \\ 14 Heol y Castell'
     event, clean, chosen = core.validate(data["event"], data["answers"], data["consent"])
 
-    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    signed_in = reporter_identity(data["event"], data["answers"])
+    ref = core.submit(data["event"], data["answers"], data["consent"], identity=signed_in).ref
 
     assert core.case(ref).answers == clean
     stored = redis.hget(keys.case(ref), "answers")

@@ -12,6 +12,7 @@ from router.adapters.mocks import Faults, configure_faults
 from router.delivery.worker import Supervisor
 from tests.support.paths import EXAMPLES
 from tests.support.processes import router_cli, wait_settled
+from tests.support.redis_dump import written_keys
 from tests.support.samples import sample, samples
 
 
@@ -117,23 +118,33 @@ def test_bad_input_gives_a_message_per_field_exits_non_zero_and_writes_nothing(
         assert lines, f"no message for {field} in:\n{result.stderr}"
         assert words in lines[0]
     assert result.stdout == ""
-    assert redis.dbsize() == 0
+    assert written_keys(redis) == []
 
 
 def test_status_prints_each_departments_state(
     cli_env: dict[str, str], redis: Redis, workers: Supervisor
 ) -> None:
-    ref = _ref_from(router_cli("submit", str(EXAMPLES / "change_of_name.json"), env=cli_env).stdout)
-    wait_settled(redis, ref)
+    # A death the register confirms is told; nobody proved who reported the name change.
+    death = _ref_from(router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env).stdout)
+    name = _ref_from(
+        router_cli("submit", str(EXAMPLES / "change_of_name.json"), env=cli_env).stdout
+    )
+    wait_settled(redis, death)
 
-    result = router_cli("status", reference.display(ref).lower().replace("-", " "), env=cli_env)
+    result = router_cli("status", reference.display(death).lower().replace("-", " "), env=cli_env)
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert "delivered" in lines["dwp"] and "receipt DWP-" in lines["dwp"]
+
+    result = router_cli("status", name, env=cli_env)
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "waiting" in lines["hmrc"] and "identity" in lines["hmrc"]
     assert "assisted" in lines["dvla"]
 
-    as_json = json.loads(router_cli("status", ref, "--json", env=cli_env).stdout)
+    as_json = json.loads(router_cli("status", name, "--json", env=cli_env).stdout)
     assert as_json["deliveries"]["dvla"]["state"] == "assisted"
+    assert as_json["deliveries"]["hmrc"]["state"] == "waiting"
+    as_json = json.loads(router_cli("status", death, "--json", env=cli_env).stdout)
     assert as_json["deliveries"]["hmrc"]["state"] == "delivered"
 
 

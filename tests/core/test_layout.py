@@ -30,7 +30,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("router.catalogue",),
     ("router.adapters.contract",),
-    ("router.routing", "router.cases", "router.throttle"),
+    (
+        "router.routing",
+        "router.cases",
+        "router.throttle",
+        "router.people",
+        "router.clients",
+    ),
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),
     ("router.assisted",),

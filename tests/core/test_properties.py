@@ -139,6 +139,13 @@ def valid_submission(draw: st.DrawFn) -> tuple[str, dict[str, Any], set[str]]:
     event_type = draw(st.sampled_from(sorted(EVENTS)))
     event = EVENTS[event_type]
     answers = valid_answers(event_type)
+    if event.registration is not None:
+        # Both ways of naming the registration are answered; the choice drawn below
+        # decides which one is asked (validate drops the other).
+        answers.setdefault("registrar_reference", "DX7Q4K2M9PLA")
+        answers.setdefault("registration_district", "Leeds")
+        answers.setdefault("entry_number", "214")
+        answers.setdefault("registration_date", {"days_ago": 0})
     for question in event.questions:
         if question.kind in (Kind.CHOICE, Kind.YES_NO):
             value = draw(st.sampled_from([v for v, _ in question.choices()]))

@@ -79,7 +79,7 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
 
         # `router submit` and `router status` find the service through the data folder.
         cli_env = dict(env)
-        submitted = router_cli("submit", str(EXAMPLES / "moving_house.json"), env=cli_env)
+        submitted = router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env)
         assert submitted.returncode == 0, submitted.stderr
         ref = submitted.stdout.split()[1]
         deadline = time.monotonic() + 30

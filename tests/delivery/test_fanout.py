@@ -16,6 +16,7 @@ from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
+from tests.support.identities import reporter_identity
 from tests.support.processes import wait_settled
 from tests.support.redis_dump import mock_log
 from tests.support.samples import sample, samples, submit_to_core
@@ -178,8 +179,8 @@ def test_each_submission_wakes_a_department_once_however_many_deliveries_wait(
 ) -> None:
     """Deliveries wait in the department's pending set; its queue carries only one
     wake-up (a drain job) until a worker takes it, not one job per delivery."""
-    refs = [submit_to_core(core, "death", channel="test").ref for _ in range(5)]
-    consented = sample("death")["consent"]
+    refs = [submit_to_core(core, "new_job", channel="test").ref for _ in range(5)]
+    consented = sample("new_job")["consent"]
     for department in consented:
         members = {m.decode() for m in redis.zrange(keys.pending(department), 0, -1)}
         assert members == set(refs)
@@ -207,7 +208,10 @@ def test_case_is_stored_with_its_plan_and_history_before_the_reference_is_return
     core: LifeEventRouter, redis: Redis
 ) -> None:
     result = sample("change_of_name")
-    submission = core.submit(result["event"], result["answers"], result["consent"])
+    signed_in = reporter_identity(result["event"], result["answers"])
+    submission = core.submit(
+        result["event"], result["answers"], result["consent"], identity=signed_in
+    )
     case = core.case(submission.ref)
     assert case.deliveries["dvla"].state == DeliveryState.ASSISTED
     assert case.deliveries["dvla"].tasks == ("identity_check", "photo")

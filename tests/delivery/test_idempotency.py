@@ -12,6 +12,7 @@ from router.cases import DeliveryState
 from router.delivery.fanout import FanOut
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
+from tests.support.identities import reporter_identity
 from tests.support.processes import wait_settled
 from tests.support.redis_dump import mock_log
 from tests.support.samples import sample
@@ -62,7 +63,8 @@ def test_a_delivery_run_again_after_delivery_changes_nothing(
     core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:
     data = sample("new_job")
-    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    signed_in = reporter_identity(data["event"], data["answers"])
+    ref = core.submit(data["event"], data["answers"], data["consent"], identity=signed_in).ref
     wait_settled(redis, ref)
     # Put the same delivery back in its pending set and wake it, as a re-send after a
     # lost acknowledgement would.

@@ -19,6 +19,7 @@ from router.delivery.batch import Dispatcher
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
+from tests.support.identities import reporter_identity
 from tests.support.processes import wait_settled
 from tests.support.redis_dump import mock_log
 from tests.support.samples import sample
@@ -40,7 +41,12 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_delivery_runs_again_wi
 ) -> None:
     configure_faults(redis, "dvla", Faults(latency_ms=1500))
     data = sample("moving_house")
-    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    ref = core.submit(
+        data["event"],
+        data["answers"],
+        data["consent"],
+        identity=reporter_identity(data["event"], data["answers"]),
+    ).ref
     _wait_for_state(core.store, ref, "dvla", "sending", timeout=20)
 
     # Every worker process serves every department: kill them all, so the one that
@@ -73,8 +79,18 @@ def test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone(
     core: LifeEventRouter, redis: Redis, registry: Registry
 ) -> None:
     data = sample("birth")
-    orphan = core.submit(data["event"], data["answers"], data["consent"]).ref
-    alive = core.submit(data["event"], data["answers"], data["consent"]).ref
+    orphan = core.submit(
+        data["event"],
+        data["answers"],
+        data["consent"],
+        identity=reporter_identity(data["event"], data["answers"]),
+    ).ref
+    alive = core.submit(
+        data["event"],
+        data["answers"],
+        data["consent"],
+        identity=reporter_identity(data["event"], data["answers"]),
+    ).ref
     # A worker claims both (pending -> sending, with a lease) and starts sending them.
     dispatcher = Dispatcher(redis, registry)
     assert sorted(dispatcher.claim("dwp")) == sorted([orphan, alive])
@@ -83,7 +99,12 @@ def test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone(
         core.store.mark(ref, "dwp", DeliveryState.SENDING, sent=True, extra={"attempts": 1})
     # The orphan's worker died: nobody renewed its lease, which has run out.
     redis.zadd(keys.SENDING, {delivery_id(orphan, "dwp"): int(time.time() * 1000) - 1})
-    later = core.submit(data["event"], data["answers"], data["consent"]).ref
+    later = core.submit(
+        data["event"],
+        data["answers"],
+        data["consent"],
+        identity=reporter_identity(data["event"], data["answers"]),
+    ).ref
 
     recovered = recovery.sweep(redis)
 
@@ -106,7 +127,12 @@ def test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper(
     core: LifeEventRouter, redis: Redis, registry: Registry
 ) -> None:
     data = sample("birth")
-    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    ref = core.submit(
+        data["event"],
+        data["answers"],
+        data["consent"],
+        identity=reporter_identity(data["event"], data["answers"]),
+    ).ref
     held = delivery_id(ref, "dwp")
     dispatcher = Dispatcher(redis, registry)
     assert dispatcher.claim("dwp") == [ref]
@@ -129,7 +155,15 @@ def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
 ) -> None:
     configure_faults(redis, "hmrc", Faults(outage=True))
     data = sample("new_job")
-    refs = [core.submit(data["event"], data["answers"], data["consent"]).ref for _ in range(12)]
+    refs = [
+        core.submit(
+            data["event"],
+            data["answers"],
+            data["consent"],
+            identity=reporter_identity(data["event"], data["answers"]),
+        ).ref
+        for _ in range(12)
+    ]
 
     deadline = time.monotonic() + 20
     while breaker.state(redis, "hmrc") != "open":
@@ -160,7 +194,12 @@ def test_a_lost_wake_up_loses_nothing(
     key runs out, and a worker's beat wakes the department again."""
     workers.stop()
     data = sample("new_job")
-    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    ref = core.submit(
+        data["event"],
+        data["answers"],
+        data["consent"],
+        identity=reporter_identity(data["event"], data["answers"]),
+    ).ref
     # Lose every wake-up, as a worker killed right after BLPOP would; leave the wake
     # keys as such a worker would (set, running out on their own).
     for department in ("dwp", "hmrc"):
@@ -182,7 +221,12 @@ def test_the_sweeping_worker_sends_orphans_again_whoever_holds_the_wake_key(
     for the dead one's wake key to run out."""
     workers.stop()
     data = sample("new_job")
-    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    ref = core.submit(
+        data["event"],
+        data["answers"],
+        data["consent"],
+        identity=reporter_identity(data["event"], data["answers"]),
+    ).ref
     redis.delete(f"rq:queue:{queue_for('dwp')}")
     # The dead worker had claimed the delivery and started it ...
     assert Dispatcher(redis, registry).claim("dwp") == [ref]

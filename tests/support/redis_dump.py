@@ -16,6 +16,12 @@ def mock_log(redis: Redis, department: str) -> list[dict[str, Any]]:
     return [json.loads(x) for x in redis.lrange(f"mock:{department}:log", 0, -1)]
 
 
+def written_keys(redis: Redis) -> list[str]:
+    """Every key but the mock register's (seeded before each test): what a test wrote."""
+    found = (k.decode() for k in redis.scan_iter())
+    return sorted(k for k in found if not k.startswith("mock:gro:"))
+
+
 def case_keys(redis: Redis) -> list[str]:
     found = (k.decode() for k in redis.scan_iter(keys.case("*")))
     return sorted(k for k in found if not k.endswith(":history"))

@@ -35,7 +35,11 @@ def test_unknown_page_is_a_gov_uk_style_404(client: FlaskClient) -> None:
 
 
 def test_the_web_front_door_follows_webhook_departments_added_while_it_runs(
-    app: Flask, client: FlaskClient, redis: Redis, monkeypatch: pytest.MonkeyPatch
+    app: Flask,
+    client: FlaskClient,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    partner: dict[str, str],
 ) -> None:
     from router.adapters.webhook import add_webhook
 
@@ -43,7 +47,7 @@ def test_the_web_front_door_follows_webhook_departments_added_while_it_runs(
     data = sample("death")
     data["consent"] = ["coroners"]
     monkeypatch.setattr("router.settings.FOLLOW_SECONDS", -1.0)
-    response = client.post("/api/v1/submissions", json=data)
+    response = client.post("/api/v1/submissions", json=data, headers=partner)
     assert response.status_code == 201, response.get_json()
     assert redis.llen("rq:queue:dept-coroners") == 1
 
