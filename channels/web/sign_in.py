@@ -208,7 +208,7 @@ def _before_sending(event_name: str) -> Response:
             outcome = "no_match"
     journey["identity_outcome"] = outcome
     session.modified = True
-    return redirect(url_for("journey.check", event_name=event_name) + "#identity", 303)
+    return redirect(url_for("journey.check", event_name=event_name), 303)
 
 
 def journey_identity(event_name: str, journey: dict[str, Any]) -> Identity | None:

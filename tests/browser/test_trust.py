@@ -8,20 +8,19 @@ know it is them.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 from redis import Redis
 
 from channels.presenters import STATE_LABELS, WAITING_LABELS
 from router.assisted.staff import StaffStore
 from router.cases import DeliveryState
 from router.delivery.worker import Supervisor
-from router.dev_identity import LABEL, DevelopmentProvider
+from router.dev_identity import LABEL
 from router.service import LifeEventRouter
 from tests.browser.conftest import PageFactory
-from tests.browser.helpers import assert_accessible
+from tests.browser.helpers import VIEWPORT, assert_accessible, screenshot
 from tests.support.samples import submit_to_core
 from tests.support.sent import Sent
 
@@ -31,27 +30,12 @@ WAITING = WAITING_LABELS["identity"]
 DELIVERY_SECONDS = 15
 
 
-@pytest.fixture
-def live_server_config(identity_provider: DevelopmentProvider) -> dict[str, Any]:
-    """The live service signs citizens in with the development identity provider."""
-    return identity_provider.settings()
-
-
 def anonymous_move(core: LifeEventRouter) -> Sent:
     """The sample move, sent online without signing in: every department waits."""
     sent = submit_to_core(core, "moving_house", confidence=None)
     case = core.case(sent.ref)
     assert case.deliveries["dvla"].state == DeliveryState.WAITING
     return Sent(sent.ref, sent.secret, case.branch)
-
-
-def no_cdn(page: Page) -> None:
-    """The provider's page asks a CDN for its stylesheet: no network here, so refuse it."""
-
-    def refuse(route: Route) -> None:
-        route.abort()
-
-    page.route("https://**/*", refuse)
 
 
 def until_told(page: Page, department: str) -> None:
@@ -69,12 +53,16 @@ def how_we_know(page: Page) -> list[str]:
     return [" ".join(t.split()) for t in items.all_inner_texts()]
 
 
-@pytest.mark.parametrize("page", [True, False], indirect=True, ids=["js", "no-js"])
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_the_citizen_proves_their_identity_online_and_dvla_is_told(
-    live_server: str, workers: Supervisor, core: LifeEventRouter, page: Page
+    live_server: str,
+    workers: Supervisor,
+    core: LifeEventRouter,
+    new_page: PageFactory,
+    javascript: bool,
 ) -> None:
     sent = anonymous_move(core)
-    no_cdn(page)
+    page = new_page(java_script_enabled=javascript, viewport=VIEWPORT)
     shown = page.goto(f"{live_server}{sent.status_link}")
     assert shown is not None and shown.status == 200
     expect(page.locator("#status-dvla .govuk-tag")).to_have_text(WAITING)
@@ -83,6 +71,8 @@ def test_the_citizen_proves_their_identity_online_and_dvla_is_told(
         "This service uses a development identity provider, not GOV.UK One Login."
     )
     assert_accessible(page, "status page waiting for identity")
+    if javascript:
+        screenshot(page, "status-waiting-for-identity")
 
     page.get_by_role("button", name="Prove your identity online").click()
     # The development provider's own authorization form: sign in as the sample reporter.
