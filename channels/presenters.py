@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask_babel import format_date, format_datetime, gettext
 
@@ -297,7 +298,9 @@ def how_we_know(case: Case, development_issuer: str = "") -> list[str]:
         on = when(proof.at)
         level = gettext(CITIZEN_CONFIDENCE_WORDS[proof.confidence])
         if proof.kind == "identity_provider":
-            if development_issuer and proof.source == development_issuer:
+            if (development_issuer and proof.source == development_issuer) or _on_this_machine(
+                proof.source
+            ):
                 said.append(
                     gettext(
                         "You proved your identity online (%(level)s), with the development "
@@ -339,6 +342,13 @@ def how_we_know(case: Case, development_issuer: str = "") -> list[str]:
     if case.verifying:
         said.append(gettext("We are still checking the registration with the register"))
     return said
+
+
+def _on_this_machine(issuer: str) -> bool:
+    """Whether an identity provider was on a loopback address: a development one (an
+    earlier `router up`'s), never GOV.UK One Login."""
+    host = urlsplit(issuer).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 # How the last online sign-in for a case ended (channels.web.sign_in), said once.
