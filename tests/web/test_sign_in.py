@@ -422,3 +422,19 @@ def test_someone_else_proved_before_sending_earns_nothing(client: FlaskClient) -
     page = prove_before_sending(client, "sample-retiring")  # Gareth Llewellyn
     assert banner(page) == NO_MATCH
     assert page.select_one(f'form[action="/report/{EVENT}/prove-identity"]') is not None
+
+
+def test_a_real_provider_without_a_client_key_stops_the_app_from_starting(redis: Redis) -> None:
+    from channels.app import create_app
+
+    url = redis.connection_pool.connection_kwargs
+    with pytest.raises(RuntimeError, match="TUO_OIDC_PRIVATE_KEY"):
+        create_app(
+            {
+                "TESTING": True,
+                "REDIS_URL": f"redis://{url['host']}:{url['port']}/0",
+                "SECRET_KEY": "test",
+                "OIDC_ISSUER": "https://oidc.integration.account.gov.uk",
+                "OIDC_CLIENT_ID": "tell-us-once",
+            }
+        )
