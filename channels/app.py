@@ -21,6 +21,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLo
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
+from channels.web import identity
 from router.i18n import N_
 from router.service import LifeEventRouter
 
@@ -145,6 +146,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.session_interface = _NoSessionForTheApi(app.session_interface)
     csrf.init_app(app)
     htmx.init_app(app)
+    identity.init_app(app)
+    # Proving your identity online posts a form that is redirected to the provider.
+    form_action = " ".join(filter(None, ("'self'", identity.origin(app))))
 
     @app.before_request
     def _follow_new_departments() -> None:
@@ -188,17 +192,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 "Content-Security-Policy",
                 f"default-src 'self'; script-src 'self' 'nonce-{g.csp_nonce}'; "
                 "style-src 'self'; img-src 'self' data:; font-src 'self'; "
-                "connect-src 'self'; form-action 'self'; base-uri 'none'; "
+                f"connect-src 'self'; form-action {form_action}; base-uri 'none'; "
                 "object-src 'none'; frame-ancestors 'none'",
             )
         return response
 
     from channels.counter import views as counter
-    from channels.web import api, journey, pages, status
+    from channels.web import api, journey, pages, sign_in, status
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(journey.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(sign_in.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(counter.bp)
     # The same journey, for counter staff reporting on a citizen's behalf.

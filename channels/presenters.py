@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask_babel import format_date, format_datetime, gettext
 
@@ -65,7 +66,41 @@ NEXT_STEPS: dict[DeliveryState, str] = {
     ),
     DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
     DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
+    DeliveryState.WAITING: N_("They will be told once what they need is in."),
+    DeliveryState.HELD: N_(
+        "We have held this back for now. Someone from the Tell Us Once team will check it "
+        "and contact you if they need to."
+    ),
 }
+
+# A waiting delivery, by what it waits for (its detail): the tag, and what happens next.
+WAITING_LABELS: dict[str, str] = {
+    "identity": N_("Waiting for you to prove your identity"),
+    "registration": N_("Waiting for the register to confirm the registration"),
+    "identity,registration": N_("Waiting for your identity and the registration"),
+}
+
+WAITING_NEXT_STEPS: dict[str, str] = {
+    "identity": N_(
+        "They act on this only once you have proved who you are: sign in online, or have "
+        "your identity checked at a Post Office."
+    ),
+    "registration": N_(
+        "They act on this only once the register confirms the registration. We are "
+        "checking: you do not need to do anything."
+    ),
+    "identity,registration": N_(
+        "They act on this only once you have proved who you are and the register confirms "
+        "the registration."
+    ),
+}
+
+
+def delivery_words(state: DeliveryState, detail: str = "") -> tuple[str, str]:
+    """A delivery's tag and what happens next, translated: a waiting one says what for."""
+    if state == DeliveryState.WAITING and detail in WAITING_LABELS:
+        return gettext(WAITING_LABELS[detail]), gettext(WAITING_NEXT_STEPS[detail])
+    return gettext(STATE_LABELS[state]), gettext(NEXT_STEPS[state])
 
 
 def adapter_titles(adapters: Iterable[type[Adapter]]) -> dict[str, str]:
@@ -237,6 +272,129 @@ def staff_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
         }
         for e in entries
     ]
+
+
+# --- trust, as the citizen reads it: how we know who sent a report ---------------------
+
+CITIZEN_CONFIDENCE_WORDS: dict[Confidence, str] = {
+    Confidence.P0: N_("no confidence"),
+    Confidence.P1: N_("low confidence"),
+    Confidence.P2: N_("medium confidence"),
+}
+
+REGISTERED_WORDS: dict[str, str] = {
+    "death": N_("The death was confirmed against the register on %(when)s"),
+    "birth": N_("The birth was confirmed against the register on %(when)s"),
+    "": N_("The registration was confirmed against the register on %(when)s"),
+}
+
+
+def how_we_know(case: Case, development_issuer: str = "") -> list[str]:
+    """How we know who sent the report, and that the event happened, in plain words from
+    the case's evidence, oldest first. ``development_issuer`` names the development
+    identity provider, said to be one wherever it is mentioned."""
+    said: list[str] = []
+    for proof in case.evidence.proofs:
+        on = when(proof.at)
+        level = gettext(CITIZEN_CONFIDENCE_WORDS[proof.confidence])
+        if proof.kind == "identity_provider":
+            if (development_issuer and proof.source == development_issuer) or _on_this_machine(
+                proof.source
+            ):
+                said.append(
+                    gettext(
+                        "You proved your identity online (%(level)s), with the development "
+                        "identity provider, not GOV.UK One Login, on %(when)s",
+                        level=level,
+                        when=on,
+                    )
+                )
+            else:
+                said.append(
+                    gettext(
+                        "You proved your identity online (%(level)s) on %(when)s",
+                        level=level,
+                        when=on,
+                    )
+                )
+        elif proof.kind == "counter":
+            said.append(
+                gettext(
+                    "Your identity was checked at %(branch)s (%(level)s) on %(when)s",
+                    branch=branch_name(proof.source),
+                    level=level,
+                    when=on,
+                )
+            )
+        elif proof.kind == "register":
+            kind = EVENTS[case.event_type].registration
+            words = REGISTERED_WORDS.get(kind.kind if kind else "", REGISTERED_WORDS[""])
+            said.append(gettext(words, when=on))
+        elif proof.kind == "vouched":
+            said.append(
+                gettext(
+                    "The registration was confirmed by the registrar’s own system on %(when)s",
+                    when=on,
+                )
+            )
+    if not any(p.covers == "identity" for p in case.evidence.proofs):
+        said.append(gettext("Nobody has proved who sent this report yet"))
+    if case.verifying:
+        said.append(gettext("We are still checking the registration with the register"))
+    return said
+
+
+def _on_this_machine(issuer: str) -> bool:
+    """Whether an identity provider was on a loopback address: a development one (an
+    earlier `router up`'s), never GOV.UK One Login."""
+    host = urlsplit(issuer).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+# How the last online sign-in for a case ended (channels.web.sign_in), said once.
+IDENTITY_OUTCOMES: dict[str, tuple[str, str]] = {
+    "released": (
+        "success",
+        N_("You proved your identity. The organisations that were waiting for it are being told."),
+    ),
+    "not_enough": (
+        "important",
+        N_(
+            "You signed in, but your identity was not proved strongly enough for every "
+            "organisation. The ones still waiting need medium confidence: prove your "
+            "identity fully online, or have it checked at a Post Office."
+        ),
+    ),
+    "proved_before": (
+        "success",
+        N_(
+            "You proved your identity. It will be sent with your report, so the "
+            "organisations that need it can act straight away."
+        ),
+    ),
+    "no_match": (
+        "important",
+        N_(
+            "The identity you signed in with does not match the name and date of birth in "
+            "this report, so it does not count."
+        ),
+    ),
+    "no_identity": (
+        "important",
+        N_(
+            "You signed in, but the account has not proved an identity, so it does not "
+            "count. Prove your identity with it first, or have it checked at a Post Office."
+        ),
+    ),
+    "cancelled": ("important", N_("You did not finish signing in. Nothing has changed.")),
+    "failed": (
+        "important",
+        N_(
+            "We could not finish signing you in. Try again later, or have your identity "
+            "checked at a Post Office."
+        ),
+    ),
+}
 
 
 # --- trust, as counter staff read it ------------------------------------------------------

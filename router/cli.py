@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +25,7 @@ from router.adapters.registry import Registry
 from router.assisted import branches
 from router.assisted.staff import ROLES
 from router.delivery.worker import Supervisor, run_worker, stop_on_signals
+from router.dev_identity import LABEL, DevelopmentProvider
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
 from router.service import LifeEventRouter
 
@@ -100,9 +102,22 @@ def gunicorn_command(host: str, port: int, app: str = WEB_APP) -> list[str]:
     ]
 
 
-def start_web(url: str, host: str, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, REDIS_URL=url)
+def start_web(
+    url: str, host: str, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, REDIS_URL=url, **(extra_env or {}))
     return subprocess.Popen(gunicorn_command(host, port), env=env, stdin=subprocess.DEVNULL)
+
+
+def start_identity_provider() -> DevelopmentProvider | None:
+    """The development identity provider, unless a real one is configured
+    (TUO_OIDC_ISSUER): see channels.web.identity for the settings."""
+    if os.environ.get("TUO_OIDC_ISSUER", "").strip():
+        return None
+    with warnings.catch_warnings():
+        # oidc-provider-mock still imports Authlib's deprecated modules.
+        warnings.simplefilter("ignore")
+        return DevelopmentProvider().start()
 
 
 @main.command()
@@ -126,6 +141,7 @@ def up(host: str, port: int, no_web: bool) -> None:
     mock_gro.seed(redis)  # the mock register holds the sample events' registrations
     supervisor = Supervisor(server.url, registry.names())
     web: subprocess.Popen[bytes] | None = None
+    identity: DevelopmentProvider | None = None
     stopping = stop_on_signals()
 
     def watch_web() -> None:
@@ -137,7 +153,8 @@ def up(host: str, port: int, no_web: bool) -> None:
         if not no_web:
             if port == 0 or not _port_free(host, port):
                 port = redis_server.free_port()
-            web = start_web(server.url, host, port)
+            identity = start_identity_provider()
+            web = start_web(server.url, host, port, identity.environment() if identity else None)
         where = (
             "external" if server.kind == "external" else f"{server.kind}, data in {server.data_dir}"
         )
@@ -146,6 +163,13 @@ def up(host: str, port: int, no_web: bool) -> None:
             f"Workers: {supervisor.processes} processes serving {len(registry)} departments "
             f"({', '.join(registry.names())})"
         )
+        if identity is not None:
+            click.echo(
+                f"Identity provider: {identity.issuer} (a {LABEL}); sign in as "
+                f"{', '.join(p.sub for p in identity.people)}"
+            )
+        elif web is not None:
+            click.echo(f"Identity provider: {os.environ['TUO_OIDC_ISSUER']}")
         if web is not None:
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
         click.echo(
@@ -168,6 +192,8 @@ def up(host: str, port: int, no_web: bool) -> None:
                 web.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 web.kill()
+        if identity is not None:
+            identity.stop()
         supervisor.stop()
         server.stop()
         (folder / "redis.url").unlink(missing_ok=True)

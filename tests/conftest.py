@@ -17,6 +17,7 @@ from router.adapters import mock_gro
 from router.adapters.registry import Registry
 from router.assisted.staff import StaffStore
 from router.delivery.worker import Supervisor
+from router.dev_identity import DevelopmentProvider
 from router.redis_server import RedisServer, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
@@ -58,12 +59,28 @@ def core(redis: Redis, registry: Registry) -> LifeEventRouter:
     )
 
 
+@pytest.fixture(scope="session")
+def identity_provider() -> Iterator[DevelopmentProvider]:
+    """The development identity provider (oidc-provider-mock) on a free loopback port,
+    with the sample reporters as users, as `router up` starts it; stopped after the run."""
+    with DevelopmentProvider() as provider:
+        yield provider
+
+
 @pytest.fixture
-def app(redis: Redis, redis_server: RedisServer) -> Flask:
-    """The web app (citizen pages, API, counter) on the suite's Redis, flushed first."""
+def app(redis: Redis, redis_server: RedisServer, identity_provider: DevelopmentProvider) -> Flask:
+    """The web app (citizen pages, API, counter) on the suite's Redis, flushed first,
+    signing citizens in with the development identity provider."""
     from channels.app import create_app
 
-    return create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "test"})
+    return create_app(
+        {
+            "TESTING": True,
+            "REDIS_URL": redis_server.url,
+            "SECRET_KEY": "test",
+            **identity_provider.settings(),
+        }
+    )
 
 
 @pytest.fixture

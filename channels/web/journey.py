@@ -30,12 +30,20 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from channels.context import core, current_staff
-from channels.presenters import adapter_titles, display_answer, task_name, visit
-from channels.web import forms
+from channels.presenters import (
+    CITIZEN_CONFIDENCE_WORDS,
+    IDENTITY_OUTCOMES,
+    adapter_titles,
+    display_answer,
+    task_name,
+    visit,
+)
+from channels.web import forms, identity, sign_in
 from channels.web.access import grant
 from router import reference, routing
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
+from router.trust import Evidence
 
 bp = Blueprint("journey", __name__, url_prefix="/report")
 
@@ -321,7 +329,57 @@ def check(event_name: str) -> Any:
         errors=errors,
         counter=counter_mode(),
         back=url_for(".tell", event_name=event.name),
+        **_identity_view(event, journey, offers),
     ), (400 if errors else 200)
+
+
+def _needs_identity(journey: Mapping[str, Any], offers: Mapping[str, routing.Decision]) -> bool:
+    """Whether an organisation chosen acts only once the reporter has proved who they are."""
+    nothing = Evidence()
+    return any(
+        "identity" in offers[name].missing(nothing)
+        for name in journey["consent"] or []
+        if name in offers
+    )
+
+
+def _identity_view(
+    event: EventType, journey: dict[str, Any], offers: Mapping[str, routing.Decision]
+) -> dict[str, Any]:
+    """Proving your identity before sending (online only, and optional)."""
+    if counter_mode() or not identity.configured():
+        return {}
+    view: dict[str, Any] = {}
+    outcome = journey.pop("identity_outcome", "")
+    if outcome:
+        _save()
+    if outcome in IDENTITY_OUTCOMES:
+        kind, message = IDENTITY_OUTCOMES[outcome]
+        view["outcome"] = {"kind": kind, "text": gettext(message)}
+    proved = sign_in.journey_identity(event.name, journey)
+    if proved is not None:
+        view["proved_level"] = gettext(CITIZEN_CONFIDENCE_WORDS[proved.confidence])
+    elif _needs_identity(journey, offers):
+        view["offer_sign_in"] = True
+        view["development_provider"] = identity.development()
+    return view
+
+
+@bp.post("/<event_name>/prove-identity")
+def prove_identity(event_name: str) -> Response:
+    """Prove your identity before sending: off to the provider, back to check answers."""
+    event = _event(event_name)
+    if counter_mode() or not identity.configured():
+        abort(404)
+    journey = _live_journey(event)
+    if isinstance(journey, Response):
+        return journey
+    away = sign_in.begin(f"report:{event.name}")
+    if away is None:
+        journey["identity_outcome"] = "failed"
+        _save()
+        return redirect(url_for(".check", event_name=event.name), 303)
+    return away
 
 
 def _send(event: EventType, journey: dict[str, Any]) -> list[dict[str, str]]:
@@ -341,6 +399,7 @@ def _send(event: EventType, journey: dict[str, Any]) -> list[dict[str, str]]:
             branch=staff.branch if staff else None,
             welsh=g.get("lang") == "cy",
             submitted_by=staff.username if staff else "",
+            identity=None if staff else sign_in.journey_identity(event.name, journey),
         )
     except ValidationFailed as failed:
         # An answer that was right when given may be out of date now (a moving date

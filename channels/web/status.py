@@ -25,18 +25,19 @@ from werkzeug.wrappers import Response
 
 from channels.context import case_or_404, core, find_case
 from channels.presenters import (
-    NEXT_STEPS,
-    STATE_LABELS,
+    IDENTITY_OUTCOMES,
     TAG_COLOURS,
     adapter_titles,
     citizen_audit,
+    delivery_words,
     display_answer,
+    how_we_know,
     task_name,
     task_to_bring,
     visit,
     when,
 )
-from channels.web import forms
+from channels.web import forms, identity, sign_in
 from channels.web.access import allowed, grant
 from router import reference, validators
 from router.assisted import branches
@@ -168,7 +169,12 @@ def show(ref: str) -> Any:
             _failed(canonical)
             return redirect(url_for(".find", ref=reference.display(canonical)))
         grant(canonical)
-    return render_template("citizen/status.html", **_view(case_or_404(canonical)))
+    view = _view(case_or_404(canonical))
+    outcome = sign_in.take_outcome(canonical)
+    if outcome in IDENTITY_OUTCOMES:
+        kind, message = IDENTITY_OUTCOMES[outcome]
+        view["outcome"] = {"kind": kind, "text": gettext(message)}
+    return render_template("citizen/status.html", **view)
 
 
 @bp.get("/<ref>/deliveries")
@@ -188,14 +194,15 @@ def _view(case: Case) -> dict[str, Any]:
     rows = []
     for name, d in case.deliveries.items():
         shared = d.state in (DeliveryState.DELIVERED, DeliveryState.COMPLETED_AT_COUNTER)
+        label, next_step = delivery_words(d.state, d.detail)
         rows.append(
             {
                 "name": name,
                 "title": titles.get(name, name),
                 "state": d.state,
-                "label": gettext(STATE_LABELS[d.state]),
+                "label": label,
                 "colour": TAG_COLOURS[d.state],
-                "next": gettext(NEXT_STEPS[d.state]),
+                "next": next_step,
                 "tasks": [(task_name(t), task_to_bring(t)) for t in d.tasks],
                 "fields": [
                     {
@@ -216,7 +223,13 @@ def _view(case: Case) -> dict[str, Any]:
     ]
     pending = any(d.state in PENDING_STATES for d in case.deliveries.values())
     touched = citizen_audit(core().audit_for_case(case.ref))
+    development = identity.development()
+    waiting_identity = case.waiting_for("identity")
     return {
+        "how_we_know": how_we_know(case, identity.issuer() if development else ""),
+        "identity_waiting": [titles.get(n, n) for n in waiting_identity],
+        "sign_in_online": identity.configured() and bool(waiting_identity),
+        "development_provider": development,
         **visit(case),
         "touched": touched,
         "change_branch": url_for(".branch", ref=case.display_ref) if case.at_counter else "",

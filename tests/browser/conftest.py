@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from redis import Redis
 from werkzeug.serving import make_server
 
+from router.dev_identity import DevelopmentProvider
 from router.redis_server import RedisServer
 from tests.browser.helpers import assert_accessible, check_accessibility, screenshot  # noqa: F401 - re-exported for the tests' convenience
 
@@ -41,16 +42,27 @@ def live_server_config() -> dict[str, Any]:
 
 @pytest.fixture
 def live_server(
-    redis: Redis, redis_server: RedisServer, live_server_config: dict[str, Any]
+    redis: Redis,
+    redis_server: RedisServer,
+    identity_provider: DevelopmentProvider,
+    live_server_config: dict[str, Any],
 ) -> Iterator[str]:
     """The real web app served by a real threaded server on 127.0.0.1; yields its base URL.
+    Citizens sign in with the development identity provider.
 
     Redis is flushed first (the `redis` fixture). Use it with `workers` when deliveries
     must happen.
     """
     from channels.app import create_app
 
-    app = create_app({"REDIS_URL": redis_server.url, "SECRET_KEY": "test", **live_server_config})
+    app = create_app(
+        {
+            "REDIS_URL": redis_server.url,
+            "SECRET_KEY": "test",
+            **identity_provider.settings(),
+            **live_server_config,
+        }
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -97,6 +109,9 @@ def new_page(browser: Browser) -> Iterator[PageFactory]:
     def make(*, java_script_enabled: bool = True, **options: Any) -> Page:
         options.setdefault("locale", "en-GB")
         context = browser.new_context(java_script_enabled=java_script_enabled, **options)
+        # Nothing leaves this machine: the development identity provider's page asks a
+        # CDN for its stylesheet, which would only time out.
+        context.route("https://**/*", lambda route: route.abort())
         contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
         return context.new_page()

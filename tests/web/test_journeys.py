@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from channels.presenters import STATE_LABELS
+from channels.presenters import STATE_LABELS, WAITING_LABELS
 from router import reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
@@ -242,9 +242,16 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
     items = deliveries.select(".govuk-task-list__item")
     assert len(items) == len(case.plan.deliveries) > 0
     for decision in case.plan.deliveries:
-        state = DeliveryState.ASSISTED if decision.mode == "assisted" else DeliveryState.QUEUED
+        # Nobody signed in: a department that needs to know who reports waits for it.
+        missing = ",".join(decision.missing(case.evidence))
+        if decision.mode == "assisted":
+            words = STATE_LABELS[DeliveryState.ASSISTED]
+        elif missing:
+            words = WAITING_LABELS[missing]
+        else:
+            words = STATE_LABELS[DeliveryState.QUEUED]
         tag = deliveries.select_one(f"#status-{decision.department} .govuk-tag")
-        assert text(tag) == tr(STATE_LABELS[state]), decision.department
+        assert text(tag) == tr(words), decision.department
     shared = page.select_one("#what-we-shared")
     assert shared is not None
     assert text(shared) == tr("What we shared")

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import time
 
-from bs4 import Tag
+from bs4 import BeautifulSoup, Tag
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
 from router import reference
+from router.assisted import branches
 from router.delivery.worker import Supervisor
+from router.service import LifeEventRouter
 from tests.support.journeys import find_case, submit_sample
 from tests.support.pages import PageClient, error_of, path_of, soup, text
-from tests.support.samples import sample
+from tests.support.samples import sample, submit_to_core
+from tests.support.sign_in import prove_online
 
 # --- 1. who may see a status page --------------------------------------------------------------
 
@@ -138,13 +141,17 @@ def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
     page = client_request.get(sent.status_link).select_one("#deliveries")
     assert page is not None and page["hx-get"] == f"/status/{sent.display}/deliveries"
     tags = [text(t) for t in deliveries.select(".govuk-tag")]
-    assert tags == ["Waiting to send", "Waiting to send"]
+    # The register confirmed the birth, so DWP goes; HMRC (Child Benefit) waits for the
+    # parent's identity too, and is in no queue, yet DWP's delivery keeps the page live.
+    assert tags == ["Waiting to send", "Waiting for you to prove your identity"]
 
 
 def test_polling_stops_once_every_organisation_is_told(
     client_request: PageClient, workers: Supervisor
 ) -> None:
     sent = submit_sample(client_request.client, "birth")
+    # HMRC acts on a birth only once the parent has proved who they are: they sign in.
+    prove_online(client_request.client, sent, "sample-birth")
     deadline = time.monotonic() + 20
     while True:
         deliveries = fragment(client_request, sent.display)
@@ -164,3 +171,50 @@ def test_polling_stops_once_every_organisation_is_told(
         assert said is not None and text(said).startswith("Sent on "), text(heading)
     page = client_request.get(sent.status_link).select_one("#deliveries")
     assert page is not None and not page.has_attr("hx-get")
+
+
+# --- 3. how we know it is you, and what waits for it -------------------------------------------
+
+
+def how_we_know(page: Tag | BeautifulSoup) -> list[str]:
+    heading = page.select_one("#how-we-know")
+    assert heading is not None, "no 'How we know it is you'"
+    listed = heading.find_next_sibling("ul")
+    assert isinstance(listed, Tag)
+    return [text(li) for li in listed.select("li")]
+
+
+def test_a_death_confirmed_by_the_register_says_so_and_waits_for_nobody(
+    core: LifeEventRouter, client: FlaskClient
+) -> None:
+    sent = submit_to_core(core, "death", confidence=None)
+    page = soup(client.get(sent.status_link))
+    said = how_we_know(page)
+    assert len(said) == 2, said
+    assert said[0].startswith("The death was confirmed against the register on ")
+    assert said[1] == "Nobody has proved who sent this report yet"
+    assert page.select_one("#prove-identity") is None  # a death needs its registration only
+    tags = {text(t) for t in page.select("#deliveries .govuk-tag")}
+    assert tags == {"Waiting to send"}
+
+
+def test_a_move_nobody_proved_says_what_waits_and_the_two_ways_to_prove_it(
+    core: LifeEventRouter, client: FlaskClient
+) -> None:
+    sent = submit_to_core(core, "moving_house", confidence=None)
+    case = core.case(sent.ref)
+    page = soup(client.get(sent.status_link))
+    for name in ("council", "dvla", "dwp", "hmrc"):
+        tag = page.select_one(f"#status-{name} .govuk-tag")
+        assert text(tag) == "Waiting for you to prove your identity", name
+    section = page.select_one("#prove-identity")
+    assert section is not None
+    waiting = section.find_next_sibling("ul")
+    assert isinstance(waiting, Tag) and len(waiting.select("li")) == 4
+    assert page.select_one(f'form[action="/status/{sent.display}/prove-identity"]') is not None
+    assert page.select_one('a[href="#post-office"]') is not None
+    visit = page.select_one("#post-office ~ .govuk-inset-text")
+    assert visit is not None and branches.branch(case.branch).name in text(visit)
+    bring = text(page.find("main"))
+    assert "Identity check: Bring your passport or another photo identity document" in bring
+    assert how_we_know(page) == ["Nobody has proved who sent this report yet"]
