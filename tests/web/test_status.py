@@ -28,8 +28,10 @@ NOT_FOUND = (
 )
 
 
-def test_a_reference_without_its_secret_reveals_nothing(client: FlaskClient, redis: Redis) -> None:
-    body = client.post("/api/v1/submissions", json=sample("death")).get_json()
+def test_a_reference_without_its_secret_reveals_nothing(
+    client: FlaskClient, redis: Redis, partner: dict[str, str]
+) -> None:
+    body = client.post("/api/v1/submissions", json=sample("death"), headers=partner).get_json()
     ref = body["reference"]
     # The web answers a real and a made-up reference alike: "find your report".
     for made_up in (reference.display(reference.new_reference()), ref):
@@ -39,19 +41,19 @@ def test_a_reference_without_its_secret_reveals_nothing(client: FlaskClient, red
             assert response.location == f"/status?ref={made_up}"
             assert "Pendleton" not in client.get(response.location).get_data(as_text=True)
     for url, headers in (
-        (f"/api/v1/cases/{ref}", {}),
-        (f"/api/v1/cases/{ref}", {"X-Case-Secret": "wrong"}),
+        (f"/api/v1/cases/{ref}", partner),
+        (f"/api/v1/cases/{ref}", {**partner, "X-Case-Secret": "wrong"}),
     ):
         response = client.get(url, headers=headers)
         assert response.status_code == 404
         assert "Pendleton" not in response.get_data(as_text=True)
-    unknown = client.get("/api/v1/cases/ACDE-FGHJ-K", headers={"X-Case-Secret": "x"})
+    unknown = client.get("/api/v1/cases/ACDE-FGHJ-K", headers={**partner, "X-Case-Secret": "x"})
     assert unknown.status_code == 404
     assert (
         unknown.get_json()["message"]
-        == client.get(f"/api/v1/cases/{ref}", headers={"X-Case-Secret": "wrong"}).get_json()[
-            "message"
-        ]
+        == client.get(
+            f"/api/v1/cases/{ref}", headers={**partner, "X-Case-Secret": "wrong"}
+        ).get_json()["message"]
     )
 
 
