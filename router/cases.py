@@ -180,6 +180,9 @@ class Case:
     reporter: str = ""
     # The registration is being checked with the register (it could not answer at first).
     verifying: bool = False
+    # A death reported already: the first report's reference (for caseworkers only; a
+    # channel says only that it was reported already). Its plan tells nobody.
+    joined: str = ""
 
     @property
     def display_ref(self) -> str:
@@ -498,6 +501,7 @@ class CaseStore:
             evidence=Evidence.from_list(json.loads(data.get("evidence", "[]"))),
             reporter=data.get("reporter", ""),
             verifying=data.get("verifying") == "yes",
+            joined=data.get("joined", ""),
         )
         for d in case.plan.deliveries:
             receipt = data.get(keys.delivery_field(d.department, "receipt"))

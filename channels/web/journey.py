@@ -34,6 +34,7 @@ from channels.presenters import (
     CITIZEN_CONFIDENCE_WORDS,
     IDENTITY_OUTCOMES,
     adapter_titles,
+    delivery_words,
     display_answer,
     task_name,
     visit,
@@ -41,6 +42,7 @@ from channels.presenters import (
 from channels.web import forms, identity, sign_in
 from channels.web.access import grant
 from router import reference, routing
+from router.cases import DeliveryState
 from router.catalogue import EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
 from router.trust import Evidence
@@ -481,11 +483,23 @@ def done(event_name: str) -> Any:
     case = core().case(journey["ref"])
     titles = adapter_titles(core().adapters)
     status_link = url_for("status.show", ref=case.display_ref, s=journey["secret"], _external=True)
+    waiting = [
+        (name, delivery_words(d.state, d.detail)[0])
+        for name, d in case.deliveries.items()
+        if d.state == DeliveryState.WAITING
+    ]
+    told_now = [
+        name
+        for name, d in case.deliveries.items()
+        if d.state not in (DeliveryState.WAITING, DeliveryState.ASSISTED)
+    ]
     return render_template(
         "citizen/done.html",
         event=event,
         case=case,
         titles=titles,
+        told_now=told_now,
+        waiting=waiting,
         status_link=status_link,
         counter=counter_mode(),
         **visit(case),

@@ -22,7 +22,7 @@ from channels.presenters import STATE_LABELS, WAITING_LABELS
 from router import reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
-from tests.support.journeys import choose, done_page, reach_check, send, walk
+from tests.support.journeys import choose, done_page, reach_check, send, submit_sample, walk
 from tests.support.pages import PageClient, csrf_token, error_of, path_of, soup, text
 from tests.support.redis_dump import one_case_ref
 from tests.support.samples import sample
@@ -397,3 +397,31 @@ def test_changing_to_no_licence_no_longer_promises_to_tell_dvla(
     assert send(client_request.client, "moving_house").status_code == 302
     case = CaseStore(redis).load(one_case_ref(redis))
     assert "dvla" not in case.deliveries
+
+
+def test_the_confirmation_says_who_is_told_now_and_who_waits_and_for_what(
+    client: FlaskClient, app: Flask
+) -> None:
+    submit_sample(client, "death")
+    told = text(soup(client.get("/report/death/done")).select_one("main"))
+    assert "We are telling these organisations now:" in told
+    assert "told once they can act on it" not in told
+
+    other = app.test_client()
+    submit_sample(other, "moving_house")
+    waiting = text(soup(other.get("/report/moving_house/done")).select_one("main"))
+    # Nobody signed in: every department of a move waits for the reporter's identity.
+    assert "We are telling these organisations now:" not in waiting
+    assert "These organisations are told once they can act on it:" in waiting
+    assert "Waiting for you to prove your identity" in waiting
+
+
+def test_a_death_reported_already_is_told_so_and_nothing_more(
+    client: FlaskClient, app: Flask
+) -> None:
+    submit_sample(client, "death")
+    other = app.test_client()
+    submit_sample(other, "death")
+    page = text(soup(other.get("/report/death/done")).select_one("main"))
+    assert "This death was reported to us already" in page
+    assert "We are telling these organisations now:" not in page
