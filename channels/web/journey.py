@@ -500,6 +500,7 @@ def done(event_name: str) -> Any:
         titles=titles,
         told_now=told_now,
         waiting=waiting,
+        after_visit=[n for n, d in case.deliveries.items() if d.state == DeliveryState.ASSISTED],
         status_link=status_link,
         counter=counter_mode(),
         **visit(case),

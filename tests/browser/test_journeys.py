@@ -227,10 +227,12 @@ class Citizen:
         ref = self.page.locator(".govuk-panel__body strong").inner_text().strip()
         assert REFERENCE.fullmatch(ref), f"reference {ref!r} is not like ABCD-EFGH-J"
         assert reference.normalise(ref) is not None, f"{ref}: its check character is wrong"
-        told = self.page.locator("main ul.govuk-list--bullet").first.locator("li")
-        expect(told).to_have_text(
-            [self._(titles()[name]) for name in report.consent], use_inner_text=True
-        )
+        # Each organisation chosen is in one list: told now, told once the evidence it
+        # needs is in (with what it waits for), or told after the Post Office visit.
+        lists = self.page.locator("#told-now li, #told-when-proved li, #told-after-visit li")
+        expect(lists).to_have_count(len(report.consent))
+        named = {line.split(":")[0].strip() for line in lists.all_inner_texts()}
+        assert named == {self._(titles()[name]) for name in report.consent}
         self.shown("confirmation")
         return ref
 
