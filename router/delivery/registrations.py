@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from redis import Redis
 
@@ -30,6 +32,10 @@ from router.exceptions import UnknownCase, ValidationFailed
 from router.trust import Proof
 
 log = logging.getLogger(__name__)
+
+# The register is asked on these threads, so a slow one is given up on at its timeout
+# (a citizen's submission waits no longer; the question is asked again later).
+_ASKING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="register")
 
 # Asking again: 2 s, 4 s, 8 s... at most 5 minutes apart, for as long as it takes.
 FIRST_RETRY_SECONDS = 2.0
@@ -61,15 +67,23 @@ class Registrations:
         self._claim = redis.register_script(CLAIM_SCRIPT)
 
     def find(self, event: EventType, answers: dict[str, object]) -> Entry | None:
-        """Ask the register; raise ``Unavailable`` when it cannot answer."""
+        """Ask the register, waiting no longer than its declared ``timeout``; raise
+        ``Unavailable`` when it cannot answer (down, too slow, or it failed)."""
         assert event.registration is not None
         if self.source is None:
             raise Unavailable("no register source is installed")
-        query = event.registration.query(answers)
+        source = self.source(self.redis)
+        kind, query = event.registration.kind, event.registration.query(answers)
+        call = _ASKING.submit(source.find, kind, query)
         try:
-            return self.source(self.redis).find(event.registration.kind, query)
+            return call.result(timeout=self.source.timeout)
+        except FutureTimeout:
+            raise Unavailable(f"no answer within {self.source.timeout:g}s") from None
         except RetryableError as error:
             raise Unavailable(error.reason) from None
+        except Exception as error:  # noqa: BLE001 - a register's bug is not the citizen's
+            log.error("register source %s failed: %s", self.source.name, type(error).__name__)
+            raise Unavailable(type(error).__name__) from None
 
     def check(self, event: EventType, answers: dict[str, object]) -> tuple[Proof, Entry] | None:
         """At submission: the proof the register gives and the entry it found, None if

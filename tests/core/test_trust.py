@@ -6,6 +6,7 @@ are recorded."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from redis import Redis
 
 from router import keys
 from router.adapters import mock_gro
-from router.adapters.mocks import DwpBenefits
+from router.adapters.mock_gro import MockGro
+from router.adapters.mocks import DwpBenefits, Faults, configure_faults
 from router.cases import DeliveryState
 from router.exceptions import ValidationFailed
 from router.service import LifeEventRouter
@@ -282,3 +284,17 @@ def test_a_death_given_by_its_register_entry_is_confirmed(core: LifeEventRouter)
     ref = core.submit("death", answers, data["consent"]).ref
     [proof] = core.case(ref).evidence.proofs
     assert (proof.kind, proof.source, proof.detail) == ("register", "gro", "entry")
+
+
+def test_a_register_too_slow_to_answer_is_not_waited_for(
+    core: LifeEventRouter, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(MockGro, "timeout", 0.3)
+    configure_faults(redis, "gro", Faults(latency_ms=2000))
+    data = sample("death")
+    started = time.monotonic()
+    ref = core.submit("death", data["answers"], data["consent"]).ref
+    assert time.monotonic() - started < 1.5, "the citizen waits no longer than its timeout"
+    case = core.case(ref)
+    assert case.verifying and not case.evidence.registration_verified
+    assert {d.detail for d in case.deliveries.values()} == {"registration"}
