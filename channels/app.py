@@ -19,6 +19,7 @@ from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from channels.web import identity
@@ -32,6 +33,13 @@ sessions = Session()
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "cy")
+MAX_BODY_BYTES = 64 * 1024
+# Browser features no page here uses: refused, so an injected script could not use them.
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
+    "bluetooth=(), magnetometer=(), gyroscope=(), accelerometer=(), interest-cohort=()"
+)
+HSTS = "max-age=31536000; includeSubDomains"
 HERE = Path(__file__).resolve().parent
 
 
@@ -58,6 +66,11 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = 2 * 3600
+    # Every form and every API call fits in this: a larger body is refused (413) before
+    # it is read, so a 200 MiB JSON body costs nothing (issue 13, row 10).
+    MAX_CONTENT_LENGTH = MAX_BODY_BYTES
+    # Served over https (TUO_HTTPS=true): cookies only over https, and HSTS.
+    HTTPS = False
 
 
 def select_locale() -> str:
@@ -115,6 +128,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if config:
         app.config.update(config)
+    if app.config.get("HTTPS"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    _behind_proxies(app)
 
     app.jinja_loader = ChoiceLoader(
         [
@@ -174,6 +190,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         counter = request.blueprint in ("counter", "counter_journey")
         return {"layout": "counter/base.html" if counter else "base.html"}
 
+    https = bool(app.config.get("HTTPS"))
+
     @app.after_request
     def _headers(response: Response) -> Response:
         # One URL answers htmx with a fragment and browsers with a page: caches must
@@ -183,6 +201,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         if response.mimetype == "text/html" and "csp_nonce" in g:
@@ -215,6 +236,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _behind_proxies(app: Flask) -> None:
+    """Behind ``ROUTER_PROXY_HOPS`` proxies (a load balancer: 1), take the client's
+    address, scheme and host from the headers the nearest proxies set (ProxyFix),
+    trusting exactly that many hops; with 0 (the default) no forwarded header is
+    trusted, as any client could write one."""
+    raw = os.environ.get("ROUTER_PROXY_HOPS", "0").strip() or "0"
+    if not raw.isdigit() or int(raw) > 5:
+        raise ValueError(
+            f"ROUTER_PROXY_HOPS={raw!r}: give the number of proxies in front of the web "
+            "front door, 0 to 5 (0: none, and no forwarded header is trusted)"
+        )
+    hops = int(raw)
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+
 def _register_errors(app: Flask) -> None:
     """GOV.UK error pages for people, JSON for the API; never a stack trace."""
 
@@ -230,11 +269,14 @@ def _register_errors(app: Flask) -> None:
     def _http(error: HTTPException) -> Any:
         code = error.code or 500
         if wants_json():
-            return jsonify({"message": gettext(_API_MESSAGES.get(code, _API_FALLBACK))}), code
+            message = gettext(_API_MESSAGES.get(code, _API_FALLBACK), kib=MAX_BODY_BYTES // 1024)
+            return jsonify({"message": message}), code
         if code == 404 or code == 405:
             return render_template("errors/404.html"), code
         if code == 403:
             return render_template("errors/403.html"), code
+        if code == 413:
+            return render_template("errors/413.html", kib=MAX_BODY_BYTES // 1024), code
         if code >= 500:
             return render_template("errors/500.html"), code
         return render_template("errors/400.html"), code
@@ -248,6 +290,7 @@ def _register_errors(app: Flask) -> None:
 _API_MESSAGES = {  # message ids, translated when sent
     404: N_("There is nothing at this address. Check it against the API documentation"),
     405: N_("This address does not accept that method. Check the API documentation"),
+    413: N_("The request is too large: send at most %(kib)s KiB"),
     500: N_("Sorry, there is a problem with the service. Try again later"),
 }
 _API_FALLBACK = N_("The request could not be used. Check it against the API documentation")

@@ -98,6 +98,9 @@ def gunicorn_command(host: str, port: int, app: str = WEB_APP) -> list[str]:
         "4",
         "--log-level",
         "warning",
+        # gunicorn's own settings module: its Server header names the service only.
+        "--config",
+        "python:channels.serving",
         app,
     ]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
@@ -84,7 +84,11 @@ def document() -> Any:
 @bp.post("/submissions")
 def submit() -> Any:
     client = _client()
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        # "[[[[..." nested deeper than the parser goes: not an object either.
+        data = None
     if not isinstance(data, dict):
         return _problem(400, gettext("Send one JSON object with event, answers and consent"))
     key = request.headers.get("Idempotency-Key", "").strip() or None
@@ -163,4 +167,7 @@ def case_status(ref: str) -> Any:
 
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Any:
+    if error.code == 413:
+        kib = int(current_app.config["MAX_CONTENT_LENGTH"]) // 1024
+        return _problem(413, gettext("The request is too large: send at most %(kib)s KiB", kib=kib))
     return _problem(error.code or 500, error.description or error.name)

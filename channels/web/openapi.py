@@ -141,6 +141,7 @@ def document() -> dict[str, Any]:
                         "400": _answer("The body is not one JSON object, or a header is bad."),
                         "401": UNAUTHORISED,
                         "403": _answer("This client may not send reports of that life event."),
+                        "413": _answer("The body is larger than 64 KiB: nothing was read."),
                         "422": _answer(
                             "The answers have problems (one message per field), or the "
                             "Idempotency-Key was used for a different submission."

@@ -124,7 +124,7 @@ def test_the_openapi_document_needs_no_key(client: FlaskClient) -> None:
     }
     assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     submit = document["paths"]["/api/v1/submissions"]["post"]
-    assert set(submit["responses"]) == {"200", "201", "400", "401", "403", "422", "429"}
+    assert set(submit["responses"]) == {"200", "201", "400", "401", "403", "413", "422", "429"}
 
 
 # --- submissions and status ------------------------------------------------------------------
