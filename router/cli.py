@@ -750,9 +750,16 @@ def adapters_add_webhook(
 @adapters.command("remove-webhook")
 @click.argument("name")
 def adapters_remove_webhook(name: str) -> None:
-    """Remove a webhook department (deliveries already queued stay queued)."""
+    """Remove a webhook department. Its deliveries still queued fail with a dead letter
+    (router deliveries failed), to replay once it is added again."""
     from router.adapters.webhook import remove_webhook
 
     if not remove_webhook(connect(), name):
         raise click.UsageError(f"No webhook department named {name}")
+    failed = core().retire_department(name)
     click.echo(f"Removed webhook department {name}")
+    if failed:
+        click.echo(
+            f"{len(failed)} deliveries to it were still queued: they are on the dead-letter "
+            "list (router deliveries failed) to replay if it comes back"
+        )

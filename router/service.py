@@ -308,6 +308,13 @@ class LifeEventRouter:
         self.release.add(ref, Proof.signed_in(identity.issuer, identity.confidence))
         return True
 
+    def retire_department(self, name: str) -> list[str]:
+        """A department was removed (a webhook): fail its queued deliveries with a dead
+        letter each, to replay if it comes back; return their ids."""
+        return self.fanout.dead_letter_department(
+            name, "its department was removed; replay it once the department is back"
+        )
+
     def verify_registrations(self) -> int:
         """Ask the register again about registrations it could not confirm at first
         (every worker's beat calls this); return how many were settled."""

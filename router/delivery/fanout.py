@@ -151,6 +151,23 @@ class FanOut:
         except RedisError as error:
             log.warning("could not wake departments now (%s); the beat will", type(error).__name__)
 
+    def dead_letter_department(self, department: str, reason: str) -> list[str]:
+        """Fail every delivery still waiting in ``department``'s pending set (its adapter
+        is gone: a webhook removed), each with its dead letter and its case flagged, so
+        an operator sees them and can replay them once it is back. Return their ids."""
+        store = CaseStore(self.redis)
+        failed = []
+        for raw in self.redis.zrange(keys.pending(department), 0, -1):
+            ref = raw.decode() if isinstance(raw, bytes) else str(raw)
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(keys.pending(department), ref)
+                store.mark(ref, department, DeliveryState.FAILED, reason, pipeline=pipe)
+                store.dead_letter(ref, department, reason, pipe)
+                store.flag(ref, f"{department}: {reason}", pipe)
+                pipe.execute()
+            failed.append(f"{ref}-{department}")
+        return failed
+
     def replay(self, delivery: str) -> None:
         """Send a failed (dead-lettered) delivery again, with a fresh set of retries."""
         ref, department = split_delivery_id(delivery)

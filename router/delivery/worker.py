@@ -52,9 +52,13 @@ class WorkerProcess:
 
     def __init__(self, redis_url: str, departments: Sequence[str] = ()) -> None:
         registry = Registry.discover(Redis.from_url(redis_url))
-        self.departments = list(departments) or registry.names()
-        for name in self.departments:
-            registry.get(name)  # refuse to work a queue nobody can deliver
+        wanted = list(departments) or registry.names()
+        # A department nobody can deliver to (a webhook removed a moment ago) is logged
+        # and skipped: refusing to start would stop every other department too.
+        for name in wanted:
+            if name not in registry:
+                log.error("department %s is not registered: its queue is not served", name)
+        self.departments = [name for name in wanted if name in registry]
         # One connection per sending thread (a batch per department at a time), the
         # drain threads, RQ and the beat: redis-py's default pool stops at 100 and then
         # raises. A blocking pool makes a thread wait for a connection rather than fail.
@@ -164,12 +168,18 @@ class Supervisor:
             self.children[f"worker-{i}"] = spawn(self.redis_url, self.departments)
 
     def ensure(self, departments: Iterable[str]) -> list[str]:
-        """Serve departments added since (a webhook added while running): the worker
-        processes are replaced, one at a time, by ones that serve them too."""
-        added = [d for d in departments if d not in self.departments]
-        if not added:
+        """Serve exactly ``departments`` (the registry's, looked at again): those added
+        since (a webhook added while running) and no longer those removed. The worker
+        processes are replaced, one at a time, by ones that serve the new list; return
+        the departments added."""
+        wanted = list(dict.fromkeys(departments))
+        added = [d for d in wanted if d not in self.departments]
+        removed = [d for d in self.departments if d not in wanted]
+        if not added and not removed:
             return []
-        self.departments += added
+        for name in removed:
+            log.warning("department %s is no longer registered: no longer served", name)
+        self.departments = wanted
         if not self.children:
             self.start()
             return added
