@@ -712,6 +712,11 @@ def _parse_fields(events: str, field_specs: tuple[str, ...]) -> dict[str, tuple[
 )
 @click.option("--title", default="", help="The department's name as people read it.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for an answer.")
+@click.option(
+    "--allow-http-loopback",
+    is_flag=True,
+    help="A department on this machine (local tests and demos): allow http:// and 127.0.0.1.",
+)
 def adapters_add_webhook(
     name: str,
     url: str,
@@ -720,6 +725,7 @@ def adapters_add_webhook(
     need_specs: tuple[str, ...],
     title: str,
     timeout: float,
+    allow_http_loopback: bool,
 ) -> None:
     """Add a department that receives signed webhooks; no code needed."""
     from router.adapters.webhook import WebhookConfigError, add_webhook
@@ -737,7 +743,16 @@ def adapters_add_webhook(
             )
         needs[event.strip()] = code.strip()
     try:
-        config = add_webhook(redis, name, url, fields, title=title, timeout=timeout, needs=needs)
+        config = add_webhook(
+            redis,
+            name,
+            url,
+            fields,
+            title=title,
+            timeout=timeout,
+            needs=needs,
+            allow_http_loopback=allow_http_loopback,
+        )
     except WebhookConfigError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"Added webhook department {config.name}, POSTing to {config.url}")

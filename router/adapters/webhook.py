@@ -43,6 +43,7 @@ from redis import Redis
 from standardwebhooks import Webhook
 
 from router import keys
+from router.adapters import outbound
 from router.adapters.contract import (
     NAME,
     Adapter,
@@ -90,6 +91,8 @@ class WebhookConfig:
     timeout: float = 10.0
     # What it needs before it acts, per event (router.trust.Need codes, "P2").
     needs: dict[str, str] = field(default_factory=dict)
+    # A department on this machine (local tests, demos): http and loopback allowed.
+    allow_http_loopback: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -101,6 +104,7 @@ class WebhookConfig:
                 "title": self.title,
                 "timeout": self.timeout,
                 "needs": self.needs,
+                "allow_http_loopback": self.allow_http_loopback,
             },
             sort_keys=True,
         )
@@ -116,6 +120,7 @@ class WebhookConfig:
             title=data.get("title", ""),
             timeout=float(data.get("timeout", 10.0)),
             needs=dict(data.get("needs") or {}),
+            allow_http_loopback=bool(data.get("allow_http_loopback", False)),
         )
 
 
@@ -131,7 +136,7 @@ def _check_name(name: str) -> None:
         )
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, allow_http_loopback: bool = False) -> None:
     example = "for example https://dept.example.gov.uk/tell-us-once"
     try:
         parts = urllib.parse.urlsplit(url)
@@ -144,6 +149,9 @@ def _check_url(url: str) -> None:
         )
     if not parts.hostname:
         raise WebhookConfigError(f"Webhook URL {url!r} has no host name ({example})")
+    problem = outbound.check_url(url, allow_http_loopback)
+    if problem:
+        raise WebhookConfigError(f"Webhook URL {url!r} {problem} ({example})")
 
 
 def _check_fields(fields: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -213,6 +221,7 @@ def add_webhook(
     title: str = "",
     timeout: float = 10.0,
     needs: Mapping[str, str] | None = None,
+    allow_http_loopback: bool = False,
 ) -> WebhookConfig:
     """Check and store a new webhook department with a freshly generated secret.
 
@@ -220,7 +229,7 @@ def add_webhook(
     a name already stored. The returned config holds the secret to give the department.
     """
     _check_name(name)
-    _check_url(url)
+    _check_url(url, allow_http_loopback)
     checked = _check_fields(fields)
     needs_checked = _check_needs(needs or {}, checked)
     try:
@@ -237,6 +246,7 @@ def add_webhook(
         title=(title or "").strip(),
         timeout=timeout,
         needs=needs_checked,
+        allow_http_loopback=allow_http_loopback,
     )
     try:
         check_declaration(adapter_class(config))
@@ -378,7 +388,7 @@ class WebhookAdapter(Adapter):
         # Reasons name status codes and error classes only: never the body or the data.
         try:
             # Built per call so proxy settings (HTTPS_PROXY, NO_PROXY) are read fresh.
-            opener = urllib.request.build_opener(_NoRedirects())
+            opener = outbound.opener(self.config.allow_http_loopback, _NoRedirects())
             with opener.open(request, timeout=self.timeout) as response:
                 status = response.status
                 answer = response.read(_MAX_ANSWER_BYTES)
@@ -389,6 +399,11 @@ class WebhookAdapter(Adapter):
                 error.close()
         except urllib.error.URLError as error:
             cause = error.reason
+            if isinstance(cause, outbound.AddressRefused):
+                raise PermanentError(
+                    "webhook address refused: its host resolves to a private, loopback or "
+                    "reserved address, or it is not https"
+                ) from None
             if isinstance(cause, TimeoutError):
                 raise RetryableError(self._timed_out()) from None
             name = type(cause).__name__ if isinstance(cause, BaseException) else "URLError"

@@ -165,7 +165,15 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def config(redis: Redis, receiver: Receiver) -> WebhookConfig:
-    made = add_webhook(redis, "mydept", receiver.url, FIELDS, title="My department", timeout=2)
+    made = add_webhook(
+        redis,
+        "mydept",
+        receiver.url,
+        FIELDS,
+        title="My department",
+        timeout=2,
+        allow_http_loopback=True,
+    )
     receiver.secret = made.secret
     return made
 
@@ -351,7 +359,9 @@ def test_a_redirect_is_not_followed(adapter: WebhookAdapter, receiver: Receiver)
 
 
 def test_a_receiver_slower_than_the_timeout_is_retried(redis: Redis, receiver: Receiver) -> None:
-    slow = add_webhook(redis, "slowdept", receiver.url, FIELDS, timeout=0.3)
+    slow = add_webhook(
+        redis, "slowdept", receiver.url, FIELDS, timeout=0.3, allow_http_loopback=True
+    )
     receiver.secret, receiver.delay = slow.secret, 10
     started = time.monotonic()
     with pytest.raises(RetryableError) as caught:
@@ -364,7 +374,9 @@ def test_a_refused_connection_is_retried(redis: Redis) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    closed = add_webhook(redis, "gone", f"http://127.0.0.1:{port}/hook", FIELDS, timeout=2)
+    closed = add_webhook(
+        redis, "gone", f"http://127.0.0.1:{port}/hook", FIELDS, timeout=2, allow_http_loopback=True
+    )
     with pytest.raises(RetryableError) as caught:
         adapter_class(closed)().deliver(notification("ACDEFGHJK-gone"))
     assert caught.value.reason == "webhook connection failed: ConnectionRefusedError"
@@ -458,7 +470,9 @@ def test_add_webhook_stores_a_config_with_a_fresh_secret(redis: Redis) -> None:
     one = add_webhook(
         redis, "coroners", "https://coroners.example.gov.uk/tuo", {"death": DEATH_FIELDS}
     )
-    two = add_webhook(redis, "registrars", "http://10.0.0.5:8080/hook", FIELDS, title="Registrars")
+    two = add_webhook(
+        redis, "registrars", "https://r.example:8443/hook", FIELDS, title="Registrars"
+    )
     for config in (one, two):
         assert config.secret.startswith("whsec_")
         assert len(base64.b64decode(config.secret.removeprefix("whsec_"))) == 32
@@ -562,6 +576,7 @@ def test_a_webhook_department_added_with_one_command_receives_signed_deliveries(
         "coroners",
         "--url",
         receiver.url,
+        "--allow-http-loopback",
         "--events",
         "death",
         "--fields",

@@ -43,7 +43,13 @@ def test_the_web_front_door_follows_webhook_departments_added_while_it_runs(
 ) -> None:
     from router.adapters.webhook import add_webhook
 
-    add_webhook(redis, "coroners", "http://127.0.0.1:9/hook", {"death": ("date_of_death",)})
+    add_webhook(
+        redis,
+        "coroners",
+        "http://127.0.0.1:9/hook",
+        {"death": ("date_of_death",)},
+        allow_http_loopback=True,
+    )
     data = sample("death")
     data["consent"] = ["coroners"]
     monkeypatch.setattr("router.settings.FOLLOW_SECONDS", -1.0)
