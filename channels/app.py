@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -159,6 +160,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(HERE / "translations")
     babel.init_app(app, locale_selector=select_locale)
     sessions.init_app(app)
+    _store_sessions_under_a_digest(app.session_interface)
     app.session_interface = _NoSessionForTheApi(app.session_interface)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -234,6 +236,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api.bp)  # the JSON API takes no cookies, so there is nothing to forge
     _register_errors(app)
     return app
+
+
+def _store_sessions_under_a_digest(interface: Any) -> None:
+    """Keep each web session in Redis under a digest of its id, not the id itself: what
+    is stored (or read back from a Redis backup) cannot be played back as a cookie to
+    sign in as the member of staff it belongs to (issue 13, row 9)."""
+    prefix = interface.key_prefix
+
+    def store_id(sid: str) -> str:
+        return prefix + hashlib.sha256(sid.encode()).hexdigest()
+
+    interface._get_store_id = store_id
 
 
 def _behind_proxies(app: Flask) -> None:

@@ -50,6 +50,15 @@ def redis_url() -> str:
     )
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only this user can read (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+
+
 def connect() -> Redis:
     return Redis.from_url(redis_url())
 
@@ -138,7 +147,7 @@ def up(host: str, port: int, no_web: bool) -> None:
     """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door."""
     folder = data_dir()
     server = redis_server.resolve(folder / "redis")
-    (folder / "redis.url").write_text(server.url)
+    _write_private(folder / "redis.url", server.url)  # it holds Redis's password
     redis = Redis.from_url(server.url)
     registry = Registry.discover(redis)
     mock_gro.seed(redis)  # the mock register holds the sample events' registrations
@@ -161,7 +170,7 @@ def up(host: str, port: int, no_web: bool) -> None:
         where = (
             "external" if server.kind == "external" else f"{server.kind}, data in {server.data_dir}"
         )
-        click.echo(f"Redis: {server.url} ({where})")
+        click.echo(f"Redis: {redis_server.redacted(server.url)} ({where})")
         click.echo(
             f"Workers: {supervisor.processes} processes serving {len(registry)} departments "
             f"({', '.join(registry.names())})"

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ def wait_until_ready(url: str, timeout: float = 15.0) -> None:
         except Exception as error:  # noqa: BLE001 - keep polling until the deadline
             last = error
             time.sleep(0.05)
-    raise RuntimeError(f"Redis at {url} did not answer within {timeout}s: {last}")
+    raise RuntimeError(f"Redis at {redacted(url)} did not answer within {timeout}s: {last}")
 
 
 @dataclass
@@ -106,12 +108,56 @@ def fsync_from(data_dir: Path) -> str:
     return marker.read_text().strip() if marker.exists() else DEFAULT_FSYNC
 
 
+def password_for(data_dir: Path) -> str:
+    """The password of the Redis started on ``data_dir``: drawn once, kept beside its data
+    in a file only this user can read (0600), and in a config file Redis reads, never on
+    a command line (``ps`` shows command lines to every user)."""
+    secret = data_dir / "password"
+    if not secret.exists():
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    os.chmod(secret, 0o600)
+    return secret.read_text().strip()
+
+
+def _config(data_dir: Path) -> Path:
+    conf = data_dir / "redis.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"requirepass {password_for(data_dir)}\n")
+    os.chmod(conf, 0o600)
+    return conf
+
+
+def url_for(port: int, password: str) -> str:
+    return f"redis://:{urllib.parse.quote(password, safe='')}@127.0.0.1:{port}/0"
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, to print or log."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
+
+
+def _private(data_dir: Path) -> None:
+    """Redis's files hold every case: only this user may read them (folder 0700, files
+    0600 as Redis writes them under a 077 umask)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+
+
 def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
     exe = shutil.which("redis-server")
     assert exe is not None
     (data_dir / "appendfsync").write_text(fsync)
     args = [
         exe,
+        str(_config(data_dir)),
         "--bind",
         "127.0.0.1",
         "--port",
@@ -136,18 +182,18 @@ def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
         "--logfile",
         str(data_dir / "redis.log"),
     ]
-    return subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
 
 
 def start_redis(data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = None) -> RedisServer:
     """Start a private Redis with its data in ``data_dir`` (created if needed)."""
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _private(data_dir)
     if shutil.which("redis-server"):
         for _ in range(5):
             chosen = port or free_port()
             process = _spawn(data_dir, chosen, fsync)
-            url = f"redis://127.0.0.1:{chosen}/0"
+            url = url_for(chosen, password_for(data_dir))
             try:
                 wait_until_ready(url)
             except RuntimeError:
