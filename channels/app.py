@@ -24,6 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from channels.web import identity
+from router.exceptions import StoreUnavailable
 from router.i18n import N_
 from router.service import LifeEventRouter
 
@@ -105,7 +106,18 @@ class _NoSessionForTheApi(SessionInterface):
         return self.inner.open_session(app, request)
 
     def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
-        self.inner.save_session(app, session, response)
+        try:
+            self.inner.save_session(app, session, response)
+        except StoreUnavailable as error:
+            # The session is saved after the page was made: a full or absent store must
+            # not leave the citizen a page that says their answer was kept. The answer
+            # becomes "busy, try again", as any other request would (issue 13, row 18).
+            log.warning("session not saved: %s", type(error).__name__)
+            response.status_code = 503
+            response.headers.pop("Location", None)
+            response.headers["Retry-After"] = "30"
+            response.set_data(render_template("errors/503.html"))
+            response.mimetype = "text/html"
 
 
 def switch_language(lang: str) -> str:
@@ -294,6 +306,18 @@ def _register_errors(app: Flask) -> None:
         if code >= 500:
             return render_template("errors/500.html"), code
         return render_template("errors/400.html"), code
+
+    @app.errorhandler(StoreUnavailable)
+    def _store(error: Exception) -> Any:
+        # Redis down, restarting or full: nothing half-written is kept (every case is
+        # one atomic write), so "try again" is true and safe.
+        log.warning(
+            "store unavailable on %s %s: %s", request.method, request.url_rule, type(error).__name__
+        )
+        if wants_json():
+            body = {"message": gettext("The service is busy: try again in a few minutes")}
+            return jsonify(body), 503, {"Retry-After": "30"}
+        return render_template("errors/503.html"), 503, {"Retry-After": "30"}
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:  # the catch-all goes last

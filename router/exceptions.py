@@ -2,6 +2,13 @@
 
 from collections.abc import Mapping
 
+from redis.exceptions import RedisError
+
+# The store could not do what was asked: Redis down, restarting, or full (maxmemory with
+# noeviction refuses writes rather than dropping cases). Channels answer it "try again
+# later" (503), never a 500, without importing the store's own library.
+StoreUnavailable = RedisError
+
 
 class RouterError(Exception):
     """Base error of the router core; ``message`` is a translatable message id."""

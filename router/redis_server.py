@@ -179,6 +179,12 @@ def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
         "no",
         "--protected-mode",
         "yes",
+        # Full is refused, never evicted: a case is never silently dropped to make room;
+        # a write past the limit fails, and the citizen is asked to try again later.
+        "--maxmemory",
+        os.environ.get("ROUTER_REDIS_MAXMEMORY", "2gb"),
+        "--maxmemory-policy",
+        "noeviction",
         "--logfile",
         str(data_dir / "redis.log"),
     ]

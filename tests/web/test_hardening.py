@@ -139,3 +139,43 @@ def test_row_10_the_refusal_is_in_the_api_document(
     answer = client.post(SUBMIT, data=body, content_type="application/json", headers=partner)
     assert answer.status_code == 413
     conforms(answer)
+
+
+# --- row 18: a full store ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_redis(redis: Redis) -> Any:
+    """Redis at its memory limit, refusing writes (noeviction), as a full one does."""
+    before = redis.config_get("maxmemory")["maxmemory"]
+    redis.config_set("maxmemory", 1)
+    try:
+        yield redis
+    finally:
+        redis.config_set("maxmemory", before)
+
+
+def test_row_18_the_embedded_redis_refuses_when_full_and_never_evicts(
+    redis: Redis,
+) -> None:
+    assert redis.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    assert int(redis.config_get("maxmemory")["maxmemory"]) > 0
+
+
+def test_row_18_a_full_store_is_try_again_later_not_a_500(
+    client: FlaskClient, partner: dict[str, str], full_redis: Redis
+) -> None:
+    from tests.support.samples import sample
+
+    answer = client.post(SUBMIT, json=sample("death"), headers=partner)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "30"
+    assert "try again" in answer.get_json()["message"]
+
+
+def test_row_18_a_full_store_gives_citizens_a_busy_page(
+    client: FlaskClient, full_redis: Redis
+) -> None:
+    page = client.get("/report/moving_house?lang=cy")
+    assert page.status_code == 503
+    assert "busy" in text(soup(page).select_one("h1")).lower()
