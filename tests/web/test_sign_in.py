@@ -22,6 +22,7 @@ from redis import Redis
 from router.cases import CaseStore, DeliveryState
 from router.delivery.worker import Supervisor
 from router.dev_identity import DevelopmentProvider, Person, core_identity_jwt
+from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from tests.support.journeys import done_page, reach_check, send
 from tests.support.pages import csrf_token, path_of, post_form, soup, text
@@ -283,15 +284,14 @@ def test_signing_in_twice_sends_each_organisation_once(
 
 
 def test_without_a_provider_there_is_no_button_and_no_sign_in(
-    redis: Redis, core: LifeEventRouter
+    redis: Redis, core: LifeEventRouter, redis_server: RedisServer
 ) -> None:
     from channels.app import create_app
 
-    url = redis.connection_pool.connection_kwargs
     app = create_app(
         {
             "TESTING": True,
-            "REDIS_URL": f"redis://{url['host']}:{url['port']}/0",
+            "REDIS_URL": redis_server.url,
             "SECRET_KEY": "test",
         }
     )
@@ -307,6 +307,7 @@ def test_without_a_provider_there_is_no_button_and_no_sign_in(
 
 def test_a_real_provider_is_told_who_we_are_with_a_signed_client_assertion(
     redis: Redis,
+    redis_server: RedisServer,
     core: LifeEventRouter,
     identity_provider: DevelopmentProvider,
     monkeypatch: pytest.MonkeyPatch,
@@ -320,11 +321,10 @@ def test_a_real_provider_is_told_who_we_are_with_a_signed_client_assertion(
     key = RSAKey.generate_key(2048)
     settings = identity_provider.settings()
     del settings["OIDC_DEVELOPMENT"]
-    url = redis.connection_pool.connection_kwargs
     app = create_app(
         {
             "TESTING": True,
-            "REDIS_URL": f"redis://{url['host']}:{url['port']}/0",
+            "REDIS_URL": redis_server.url,
             "SECRET_KEY": "test",
             "OIDC_PRIVATE_KEY": key.as_pem(private=True).decode(),
             **settings,
@@ -424,15 +424,16 @@ def test_someone_else_proved_before_sending_earns_nothing(client: FlaskClient) -
     assert page.select_one(f'form[action="/report/{EVENT}/prove-identity"]') is not None
 
 
-def test_a_real_provider_without_a_client_key_stops_the_app_from_starting(redis: Redis) -> None:
+def test_a_real_provider_without_a_client_key_stops_the_app_from_starting(
+    redis: Redis, redis_server: RedisServer
+) -> None:
     from channels.app import create_app
 
-    url = redis.connection_pool.connection_kwargs
     with pytest.raises(RuntimeError, match="TUO_OIDC_PRIVATE_KEY"):
         create_app(
             {
                 "TESTING": True,
-                "REDIS_URL": f"redis://{url['host']}:{url['port']}/0",
+                "REDIS_URL": redis_server.url,
                 "SECRET_KEY": "test",
                 "OIDC_ISSUER": "https://oidc.integration.account.gov.uk",
                 "OIDC_CLIENT_ID": "tell-us-once",
