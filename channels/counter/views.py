@@ -84,7 +84,7 @@ def guard() -> Response | None:
     if not held:
         return _to_sign_in()
     if now - held["seen"] > IDLE_SECONDS or now - held["since"] > LONGEST_SECONDS:
-        session.pop("staff", None)
+        start_afresh()
         flash(gettext("You were signed out because you had not used the service for a while."))
         return _to_sign_in()
     if now - held["seen"] > 60:  # a write a minute is enough to measure idleness
@@ -103,6 +103,18 @@ def _under_counter(path: str) -> bool:
 def _to_sign_in() -> Response:
     target = request.full_path if request.method == "GET" else ""
     return redirect(url_for("counter.sign_in", next=target.rstrip("?") or None))
+
+
+def start_afresh() -> None:
+    """Forget all this browser's session held (the account, the cases being served, the
+    reports started on a citizen's behalf) under a new session id; only the language
+    chosen stays. The stored copy is deleted, so the old id opens nothing."""
+    lang = session.get("lang")
+    if session:
+        current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 def _safe_next(target: str | None) -> str:
@@ -145,8 +157,9 @@ def sign_in() -> Any:
             errors = [{"text": form.password.errors[0], "href": "#username"}]
         else:
             sign_in_throttle().forget(username)
-            # A new session id at sign-in, so one planted before it is worth nothing.
-            current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+            # A new, empty session at sign-in: one planted before it is worth nothing, and
+            # nothing the last person at this browser left is seen by the next.
+            start_afresh()
             now = time.time()
             session["staff"] = {
                 "username": account.username,
@@ -163,8 +176,7 @@ def sign_in() -> Any:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    session.pop("staff", None)
-    session.pop("serving", None)
+    start_afresh()
     flash(gettext("You have signed out."))
     return redirect(url_for("counter.sign_in"))
 
