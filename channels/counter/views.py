@@ -87,6 +87,11 @@ def guard() -> Response | None:
         start_afresh()
         flash(gettext("You were signed out because you had not used the service for a while."))
         return _to_sign_in()
+    if core().staff.session_version(held["username"]) != held.get("version", ""):
+        # The account was changed, disabled or removed since: its sessions end at once.
+        start_afresh()
+        flash(gettext("You were signed out because your account was changed. Sign in again."))
+        return _to_sign_in()
     if now - held["seen"] > 60:  # a write a minute is enough to measure idleness
         held["seen"] = now
         session.modified = True
@@ -165,6 +170,7 @@ def sign_in() -> Any:
                 "username": account.username,
                 "branch": account.branch,
                 "role": account.role,
+                "version": account.session_version,
                 "since": now,
                 "seen": now,
             }

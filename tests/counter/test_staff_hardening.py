@@ -4,13 +4,17 @@ signing in leads)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from flask import Flask
 from redis import Redis
 
 from router.assisted.staff import StaffStore
-from tests.support.counter import HOME, PASSWORD, SIGN_IN, StaffClient, sign_in
+from tests.support.counter import HOME, OTHER, PASSWORD, SIGN_IN, StaffClient, sign_in
 from tests.support.journeys import walk
 from tests.support.pages import post_form, redirected_to, soup, text
+from tests.support.processes import router_cli
 from tests.support.redis_dump import keys_holding
 from tests.support.samples import sample
 
@@ -56,3 +60,94 @@ def test_row_6_sign_in_clears_what_the_browser_held_before(
     assert keys_holding(redis, answers["address_line_1"]) == set()
     shown = ann.get("/counter/report/moving_house/full_name")
     assert answers["full_name"] not in text(soup(shown))
+
+
+# --- row 7: an account's change ends its sessions; disable, enable, remove, list -------------
+
+SIGNED_OUT_CHANGED = "You were signed out because your account was changed. Sign in again."
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda store: store.add("clerk3", PASSWORD, OTHER, "manager", replace=True),
+            id="replaced",
+        ),
+        pytest.param(lambda store: store.disable("clerk3"), id="disabled"),
+        pytest.param(lambda store: store.remove("clerk3"), id="removed"),
+    ],
+)
+def test_row_7_changing_an_account_ends_its_live_sessions_at_once(
+    redis: Redis, staff_client: StaffClient, change: Callable[[StaffStore], object]
+) -> None:
+    clerk3 = staff_client("clerk3", HOME)
+    assert clerk3.get("/counter").status_code == 200
+
+    change(StaffStore(redis))
+
+    assert redirected_to(clerk3.get("/counter")) == SIGN_IN
+    assert SIGNED_OUT_CHANGED in text(soup(clerk3.get(SIGN_IN)))
+    assert redirected_to(clerk3.get("/counter/find")) == SIGN_IN
+
+
+def test_row_7_a_disabled_account_cannot_sign_in_until_it_is_enabled(
+    app: Flask, redis: Redis
+) -> None:
+    store = StaffStore(redis)
+    store.add("ann", PASSWORD, HOME, "clerk")
+    assert store.disable("ann") is True
+    assert sign_in(app.test_client(), "ann", PASSWORD).status_code == 400
+    assert store.enable("ann") is True
+    assert redirected_to(sign_in(app.test_client(), "ANN", PASSWORD)) == "/counter"
+    assert store.disable("nobody") is False and store.remove("nobody") is False
+
+
+def test_row_7_staff_add_overwrites_only_with_replace_and_user_names_are_case_folded(
+    cli_env: dict[str, str], redis: Redis
+) -> None:
+    env = {**cli_env, "ROUTER_STAFF_PASSWORD": PASSWORD}
+    assert router_cli("staff", "add", "weak2", "--branch", HOME, env=env).returncode == 0
+
+    again = router_cli("staff", "add", "Weak2", "--branch", OTHER, "--role", "manager", env=env)
+
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert "username: There is already an account with that user name" in again.stderr
+    assert "--replace" in again.stderr
+    kept = StaffStore(redis).get("WEAK2")
+    assert kept is not None and (kept.branch, kept.role) == (HOME, "clerk")
+
+    replaced = router_cli(
+        "staff", "add", "Weak2", "--branch", OTHER, "--role", "manager", "--replace", env=env
+    )
+    assert replaced.returncode == 0, replaced.stderr
+    changed = StaffStore(redis).get("weak2")
+    assert changed is not None and (changed.branch, changed.role) == (OTHER, "manager")
+    assert [a.username for a in StaffStore(redis).accounts()] == ["weak2"]
+
+
+def test_row_7_staff_disable_enable_remove_and_list(cli_env: dict[str, str], redis: Redis) -> None:
+    env = {**cli_env, "ROUTER_STAFF_PASSWORD": PASSWORD}
+    for name, role in (("ann", "clerk"), ("meg", "manager")):
+        added = router_cli("staff", "add", name, "--branch", HOME, "--role", role, env=env)
+        assert added.returncode == 0, added.stderr
+
+    assert router_cli("staff", "disable", "ANN", env=cli_env).returncode == 0
+    listed = router_cli("staff", "list", env=cli_env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["ann", "clerk", HOME],
+        ["meg", "manager", HOME],
+    ]
+    assert "disabled" in lines[0] and lines[1].endswith("active")
+    assert "scrypt" not in listed.stdout and PASSWORD not in listed.stdout
+    assert StaffStore(redis).authenticate("ann", PASSWORD) is None
+
+    assert router_cli("staff", "enable", "ann", env=cli_env).returncode == 0
+    assert StaffStore(redis).authenticate("ann", PASSWORD) is not None
+    assert router_cli("staff", "remove", "ann", env=cli_env).returncode == 0
+    assert StaffStore(redis).get("ann") is None
+    missing = router_cli("staff", "remove", "ann", env=cli_env)
+    assert missing.returncode == 1 and "No staff account named ann" in missing.stderr
+    assert router_cli("staff", "list", env=cli_env).stdout.split()[0] == "meg"
