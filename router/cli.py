@@ -384,14 +384,18 @@ def staff() -> None:
     is_flag=True,
     help="Change an account that exists (its password, branch and role); it is signed out.",
 )
-@click.password_option(
-    "--password",
-    envvar="ROUTER_STAFF_PASSWORD",
-    help="The password (asked for, twice, when not given; or ROUTER_STAFF_PASSWORD).",
-)
-def staff_add(username: str, branch: str, role: str, replace: bool, password: str) -> None:
+def staff_add(username: str, branch: str, role: str, replace: bool) -> None:
     """Create a counter staff account (with --replace: set its password, branch and role,
-    which signs it out everywhere). User names are the same in capitals or small letters."""
+    which signs it out everywhere). User names are the same in capitals or small letters.
+
+    The password is asked for, twice, or read from ROUTER_STAFF_PASSWORD; never from the
+    command line, where anyone on the machine could read it in the process list. Choose
+    3 or 4 random words: common passwords and easily guessed ones are refused."""
+    password = os.environ.get("ROUTER_STAFF_PASSWORD") or click.prompt(
+        "Password (3 or 4 random words work well)",
+        hide_input=True,
+        confirmation_prompt=True,
+    )
     try:
         account = core().staff.add(username, password, branch, role, replace=replace)
     except ValidationFailed as failed:

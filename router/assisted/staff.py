@@ -21,6 +21,8 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from router import keys
 from router.assisted.branches import load_branches
@@ -29,6 +31,18 @@ from router.i18n import N_
 
 ROLES = ("clerk", "manager")
 MIN_PASSWORD = 12
+# zxcvbn's estimate of how hard a password is to guess, 0 to 4: 3 is "safely
+# unguessable" against an online attack, which is what a counter sign-in faces.
+MIN_STRENGTH = 3
+# The deny-list: the 30,000 most common passwords of the leaks zxcvbn learned from, as
+# typed and with the digits and symbols people tack on the end taken off.
+COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+# Words anyone who knows the service would try first: a password made of them is weaker.
+SERVICE_WORDS = ("tell us once", "tellusonce", "post office", "postoffice", "counter", "router")
+WEAK_PASSWORD = N_(
+    "Choose a stronger password: 3 or 4 random words work well. Do not use a common "
+    "password, a repeated character, a keyboard pattern, or your user name or branch"
+)
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
 
 # Checked against when the user name is unknown, so a wrong name takes as long as a
@@ -88,6 +102,8 @@ class StaffStore:
             )
         if len(password) < MIN_PASSWORD:
             errors["password"] = N_("Password must be 12 characters or more")
+        elif too_weak(password, username, branch):
+            errors["password"] = WEAK_PASSWORD
         if branch not in load_branches():
             errors["branch"] = N_("Enter the id of a branch in the branch list")
         if role not in ROLES:
@@ -207,6 +223,18 @@ class StaffStore:
 
         self.redis.transaction(write, key)
         return changed
+
+
+def too_weak(password: str, *personal: str) -> bool:
+    """True for a common password (the deny-list) or one zxcvbn scores below
+    MIN_STRENGTH, counting ``personal`` words (the user name, the branch) against it."""
+    squashed = "".join(password.split()).casefold()
+    if not squashed:
+        return True
+    if squashed in COMMON_PASSWORDS or squashed.rstrip("0123456789!?.*#@$%&_-") in COMMON_PASSWORDS:
+        return True
+    guess = zxcvbn(password[:100], user_inputs=[*SERVICE_WORDS, *(p for p in personal if p)])
+    return int(guess["score"]) < MIN_STRENGTH
 
 
 def _new_version() -> str:

@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from redis import Redis
 
+from router import cli
 from router.assisted.staff import StaffStore
+from router.exceptions import ValidationFailed
 from tests.support.counter import HOME, OTHER, PASSWORD, SIGN_IN, StaffClient, sign_in
 from tests.support.journeys import walk
 from tests.support.pages import post_form, redirected_to, soup, text
@@ -151,3 +154,64 @@ def test_row_7_staff_disable_enable_remove_and_list(cli_env: dict[str, str], red
     missing = router_cli("staff", "remove", "ann", env=cli_env)
     assert missing.returncode == 1 and "No staff account named ann" in missing.stderr
     assert router_cli("staff", "list", env=cli_env).stdout.split()[0] == "meg"
+
+
+# --- row 8: weak passwords refused; no password on the command line --------------------------
+
+HOW_TO_CHOOSE = "Choose a stronger password: 3 or 4 random words work well."
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "aaaaaaaaaaaa",
+        "password1234",
+        " " * 12,
+        "Password1234!",
+        "qwertyuiop123",
+        "iloveyou1234",
+        "ann cardiff-queen-street",
+    ],
+)
+def test_row_8_weak_and_common_passwords_are_refused_saying_how_to_choose_one(
+    redis: Redis, password: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        StaffStore(redis).add("ann", password, HOME, "clerk")
+    assert refused.value.errors["password"].startswith(HOW_TO_CHOOSE)
+    assert StaffStore(redis).get("ann") is None
+
+
+def test_row_8_staff_add_refuses_a_weak_password_from_the_environment(
+    cli_env: dict[str, str], redis: Redis
+) -> None:
+    env = {**cli_env, "ROUTER_STAFF_PASSWORD": "password1234"}
+    result = router_cli("staff", "add", "ann", "--branch", HOME, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"password: {HOW_TO_CHOOSE}" in result.stderr
+    assert "password1234" not in result.stdout + result.stderr
+    assert StaffStore(redis).get("ann") is None
+
+
+def test_row_8_staff_add_takes_no_password_on_the_command_line(
+    cli_env: dict[str, str], redis: Redis
+) -> None:
+    on_argv = router_cli(
+        "staff", "add", "ann", "--branch", HOME, "--password", PASSWORD, env=cli_env
+    )
+    assert on_argv.returncode == 2
+    assert "No such option '--password'" in on_argv.stderr
+    assert StaffStore(redis).get("ann") is None
+    assert "--password" not in router_cli("staff", "add", "--help", env=cli_env).stdout
+
+    # Asked for twice when ROUTER_STAFF_PASSWORD is not set, and never echoed.
+    env = {k: v for k, v in cli_env.items() if k != "ROUTER_STAFF_PASSWORD"}
+    asked = CliRunner().invoke(
+        cli.main,
+        ["staff", "add", "ann", "--branch", HOME],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        env=env,
+    )
+    assert asked.exit_code == 0, asked.output
+    assert PASSWORD not in asked.output
+    assert StaffStore(redis).authenticate("ann", PASSWORD) is not None
