@@ -46,7 +46,7 @@ from channels.presenters import (
     waiting_for,
     when,
 )
-from router import reference
+from router import reference, validators
 from router.assisted import branches
 from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import Staff
@@ -224,11 +224,34 @@ def branch_queue() -> str:
     )
 
 
+def find_throttle() -> Throttle:
+    """Looking up references that do not exist, per member of staff: no walking the
+    reference space from a counter."""
+    return core().throttle("counter-find", limit=20)
+
+
+def serve_throttles(ref: str) -> tuple[tuple[Throttle, str], ...]:
+    """Wrong dates of birth for another branch's case: per member of staff, and per case
+    (so several clerks cannot share the guessing of one citizen's)."""
+    return (
+        (core().throttle("counter-serve", limit=5), staff().username),
+        (core().throttle("counter-serve-case", limit=10), ref),
+    )
+
+
+def _too_many(wait: int) -> Any:
+    minutes = max(1, (wait + 59) // 60)
+    return render_template("errors/429.html", minutes=minutes), 429, {"Retry-After": str(wait)}
+
+
 @bp.route("/find", methods=["GET", "POST"])
 def find() -> Any:
     form = forms.FindForm()
     errors: list[dict[str, str]] = []
     if form.validate_on_submit():
+        wait = find_throttle().wait_seconds(staff().username)
+        if wait:
+            return _too_many(wait)
         typed = form.reference.data or ""
         problem = reference.mistake(typed) if typed.strip() else "empty"
         messages = {
@@ -246,6 +269,7 @@ def find() -> Any:
         if problem:
             form.reference.errors = [messages[problem]]
         elif ref is not None and not core().store.exists(ref):
+            find_throttle().failed(staff().username)
             form.reference.errors = [gettext("There is no report with that reference number")]
         elif ref is not None:
             return redirect(url_for(".case", ref=reference.display(ref)))
@@ -267,20 +291,51 @@ def serve(ref: str) -> Any:
     form = forms.ServeForm()
     errors: list[dict[str, str]] = []
     if form.validate_on_submit():
-        if form.present.data:
+        throttles = serve_throttles(case.ref)
+        wait = max(t.wait_seconds(who) for t, who in throttles)
+        if wait:
+            return _too_many(wait)
+        born = _date_of_birth(form)
+        if not form.present.data:
+            form.present.errors = [
+                gettext("Confirm the citizen is at your counter, or go back to your queue")
+            ]
+        elif born is not None and core().desk.reporter_born_on(case, born):
             serving = session.setdefault("serving", [])
             serving.append(case.ref)
             session.modified = True
             core().desk.serve_from_another_branch(case, staff())
             return redirect(url_for(".case", ref=case.display_ref))
-        form.present.errors = [
-            gettext("Confirm the citizen is at your counter, or go back to your queue")
+        elif born is not None:
+            for t, who in throttles:
+                t.failed(who)
+            core().desk.serve_refused(case, staff())
+            form.date_of_birth.errors = [
+                gettext("The date of birth does not match the report: check it with the citizen")
+            ]
+        errors = [
+            {"text": form[name].errors[0], "href": anchor}
+            for name, anchor in (("present", "#present"), ("date_of_birth", "#date_of_birth-day"))
+            if form[name].errors
         ]
-        errors = [{"text": form.present.errors[0], "href": "#present"}]
     elsewhere = branches.load_branches().get(case.branch)
     return render_template(
         "counter/serve.html", form=form, case=case, elsewhere=elsewhere, errors=errors
     ), (400 if errors else 200)
+
+
+def _date_of_birth(form: forms.ServeForm) -> str | None:
+    try:
+        return validators.parse_date(form.date_of_birth.data or {}).isoformat()
+    except validators.Invalid as problem:
+        messages = {
+            "required": gettext("Enter the date of birth the citizen gives"),
+            "incomplete": gettext("Date of birth must include a day, month and year"),
+        }
+        form.date_of_birth.errors = [
+            messages.get(problem.key) or gettext("Date of birth must be a real date")
+        ]
+        return None
 
 
 @bp.route("/cases/<ref>", methods=["GET"])

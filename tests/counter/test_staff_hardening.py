@@ -11,12 +11,25 @@ from click.testing import CliRunner
 from flask import Flask
 from redis import Redis
 
-from router import cli
+from router import cli, reference
+from router.assisted import audit
 from router.assisted.staff import StaffStore
 from router.exceptions import ValidationFailed
-from tests.support.counter import HOME, OTHER, PASSWORD, SIGN_IN, StaffClient, sign_in
+from router.service import LifeEventRouter
+from tests.support.counter import (
+    CF11,
+    CF14,
+    HOME,
+    OTHER,
+    PASSWORD,
+    SIGN_IN,
+    StaffClient,
+    citizen_here,
+    photocard_change,
+    sign_in,
+)
 from tests.support.journeys import walk
-from tests.support.pages import post_form, redirected_to, soup, text
+from tests.support.pages import errors_of, field_errors, post_form, redirected_to, soup, text
 from tests.support.processes import router_cli
 from tests.support.redis_dump import keys_holding
 from tests.support.samples import sample
@@ -215,3 +228,127 @@ def test_row_8_staff_add_takes_no_password_on_the_command_line(
     assert asked.exit_code == 0, asked.output
     assert PASSWORD not in asked.output
     assert StaffStore(redis).authenticate("ann", PASSWORD) is not None
+
+
+# --- row 19: another branch's case opens only with a detail the citizen gives ------------------
+
+NO_MATCH = "The date of birth does not match the report: check it with the citizen"
+WRONG_BORN = "1950-01-01"
+
+
+def test_row_19_another_branchs_case_opens_only_with_the_reporters_date_of_birth(
+    core: LifeEventRouter, staff_client: StaffClient
+) -> None:
+    elsewhere = photocard_change(core, postcode=CF14)
+    case = core.case(elsewhere.ref)
+    assert case.branch == OTHER
+    ann = staff_client("ann", HOME)
+    serve = f"{elsewhere.page}/serve"
+    personal = [case.answers["full_name"], case.answers["postcode"]]
+
+    ticked_only = post_form(ann, serve, {"present": "y"})
+    assert ticked_only.status_code == 400
+    assert errors_of(soup(ticked_only)) == ["Enter the date of birth the citizen gives"]
+    wrong = post_form(ann, serve, citizen_here(core, elsewhere, born=WRONG_BORN))
+    assert wrong.status_code == 400
+    page = soup(wrong)
+    assert errors_of(page) == [NO_MATCH]
+    assert NO_MATCH in field_errors(page)
+    assert page.select_one(".govuk-error-summary a[href='#date_of_birth-day']") is not None
+    for shown in (ticked_only, wrong):
+        assert not [p for p in personal if p in text(soup(shown))]
+    assert redirected_to(ann.get(elsewhere.page)) == serve
+
+    opened = post_form(ann, serve, citizen_here(core, elsewhere))
+    assert redirected_to(opened) == elsewhere.page
+    assert case.answers["full_name"] in text(soup(ann.get(elsewhere.page)))
+
+
+def test_row_19_wrong_dates_of_birth_are_throttled_per_clerk_and_per_case(
+    core: LifeEventRouter, staff_client: StaffClient
+) -> None:
+    elsewhere = photocard_change(core, postcode=CF14)
+    serve = f"{elsewhere.page}/serve"
+    ann = staff_client("ann", HOME)
+    for _ in range(5):
+        guess = post_form(ann, serve, citizen_here(core, elsewhere, born=WRONG_BORN))
+        assert guess.status_code == 400
+
+    refused = post_form(ann, serve, citizen_here(core, elsewhere))
+
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert redirected_to(ann.get(elsewhere.page)) == serve
+    # Colleagues guessing the same citizen's share one count for the case.
+    bob = staff_client("bob", HOME)
+    for _ in range(5):
+        assert (
+            post_form(bob, serve, citizen_here(core, elsewhere, born=WRONG_BORN)).status_code == 400
+        )
+    assert (
+        post_form(staff_client("cat", HOME), serve, citizen_here(core, elsewhere)).status_code
+        == 429
+    )
+    # Another branch's other case is still open to a clerk with no failures of their own.
+    another = photocard_change(core, postcode=CF14)
+    assert (
+        redirected_to(
+            post_form(
+                staff_client("dan", HOME), f"{another.page}/serve", citizen_here(core, another)
+            )
+        )
+        == another.page
+    )
+
+
+def test_row_19_finding_references_that_do_not_exist_is_throttled(
+    staff_client: StaffClient,
+) -> None:
+    ann = staff_client("ann", HOME)
+    for _ in range(20):
+        missing = post_form(ann, "/counter/find", {"reference": reference.new_reference()})
+        assert missing.status_code == 400
+        assert errors_of(soup(missing)) == ["There is no report with that reference number"]
+
+    refused = post_form(ann, "/counter/find", {"reference": reference.new_reference()})
+
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    # Only that member of staff is held back.
+    bob = staff_client("bob", HOME)
+    assert (
+        post_form(bob, "/counter/find", {"reference": reference.new_reference()}).status_code == 400
+    )
+
+
+def test_row_19_managers_see_openings_of_another_branchs_reports_highlighted(
+    core: LifeEventRouter, redis: Redis, staff_client: StaffClient
+) -> None:
+    elsewhere = photocard_change(core, postcode=CF14)
+    here = photocard_change(core, postcode=CF11)
+    serve = f"{elsewhere.page}/serve"
+    ann = staff_client("ann", HOME)
+    assert post_form(ann, serve, citizen_here(core, elsewhere, born=WRONG_BORN)).status_code == 400
+    assert redirected_to(post_form(ann, serve, citizen_here(core, elsewhere))) == elsewhere.page
+    assert ann.get(here.page).status_code == 200
+    refused = [e for e in audit.for_branch(redis, HOME) if e.action == "serve_refused"]
+    assert [(e.staff, e.case, e.detail) for e in refused] == [("ann", elsewhere.ref, OTHER)]
+    assert WRONG_BORN not in str(audit.for_branch(redis, HOME))
+
+    page = soup(staff_client("meg", HOME, "manager").get("/counter/audit"))
+    marked = {
+        (text(tr.select("td")[2]), text(tr.select("td")[3]))
+        for tr in page.select("tbody tr")
+        if tr.select_one(".govuk-tag")
+    }
+    assert marked == {
+        (
+            "Another branch’s report Refused another branch’s report: the date of birth did "
+            "not match",
+            elsewhere.display,
+        ),
+        (
+            "Another branch’s report Served a citizen whose report was for another branch",
+            elsewhere.display,
+        ),
+    }
