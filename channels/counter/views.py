@@ -123,8 +123,16 @@ def start_afresh() -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the counter, never another site."""
-    if target and target.startswith("/counter") and not urlsplit(target).netloc:
+    """Only a path inside the counter, never another site; and nothing a header could be
+    split with or a browser would read otherwise (control characters, any space but a
+    plain one, backslashes): the default page instead."""
+    if (
+        target
+        and (target == "/counter" or target.startswith(("/counter/", "/counter?")))
+        and target.isprintable()
+        and not any(c.isspace() or c == "\\" for c in target)
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("counter.branch_queue")
 

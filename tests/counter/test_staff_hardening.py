@@ -352,3 +352,33 @@ def test_row_19_managers_see_openings_of_another_branchs_reports_highlighted(
             elsewhere.display,
         ),
     }
+
+
+# --- row 15: control characters in next= lead to the default page, never a 500 -----------------
+
+
+@pytest.mark.parametrize(
+    "next_page",
+    [
+        "/counter%0d%0aSet-Cookie:%20tuo_session=planted",
+        "/counter%0aLocation:%20https://evil.example/",
+        "/counter/find%09",
+        "/counter%00",
+        "/counter%7f",
+        "/counter%c2%85",
+        "/counter\\evil.example",
+    ],
+)
+def test_row_15_control_characters_in_next_lead_to_the_default_page(
+    app: Flask, redis: Redis, next_page: str
+) -> None:
+    StaffStore(redis).add("ann", PASSWORD, HOME, "clerk")
+    browser = app.test_client()
+    assert browser.get(f"{SIGN_IN}?next={next_page}").status_code == 200
+
+    signed_in = sign_in(browser, "ann", PASSWORD, query=f"?next={next_page}")
+
+    assert signed_in.status_code == 302
+    assert signed_in.location == "/counter"
+    assert "planted" not in str(signed_in.headers)
+    assert browser.get("/counter").status_code == 200
