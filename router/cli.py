@@ -13,6 +13,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from redis import Redis
@@ -120,6 +121,16 @@ def start_identity_provider() -> DevelopmentProvider | None:
         return DevelopmentProvider().start()
 
 
+def _without_password(url: str) -> str:
+    """A Redis URL fit to print: any password in it replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+
+
 @main.command()
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address the web front door listens on."
@@ -134,7 +145,18 @@ def start_identity_provider() -> DevelopmentProvider | None:
 def up(host: str, port: int, no_web: bool) -> None:
     """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door."""
     folder = data_dir()
-    server = redis_server.resolve(folder / "redis")
+    external = os.environ.get("REDIS_URL", "").strip()
+    try:
+        server = redis_server.resolve(folder / "redis")
+    except RuntimeError:
+        if not external:
+            raise
+        raise click.ClickException(
+            f"Redis at {_without_password(external)} (REDIS_URL) does not answer: start it, "
+            "or unset REDIS_URL to let `router up` start its own."
+        ) from None
+    # A fresh checkout has no data folder yet when Redis is external (REDIS_URL).
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "redis.url").write_text(server.url)
     redis = Redis.from_url(server.url)
     registry = Registry.discover(redis)
