@@ -190,7 +190,7 @@ class StaffStore:
     def accounts(self) -> list[Account]:
         """Every account, by user name."""
         found = []
-        for key in self.redis.scan_iter(keys.staff("*"), count=1000):
+        for key in self.redis.scan_iter(keys.staff("*"), count=1000, _type="hash"):
             raw = self.redis.hgetall(key)
             if not raw:
                 continue  # removed between the scan and now
