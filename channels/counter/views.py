@@ -46,7 +46,7 @@ from channels.presenters import (
     waiting_for,
     when,
 )
-from router import reference
+from router import reference, validators
 from router.assisted import branches
 from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import Staff
@@ -84,8 +84,13 @@ def guard() -> Response | None:
     if not held:
         return _to_sign_in()
     if now - held["seen"] > IDLE_SECONDS or now - held["since"] > LONGEST_SECONDS:
-        session.pop("staff", None)
+        start_afresh()
         flash(gettext("You were signed out because you had not used the service for a while."))
+        return _to_sign_in()
+    if core().staff.session_version(held["username"]) != held.get("version", ""):
+        # The account was changed, disabled or removed since: its sessions end at once.
+        start_afresh()
+        flash(gettext("You were signed out because your account was changed. Sign in again."))
         return _to_sign_in()
     if now - held["seen"] > 60:  # a write a minute is enough to measure idleness
         held["seen"] = now
@@ -105,9 +110,29 @@ def _to_sign_in() -> Response:
     return redirect(url_for("counter.sign_in", next=target.rstrip("?") or None))
 
 
+def start_afresh() -> None:
+    """Forget all this browser's session held (the account, the cases being served, the
+    reports started on a citizen's behalf) under a new session id; only the language
+    chosen stays. The stored copy is deleted, so the old id opens nothing."""
+    lang = session.get("lang")
+    if session:
+        current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the counter, never another site."""
-    if target and target.startswith("/counter") and not urlsplit(target).netloc:
+    """Only a path inside the counter, never another site; and nothing a header could be
+    split with or a browser would read otherwise (control characters, any space but a
+    plain one, backslashes): the default page instead."""
+    if (
+        target
+        and (target == "/counter" or target.startswith(("/counter/", "/counter?")))
+        and target.isprintable()
+        and not any(c.isspace() or c == "\\" for c in target)
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("counter.branch_queue")
 
@@ -145,13 +170,15 @@ def sign_in() -> Any:
             errors = [{"text": form.password.errors[0], "href": "#username"}]
         else:
             sign_in_throttle().forget(username)
-            # A new session id at sign-in, so one planted before it is worth nothing.
-            current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+            # A new, empty session at sign-in: one planted before it is worth nothing, and
+            # nothing the last person at this browser left is seen by the next.
+            start_afresh()
             now = time.time()
             session["staff"] = {
                 "username": account.username,
                 "branch": account.branch,
                 "role": account.role,
+                "version": account.session_version,
                 "since": now,
                 "seen": now,
             }
@@ -163,8 +190,7 @@ def sign_in() -> Any:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    session.pop("staff", None)
-    session.pop("serving", None)
+    start_afresh()
     flash(gettext("You have signed out."))
     return redirect(url_for("counter.sign_in"))
 
@@ -206,11 +232,34 @@ def branch_queue() -> str:
     )
 
 
+def find_throttle() -> Throttle:
+    """Looking up references that do not exist, per member of staff: no walking the
+    reference space from a counter."""
+    return core().throttle("counter-find", limit=20)
+
+
+def serve_throttles(ref: str) -> tuple[tuple[Throttle, str], ...]:
+    """Wrong dates of birth for another branch's case: per member of staff, and per case
+    (so several clerks cannot share the guessing of one citizen's)."""
+    return (
+        (core().throttle("counter-serve", limit=5), staff().username),
+        (core().throttle("counter-serve-case", limit=10), ref),
+    )
+
+
+def _too_many(wait: int) -> Any:
+    minutes = max(1, (wait + 59) // 60)
+    return render_template("errors/429.html", minutes=minutes), 429, {"Retry-After": str(wait)}
+
+
 @bp.route("/find", methods=["GET", "POST"])
 def find() -> Any:
     form = forms.FindForm()
     errors: list[dict[str, str]] = []
     if form.validate_on_submit():
+        wait = find_throttle().wait_seconds(staff().username)
+        if wait:
+            return _too_many(wait)
         typed = form.reference.data or ""
         problem = reference.mistake(typed) if typed.strip() else "empty"
         messages = {
@@ -228,6 +277,7 @@ def find() -> Any:
         if problem:
             form.reference.errors = [messages[problem]]
         elif ref is not None and not core().store.exists(ref):
+            find_throttle().failed(staff().username)
             form.reference.errors = [gettext("There is no report with that reference number")]
         elif ref is not None:
             return redirect(url_for(".case", ref=reference.display(ref)))
@@ -249,20 +299,51 @@ def serve(ref: str) -> Any:
     form = forms.ServeForm()
     errors: list[dict[str, str]] = []
     if form.validate_on_submit():
-        if form.present.data:
+        throttles = serve_throttles(case.ref)
+        wait = max(t.wait_seconds(who) for t, who in throttles)
+        if wait:
+            return _too_many(wait)
+        born = _date_of_birth(form)
+        if not form.present.data:
+            form.present.errors = [
+                gettext("Confirm the citizen is at your counter, or go back to your queue")
+            ]
+        elif born is not None and core().desk.reporter_born_on(case, born):
             serving = session.setdefault("serving", [])
             serving.append(case.ref)
             session.modified = True
             core().desk.serve_from_another_branch(case, staff())
             return redirect(url_for(".case", ref=case.display_ref))
-        form.present.errors = [
-            gettext("Confirm the citizen is at your counter, or go back to your queue")
+        elif born is not None:
+            for t, who in throttles:
+                t.failed(who)
+            core().desk.serve_refused(case, staff())
+            form.date_of_birth.errors = [
+                gettext("The date of birth does not match the report: check it with the citizen")
+            ]
+        errors = [
+            {"text": form[name].errors[0], "href": anchor}
+            for name, anchor in (("present", "#present"), ("date_of_birth", "#date_of_birth-day"))
+            if form[name].errors
         ]
-        errors = [{"text": form.present.errors[0], "href": "#present"}]
     elsewhere = branches.load_branches().get(case.branch)
     return render_template(
         "counter/serve.html", form=form, case=case, elsewhere=elsewhere, errors=errors
     ), (400 if errors else 200)
+
+
+def _date_of_birth(form: forms.ServeForm) -> str | None:
+    try:
+        return validators.parse_date(form.date_of_birth.data or {}).isoformat()
+    except validators.Invalid as problem:
+        messages = {
+            "required": gettext("Enter the date of birth the citizen gives"),
+            "incomplete": gettext("Date of birth must include a day, month and year"),
+        }
+        form.date_of_birth.errors = [
+            messages.get(problem.key) or gettext("Date of birth must be a real date")
+        ]
+        return None
 
 
 @bp.route("/cases/<ref>", methods=["GET"])

@@ -22,6 +22,7 @@ ACTIONS = (
     "sign_in_refused",
     "viewed_case",
     "served_from_another_branch",
+    "serve_refused",
     "identity_checked",
     "task_completed",
     "submitted_on_behalf",

@@ -12,6 +12,7 @@ clerks at once cannot release a delivery twice.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from router import keys
 from router.assisted import audit, branches
 from router.assisted.staff import Staff, StaffStore
 from router.cases import Case, CaseStore, DeliveryState, history_entry, now_iso
+from router.catalogue import EVENTS
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.exceptions import ValidationFailed
@@ -119,6 +121,25 @@ class Desk:
             case=case.ref,
             detail=case.branch,
         )
+
+    def serve_refused(self, case: Case, staff: Staff) -> None:
+        """Audit a wrong date of birth given to open another branch's case (never the
+        date itself); the branch's manager sees it highlighted."""
+        audit.record(
+            self.redis,
+            "serve_refused",
+            staff=staff.username,
+            branch=staff.branch,
+            case=case.ref,
+            detail=case.branch,
+        )
+
+    @staticmethod
+    def reporter_born_on(case: Case, born: str) -> bool:
+        """Whether ``born`` (ISO) is the date of birth of the person who made the report,
+        as the citizen at a counter gives it before another branch's case opens."""
+        given = EVENTS[case.event_type].reporter.date_of_birth(case.answers)
+        return bool(given) and hmac.compare_digest(given.encode(), born.encode())
 
     def branch_audit(self, staff: Staff) -> list[audit.Entry]:
         """The latest entries of the staff member's branch audit, newest first; the

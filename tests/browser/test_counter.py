@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -462,6 +463,12 @@ def test_every_counter_page_is_accessible(
     away.error_summary(NOT_CONFIRMED)
     away.audit("report for another branch, with an error", audits)
     away.page.get_by_role("checkbox", name=away._(PRESENT), exact=True).check()
+    # The citizen gives the reporter's date of birth (issue 13, row 19).
+    case = core.case(sent.ref)
+    born = date.fromisoformat(EVENTS[case.event_type].reporter.date_of_birth(case.answers))
+    given = away.page.get_by_role("group", name=away._("The citizen’s date of birth"))
+    for part, value in (("Day", born.day), ("Month", born.month), ("Year", born.year)):
+        given.get_by_label(away._(part), exact=True).fill(str(value))
     away.button("Open the report").click()
     away.on_case(sent)
 

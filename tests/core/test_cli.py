@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from redis import Redis
 
-from router import keys, reference
+from router import keys, redis_server, reference
 from router.adapters.mocks import Faults, configure_faults
 from router.delivery.worker import Supervisor
-from tests.support.paths import EXAMPLES
+from tests.support.paths import EXAMPLES, ROOT
 from tests.support.processes import router_cli, wait_settled
 from tests.support.redis_dump import written_keys
 from tests.support.samples import sample, samples
@@ -184,3 +190,73 @@ def test_worker_refuses_an_unknown_department(cli_env: dict[str, str], redis: Re
     result = router_cli("worker", "--department", "ministry_of_magic", env=cli_env)
     assert result.returncode == 2
     assert "No adapter named ministry_of_magic" in result.stderr
+
+
+# --- issue 13, row 21: `router up` with REDIS_URL on a fresh checkout -------------------------
+
+
+def _up_until_running(env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run `router up --no-web` in ``cwd`` until it says it is running (then Ctrl-C) or
+    stops by itself; its exit code and everything it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "router", "up", "--no-web"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Press Ctrl-C to stop."):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, "".join(lines) + rest
+
+
+def test_row_21_router_up_with_redis_url_on_a_fresh_checkout_starts(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "ROUTER_DATA_DIR"}
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's code, whatever the folder it runs in
+    fresh = tmp_path / "checkout"
+    fresh.mkdir()
+    assert not (fresh / ".router-data").exists()
+
+    code, output = _up_until_running(env, fresh)
+
+    assert "Traceback" not in output, output
+    assert f"Redis: {redis_server.redacted(env['REDIS_URL'])} (external)" in output
+    assert "Stopped." in output and code == 0, output
+    assert not (fresh / ".router-data" / "redis.url").exists()
+
+
+def test_row_21_router_up_with_a_redis_url_that_does_not_answer_says_so_in_one_line(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # (It waits the 15 seconds a Redis just started may take to answer first.)
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**cli_env, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "PYTHONPATH": str(ROOT)}
+
+    code, output = _up_until_running(env, tmp_path)
+
+    assert code == 1, output
+    assert "Traceback" not in output, output
+    assert output.strip().splitlines() == [
+        f"Error: Redis at redis://127.0.0.1:{port}/0 (REDIS_URL) does not answer: start it, "
+        "or unset REDIS_URL to let `router up` start its own."
+    ]

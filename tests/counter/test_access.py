@@ -27,6 +27,7 @@ from tests.support.counter import (
     PHOTO,
     SIGN_IN,
     StaffClient,
+    citizen_here,
     complete_task,
     photocard_change,
     queue_refs,
@@ -194,11 +195,11 @@ def test_a_clerk_opens_another_branchs_report_only_once_the_citizen_is_at_their_
     unticked = post_form(ann, serve, {})
     assert unticked.status_code == 400
     message = "Confirm the citizen is at your counter, or go back to your queue"
-    assert errors_of(soup(unticked)) == [message]
+    assert errors_of(soup(unticked)) == [message, "Enter the date of birth the citizen gives"]
     assert redirected_to(ann.get(elsewhere.page)) == serve
     assert held() == before
 
-    assert redirected_to(post_form(ann, serve, {"present": "y"})) == elsewhere.page
+    assert redirected_to(post_form(ann, serve, citizen_here(core, elsewhere))) == elsewhere.page
     assert heading(soup(ann.get(elsewhere.page))) == f"Report {elsewhere.display}"
     assert redirected_to(record_identity(ann, elsewhere, "123A")) == elsewhere.page
     assert redirected_to(complete_task(ann, elsewhere, "photo")) == elsewhere.page
@@ -308,7 +309,10 @@ def test_every_counter_action_is_audited_for_the_branch_and_the_case_without_per
     assert ann.get(here.page).status_code == 200
     assert redirected_to(record_identity(ann, here, "123A")) == here.page
     assert redirected_to(complete_task(ann, here, "photo")) == here.page
-    assert redirected_to(post_form(ann, f"{there.page}/serve", {"present": "y"})) == there.page
+    wrong = post_form(ann, f"{there.page}/serve", citizen_here(core, there, born="1950-01-01"))
+    assert wrong.status_code == 400
+    opened = post_form(ann, f"{there.page}/serve", citizen_here(core, there))
+    assert redirected_to(opened) == there.page
     behalf = send_on_behalf(ann, "moving_house")
     meg = staff_client("meg", HOME, "manager")
     assert meg.get("/counter/audit").status_code == 200
@@ -319,6 +323,7 @@ def test_every_counter_action_is_audited_for_the_branch_and_the_case_without_per
         ("viewed_case", "ann", here.ref, ""),
         ("identity_checked", "ann", here.ref, "passport"),
         ("task_completed", "ann", here.ref, "photo"),
+        ("serve_refused", "ann", there.ref, OTHER),
         ("served_from_another_branch", "ann", there.ref, OTHER),
         ("submitted_on_behalf", "ann", behalf, "moving_house"),
         ("signed_in", "meg", "", ""),

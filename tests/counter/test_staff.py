@@ -187,33 +187,38 @@ def test_a_stranger_signing_in_lands_on_the_page_they_asked_for(
 
 BAD_STAFF = [
     pytest.param(
-        ["ann", "--branch", HOME, "--password", "too short"],
+        ["ann", "--branch", HOME],
+        "too short",
         "password: Password must be 12 characters or more",
         id="short-password",
     ),
     pytest.param(
-        ["ann", "--branch", "atlantis", "--password", PASSWORD],
+        ["ann", "--branch", "atlantis"],
+        PASSWORD,
         "branch: Enter the id of a branch in the branch list",
         id="unknown-branch",
     ),
     pytest.param(
-        ["ann", "--branch", HOME, "--role", "boss", "--password", PASSWORD],
+        ["ann", "--branch", HOME, "--role", "boss"],
+        PASSWORD,
         "Invalid value for '--role'",
         id="bad-role",
     ),
     pytest.param(
-        ["Ann Jones!", "--branch", HOME, "--password", PASSWORD],
+        ["Ann Jones!", "--branch", HOME],
+        PASSWORD,
         "username: User name must be 3 to 40 characters",
         id="bad-user-name",
     ),
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), BAD_STAFF)
+@pytest.mark.parametrize(("args", "password", "message"), BAD_STAFF)
 def test_staff_add_refuses_bad_input_with_a_message_and_exit_code_2(
-    cli_env: dict[str, str], redis: Redis, args: list[str], message: str
+    cli_env: dict[str, str], redis: Redis, args: list[str], password: str, message: str
 ) -> None:
-    result = router_cli("staff", "add", *args, env=cli_env)
+    env = {**cli_env, "ROUTER_STAFF_PASSWORD": password}
+    result = router_cli("staff", "add", *args, env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert result.stdout == ""

@@ -11,7 +11,7 @@ from router import keys
 from router.cases import DeliveryState
 from router.service import LifeEventRouter
 from router.trust import Confidence
-from tests.support.counter import StaffClient, record_identity
+from tests.support.counter import StaffClient, citizen_here, record_identity
 from tests.support.pages import post_form, soup, text
 from tests.support.samples import submit_to_core
 
@@ -58,7 +58,7 @@ def test_a_death_shows_its_registration_as_confirmed(
     assert not core.case(sent.ref).at_counter, "a confirmed death waits for no counter"
     clerk = staff_client("ann")
     # The citizen came to the counter anyway: the clerk serves them there.
-    post_form(clerk, f"{sent.page}/serve", {"present": "y"})
+    post_form(clerk, f"{sent.page}/serve", citizen_here(core, sent))
     page = _page(clerk, sent.page)
     assert "Registration Confirmed" in " ".join(page.split())
     assert "Registration confirmed by the register" in page

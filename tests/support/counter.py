@@ -5,6 +5,7 @@ under test), and a clerk's work on a case."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from bs4 import BeautifulSoup
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from router.assisted import branches
+from router.catalogue import EVENTS
 from router.service import LifeEventRouter
 from tests.support.pages import post_form, text
 from tests.support.samples import submit_to_core
@@ -76,3 +78,11 @@ def record_identity(browser: FlaskClient, sent: Sent, last_four: str) -> Any:
 
 def complete_task(browser: FlaskClient, sent: Sent, task: str) -> Any:
     return post_form(browser, sent.page, {}, action=f"{sent.page}/tasks/{task}")
+
+
+def citizen_here(core: LifeEventRouter, sent: Sent, born: str | None = None) -> dict[str, Any]:
+    """What a clerk of another branch posts to open its case: the citizen is here, and
+    the reporter's date of birth as the citizen gives it (``born``, ISO, to give another)."""
+    case = core.case(sent.ref)
+    given = date.fromisoformat(born or EVENTS[case.event_type].reporter.date_of_birth(case.answers))
+    return {"present": "y", "date_of_birth": [str(given.day), str(given.month), str(given.year)]}
