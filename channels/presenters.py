@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_babel import format_date, format_datetime, gettext
+from flask_babel import format_date, format_datetime, gettext, ngettext
 
 from router import reference, routing
 from router.adapters.contract import Adapter
@@ -237,6 +237,8 @@ def citizen_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
 ACTION_WORDS = {
     "signed_in": N_("Signed in"),
     "sign_in_refused": N_("Sign-in refused: wrong password"),
+    "sign_in_locked": N_("Sign-in locked after too many wrong passwords"),
+    "sign_in_unlocked": N_("Sign-in unlocked"),
     "viewed_case": N_("Viewed a report"),
     "served_from_another_branch": N_("Served a citizen whose report was for another branch"),
     "identity_checked": N_("Recorded an identity check"),
@@ -257,6 +259,11 @@ def audit_detail(entry: Entry) -> str:
         return gettext(EVENTS[entry.detail].title)
     if entry.action in ("served_from_another_branch", "branch_changed"):
         return branch_name(entry.detail)
+    if entry.action == "sign_in_locked" and entry.detail.isdigit():
+        minutes = int(entry.detail)
+        return ngettext("For %(num)d minute", "For %(num)d minutes", minutes)
+    if entry.action == "sign_in_unlocked":
+        return gettext("By %(who)s", who=entry.detail)
     return entry.detail
 
 

@@ -397,6 +397,17 @@ def staff_add(username: str, branch: str, role: str, password: str) -> None:
     click.echo(f"{account.role.capitalize()} {account.username} can sign in at {found.name}.")
 
 
+@staff.command("unlock")
+@click.argument("username")
+def staff_unlock(username: str) -> None:
+    """Let an account sign in again after too many wrong passwords (audited)."""
+    account = core().desk.unlock(username, by="router staff unlock")
+    if account is None:
+        click.echo(f"There is no account {username.strip().lower()}.", err=True)
+        sys.exit(2)
+    click.echo(f"{account.username} can sign in again.")
+
+
 @staff.command("branches")
 @click.option("--near", default="", help="Only the 10 nearest to this postcode.")
 def staff_branches(near: str) -> None:

@@ -40,6 +40,7 @@ from channels.presenters import (
 from channels.web import forms, identity, sign_in
 from channels.web.access import allowed, grant
 from router import reference, validators
+from router import throttle as throttling
 from router.assisted import branches
 from router.cases import PENDING_STATES, Case, DeliveryState
 from router.catalogue import EVENTS, Role
@@ -53,24 +54,23 @@ POLL_SECONDS = 2
 
 
 def throttle() -> Throttle:
+    """Wrong guesses at one reference from one client."""
     return core().throttle("status", limit=5)
 
 
 def address_throttle() -> Throttle:
+    """Wrong guesses from one client, whatever the reference."""
     return core().throttle("status-address", limit=20)
 
 
-def _whos(ref: str) -> tuple[tuple[Throttle, str], ...]:
-    return ((throttle(), ref), (address_throttle(), request.remote_addr or "unknown"))
+def _client() -> str:
+    return request.remote_addr or "unknown"
 
 
-def _wait(ref: str) -> int:
-    return max(t.wait_seconds(who) for t, who in _whos(ref))
-
-
-def _failed(ref: str) -> None:
-    for t, who in _whos(ref):
-        t.failed(who)
+def _checks(ref: str) -> list[tuple[Throttle, str]]:
+    # Per (reference, client) and per client, never per reference alone: a stranger who
+    # heard a reference read aloud cannot lock its citizen out (issue 13, row 2).
+    return [(throttle(), f"{ref} {_client()}"), (address_throttle(), _client())]
 
 
 def _too_many(wait: int) -> Response:
@@ -91,15 +91,17 @@ def find() -> Any:
         ref = _reference(form)
         born = _date_of_birth(form)
         if ref is not None and born is not None:
-            wait = _wait(ref)
+            # Counted first, in one atomic step, then refused past the limit (row 4).
+            checks = _checks(ref)
+            wait = throttling.attempt(checks)
             if wait:
                 return _too_many(wait)
             case = find_case(ref)
             if case is not None and born in _dates_of_birth(case):
-                throttle().forget(ref)
+                throttling.succeeded(checks)  # a right answer is never a failure
+                throttle().forget(checks[0][1])
                 grant(ref)
                 return redirect(url_for(".show", ref=case.display_ref))
-            _failed(ref)  # the next try past the limit is refused, above
             form.reference.errors = [
                 gettext(
                     "We could not find a case with that reference and date of birth. "
@@ -161,12 +163,13 @@ def show(ref: str) -> Any:
     if not allowed(canonical):
         if not secret:
             return redirect(url_for(".find", ref=reference.display(canonical)))
-        wait = _wait(canonical)
-        if wait:
-            return _too_many(wait)
         case = find_case(canonical)
+        # A right secret always opens the page, however many wrong guesses others made
+        # (row 2); it cannot be guessed (128 random bits). Wrong ones are counted.
         if case is None or not reference.secret_matches(secret, case.secret_hash):
-            _failed(canonical)
+            wait = throttling.attempt(_checks(canonical))
+            if wait:
+                return _too_many(wait)
             return redirect(url_for(".find", ref=reference.display(canonical)))
         grant(canonical)
     view = _view(case_or_404(canonical))

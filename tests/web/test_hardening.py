@@ -1,0 +1,117 @@
+"""Issue 13, security hardening: each finding of the outside probe on the web front door,
+with a test named after its row that failed before the fix."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from router.service import LifeEventRouter
+from tests.support.journeys import find_case
+from tests.support.samples import submit_to_core
+
+
+def from_address(app: Flask, address: str) -> FlaskClient:
+    """A browser at another address (another client)."""
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address
+    return browser
+
+
+def at_once(count: int, attempt: Callable[[int], TestResponse]) -> list[int]:
+    """``count`` requests in threads, released together; their status codes."""
+    start = threading.Barrier(count)
+    codes: list[int] = [0] * count
+
+    def run(i: int) -> None:
+        start.wait()
+        codes[i] = attempt(i).status_code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
+# --- row 4: the throttle counts atomically -------------------------------------------------
+
+
+def test_row_4_sixteen_concurrent_wrong_guesses_get_no_more_than_the_limit_through(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    sent = submit_to_core(core, "death")
+    # Each thread its own browser (a CSRF token each), all from one address.
+    browsers = [app.test_client() for _ in range(16)]
+    tokens = [find_case_token(b, sent.display) for b in browsers]
+
+    def guess(i: int) -> TestResponse:
+        return browsers[i].post(
+            f"/status?ref={sent.display}",
+            data={
+                "csrf_token": tokens[i],
+                "reference": sent.display,
+                "date_of_birth": ["1", "1", str(1900 + i)],
+            },
+        )
+
+    codes = at_once(16, guess)
+    assert codes.count(429) >= 11, codes  # at most 5 (the limit) were tried
+    assert set(codes) <= {400, 429}
+
+
+def test_row_4_the_throttle_lets_no_more_than_the_limit_through_concurrently(
+    core: LifeEventRouter,
+) -> None:
+    throttle = core.throttle("row-4", limit=5)
+    results: list[int] = []
+    start = threading.Barrier(16)
+
+    def guess() -> None:
+        start.wait()
+        results.append(throttle.attempt("ref client"))
+
+    threads = [threading.Thread(target=guess) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(0) == 5
+
+
+def find_case_token(browser: FlaskClient, ref: str) -> str:
+    from tests.support.pages import csrf_token, soup
+
+    return csrf_token(soup(browser.get(f"/status?ref={ref}")))
+
+
+# --- row 2: a correct secret is never throttled; failures per (reference, client) ------------
+
+
+def test_row_2_a_correct_secret_is_never_throttled(app: Flask, core: LifeEventRouter) -> None:
+    sent = submit_to_core(core, "death")
+    attacker = app.test_client()
+    for year in range(1950, 1960):
+        find_case(attacker, sent.display, ["1", "1", str(year)])
+        attacker.get(f"/status/{sent.display}?s=not-the-secret")
+    # The citizen's link opens the page, even from the attacker's own address.
+    owner = app.test_client()
+    assert owner.get(sent.status_link).status_code == 200
+
+
+def test_row_2_wrong_guesses_at_a_reference_lock_out_only_the_client_that_made_them(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    sent = submit_to_core(core, "death")
+    attacker = from_address(app, "192.0.2.66")
+    for year in range(1950, 1956):
+        find_case(attacker, sent.display, ["1", "1", str(year)])
+    assert find_case(attacker, sent.display, ["1", "1", "1960"]).status_code == 429
+    citizen = from_address(app, "198.51.100.7")
+    found = find_case(citizen, sent.display, ["3", "2", "1941"])
+    assert found.status_code == 302, "the citizen at their own address is let in"
