@@ -136,11 +136,26 @@ def task_done(task: str) -> str:
 # --- answers, times and places ---------------------------------------------------------
 
 
-def display_answer(event: EventType, field: str, value: Any) -> str:
-    """An answer as a person reads it: dates in words, options by their wording."""
+# Identifiers shown back to a citizen after the report is sent (the status page, "What
+# we shared"): only their last characters, enough to recognise, too few to use (row 1).
+MASKED_KINDS: dict[Kind, int] = {
+    Kind.NINO: 3,
+    Kind.DRIVING_LICENCE: 4,
+    Kind.SORT_CODE: 2,
+    Kind.ACCOUNT_NUMBER: 4,
+}
+
+
+def display_answer(event: EventType, field: str, value: Any, *, masked: bool = False) -> str:
+    """An answer as a person reads it: dates in words, options by their wording. With
+    ``masked``, identifiers (NI number, driving licence, bank details) show only their
+    last few characters: everywhere but the check-your-answers page they were typed for."""
     if value in ("", None):
         return gettext("Not given")
     q = event.question(field)
+    if masked and q.kind in MASKED_KINDS:
+        last = str(value).replace(" ", "").replace("-", "")[-MASKED_KINDS[q.kind] :]
+        return gettext("Ending %(last)s", last=last)
     if q.kind is Kind.DATE:
         return format_date(date.fromisoformat(value), "d MMMM y")
     if q.kind in (Kind.YES_NO, Kind.CHOICE):

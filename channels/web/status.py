@@ -2,8 +2,10 @@
 next, what was shared with whom and when; kept live by htmx while anything is pending.
 
 A reference alone reveals nothing: the page needs the secret from the confirmation
-link, or the reference and a date of birth given in the case. Wrong guesses are
-counted per reference and per address and, past a few, refused for a while.
+link, or the reference with the reporter's own date of birth and the postcode given in
+the report (not any date of birth in the case: a baby's has few candidates). Wrong
+guesses are counted per (reference, client) and per client and, past a few, refused
+for a while; a right secret is never refused.
 """
 
 from __future__ import annotations
@@ -83,34 +85,39 @@ def _too_many(wait: int) -> Response:
 
 @bp.route("", methods=["GET", "POST"])
 def find() -> Any:
-    """Find a case by its reference and a date of birth given in it."""
+    """Find a case by its reference and the reporter's date of birth and postcode."""
     form = forms.FindCaseForm()
     if not form.is_submitted() and request.args.get("ref"):
         form.reference.data = request.args["ref"][:20]
     if form.validate_on_submit():
         ref = _reference(form)
         born = _date_of_birth(form)
-        if ref is not None and born is not None:
+        postcode = _postcode(form)
+        if ref is not None and born is not None and postcode is not None:
             # Counted first, in one atomic step, then refused past the limit (row 4).
             checks = _checks(ref)
             wait = throttling.attempt(checks)
             if wait:
                 return _too_many(wait)
             case = find_case(ref)
-            if case is not None and born in _dates_of_birth(case):
+            if case is not None and _reporter_matches(case, born, postcode):
                 throttling.succeeded(checks)  # a right answer is never a failure
                 throttle().forget(checks[0][1])
                 grant(ref)
                 return redirect(url_for(".show", ref=case.display_ref))
             form.reference.errors = [
                 gettext(
-                    "We could not find a case with that reference and date of birth. "
-                    "Check both and try again"
+                    "We could not find a report with that reference, date of birth "
+                    "and postcode. Check them and try again"
                 )
             ]
     errors = [
         {"text": form[name].errors[0], "href": anchor}
-        for name, anchor in (("reference", "#reference"), ("date_of_birth", "#date_of_birth-day"))
+        for name, anchor in (
+            ("reference", "#reference"),
+            ("date_of_birth", "#date_of_birth-day"),
+            ("postcode", "#postcode"),
+        )
         if form[name].errors
     ]
     return render_template("citizen/find.html", form=form, errors=errors), (400 if errors else 200)
@@ -135,7 +142,7 @@ def _date_of_birth(form: forms.FindCaseForm) -> str | None:
         return validators.parse_date(form.date_of_birth.data or {}).isoformat()
     except validators.Invalid as problem:
         messages = {
-            "required": gettext("Enter a date of birth given in the report"),
+            "required": gettext("Enter your date of birth"),
             "incomplete": gettext("Date of birth must include a day, month and year"),
         }
         form.date_of_birth.errors = [
@@ -144,14 +151,30 @@ def _date_of_birth(form: forms.FindCaseForm) -> str | None:
         return None
 
 
-def _dates_of_birth(case: Case) -> set[str]:
-    """Every date of birth the case holds: the reporter's, the person who died's..."""
+def _postcode(form: forms.FindCaseForm) -> str | None:
+    typed = (form.postcode.data or "").strip()
+    if not typed:
+        form.postcode.errors = [gettext("Enter the postcode you gave in the report")]
+        return None
+    try:
+        return validators.parse_postcode(typed)
+    except validators.Invalid:
+        form.postcode.errors = [gettext("Enter a real postcode, like SW1A 1AA")]
+        return None
+
+
+def _reporter_matches(case: Case, born: str, postcode: str) -> bool:
+    """The reporter's own date of birth, and a postcode given in the report (row 1):
+    not any date of birth in the case, as a baby's has at most 367 candidates."""
     event = EVENTS[case.event_type]
-    return {
-        str(case.answers[q.field])
-        for q in event.questions
-        if q.role is Role.DATE_OF_BIRTH and q.field in case.answers
-    }
+    postcodes = set()
+    for q in event.questions:
+        if q.role is Role.POSTCODE and case.answers.get(q.field):
+            try:
+                postcodes.add(validators.parse_postcode(case.answers[q.field]))
+            except validators.Invalid:
+                continue
+    return event.reporter.date_of_birth(case.answers) == born and postcode in postcodes
 
 
 @bp.get("/<ref>")
@@ -210,7 +233,9 @@ def _view(case: Case) -> dict[str, Any]:
                 "fields": [
                     {
                         "key": {"text": gettext(event.label(f))},
-                        "value": {"text": display_answer(event, f, case.answers.get(f))},
+                        "value": {
+                            "text": display_answer(event, f, case.answers.get(f), masked=True)
+                        },
                     }
                     for f in d.fields
                 ],

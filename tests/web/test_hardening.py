@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from router.service import LifeEventRouter
-from tests.support.journeys import find_case
-from tests.support.samples import submit_to_core
+from tests.support.journeys import INFORMANT_BORN, find_case
+from tests.support.samples import sample, submit_to_core
 
 
 def from_address(app: Flask, address: str) -> FlaskClient:
@@ -57,6 +57,7 @@ def test_row_4_sixteen_concurrent_wrong_guesses_get_no_more_than_the_limit_throu
                 "csrf_token": tokens[i],
                 "reference": sent.display,
                 "date_of_birth": ["1", "1", str(1900 + i)],
+                "postcode": "LS1 4AP",
             },
         )
 
@@ -113,5 +114,72 @@ def test_row_2_wrong_guesses_at_a_reference_lock_out_only_the_client_that_made_t
         find_case(attacker, sent.display, ["1", "1", str(year)])
     assert find_case(attacker, sent.display, ["1", "1", "1960"]).status_code == 429
     citizen = from_address(app, "198.51.100.7")
-    found = find_case(citizen, sent.display, ["3", "2", "1941"])
+    found = find_case(citizen, sent.display, INFORMANT_BORN)
     assert found.status_code == 302, "the citizen at their own address is let in"
+
+
+# --- row 1: only the reporter's own details open the status page; identifiers masked -----
+
+
+def test_row_1_only_the_reporters_date_of_birth_and_postcode_open_the_status_page(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    sent = submit_to_core(core, "death")
+    guesser = from_address(app, "192.0.2.1")
+    # The person who died's date of birth is in the case, but it is not the reporter's.
+    assert find_case(guesser, sent.display, ["3", "2", "1941"]).status_code == 400
+    assert find_case(guesser, sent.display, INFORMANT_BORN, "SW1A 1AA").status_code == 400
+    citizen = from_address(app, "192.0.2.2")
+    found = find_case(citizen, sent.display, INFORMANT_BORN, "ls14ap")
+    assert found.status_code == 302 and found.location == f"/status/{sent.display}"
+
+
+def test_row_1_a_babys_date_of_birth_does_not_open_a_birth_report(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    answers = sample("birth")["answers"]
+    sent = submit_to_core(core, "birth")
+    year, month, day = str(core.case(sent.ref).answers["child_date_of_birth"]).split("-")
+    baby = [str(int(day)), str(int(month)), year]
+    postcode = answers["postcode"]
+    assert find_case(app.test_client(), sent.display, baby, postcode).status_code == 400
+    year, month, day = answers["parent_date_of_birth"].split("-")
+    parent = [str(int(day)), str(int(month)), year]
+    assert find_case(app.test_client(), sent.display, parent, postcode).status_code == 302
+
+
+def test_row_1_identifiers_are_masked_on_the_status_page_and_in_what_we_shared(
+    app: Flask, core: LifeEventRouter, workers: object
+) -> None:
+    from tests.support.pages import soup
+
+    for event, fields in (
+        ("death", ("deceased_nino", "driving_licence_number")),
+        ("retiring", ("nino", "sort_code", "account_number")),
+    ):
+        answers = sample(event)["answers"]
+        sent = submit_to_core(core, event)
+        wait_until_shared(core, sent.ref)
+        page = soup(app.test_client().get(sent.status_link)).get_text(" ", strip=True)
+        assert "What we shared" in page
+        for field in fields:
+            whole = answers[field].replace(" ", "").replace("-", "")
+            spaced = " ".join(answers[field].split())
+            assert whole not in page.replace(" ", "").replace("-", ""), (event, field)
+            assert spaced not in page, (event, field)
+        nino = answers.get("nino") or answers["deceased_nino"]
+        assert f"Ending {nino.replace(' ', '')[-3:]}" in page
+
+
+def wait_until_shared(core: LifeEventRouter, ref: str) -> None:
+    import time
+
+    from router.cases import PENDING_STATES
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        case = core.case(ref)
+        if not any(d.state in PENDING_STATES for d in case.deliveries.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError("deliveries still pending")

@@ -15,7 +15,7 @@ from router import reference
 from router.assisted import branches
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
-from tests.support.journeys import find_case, submit_sample
+from tests.support.journeys import INFORMANT_BORN, find_case, submit_sample
 from tests.support.pages import PageClient, error_of, path_of, soup, text
 from tests.support.samples import sample, submit_to_core
 from tests.support.sign_in import prove_online
@@ -24,7 +24,8 @@ from tests.support.sign_in import prove_online
 
 
 NOT_FOUND = (
-    "We could not find a case with that reference and date of birth. Check both and try again"
+    "We could not find a report with that reference, date of birth and postcode. "
+    "Check them and try again"
 )
 
 
@@ -77,7 +78,7 @@ def test_a_death_is_found_by_reference_and_the_date_of_birth_of_the_person_who_d
 ) -> None:
     sent = submit_sample(client, "death")
     stranger = app.test_client()
-    found = find_case(stranger, sent.display, ["3", "2", "1941"])
+    found = find_case(stranger, sent.display, INFORMANT_BORN)
     assert found.status_code == 302
     assert path_of(found.location) == f"/status/{sent.display}"
     page = soup(stranger.get(found.location))
@@ -100,7 +101,7 @@ def test_wrong_dates_of_birth_get_a_message_then_too_many_attempts(
     assert sixth.status_code == 429
     assert int(sixth.headers["Retry-After"]) > 0
     assert text(soup(sixth).find("h1")) == "Too many attempts"
-    right = find_case(guesser, sent.display, ["3", "2", "1941"])
+    right = find_case(guesser, sent.display, INFORMANT_BORN)
     assert right.status_code == 429  # even the right answer waits now
 
 
