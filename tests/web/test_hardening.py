@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from werkzeug.test import TestResponse
 
 from router.service import LifeEventRouter
+from tests.support.api import api_key, bearer, conforms
 from tests.support.journeys import INFORMANT_BORN, find_case
 from tests.support.samples import sample, submit_to_core
 
@@ -183,3 +186,61 @@ def wait_until_shared(core: LifeEventRouter, ref: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("deliveries still pending")
+
+
+# --- row 14: the API's case lookup: one compare on a miss, wrong secrets rate-limited ------
+
+
+def test_row_14_an_unknown_reference_costs_the_same_compare_as_a_wrong_secret(
+    app: Flask, core: LifeEventRouter, partner: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channels.web import api as api_module
+    from router import reference
+
+    body = (
+        app.test_client()
+        .post("/api/v1/submissions", json=sample("moving_house"), headers=partner)
+        .get_json()
+    )
+    compared: list[str] = []
+    real = reference.secret_matches
+
+    def counting(secret: str, stored: str) -> bool:
+        compared.append(stored)
+        return real(secret, stored)
+
+    monkeypatch.setattr(api_module.reference, "secret_matches", counting)
+    browser = app.test_client()
+    made_up = reference.display(reference.new_reference())
+    for ref in (made_up, body["reference"]):
+        answer = browser.get(
+            f"/api/v1/cases/{ref}", headers={**partner, "X-Case-Secret": "not-the-secret"}
+        )
+        assert answer.status_code == 404
+        conforms(answer)
+    assert len(compared) == 2, "a miss compares once, as a wrong secret does"
+    assert compared[0] == api_module._NO_CASE_SECRET_HASH
+
+
+def test_row_14_wrong_case_secrets_are_rate_limited_per_client(
+    app: Flask, redis: Redis, partner: dict[str, str]
+) -> None:
+    browser = app.test_client()
+    body = browser.post(
+        "/api/v1/submissions", json=sample("moving_house"), headers=partner
+    ).get_json()
+    url = f"/api/v1/cases/{body['reference']}"
+    codes = [
+        browser.get(url, headers={**partner, "X-Case-Secret": f"guess {i}"}).status_code
+        for i in range(21)
+    ]
+    assert codes == [404] * 20 + [429]
+    refused = browser.get(url, headers={**partner, "X-Case-Secret": "guess again"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    conforms(refused)
+    # The right secret is never slowed, and another client is not held back.
+    right = browser.get(url, headers={**partner, "X-Case-Secret": body["secret"]})
+    assert right.status_code == 200
+    other = bearer(api_key(redis, "other"))
+    answer = browser.get(url, headers={**other, "X-Case-Secret": "guess"})
+    assert answer.status_code == 404
