@@ -218,5 +218,9 @@ class FindCaseForm(FlaskForm):
     postcode = StringField(widget=TextInput())
 
 
+class SignOutOfReportForm(FlaskForm):
+    """Sign out of a report on the status page (only the CSRF token is checked)."""
+
+
 class ChooseBranchForm(FlaskForm):
     """Choose a Post Office branch from the finder's list (the CSRF token is checked)."""

@@ -16,6 +16,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    flash,
     make_response,
     redirect,
     render_template,
@@ -40,7 +41,7 @@ from channels.presenters import (
     when,
 )
 from channels.web import forms, identity, sign_in
-from channels.web.access import allowed, grant
+from channels.web.access import allowed, grant, revoke
 from router import reference, validators
 from router import throttle as throttling
 from router.assisted import branches
@@ -183,24 +184,47 @@ def show(ref: str) -> Any:
     if canonical is None:
         abort(404)
     secret = request.args.get("s", "")
-    if not allowed(canonical):
-        if not secret:
-            return redirect(url_for(".find", ref=reference.display(canonical)))
+    if secret:
         case = find_case(canonical)
         # A right secret always opens the page, however many wrong guesses others made
         # (row 2); it cannot be guessed (128 random bits). Wrong ones are counted.
-        if case is None or not reference.secret_matches(secret, case.secret_hash):
+        if case is not None and reference.secret_matches(secret, case.secret_hash):
+            grant(canonical)
+        elif not allowed(canonical):
             wait = throttling.attempt(_checks(canonical))
             if wait:
                 return _too_many(wait)
             return redirect(url_for(".find", ref=reference.display(canonical)))
-        grant(canonical)
+        # Granted: now the same page at a clean address, so the secret leaves the
+        # address bar and the browser's history (row 20).
+        return redirect(_clean_url(canonical))
+    if not allowed(canonical):
+        return redirect(url_for(".find", ref=reference.display(canonical)))
     view = _view(case_or_404(canonical))
     outcome = sign_in.take_outcome(canonical)
     if outcome in IDENTITY_OUTCOMES:
         kind, message = IDENTITY_OUTCOMES[outcome]
         view["outcome"] = {"kind": kind, "text": gettext(message)}
     return render_template("citizen/status.html", **view)
+
+
+def _clean_url(canonical: str) -> str:
+    kept = {k: v for k, v in request.args.items() if k == "lang"}
+    return url_for(".show", ref=reference.display(canonical), **kept)
+
+
+@bp.post("/<ref>/sign-out")
+def sign_out(ref: str) -> Any:
+    """End this browser's access to the report: its link or details are needed again."""
+    canonical = reference.normalise(ref)
+    if canonical is None:
+        abort(404)
+    form = forms.SignOutOfReportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    revoke(canonical)
+    flash(gettext("You have signed out of this report."))
+    return redirect(url_for(".find", ref=reference.display(canonical)))
 
 
 @bp.get("/<ref>/deliveries")

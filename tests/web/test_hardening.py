@@ -105,7 +105,7 @@ def test_row_2_a_correct_secret_is_never_throttled(app: Flask, core: LifeEventRo
         attacker.get(f"/status/{sent.display}?s=not-the-secret")
     # The citizen's link opens the page, even from the attacker's own address.
     owner = app.test_client()
-    assert owner.get(sent.status_link).status_code == 200
+    assert owner.get(sent.status_link, follow_redirects=True).status_code == 200
 
 
 def test_row_2_wrong_guesses_at_a_reference_lock_out_only_the_client_that_made_them(
@@ -163,7 +163,9 @@ def test_row_1_identifiers_are_masked_on_the_status_page_and_in_what_we_shared(
         answers = sample(event)["answers"]
         sent = submit_to_core(core, event)
         wait_until_shared(core, sent.ref)
-        page = soup(app.test_client().get(sent.status_link)).get_text(" ", strip=True)
+        page = soup(app.test_client().get(sent.status_link, follow_redirects=True)).get_text(
+            " ", strip=True
+        )
         assert "What we shared" in page
         for field in fields:
             whole = answers[field].replace(" ", "").replace("-", "")
@@ -244,3 +246,48 @@ def test_row_14_wrong_case_secrets_are_rate_limited_per_client(
     other = bearer(api_key(redis, "other"))
     answer = browser.get(url, headers={**other, "X-Case-Secret": "guess"})
     assert answer.status_code == 404
+
+
+# --- row 20: the secret leaves the address; the citizen can end this browser's access ------
+
+
+def test_row_20_a_status_link_grants_then_redirects_to_a_clean_address(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    sent = submit_to_core(core, "death")
+    browser = app.test_client()
+    opened = browser.get(sent.status_link)
+    assert opened.status_code == 302
+    assert opened.location == f"/status/{sent.display}"
+    assert sent.secret not in opened.location
+    page = browser.get(opened.location)
+    assert page.status_code == 200 and sent.secret not in page.get_data(as_text=True)
+    # Welsh is kept across the redirect.
+    welsh = browser.get(f"{sent.status_link}&lang=cy")
+    assert welsh.location == f"/status/{sent.display}?lang=cy"
+
+
+def test_row_20_sign_out_of_this_report_ends_this_browsers_access(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    from tests.support.pages import csrf_token, soup
+
+    sent = submit_to_core(core, "death")
+    browser = app.test_client()
+    page = soup(browser.get(sent.status_link, follow_redirects=True))
+    form = page.select_one(f'form[action="/status/{sent.display}/sign-out"]')
+    assert form is not None and form["method"] == "post"
+    assert "Sign out of this report" in form.get_text()
+    # Without the CSRF token it is refused, and nothing changes.
+    assert browser.post(f"/status/{sent.display}/sign-out").status_code == 400
+    assert browser.get(f"/status/{sent.display}").status_code == 200
+
+    signed_out = browser.post(
+        f"/status/{sent.display}/sign-out", data={"csrf_token": csrf_token(page)}
+    )
+    assert signed_out.status_code == 302
+    assert signed_out.location == f"/status?ref={sent.display}"
+    find = soup(browser.get(signed_out.location)).get_text(" ", strip=True)
+    assert "You have signed out of this report." in find
+    assert browser.get(f"/status/{sent.display}").status_code == 302
+    assert browser.get(f"/status/{sent.display}/deliveries").status_code == 404
