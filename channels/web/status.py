@@ -209,8 +209,9 @@ def show(ref: str) -> Any:
 
 
 def _clean_url(canonical: str) -> str:
-    kept = {k: v for k, v in request.args.items() if k == "lang"}
-    return url_for(".show", ref=reference.display(canonical), **kept)
+    address = url_for(".show", ref=reference.display(canonical))
+    lang = request.args.get("lang")
+    return f"{address}?lang={lang}" if lang in ("en", "cy") else address
 
 
 @bp.post("/<ref>/sign-out")
