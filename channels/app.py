@@ -8,17 +8,18 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Request, g, jsonify, render_template, request, session
 from flask import Response as FlaskResponse
+from flask.globals import request_ctx
 from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel, format_date, gettext
 from flask_htmx import HTMX
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.wrappers import Response
 
 from channels.web import identity
@@ -58,6 +59,16 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = 2 * 3600
+    # The address people reach this service at, e.g. https://tell-us-once.example
+    # (TUO_PUBLIC_URL): links sent out (status links, the sign-in callback) are built on
+    # it, never on a request's Host header (issue 13, row 17).
+    PUBLIC_URL = ""
+    # Host headers answered (TUO_TRUSTED_HOSTS, a JSON list); any other is a 400. By
+    # default the public address's host, or this machine's own names without one.
+    TRUSTED_HOSTS: list[str] | None = None
+
+
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 
 
 def select_locale() -> str:
@@ -115,6 +126,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if config:
         app.config.update(config)
+    if app.config.get("TRUSTED_HOSTS") is None:
+        public_host = urlsplit(str(app.config.get("PUBLIC_URL") or "")).hostname
+        app.config["TRUSTED_HOSTS"] = [public_host] if public_host else list(LOCAL_HOSTS)
 
     app.jinja_loader = ChoiceLoader(
         [
@@ -225,6 +239,15 @@ def _register_errors(app: Flask) -> None:
         if wants_json():
             return jsonify({"message": gettext("Send the request again")}), 400
         return render_template("errors/400.html"), 400
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(error: SecurityError) -> Any:
+        # A Host header not in TRUSTED_HOSTS (row 17): no URL adapter was bound, so the
+        # page's links are built on our own first trusted host, never on the one sent.
+        request_ctx.url_adapter = app.url_map.bind(
+            app.config["TRUSTED_HOSTS"][0], script_name=request.root_path or "/"
+        )
+        return _http(error)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
-from channels.context import core, find_case
+from channels.context import core, find_case, public_url_for
 from channels.web import openapi
 from router import reference
 from router.clients import ApiClient, submission_digest
@@ -127,8 +127,8 @@ def submit() -> Any:
         body["reported_already"] = True
     if result.secret:
         body["secret"] = result.secret
-        body["status_url"] = url_for(
-            "status.show", ref=reference.display(result.ref), s=result.secret, _external=True
+        body["status_url"] = public_url_for(
+            "status.show", ref=reference.display(result.ref), s=result.secret
         )
     return jsonify(body), 201 if result.created else 200
 

@@ -291,3 +291,42 @@ def test_row_20_sign_out_of_this_report_ends_this_browsers_access(
     assert "You have signed out of this report." in find
     assert browser.get(f"/status/{sent.display}").status_code == 302
     assert browser.get(f"/status/{sent.display}/deliveries").status_code == 404
+
+
+# --- row 17: links are built on the configured address, never on the Host header ---------
+
+
+def test_row_17_a_forged_host_header_never_gets_a_status_url_on_it(
+    app: Flask, partner: dict[str, str]
+) -> None:
+    forged = app.test_client().post(
+        "/api/v1/submissions",
+        json=sample("moving_house"),
+        headers={**partner, "Host": "evil.example"},
+    )
+    assert forged.status_code == 400
+    assert "evil.example" not in forged.get_data(as_text=True)
+    conforms(forged)
+    page = app.test_client().get("/status", headers={"Host": "evil.example"})
+    assert page.status_code == 400
+
+
+def test_row_17_links_are_built_on_the_configured_public_address(
+    app: Flask, partner: dict[str, str]
+) -> None:
+    app.config.update(
+        PUBLIC_URL="https://tell-us-once.example", TRUSTED_HOSTS=["tell-us-once.example"]
+    )
+    api = app.test_client()
+    body = api.post(
+        "/api/v1/submissions",
+        json=sample("moving_house"),
+        headers={**partner, "Host": "tell-us-once.example"},
+    ).get_json()
+    assert body["status_url"] == (
+        f"https://tell-us-once.example/status/{body['reference']}?s={body['secret']}"
+    )
+    refused = api.post(
+        "/api/v1/submissions", json=sample("moving_house"), headers={**partner, "Host": "localhost"}
+    )
+    assert refused.status_code == 400
