@@ -18,6 +18,7 @@ from flask_babel import Babel, format_date, gettext
 from flask_htmx import HTMX
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from itsdangerous import BadData, URLSafeTimedSerializer
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.wrappers import Response
@@ -86,9 +87,18 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+# What a visitor's browser may hold before it has a session: its CSRF token and its
+# language. They travel in a small signed cookie, so reading a page (the status page's
+# find form, the sign-in page, ?lang=cy) writes nothing to Redis (issue 13, row 18).
+LIGHT_KEYS = frozenset({"csrf_token", "lang", "_permanent"})
+LIGHT_COOKIE = "tuo_pre"
+
+
 class _NoSessionForTheApi(SessionInterface):
-    """Flask-Session's interface, except that the JSON API opens no session: it takes no
-    cookies (CSRF is exempt for it), and opening one cost each call a fresh session id."""
+    """Flask-Session's interface, except that the JSON API opens no session (it takes no
+    cookies, and CSRF is exempt for it), and no server-side session is made until one is
+    needed: while a session holds only its CSRF token and language, they live in a
+    signed cookie; the first answer, grant or sign-in moves it to Redis."""
 
     def __init__(self, inner: SessionInterface) -> None:
         self.inner = inner
@@ -96,12 +106,45 @@ class _NoSessionForTheApi(SessionInterface):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)  # regenerate, and the rest of Flask-Session's
 
+    def _light(self, app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(app.secret_key or "", salt="tuo-pre-session")
+
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         if request.path.startswith("/api/"):
             return None  # Flask gives the request a null session instead
-        return self.inner.open_session(app, request)
+        session = self.inner.open_session(app, request)
+        if session is None or session:
+            if session is not None:
+                session.stored = True  # type: ignore[attr-defined]
+            return session  # a server-side session already
+        held = request.cookies.get(LIGHT_COOKIE)
+        if held:
+            max_age = int(app.permanent_session_lifetime.total_seconds())
+            try:
+                data = self._light(app).loads(held, max_age=max_age)
+            except BadData:
+                data = {}
+            if isinstance(data, dict):
+                session.update({k: data[k] for k in LIGHT_KEYS & data.keys()})
+                session.modified = False  # read back, not a change
+        return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
+        if set(session) <= LIGHT_KEYS and not getattr(session, "stored", False):
+            if session.modified and set(session) - {"_permanent"}:
+                response.set_cookie(
+                    LIGHT_COOKIE,
+                    self._light(app).dumps(dict(session)),
+                    max_age=int(app.permanent_session_lifetime.total_seconds()),
+                    httponly=True,
+                    secure=self.get_cookie_secure(app),
+                    samesite=self.get_cookie_samesite(app),
+                    path=self.get_cookie_path(app),
+                )
+            response.vary.add("Cookie")
+            return  # no server-side session yet
+        if LIGHT_COOKIE in request.cookies:
+            response.delete_cookie(LIGHT_COOKIE, path=self.get_cookie_path(app))
         self.inner.save_session(app, session, response)
 
 

@@ -330,3 +330,49 @@ def test_row_17_links_are_built_on_the_configured_public_address(
         "/api/v1/submissions", json=sample("moving_house"), headers={**partner, "Host": "localhost"}
     )
     assert refused.status_code == 400
+
+
+# --- row 18: no session until one is needed --------------------------------------------
+
+
+def test_row_18_reading_pages_creates_no_session(
+    app: Flask, core: LifeEventRouter, redis: Redis
+) -> None:
+    from router import keys
+    from tests.support.pages import csrf_token, soup
+
+    sent = submit_to_core(core, "death")
+    browser = app.test_client()
+    for url in ("/", "/status", f"/status?ref={sent.display}", "/?lang=cy", "/counter/sign-in"):
+        for _ in range(3):
+            assert browser.get(url).status_code == 200, url
+    assert redis.keys(keys.WEB_SESSION_PREFIX + "*") == []
+    assert browser.get_cookie("tuo_session") is None
+    # The form read above still works: its CSRF token was kept without a session, and
+    # the language chosen is remembered.
+    page = soup(browser.get(f"/status?ref={sent.display}"))
+    assert page.find("html")["lang"] == "cy"
+    wrong = browser.post(
+        f"/status?ref={sent.display}",
+        data={
+            "csrf_token": csrf_token(page),
+            "reference": sent.display,
+            "date_of_birth": ["1", "1", "1900"],
+            "postcode": "LS1 4AP",
+        },
+    )
+    assert wrong.status_code == 400  # a wrong answer, not a CSRF failure
+    assert redis.keys(keys.WEB_SESSION_PREFIX + "*") == []
+    # A grant needs a session: now there is one, and only one.
+    found = find_case(browser, sent.display, INFORMANT_BORN)
+    assert found.status_code == 302
+    assert len(redis.keys(keys.WEB_SESSION_PREFIX + "*")) == 1
+    assert browser.get(found.location).status_code == 200
+
+
+def test_row_18_starting_a_journey_creates_a_session(app: Flask, redis: Redis) -> None:
+    from router import keys
+
+    browser = app.test_client()
+    assert browser.get("/report/moving_house").status_code == 302
+    assert len(redis.keys(keys.WEB_SESSION_PREFIX + "*")) == 1
