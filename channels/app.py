@@ -9,17 +9,19 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Request, g, jsonify, render_template, request, session
 from flask import Response as FlaskResponse
+from flask.globals import request_ctx
 from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel, format_date, gettext
 from flask_htmx import HTMX
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from itsdangerous import BadData, URLSafeTimedSerializer
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
@@ -73,6 +75,16 @@ class Config:
     MAX_CONTENT_LENGTH = MAX_BODY_BYTES
     # Served over https (TUO_HTTPS=true): cookies only over https, and HSTS.
     HTTPS = False
+    # The address people reach this service at, e.g. https://tell-us-once.example
+    # (TUO_PUBLIC_URL): links sent out (status links, the sign-in callback) are built on
+    # it, never on a request's Host header (issue 13, row 17).
+    PUBLIC_URL = ""
+    # Host headers answered (TUO_TRUSTED_HOSTS, a JSON list); any other is a 400. By
+    # default the public address's host, or this machine's own names without one.
+    TRUSTED_HOSTS: list[str] | None = None
+
+
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 
 
 def select_locale() -> str:
@@ -90,9 +102,18 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+# What a visitor's browser may hold before it has a session: its CSRF token and its
+# language. They travel in a small signed cookie, so reading a page (the status page's
+# find form, the sign-in page, ?lang=cy) writes nothing to Redis (issue 13, row 18).
+LIGHT_KEYS = frozenset({"csrf_token", "lang", "_permanent"})
+LIGHT_COOKIE = "tuo_pre"
+
+
 class _NoSessionForTheApi(SessionInterface):
-    """Flask-Session's interface, except that the JSON API opens no session: it takes no
-    cookies (CSRF is exempt for it), and opening one cost each call a fresh session id."""
+    """Flask-Session's interface, except that the JSON API opens no session (it takes no
+    cookies, and CSRF is exempt for it), and no server-side session is made until one is
+    needed: while a session holds only its CSRF token and language, they live in a
+    signed cookie; the first answer, grant or sign-in moves it to Redis."""
 
     def __init__(self, inner: SessionInterface) -> None:
         self.inner = inner
@@ -100,12 +121,45 @@ class _NoSessionForTheApi(SessionInterface):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)  # regenerate, and the rest of Flask-Session's
 
+    def _light(self, app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(app.secret_key or "", salt="tuo-pre-session")
+
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         if request.path.startswith("/api/"):
             return None  # Flask gives the request a null session instead
-        return self.inner.open_session(app, request)
+        session = self.inner.open_session(app, request)
+        if session is None or session:
+            if session is not None:
+                session.stored = True  # type: ignore[attr-defined]
+            return session  # a server-side session already
+        held = request.cookies.get(LIGHT_COOKIE)
+        if held:
+            max_age = int(app.permanent_session_lifetime.total_seconds())
+            try:
+                data = self._light(app).loads(held, max_age=max_age)
+            except BadData:
+                data = {}
+            if isinstance(data, dict):
+                session.update({k: data[k] for k in LIGHT_KEYS & data.keys()})
+                session.modified = False  # read back, not a change
+        return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
+        if set(session) <= LIGHT_KEYS and not getattr(session, "stored", False):
+            if session.modified and set(session) - {"_permanent"}:
+                response.set_cookie(
+                    LIGHT_COOKIE,
+                    self._light(app).dumps(dict(session)),
+                    max_age=int(app.permanent_session_lifetime.total_seconds()),
+                    httponly=True,
+                    secure=self.get_cookie_secure(app),
+                    samesite=self.get_cookie_samesite(app),
+                    path=self.get_cookie_path(app),
+                )
+            response.vary.add("Cookie")
+            return  # no server-side session yet
+        if LIGHT_COOKIE in request.cookies:
+            response.delete_cookie(LIGHT_COOKIE, path=self.get_cookie_path(app))
         try:
             self.inner.save_session(app, session, response)
         except StoreUnavailable as error:
@@ -144,6 +198,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config.get("HTTPS"):
         app.config["SESSION_COOKIE_SECURE"] = True
     _behind_proxies(app)
+    if app.config.get("TRUSTED_HOSTS") is None:
+        public_host = urlsplit(str(app.config.get("PUBLIC_URL") or "")).hostname
+        app.config["TRUSTED_HOSTS"] = [public_host] if public_host else list(LOCAL_HOSTS)
 
     app.jinja_loader = ChoiceLoader(
         [
@@ -290,6 +347,15 @@ def _register_errors(app: Flask) -> None:
         if wants_json():
             return jsonify({"message": gettext("Send the request again")}), 400
         return render_template("errors/400.html"), 400
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(error: SecurityError) -> Any:
+        # A Host header not in TRUSTED_HOSTS (row 17): no URL adapter was bound, so the
+        # page's links are built on our own first trusted host, never on the one sent.
+        request_ctx.url_adapter = app.url_map.bind(
+            app.config["TRUSTED_HOSTS"][0], script_name=request.root_path or "/"
+        )
+        return _http(error)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:

@@ -5,8 +5,9 @@ and the case a reference in the address names (load-or-404, as the Flask tutoria
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from flask import abort, current_app, g
+from flask import abort, current_app, g, url_for
 
 from router import reference
 from router.assisted.staff import Staff
@@ -19,6 +20,16 @@ def core() -> LifeEventRouter:
     """The router core this app was built with (``create_app`` puts it in extensions)."""
     found: LifeEventRouter = current_app.extensions["router"]
     return found
+
+
+def public_url_for(endpoint: str, **values: Any) -> str:
+    """An absolute link to this service, on its configured public address
+    (``TUO_PUBLIC_URL``) rather than whatever Host header a request came with (issue 13,
+    row 17); without one, the request's host, which ``TRUSTED_HOSTS`` limits."""
+    base = str(current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+    if base:
+        return base + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
 
 
 def current_staff() -> Staff | None:

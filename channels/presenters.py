@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_babel import format_date, format_datetime, gettext
+from flask_babel import format_date, format_datetime, gettext, ngettext
 
 from router import reference, routing
 from router.adapters.contract import Adapter
@@ -136,11 +136,26 @@ def task_done(task: str) -> str:
 # --- answers, times and places ---------------------------------------------------------
 
 
-def display_answer(event: EventType, field: str, value: Any) -> str:
-    """An answer as a person reads it: dates in words, options by their wording."""
+# Identifiers shown back to a citizen after the report is sent (the status page, "What
+# we shared"): only their last characters, enough to recognise, too few to use (row 1).
+MASKED_KINDS: dict[Kind, int] = {
+    Kind.NINO: 3,
+    Kind.DRIVING_LICENCE: 4,
+    Kind.SORT_CODE: 2,
+    Kind.ACCOUNT_NUMBER: 4,
+}
+
+
+def display_answer(event: EventType, field: str, value: Any, *, masked: bool = False) -> str:
+    """An answer as a person reads it: dates in words, options by their wording. With
+    ``masked``, identifiers (NI number, driving licence, bank details) show only their
+    last few characters: everywhere but the check-your-answers page they were typed for."""
     if value in ("", None):
         return gettext("Not given")
     q = event.question(field)
+    if masked and q.kind in MASKED_KINDS:
+        last = str(value).replace(" ", "").replace("-", "")[-MASKED_KINDS[q.kind] :]
+        return gettext("Ending %(last)s", last=last)
     if q.kind is Kind.DATE:
         return format_date(date.fromisoformat(value), "d MMMM y")
     if q.kind in (Kind.YES_NO, Kind.CHOICE):
@@ -237,6 +252,8 @@ def citizen_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
 ACTION_WORDS = {
     "signed_in": N_("Signed in"),
     "sign_in_refused": N_("Sign-in refused: wrong password"),
+    "sign_in_locked": N_("Sign-in locked after too many wrong passwords"),
+    "sign_in_unlocked": N_("Sign-in unlocked"),
     "viewed_case": N_("Viewed a report"),
     "served_from_another_branch": N_("Served a citizen whose report was for another branch"),
     "serve_refused": N_("Refused another branch’s report: the date of birth did not match"),
@@ -262,6 +279,11 @@ def audit_detail(entry: Entry) -> str:
         return gettext(EVENTS[entry.detail].title)
     if entry.action in (*ANOTHER_BRANCH, "branch_changed"):
         return branch_name(entry.detail)
+    if entry.action == "sign_in_locked" and entry.detail.isdigit():
+        minutes = int(entry.detail)
+        return ngettext("For %(num)d minute", "For %(num)d minutes", minutes)
+    if entry.action == "sign_in_unlocked":
+        return gettext("By %(who)s", who=entry.detail)
     return entry.detail
 
 

@@ -475,6 +475,17 @@ def staff_list() -> None:
         click.echo(f"{a.username:<24} {a.role:<8} {a.branch:<32} created {a.created_at}  {state}")
 
 
+@staff.command("unlock")
+@click.argument("username")
+def staff_unlock(username: str) -> None:
+    """Let an account sign in again after too many wrong passwords (audited)."""
+    account = core().desk.unlock(username, by="router staff unlock")
+    if account is None:
+        click.echo(f"There is no account {username.strip().lower()}.", err=True)
+        sys.exit(2)
+    click.echo(f"{account.username} can sign in again.")
+
+
 @staff.command("branches")
 @click.option("--near", default="", help="Only the 10 nearest to this postcode.")
 def staff_branches(near: str) -> None:

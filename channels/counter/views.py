@@ -137,11 +137,8 @@ def _safe_next(target: str | None) -> str:
     return url_for("counter.branch_queue")
 
 
-def sign_in_throttle() -> Throttle:
-    return core().throttle("counter-sign-in", limit=5)
-
-
 def address_throttle() -> Throttle:
+    """Wrong passwords from one client, whatever the user name."""
     return core().throttle("counter-sign-in-address", limit=30)
 
 
@@ -152,9 +149,9 @@ def sign_in() -> Any:
     if form.validate_on_submit():
         username = (form.username.data or "").strip().lower()
         address = request.remote_addr or "unknown"
-        wait = max(
-            sign_in_throttle().wait_seconds(username), address_throttle().wait_seconds(address)
-        )
+        # Each attempt is counted before it is tried (row 4), per (user, client) with a
+        # lock that grows, and per client (row 3): others cannot lock the clerk out.
+        wait = core().desk.sign_in_wait(username, address) or address_throttle().attempt(address)
         if wait:
             minutes = max(1, (wait + 59) // 60)
             return (
@@ -164,12 +161,12 @@ def sign_in() -> Any:
             )
         account = core().desk.sign_in(username, form.password.data or "")
         if account is None:
-            sign_in_throttle().failed(username)
-            address_throttle().failed(address)
+            core().desk.sign_in_failed(username, address)
             form.password.errors = [gettext("Enter a correct user name and password")]
             errors = [{"text": form.password.errors[0], "href": "#username"}]
         else:
-            sign_in_throttle().forget(username)
+            core().desk.sign_in_succeeded(username, address)
+            address_throttle().succeeded(address)
             # A new, empty session at sign-in: one planted before it is worth nothing, and
             # nothing the last person at this browser left is seen by the next.
             start_afresh()

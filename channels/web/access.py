@@ -21,5 +21,13 @@ def grant(ref: str) -> None:
         session.modified = True
 
 
+def revoke(ref: str) -> None:
+    """This session may no longer see case ``ref`` ("Sign out of this report")."""
+    seen: list[str] = session.get(SEEN, [])
+    if ref in seen:
+        seen.remove(ref)
+        session.modified = True
+
+
 def allowed(ref: str) -> bool:
     return ref in session.get(SEEN, [])

@@ -16,15 +16,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
-from channels.context import core, find_case
+from channels.context import core, find_case, public_url_for
 from channels.web import openapi
 from router import reference
 from router.clients import ApiClient, submission_digest
 from router.exceptions import SubmissionKeyReused, ValidationFailed
+from router.throttle import Throttle
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -130,23 +131,47 @@ def submit() -> Any:
         body["reported_already"] = True
     if result.secret:
         body["secret"] = result.secret
-        body["status_url"] = url_for(
-            "status.show", ref=reference.display(result.ref), s=result.secret, _external=True
+        body["status_url"] = public_url_for(
+            "status.show", ref=reference.display(result.ref), s=result.secret
         )
     return jsonify(body), 201 if result.created else 200
+
+
+# Compared against when there is no case (or it is another client's), so a miss costs
+# the same compare as a wrong secret (issue 13, row 14).
+_NO_CASE_SECRET_HASH = reference.hash_secret("there is no case with this secret")
+
+
+def secret_throttle() -> Throttle:
+    """Wrong case secrets (and unknown references) per API client."""
+    return core().throttle("api-case-secret", limit=20)
 
 
 @bp.get("/cases/<ref>")
 def case_status(ref: str) -> Any:
     canonical = reference.normalise(ref)
     secret = request.headers.get("X-Case-Secret", "")
-    not_found = _problem(404, gettext("No case was found with that reference and secret"))
+    client = _client()
     case = find_case(canonical) if canonical is not None and secret else None
     # Another client's case is answered as no case at all: it learns nothing of it.
-    if case is None or not _client().sent(case.channel):
-        return not_found
-    if not reference.secret_matches(secret, case.secret_hash):
-        return not_found
+    mine = case is not None and client.sent(case.channel)
+    stored = case.secret_hash if case is not None and mine else _NO_CASE_SECRET_HASH
+    matches = reference.secret_matches(secret, stored)  # always one compare, hit or miss
+    if case is None or not mine or not matches:
+        # A right secret is never slowed; wrong ones are counted, and past the limit
+        # refused for a while.
+        wait = secret_throttle().attempt(client.name)
+        if wait:
+            response, status = _problem(
+                429,
+                gettext(
+                    "This API key has sent too many wrong references or secrets. Wait "
+                    "for the seconds in the Retry-After header, then try again"
+                ),
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response, status
+        return _problem(404, gettext("No case was found with that reference and secret"))
     return jsonify(
         {
             "reference": case.display_ref,

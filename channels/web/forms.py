@@ -211,10 +211,15 @@ class OnBehalfForm(FlaskForm):
 
 
 class FindCaseForm(FlaskForm):
-    """Find a case by its reference and a date of birth given in it."""
+    """Find a case by its reference and the reporter's own date of birth and postcode."""
 
     reference = StringField(widget=TextInput())
     date_of_birth = DateParts(widget=TranslatedDateInput())
+    postcode = StringField(widget=TextInput())
+
+
+class SignOutOfReportForm(FlaskForm):
+    """Sign out of a report on the status page (only the CSRF token is checked)."""
 
 
 class ChooseBranchForm(FlaskForm):

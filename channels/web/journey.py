@@ -29,7 +29,7 @@ from flask_babel import gettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
-from channels.context import core, current_staff
+from channels.context import core, current_staff, public_url_for
 from channels.presenters import (
     CITIZEN_CONFIDENCE_WORDS,
     IDENTITY_OUTCOMES,
@@ -482,7 +482,7 @@ def done(event_name: str) -> Any:
         return redirect(url_for(".begin", event_name=event.name))
     case = core().case(journey["ref"])
     titles = adapter_titles(core().adapters)
-    status_link = url_for("status.show", ref=case.display_ref, s=journey["secret"], _external=True)
+    status_link = public_url_for("status.show", ref=case.display_ref, s=journey["secret"])
     waiting = [
         (name, delivery_words(d.state, d.detail)[0])
         for name, d in case.deliveries.items()

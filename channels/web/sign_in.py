@@ -32,7 +32,7 @@ from flask import (
 from requests import RequestException
 from werkzeug.wrappers import Response
 
-from channels.context import case_or_404, core
+from channels.context import case_or_404, core, public_url_for
 from channels.web import identity
 from channels.web.access import allowed
 from router.catalogue import EVENTS
@@ -57,9 +57,7 @@ OUTCOMES = (
 
 
 def redirect_uri() -> str:
-    return str(
-        current_app.config.get("OIDC_REDIRECT_URI") or url_for("sign_in.callback", _external=True)
-    )
+    return str(current_app.config.get("OIDC_REDIRECT_URI") or public_url_for("sign_in.callback"))
 
 
 def begin(target: str) -> Response | None:

@@ -2,8 +2,10 @@
 next, what was shared with whom and when; kept live by htmx while anything is pending.
 
 A reference alone reveals nothing: the page needs the secret from the confirmation
-link, or the reference and a date of birth given in the case. Wrong guesses are
-counted per reference and per address and, past a few, refused for a while.
+link, or the reference with the reporter's own date of birth and the postcode given in
+the report (not any date of birth in the case: a baby's has few candidates). Wrong
+guesses are counted per (reference, client) and per client and, past a few, refused
+for a while; a right secret is never refused.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    flash,
     make_response,
     redirect,
     render_template,
@@ -38,8 +41,9 @@ from channels.presenters import (
     when,
 )
 from channels.web import forms, identity, sign_in
-from channels.web.access import allowed, grant
+from channels.web.access import allowed, grant, revoke
 from router import reference, validators
+from router import throttle as throttling
 from router.assisted import branches
 from router.cases import PENDING_STATES, Case, DeliveryState
 from router.catalogue import EVENTS, Role
@@ -53,24 +57,23 @@ POLL_SECONDS = 2
 
 
 def throttle() -> Throttle:
+    """Wrong guesses at one reference from one client."""
     return core().throttle("status", limit=5)
 
 
 def address_throttle() -> Throttle:
+    """Wrong guesses from one client, whatever the reference."""
     return core().throttle("status-address", limit=20)
 
 
-def _whos(ref: str) -> tuple[tuple[Throttle, str], ...]:
-    return ((throttle(), ref), (address_throttle(), request.remote_addr or "unknown"))
+def _client() -> str:
+    return request.remote_addr or "unknown"
 
 
-def _wait(ref: str) -> int:
-    return max(t.wait_seconds(who) for t, who in _whos(ref))
-
-
-def _failed(ref: str) -> None:
-    for t, who in _whos(ref):
-        t.failed(who)
+def _checks(ref: str) -> list[tuple[Throttle, str]]:
+    # Per (reference, client) and per client, never per reference alone: a stranger who
+    # heard a reference read aloud cannot lock its citizen out (issue 13, row 2).
+    return [(throttle(), f"{ref} {_client()}"), (address_throttle(), _client())]
 
 
 def _too_many(wait: int) -> Response:
@@ -83,32 +86,39 @@ def _too_many(wait: int) -> Response:
 
 @bp.route("", methods=["GET", "POST"])
 def find() -> Any:
-    """Find a case by its reference and a date of birth given in it."""
+    """Find a case by its reference and the reporter's date of birth and postcode."""
     form = forms.FindCaseForm()
     if not form.is_submitted() and request.args.get("ref"):
         form.reference.data = request.args["ref"][:20]
     if form.validate_on_submit():
         ref = _reference(form)
         born = _date_of_birth(form)
-        if ref is not None and born is not None:
-            wait = _wait(ref)
+        postcode = _postcode(form)
+        if ref is not None and born is not None and postcode is not None:
+            # Counted first, in one atomic step, then refused past the limit (row 4).
+            checks = _checks(ref)
+            wait = throttling.attempt(checks)
             if wait:
                 return _too_many(wait)
             case = find_case(ref)
-            if case is not None and born in _dates_of_birth(case):
-                throttle().forget(ref)
+            if case is not None and _reporter_matches(case, born, postcode):
+                throttling.succeeded(checks)  # a right answer is never a failure
+                throttle().forget(checks[0][1])
                 grant(ref)
                 return redirect(url_for(".show", ref=case.display_ref))
-            _failed(ref)  # the next try past the limit is refused, above
             form.reference.errors = [
                 gettext(
-                    "We could not find a case with that reference and date of birth. "
-                    "Check both and try again"
+                    "We could not find a report with that reference, date of birth "
+                    "and postcode. Check them and try again"
                 )
             ]
     errors = [
         {"text": form[name].errors[0], "href": anchor}
-        for name, anchor in (("reference", "#reference"), ("date_of_birth", "#date_of_birth-day"))
+        for name, anchor in (
+            ("reference", "#reference"),
+            ("date_of_birth", "#date_of_birth-day"),
+            ("postcode", "#postcode"),
+        )
         if form[name].errors
     ]
     return render_template("citizen/find.html", form=form, errors=errors), (400 if errors else 200)
@@ -133,7 +143,7 @@ def _date_of_birth(form: forms.FindCaseForm) -> str | None:
         return validators.parse_date(form.date_of_birth.data or {}).isoformat()
     except validators.Invalid as problem:
         messages = {
-            "required": gettext("Enter a date of birth given in the report"),
+            "required": gettext("Enter your date of birth"),
             "incomplete": gettext("Date of birth must include a day, month and year"),
         }
         form.date_of_birth.errors = [
@@ -142,14 +152,30 @@ def _date_of_birth(form: forms.FindCaseForm) -> str | None:
         return None
 
 
-def _dates_of_birth(case: Case) -> set[str]:
-    """Every date of birth the case holds: the reporter's, the person who died's..."""
+def _postcode(form: forms.FindCaseForm) -> str | None:
+    typed = (form.postcode.data or "").strip()
+    if not typed:
+        form.postcode.errors = [gettext("Enter the postcode you gave in the report")]
+        return None
+    try:
+        return validators.parse_postcode(typed)
+    except validators.Invalid:
+        form.postcode.errors = [gettext("Enter a real postcode, like SW1A 1AA")]
+        return None
+
+
+def _reporter_matches(case: Case, born: str, postcode: str) -> bool:
+    """The reporter's own date of birth, and a postcode given in the report (row 1):
+    not any date of birth in the case, as a baby's has at most 367 candidates."""
     event = EVENTS[case.event_type]
-    return {
-        str(case.answers[q.field])
-        for q in event.questions
-        if q.role is Role.DATE_OF_BIRTH and q.field in case.answers
-    }
+    postcodes = set()
+    for q in event.questions:
+        if q.role is Role.POSTCODE and case.answers.get(q.field):
+            try:
+                postcodes.add(validators.parse_postcode(case.answers[q.field]))
+            except validators.Invalid:
+                continue
+    return event.reporter.date_of_birth(case.answers) == born and postcode in postcodes
 
 
 @bp.get("/<ref>")
@@ -158,23 +184,48 @@ def show(ref: str) -> Any:
     if canonical is None:
         abort(404)
     secret = request.args.get("s", "")
-    if not allowed(canonical):
-        if not secret:
-            return redirect(url_for(".find", ref=reference.display(canonical)))
-        wait = _wait(canonical)
-        if wait:
-            return _too_many(wait)
+    if secret:
         case = find_case(canonical)
-        if case is None or not reference.secret_matches(secret, case.secret_hash):
-            _failed(canonical)
+        # A right secret always opens the page, however many wrong guesses others made
+        # (row 2); it cannot be guessed (128 random bits). Wrong ones are counted.
+        if case is not None and reference.secret_matches(secret, case.secret_hash):
+            grant(canonical)
+        elif not allowed(canonical):
+            wait = throttling.attempt(_checks(canonical))
+            if wait:
+                return _too_many(wait)
             return redirect(url_for(".find", ref=reference.display(canonical)))
-        grant(canonical)
+        # Granted: now the same page at a clean address, so the secret leaves the
+        # address bar and the browser's history (row 20).
+        return redirect(_clean_url(canonical))
+    if not allowed(canonical):
+        return redirect(url_for(".find", ref=reference.display(canonical)))
     view = _view(case_or_404(canonical))
     outcome = sign_in.take_outcome(canonical)
     if outcome in IDENTITY_OUTCOMES:
         kind, message = IDENTITY_OUTCOMES[outcome]
         view["outcome"] = {"kind": kind, "text": gettext(message)}
     return render_template("citizen/status.html", **view)
+
+
+def _clean_url(canonical: str) -> str:
+    address = url_for(".show", ref=reference.display(canonical))
+    lang = request.args.get("lang")
+    return f"{address}?lang={lang}" if lang in ("en", "cy") else address
+
+
+@bp.post("/<ref>/sign-out")
+def sign_out(ref: str) -> Any:
+    """End this browser's access to the report: its link or details are needed again."""
+    canonical = reference.normalise(ref)
+    if canonical is None:
+        abort(404)
+    form = forms.SignOutOfReportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    revoke(canonical)
+    flash(gettext("You have signed out of this report."))
+    return redirect(url_for(".find", ref=reference.display(canonical)))
 
 
 @bp.get("/<ref>/deliveries")
@@ -207,7 +258,9 @@ def _view(case: Case) -> dict[str, Any]:
                 "fields": [
                     {
                         "key": {"text": gettext(event.label(f))},
-                        "value": {"text": display_answer(event, f, case.answers.get(f))},
+                        "value": {
+                            "text": display_answer(event, f, case.answers.get(f), masked=True)
+                        },
                     }
                     for f in d.fields
                 ],

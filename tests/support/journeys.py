@@ -143,7 +143,17 @@ def submit_sample(client: FlaskClient, event_name: str) -> Sent:
     return done_page(client, event_name)
 
 
-def find_case(client: FlaskClient, ref: str, born: list[str]) -> TestResponse:
+# The death sample's informant (who reports it): their date of birth and the postcode.
+INFORMANT_BORN = ["19", "7", "1944"]
+DEATH_POSTCODE = "LS1 4AP"
+
+
+def find_case(
+    client: FlaskClient, ref: str, born: list[str], postcode: str = DEATH_POSTCODE
+) -> TestResponse:
+    """Find a report on the status page by its reference, the reporter's date of birth
+    and the postcode given in it."""
     url = f"/status?ref={ref}"
     token = csrf_token(soup(client.get(url)))
-    return client.post(url, data={"csrf_token": token, "reference": ref, "date_of_birth": born})
+    data = {"csrf_token": token, "reference": ref, "date_of_birth": born, "postcode": postcode}
+    return client.post(url, data=data)

@@ -207,7 +207,7 @@ def test_the_api_opens_no_session_and_takes_its_language_from_the_request(
 ) -> None:
     """A browser that chose Welsh on the pages keeps its cookie; the API neither reads
     nor writes that session, and answers in the language the request itself asks for."""
-    client.get("/?lang=cy")
+    client.get("/report/moving_house?lang=cy")  # a journey started: a session
     sessions = set(redis.keys(keys.WEB_SESSION_PREFIX + "*"))
     assert sessions and client.get_cookie("tuo_session") is not None
     data = sample("moving_house")

@@ -236,8 +236,8 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
     # The status page: one row per delivery with its tag, and what was shared with whom.
     case = CaseStore(redis).load(one_case_ref(redis))
     assert case.display_ref == done.display
-    page = client_request.get(done.status_link)
-    assert_in_language(page, lang, done.status_link)
+    page = client_request.get(done.status_link, follow_redirects=True)
+    assert_in_language(page, lang, f"/status/{done.display}")  # the secret is gone
     deliveries = page.select_one("#deliveries")
     assert deliveries is not None
     items = deliveries.select(".govuk-task-list__item")

@@ -15,7 +15,7 @@ from router import reference
 from router.assisted import branches
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
-from tests.support.journeys import find_case, submit_sample
+from tests.support.journeys import INFORMANT_BORN, find_case, submit_sample
 from tests.support.pages import PageClient, error_of, path_of, soup, text
 from tests.support.samples import sample, submit_to_core
 from tests.support.sign_in import prove_online
@@ -24,7 +24,8 @@ from tests.support.sign_in import prove_online
 
 
 NOT_FOUND = (
-    "We could not find a case with that reference and date of birth. Check both and try again"
+    "We could not find a report with that reference, date of birth and postcode. "
+    "Check them and try again"
 )
 
 
@@ -68,7 +69,9 @@ def test_a_status_link_without_its_secret_sends_you_to_find_your_report(
     find = stranger.get(f"/status?ref={sent.display}")
     assert find.select_one("input#reference")["value"] == sent.display
     assert "Pendleton" not in text(find)
-    owner = stranger.get(sent.status_link)  # the link from the confirmation opens it
+    owner = stranger.get(
+        sent.status_link, follow_redirects=True
+    )  # the link from the confirmation opens it
     assert text(owner.find("h1")) == "Progress of your report"
 
 
@@ -77,7 +80,7 @@ def test_a_death_is_found_by_reference_and_the_date_of_birth_of_the_person_who_d
 ) -> None:
     sent = submit_sample(client, "death")
     stranger = app.test_client()
-    found = find_case(stranger, sent.display, ["3", "2", "1941"])
+    found = find_case(stranger, sent.display, INFORMANT_BORN)
     assert found.status_code == 302
     assert path_of(found.location) == f"/status/{sent.display}"
     page = soup(stranger.get(found.location))
@@ -100,7 +103,7 @@ def test_wrong_dates_of_birth_get_a_message_then_too_many_attempts(
     assert sixth.status_code == 429
     assert int(sixth.headers["Retry-After"]) > 0
     assert text(soup(sixth).find("h1")) == "Too many attempts"
-    right = find_case(guesser, sent.display, ["3", "2", "1941"])
+    right = find_case(guesser, sent.display, INFORMANT_BORN)
     assert right.status_code == 429  # even the right answer waits now
 
 
@@ -140,7 +143,7 @@ def test_while_deliveries_are_pending_the_fragment_asks_to_be_polled(
     deliveries = fragment(client_request, sent.display)
     assert deliveries["hx-get"] == f"/status/{sent.display}/deliveries"
     assert str(deliveries["hx-trigger"]).startswith("every ")
-    page = client_request.get(sent.status_link).select_one("#deliveries")
+    page = client_request.get(sent.status_link, follow_redirects=True).select_one("#deliveries")
     assert page is not None and page["hx-get"] == f"/status/{sent.display}/deliveries"
     tags = [text(t) for t in deliveries.select(".govuk-tag")]
     # The register confirmed the birth, so DWP goes; HMRC (Child Benefit) waits for the
@@ -171,7 +174,7 @@ def test_polling_stops_once_every_organisation_is_told(
     for heading in headings:
         said = heading.find_next_sibling("p")
         assert said is not None and text(said).startswith("Sent on "), text(heading)
-    page = client_request.get(sent.status_link).select_one("#deliveries")
+    page = client_request.get(sent.status_link, follow_redirects=True).select_one("#deliveries")
     assert page is not None and not page.has_attr("hx-get")
 
 
@@ -190,7 +193,7 @@ def test_a_death_confirmed_by_the_register_says_so_and_waits_for_nobody(
     core: LifeEventRouter, client: FlaskClient
 ) -> None:
     sent = submit_to_core(core, "death", confidence=None)
-    page = soup(client.get(sent.status_link))
+    page = soup(client.get(sent.status_link, follow_redirects=True))
     said = how_we_know(page)
     assert len(said) == 2, said
     assert said[0].startswith("The death was confirmed against the register on ")
@@ -205,7 +208,7 @@ def test_a_move_nobody_proved_says_what_waits_and_the_two_ways_to_prove_it(
 ) -> None:
     sent = submit_to_core(core, "moving_house", confidence=None)
     case = core.case(sent.ref)
-    page = soup(client.get(sent.status_link))
+    page = soup(client.get(sent.status_link, follow_redirects=True))
     for name in ("council", "dvla", "dwp", "hmrc"):
         tag = page.select_one(f"#status-{name} .govuk-tag")
         assert text(tag) == "Waiting for you to prove your identity", name
