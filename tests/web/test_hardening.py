@@ -43,7 +43,8 @@ def test_row_5_with_proxy_hops_each_client_is_told_apart(
     redis: Redis, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ROUTER_PROXY_HOPS", "1")
-    client = _app(redis_server).test_client()
+    public = ["tell-us-once.example.gov.uk", "localhost"]
+    client = _app(redis_server, TRUSTED_HOSTS=public).test_client()
     seen = client.get(
         "/_test/whoami",
         headers={
