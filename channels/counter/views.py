@@ -46,7 +46,8 @@ from channels.presenters import (
     waiting_for,
     when,
 )
-from router import reference, validators
+from channels.web.forms import checked_date_of_birth
+from router import reference
 from router.assisted import branches
 from router.assisted.desk import DOCUMENTS
 from router.assisted.staff import Staff
@@ -330,17 +331,9 @@ def serve(ref: str) -> Any:
 
 
 def _date_of_birth(form: forms.ServeForm) -> str | None:
-    try:
-        return validators.parse_date(form.date_of_birth.data or {}).isoformat()
-    except validators.Invalid as problem:
-        messages = {
-            "required": gettext("Enter the date of birth the citizen gives"),
-            "incomplete": gettext("Date of birth must include a day, month and year"),
-        }
-        form.date_of_birth.errors = [
-            messages.get(problem.key) or gettext("Date of birth must be a real date")
-        ]
-        return None
+    return checked_date_of_birth(
+        form.date_of_birth, gettext("Enter the date of birth the citizen gives")
+    )
 
 
 @bp.route("/cases/<ref>", methods=["GET"])

@@ -22,6 +22,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 )
 from wtforms import BooleanField, Field, RadioField, SelectChoice, SelectMultipleField, StringField
 
+from router import validators
 from router.catalogue import Kind, Question
 
 # Sizes and browser hints per kind of answer (GOV.UK: size a field to its answer).
@@ -224,3 +225,17 @@ class SignOutOfReportForm(FlaskForm):
 
 class ChooseBranchForm(FlaskForm):
     """Choose a Post Office branch from the finder's list (the CSRF token is checked)."""
+
+
+def checked_date_of_birth(field: Field, required: str) -> str | None:
+    """A date of birth typed in ``field`` (day, month, year boxes), as an ISO date; or
+    None, with the field's error set (``required`` when it was left blank)."""
+    try:
+        return validators.parse_date(field.data or {}).isoformat()
+    except validators.Invalid as problem:
+        messages = {
+            "required": required,
+            "incomplete": gettext("Date of birth must include a day, month and year"),
+        }
+        field.errors = [messages.get(problem.key) or gettext("Date of birth must be a real date")]
+        return None

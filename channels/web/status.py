@@ -42,6 +42,7 @@ from channels.presenters import (
 )
 from channels.web import forms, identity, sign_in
 from channels.web.access import allowed, grant, revoke
+from channels.web.forms import checked_date_of_birth
 from router import reference, validators
 from router import throttle as throttling
 from router.assisted import branches
@@ -139,17 +140,7 @@ def _reference(form: forms.FindCaseForm) -> str | None:
 
 
 def _date_of_birth(form: forms.FindCaseForm) -> str | None:
-    try:
-        return validators.parse_date(form.date_of_birth.data or {}).isoformat()
-    except validators.Invalid as problem:
-        messages = {
-            "required": gettext("Enter your date of birth"),
-            "incomplete": gettext("Date of birth must include a day, month and year"),
-        }
-        form.date_of_birth.errors = [
-            messages.get(problem.key) or gettext("Date of birth must be a real date")
-        ]
-        return None
+    return checked_date_of_birth(form.date_of_birth, gettext("Enter your date of birth"))
 
 
 def _postcode(form: forms.FindCaseForm) -> str | None:
