@@ -3,7 +3,9 @@
 One hash per case holds the answers, the routing plan and each delivery's state
 (fields ``d:<department>:<attribute>``), so reading a whole case is one command and
 moving a delivery on is one pipelined write. A list beside it keeps the timestamped
-history. Personal data lives only here (and with the departments it is sent to).
+history. Personal data lives only here (and with the departments it is sent to), and
+only sealed (router.sealing): each answer in its own field ``a:<name>``, bound to its
+case and field, opened only when it is read.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -21,7 +23,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from router import keys, reference
+from router import keys, reference, sealing
 from router.adapters.contract import Notification, Receipt
 from router.exceptions import UnknownCase, UnknownDelivery
 from router.routing import Decision, RoutingPlan
@@ -59,7 +61,8 @@ COUNTER_VALIDITY = timedelta(days=28)
 # of each command to run, in order.
 # ARGV: the reference; the claim's time to live in seconds, or ""; the commands as one
 # JSON array, each [name, arguments after its key...], every argument a string (one
-# argument, not ~90: redis-py packs each argument in Python, ~10% of a submission).
+# argument, not ~90: redis-py packs each argument in Python, ~10% of a submission), or
+# for a binary argument (a sealed answer) the number of the ARGV that holds it.
 # Returns {0} if the case key exists (a reference collision: nothing written), {1, ref}
 # if another submission holds the claim (nothing written), else {2, replies...}: every
 # command's reply in order (a nil reply is false, so it keeps its place).
@@ -79,12 +82,101 @@ end
 local commands = cjson.decode(ARGV[3])
 local replies = {2}
 for i, command in ipairs(commands) do
+  for j = 2, #command do
+    if type(command[j]) == 'number' then command[j] = ARGV[command[j]] end
+  end
   replies[i + 1] = redis.call(command[1], KEYS[first + i - 1], unpack(command, 2))
 end
 return replies
 """
 _COLLISION, _HELD, _COMMITTED = 0, 1, 2
 _CASE_WRITES = 2  # HSET of the case hash and RPUSH of its history, before ``also``'s
+_FIRST_BINARY = 4  # the ARGV of the first binary argument (after ref, ttl, commands)
+
+
+def answer_context(ref: str, name: str) -> str:
+    """What a sealed answer is bound to: its case and field."""
+    return f"case:{ref}/{keys.answer_field(name)}"
+
+
+def field_context(ref: str, name: str) -> str:
+    """What another sealed field of a case (its identity check) is bound to."""
+    return f"case:{ref}/{name}"
+
+
+class Answers(Mapping[str, Any]):
+    """A case's answers as stored: each sealed on its own and opened only when it is read,
+    so a worker opens only the fields its department declared, at the moment of sending,
+    and a view of states and times opens none. Reading one needs the master key."""
+
+    def __init__(self, ref: str, stored: Mapping[str, bytes], ring: sealing.KeyRing | None) -> None:
+        self._ref = ref
+        self._stored = dict(stored)
+        self._ring = ring
+        self._opened: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._opened:
+            return self._opened[name]
+        raw = self._stored[name]
+        if sealing.is_sealed(raw):
+            if self._ring is None:
+                raise sealing.KeyProblem("this store opens no sealed answers")
+            raw = self._ring.open(raw, answer_context(self._ref, name))
+        value = json.loads(raw)
+        self._opened[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._stored
+
+    def __repr__(self) -> str:
+        return f"Answers({sorted(self._stored)})"  # names only, never a value
+
+
+class SealedRecord(Mapping[str, str]):
+    """A small JSON record sealed as one field (the counter's identity check), opened on
+    first read."""
+
+    def __init__(self, stored: bytes | None, context: str, ring: sealing.KeyRing | None) -> None:
+        self._stored = stored
+        self._context = context
+        self._ring = ring
+        self._opened: dict[str, str] | None = None
+
+    def _record(self) -> dict[str, str]:
+        if self._opened is None:
+            raw = self._stored
+            if raw is None:
+                self._opened = {}
+            else:
+                if sealing.is_sealed(raw):
+                    if self._ring is None:
+                        raise sealing.KeyProblem("this store opens no sealed fields")
+                    raw = self._ring.open(raw, self._context)
+                self._opened = json.loads(raw)
+        return self._opened
+
+    def __getitem__(self, name: str) -> str:
+        return self._record()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._record())
+
+    def __len__(self) -> int:
+        return len(self._record())
+
+    def __bool__(self) -> bool:
+        return self._stored is not None
+
+    def __repr__(self) -> str:
+        return "SealedRecord(...)"
 
 
 @dataclass(frozen=True)
@@ -156,7 +248,7 @@ class HistoryEntry:
 class Case:
     ref: str
     event_type: str
-    answers: dict[str, Any]
+    answers: Mapping[str, Any]
     consent: list[str]
     plan: RoutingPlan
     channel: str
@@ -169,7 +261,7 @@ class Case:
     branch: str = ""
     help_requested: bool = False
     tasks_done: dict[str, dict[str, str]] = field(default_factory=dict)
-    identity: dict[str, str] = field(default_factory=dict)
+    identity: Mapping[str, str] = field(default_factory=dict)
     submitted_by: str = ""
     # The retry policy its deliveries follow, "max,base,cap" (set by the submitter).
     retry: str = ""
@@ -243,7 +335,20 @@ class CaseStore:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self.ring = sealing.ring_for(redis)
         self._create = redis.register_script(CREATE_SCRIPT)
+
+    def seal(self, ref: str, name: str, plain: str) -> bytes:
+        """A field of case ``ref`` other than an answer (the identity check), sealed."""
+        return self.ring.seal(plain.encode(), field_context(ref, name))
+
+    def _sealed_answers(self, ref: str, answers: Mapping[str, Any]) -> dict[str, bytes]:
+        return {
+            keys.answer_field(name): self.ring.seal(
+                json.dumps(value, **_TIGHT).encode(), answer_context(ref, name)
+            )
+            for name, value in answers.items()
+        }
 
     # --- writing ------------------------------------------------------------------
 
@@ -274,7 +379,6 @@ class CaseStore:
         created_at = now_iso()
         mapping: dict[Any, Any] = {
             "event_type": event_type,
-            "answers": json.dumps(dict(answers), sort_keys=True, **_TIGHT),
             "consent": json.dumps(sorted(consent), **_TIGHT),
             "plan": json.dumps([_compact(d.to_dict()) for d in routing.decisions], **_TIGHT),
             "channel": channel,
@@ -299,7 +403,7 @@ class CaseStore:
             history.append(history_entry(d.department, state, detail, at=created_at))
         claim = keys.submission(submission_key) if submission_key else None
         claimed = False  # whether we took the claim through _claim (the slow path)
-        ref, case_key, writes = self._writes(mapping, history, also)
+        ref, case_key, writes = self._writes(mapping, answers, history, also)
         while True:
             try:
                 outcome, replies = self._run_create(case_key, ref, claim, writes)
@@ -313,7 +417,7 @@ class CaseStore:
                 if claimed and claim is not None:
                     self.redis.delete(claim)
                     claimed = False
-                ref, case_key, writes = self._writes(mapping, history, also)
+                ref, case_key, writes = self._writes(mapping, answers, history, also)
                 continue
             if outcome == _HELD and claim is not None:
                 # Another submission holds the key. The script stores a claim with its
@@ -329,16 +433,19 @@ class CaseStore:
     def _writes(
         self,
         mapping: dict[Any, Any],
+        answers: Mapping[str, Any],
         history: list[str],
         also: Callable[[Pipeline, str], None] | None,
     ) -> tuple[str, str, list[Any]]:
         """Draw a reference; return it, its case key and the commands that store it: the
-        case's own _CASE_WRITES, then those ``also`` adds."""
+        case's own _CASE_WRITES, then those ``also`` adds. The answers are sealed for
+        the reference drawn, as each is bound to its case."""
         ref = reference.new_reference()
         case_key = keys.case(ref)
         # Pipelines that only collect commands; never executed.
         case = self.redis.pipeline(transaction=False)
-        case.hset(case_key, mapping={"ref": ref, **mapping})
+        stored: dict[Any, Any] = {"ref": ref, **mapping, **self._sealed_answers(ref, answers)}
+        case.hset(case_key, mapping=stored)
         case.rpush(keys.history(ref), *history)
         more = self.redis.pipeline(transaction=False)
         if also is not None:
@@ -352,13 +459,15 @@ class CaseStore:
         and, once committed, each command's reply as a pipeline would give it."""
         script_keys = [case_key, *([claim] if claim else [])]
         listed = []
+        binary: list[bytes] = []
         for command, _options in commands:
             name, key, *rest = command
             script_keys.append(key)
-            listed.append([name, *map(_argument, rest)])
+            listed.append([name, *(_argument(value, binary) for value in rest)])
         commands_json = json.dumps(listed, **_TIGHT)
         raw = self._create(
-            keys=script_keys, args=[ref, keys.SUBMISSION_SECONDS if claim else "", commands_json]
+            keys=script_keys,
+            args=[ref, keys.SUBMISSION_SECONDS if claim else "", commands_json, *binary],
         )
         outcome = int(raw[0])
         if outcome != _COMMITTED:
@@ -460,6 +569,10 @@ class CaseStore:
     def load(self, ref: str) -> Case:
         return self.parse(ref, self.redis.hgetall(keys.case(ref)))
 
+    def parse(self, ref: str, raw: Mapping[Any, Any]) -> Case:
+        """A case from its stored hash (HGETALL's answer); its answers open when read."""
+        return parse(ref, raw, self.ring)
+
     def load_many(self, refs: Iterable[str]) -> list[Case | None]:
         """Several cases in one round trip; None for a reference with no case."""
         refs = list(refs)
@@ -474,54 +587,6 @@ class CaseStore:
             except UnknownCase:
                 cases.append(None)
         return cases
-
-    @staticmethod
-    def parse(ref: str, raw: Mapping[Any, Any]) -> Case:
-        """A case from its stored hash (HGETALL's answer)."""
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        if "event_type" not in data:
-            raise UnknownCase()
-        decisions = tuple(Decision.from_dict(d) for d in json.loads(data["plan"]))
-        case = Case(
-            ref=ref,
-            event_type=data["event_type"],
-            answers=json.loads(data["answers"]),
-            consent=json.loads(data["consent"]),
-            plan=RoutingPlan(data["event_type"], decisions),
-            channel=data["channel"],
-            created_at=data["created_at"],
-            secret_hash=data["secret_hash"],
-            flagged=data.get("flagged", ""),
-            branch=data.get("branch", ""),
-            help_requested=data.get("help") == "yes",
-            tasks_done=json.loads(data.get("counter_tasks", "{}")),
-            identity=json.loads(data.get("identity", "{}")),
-            submitted_by=data.get("submitted_by", ""),
-            retry=data.get("retry", ""),
-            evidence=Evidence.from_list(json.loads(data.get("evidence", "[]"))),
-            reporter=data.get("reporter", ""),
-            verifying=data.get("verifying") == "yes",
-            joined=data.get("joined", ""),
-        )
-        for d in case.plan.deliveries:
-            receipt = data.get(keys.delivery_field(d.department, "receipt"))
-            case.deliveries[d.department] = Delivery(
-                department=d.department,
-                state=DeliveryState(data[keys.delivery_field(d.department, "state")]),
-                mode=d.mode,
-                reason=d.reason,
-                fields=d.fields,
-                tasks=d.tasks,
-                attempts=int(data.get(keys.delivery_field(d.department, "attempts"), 0)),
-                detail=data.get(keys.delivery_field(d.department, "detail"), ""),
-                receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
-                updated_at=data.get(
-                    keys.delivery_field(d.department, "updated_at"), case.created_at
-                ),
-                sent_at=data.get(keys.delivery_field(d.department, "sent_at"), ""),
-                retries=int(data.get(keys.delivery_field(d.department, "retries"), 0)),
-            )
-        return case
 
     def history(self, ref: str) -> list[HistoryEntry]:
         return [
@@ -549,6 +614,67 @@ class CaseStore:
         return [_text(r) for r in self.redis.zrange(keys.FLAGGED, 0, -1)]  # type: ignore[arg-type]
 
 
+def parse(ref: str, raw: Mapping[Any, Any], ring: sealing.KeyRing | None = None) -> Case:
+    """A case from its stored hash (HGETALL's answer). Nothing sealed is opened here:
+    its answers (and identity check) open when read, with ``ring``."""
+    data: dict[str, str] = {}
+    stored: dict[str, bytes] = {}
+    identity: bytes | None = None
+    for k, v in raw.items():
+        name = _text(k)
+        if name.startswith(keys.ANSWER_PREFIX):
+            stored[name[len(keys.ANSWER_PREFIX) :]] = v if isinstance(v, bytes) else v.encode()
+        elif name == "identity":
+            identity = v if isinstance(v, bytes) else v.encode()
+        else:
+            data[name] = _text(v)
+    if "event_type" not in data:
+        raise UnknownCase()
+    if "answers" in data:  # stored before answers were sealed: one plain JSON field
+        stored = {
+            name: json.dumps(value).encode() for name, value in json.loads(data["answers"]).items()
+        }
+    decisions = tuple(Decision.from_dict(d) for d in json.loads(data["plan"]))
+    case = Case(
+        ref=ref,
+        event_type=data["event_type"],
+        answers=Answers(ref, stored, ring),
+        consent=json.loads(data["consent"]),
+        plan=RoutingPlan(data["event_type"], decisions),
+        channel=data["channel"],
+        created_at=data["created_at"],
+        secret_hash=data["secret_hash"],
+        flagged=data.get("flagged", ""),
+        branch=data.get("branch", ""),
+        help_requested=data.get("help") == "yes",
+        tasks_done=json.loads(data.get("counter_tasks", "{}")),
+        identity=SealedRecord(identity, field_context(ref, "identity"), ring),
+        submitted_by=data.get("submitted_by", ""),
+        retry=data.get("retry", ""),
+        evidence=Evidence.from_list(json.loads(data.get("evidence", "[]"))),
+        reporter=data.get("reporter", ""),
+        verifying=data.get("verifying") == "yes",
+        joined=data.get("joined", ""),
+    )
+    for d in case.plan.deliveries:
+        receipt = data.get(keys.delivery_field(d.department, "receipt"))
+        case.deliveries[d.department] = Delivery(
+            department=d.department,
+            state=DeliveryState(data[keys.delivery_field(d.department, "state")]),
+            mode=d.mode,
+            reason=d.reason,
+            fields=d.fields,
+            tasks=d.tasks,
+            attempts=int(data.get(keys.delivery_field(d.department, "attempts"), 0)),
+            detail=data.get(keys.delivery_field(d.department, "detail"), ""),
+            receipt=Receipt.from_dict(json.loads(receipt)) if receipt else None,
+            updated_at=data.get(keys.delivery_field(d.department, "updated_at"), case.created_at),
+            sent_at=data.get(keys.delivery_field(d.department, "sent_at"), ""),
+            retries=int(data.get(keys.delivery_field(d.department, "retries"), 0)),
+        )
+    return case
+
+
 # Stored JSON without the spaces json.dumps puts after separators.
 _TIGHT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 
@@ -558,8 +684,12 @@ def _compact(decision: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in decision.items() if v not in ((), []) and (k, v) != ("need", "P0")}
 
 
-def _argument(value: object) -> str:
-    """A command argument as the text redis-py would send (its Encoder's rules)."""
+def _argument(value: object, binary: list[bytes]) -> str | int:
+    """A command argument as the text redis-py would send (its Encoder's rules); bytes
+    go to ``binary`` (the script's ARGV from _FIRST_BINARY on) and are named by number."""
+    if isinstance(value, bytes):
+        binary.append(value)
+        return _FIRST_BINARY + len(binary) - 1
     if isinstance(value, str):
         return str(value)  # a StrEnum's value, not its name
     if isinstance(value, int | float) and not isinstance(value, bool):

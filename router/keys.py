@@ -13,8 +13,17 @@ from __future__ import annotations
 
 
 def case(ref: str) -> str:
-    """The case hash: answers, plan, channel, and each delivery's ``d:<dept>:<attr>``."""
+    """The case hash: each answer sealed in ``a:<field>`` (router.sealing), the plan,
+    channel, and each delivery's ``d:<dept>:<attr>``."""
     return f"case:{ref}"
+
+
+def answer_field(name: str) -> str:
+    """The field of the case hash that holds one answer, sealed."""
+    return f"a:{name}"
+
+
+ANSWER_PREFIX = "a:"
 
 
 def history(ref: str) -> str:
@@ -139,6 +148,15 @@ def person_cases(digest: str) -> str:
 
 PERSON_CASES_SECONDS = 28 * 24 * 3600
 DEATH_CLAIM_SECONDS = 30  # a claim whose case was never written runs out
+
+
+# --- sealing personal data (router.sealing) ---------------------------------------------
+
+# The data keys: "current" -> the id of the key new values are sealed under; "key:<id>"
+# -> that data key, wrapped under the master key (which is never in Redis).
+KEY_RING = "keys:ring"
+# The rotation under way or last finished (router.rotation): its state and progress.
+ROTATION = "keys:rotation"
 
 
 # --- the JSON API's clients (router.clients) --------------------------------------------

@@ -4,6 +4,7 @@ member of staff signed in, real worker processes."""
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from router import sealing
 from router.adapters import mock_gro
 from router.adapters.registry import Registry
 from router.assisted.staff import StaffStore
@@ -23,6 +25,12 @@ from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.support.counter import HOME, PASSWORD, StaffClient, sign_in
 from tests.support.pages import PageClient, redirected_to
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The master key that opens the run's sealed data (router.sealing), for this process
+    # and every worker, web front door and command it starts.
+    os.environ.setdefault(sealing.MASTER_ENV, base64.b64encode(os.urandom(32)).decode())
 
 
 @pytest.fixture(scope="session")

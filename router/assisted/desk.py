@@ -245,7 +245,9 @@ class Desk:
 
         def change(pipe: Pipeline, case: Case) -> None:
             record = {"document": document, "last_four": tail, **_by(staff)}
-            pipe.hset(keys.case(ref), "identity", json.dumps(record))
+            pipe.hset(
+                keys.case(ref), "identity", self.store.seal(ref, "identity", json.dumps(record))
+            )
             done = {**case.tasks_done}
             if "identity_check" in case.counter_tasks:
                 done["identity_check"] = _by(staff)

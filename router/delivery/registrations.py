@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -66,7 +67,7 @@ class Registrations:
         self.store = CaseStore(redis)
         self._claim = redis.register_script(CLAIM_SCRIPT)
 
-    def find(self, event: EventType, answers: dict[str, object]) -> Entry | None:
+    def find(self, event: EventType, answers: Mapping[str, object]) -> Entry | None:
         """Ask the register, waiting no longer than its declared ``timeout``; raise
         ``Unavailable`` when it cannot answer (down, too slow, or it failed)."""
         assert event.registration is not None
@@ -102,7 +103,7 @@ class Registrations:
             raise ValidationFailed(errors)
         return self._proof(answers), entry
 
-    def _proof(self, answers: dict[str, object]) -> Proof:
+    def _proof(self, answers: Mapping[str, object]) -> Proof:
         assert self.source is not None
         how = "reference" if answers.get("registration_how") == "reference" else "entry"
         return Proof.registered(self.source.name, how)

@@ -21,7 +21,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from router import keys
+from router import keys, sealing
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import PENDING_STATES, CaseStore, delivery_id
@@ -305,7 +305,7 @@ def delivery_states(redis: Redis) -> dict[str, tuple[str, str]]:
         raw = pipe.execute()
     states: dict[str, tuple[str, str]] = {}
     for ref, data in zip(refs, raw, strict=True):
-        fields = {as_text(k): as_text(v) for k, v in data.items()}
+        fields = {as_text(k): as_text(v) for k, v in data.items() if not sealing.is_sealed(v)}
         for name, value in fields.items():
             if name.startswith("d:") and name.endswith(":state"):
                 department = name[2:-6]

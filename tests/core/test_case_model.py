@@ -7,7 +7,14 @@ from __future__ import annotations
 import pytest
 
 from router import reference
-from router.cases import Case, CaseStore, Delivery, DeliveryState, delivery_id, split_delivery_id
+from router.cases import (
+    Case,
+    Delivery,
+    DeliveryState,
+    delivery_id,
+    parse,
+    split_delivery_id,
+)
 from router.exceptions import UnknownDelivery
 from router.routing import Decision, RoutingPlan
 
@@ -59,7 +66,6 @@ def test_the_stored_help_flag_reads_back_as_it_was_given(stored: str | None, ask
     made = case()
     raw = {
         "event_type": made.event_type,
-        "answers": "{}",
         "consent": '["dvla"]',
         "plan": '[{"department":"dvla","mode":"assisted","reason":"r","tasks":["photo"]}]',
         "channel": "web",
@@ -69,7 +75,7 @@ def test_the_stored_help_flag_reads_back_as_it_was_given(stored: str | None, ask
     }
     if stored is not None:
         raw["help"] = stored
-    assert CaseStore.parse(made.ref, raw).help_requested is asked
+    assert parse(made.ref, raw).help_requested is asked
 
 
 def test_a_delivery_id_splits_back_only_with_a_valid_reference() -> None:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from router import keys, reference, routing
-from router.cases import DeliveryState
+from router import keys, reference, routing, sealing
+from router.cases import DeliveryState, answer_context
 from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
 from tests.support.identities import reporter_identity
@@ -187,7 +187,9 @@ def test_answers_in_any_script_are_stored_byte_for_byte(
     ref = core.submit(data["event"], data["answers"], data["consent"], identity=signed_in).ref
 
     assert core.case(ref).answers == clean
-    stored = redis.hget(keys.case(ref), "answers")
-    assert stored is not None and '🏠 Tŷ \\"Newydd\\"' in stored.decode()
+    stored = redis.hget(keys.case(ref), keys.answer_field("address_line_1"))
+    assert isinstance(stored, bytes) and sealing.is_sealed(stored)
+    opened = core.store.ring.open(stored, answer_context(ref, "address_line_1"))
+    assert opened.decode() == '"🏠 Tŷ \\"Newydd\\" \\\\ 14 Heol y Castell"'
     due = redis.zscore(keys.pending("dwp"), ref)
     assert due is not None and abs(due - time.time()) < 60

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.reference",
         "router.redis_server",
         "router.trust",
+        "router.sealing",
     ),
     ("router.catalogue",),
     ("router.adapters.contract",),
