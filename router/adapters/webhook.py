@@ -1,7 +1,8 @@
 """Webhook departments: a department that needs no code receives signed HTTP POSTs.
 
 ``router adapters add-webhook`` stores a department's URL, the fields it receives for
-each event and a generated signing secret in Redis (``keys.WEBHOOKS``);
+each event and a generated signing secret in Redis (``keys.WEBHOOKS``, the secret
+sealed: router.sealing);
 ``Registry.discover(redis)`` turns each stored config into an adapter class with
 ``adapter_class``, so webhook departments are delivered to like any other.
 
@@ -42,7 +43,7 @@ from typing import Any, ClassVar, cast
 from redis import Redis
 from standardwebhooks import Webhook
 
-from router import keys
+from router import keys, sealing
 from router.adapters import outbound
 from router.adapters.contract import (
     NAME,
@@ -94,13 +95,14 @@ class WebhookConfig:
     # A department on this machine (local tests, demos): http and loopback allowed.
     allow_http_loopback: bool = False
 
-    def to_json(self) -> str:
+    def to_json(self, ring: sealing.KeyRing) -> str:
+        """The config as stored: its secret sealed (router.sealing), the rest readable."""
         return json.dumps(
             {
                 "name": self.name,
                 "url": self.url,
                 "fields": {event: list(names) for event, names in self.fields.items()},
-                "secret": self.secret,
+                "secret": ring.seal_text(self.secret, secret_context(self.name)),
                 "title": self.title,
                 "timeout": self.timeout,
                 "needs": self.needs,
@@ -110,18 +112,23 @@ class WebhookConfig:
         )
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> WebhookConfig:
+    def from_json(cls, raw: str | bytes, ring: sealing.KeyRing) -> WebhookConfig:
         data = json.loads(raw)
         return cls(
             name=data["name"],
             url=data["url"],
             fields={event: tuple(names) for event, names in data["fields"].items()},
-            secret=data["secret"],
+            secret=ring.open_text(data["secret"], secret_context(data["name"])),
             title=data.get("title", ""),
             timeout=float(data.get("timeout", 10.0)),
             needs=dict(data.get("needs") or {}),
             allow_http_loopback=bool(data.get("allow_http_loopback", False)),
         )
+
+
+def secret_context(name: str) -> str:
+    """What a webhook department's sealed secret is bound to."""
+    return f"{keys.WEBHOOKS}:{name}/secret"
 
 
 def _new_secret() -> str:
@@ -252,7 +259,7 @@ def add_webhook(
         check_declaration(adapter_class(config))
     except RegistryError as error:
         raise WebhookConfigError(str(error)) from None
-    if not redis.hsetnx(keys.WEBHOOKS, name, config.to_json()):
+    if not redis.hsetnx(keys.WEBHOOKS, name, config.to_json(sealing.ring_for(redis))):
         raise WebhookConfigError(
             f"A webhook department named {name!r} already exists; choose another name or "
             f"remove it first (router adapters remove-webhook {name})"
@@ -267,11 +274,13 @@ def remove_webhook(redis: Redis, name: str) -> bool:
 
 def load_webhooks(redis: Redis) -> list[WebhookConfig]:
     """Every stored webhook department, by name. A config that cannot be read is
-    logged and skipped, so one bad entry does not stop every worker."""
+    logged and skipped, so one bad entry does not stop every worker. Their secrets are
+    opened here: a process that loads them needs the master key (router.sealing)."""
     configs = []
+    ring = sealing.ring_for(redis)
     for key, raw in redis.hgetall(keys.WEBHOOKS).items():
         try:
-            configs.append(WebhookConfig.from_json(raw))
+            configs.append(WebhookConfig.from_json(raw, ring))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             name = key.decode(errors="replace") if isinstance(key, bytes) else key
             log.error("webhook department %r: unreadable config (%s)", name, type(error).__name__)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from router import keys, routing
+from router import keys, routing, sealing
 from router.adapters import conformance
 from router.adapters.contract import Notification, PermanentError, RetryableError
 from router.adapters.registry import Registry
@@ -480,7 +480,8 @@ def test_add_webhook_stores_a_config_with_a_fresh_secret(redis: Redis) -> None:
     assert one.secret != two.secret
     assert one.title == "" and one.timeout == 10.0
     assert load_webhooks(redis) == [one, two]
-    assert WebhookConfig.from_json(one.to_json()) == one
+    ring = sealing.ring_for(redis)
+    assert WebhookConfig.from_json(one.to_json(ring), ring) == one
     assert redis.hexists(keys.WEBHOOKS, "coroners")
 
 

@@ -1,18 +1,28 @@
 """Issue 13, row 12: a webhook URL must not make the router send personal data to itself,
 a metadata service or a private network, nor in clear: https only, and addresses
-refused when the webhook is added and again at every connection (no DNS rebinding)."""
+refused when the webhook is added and again at every connection (no DNS rebinding); and
+its signing secret is sealed at rest (router.sealing)."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from typing import Any
 
 import pytest
 from redis import Redis
 
+from router import keys, sealing
 from router.adapters import outbound
 from router.adapters.contract import Notification, PermanentError
-from router.adapters.webhook import WebhookConfigError, adapter_class, add_webhook
+from router.adapters.webhook import (
+    WebhookConfig,
+    WebhookConfigError,
+    adapter_class,
+    add_webhook,
+    load_webhooks,
+)
 
 FIELDS = {"death": ("date_of_death",)}
 
@@ -96,3 +106,24 @@ def test_row_12_the_guard_connects_to_the_address_it_checked(
     )
     outbound._guarded_connect(False)(("coroners.example", 443))
     assert lookups == ["coroners.example"] and connected == [("93.184.216.34", 443)]
+
+
+def test_row_12_a_webhook_secret_is_sealed_at_rest(redis: Redis) -> None:
+    made = add_webhook(redis, "coroners", "https://coroners.example/hook", FIELDS)
+    stored = redis.hget(keys.WEBHOOKS, "coroners")
+    assert stored is not None
+    held = json.loads(stored)["secret"]
+    assert held.startswith(sealing.TEXT_PREFIX) and made.secret not in stored.decode()
+    # Every process with the master key opens it; a copy of Redis alone does not.
+    assert [c.secret for c in load_webhooks(redis)] == [made.secret]
+    stranger = sealing.KeyRing(redis, master=os.urandom(32))
+    with pytest.raises(sealing.KeyProblem):
+        WebhookConfig.from_json(stored, stranger)
+
+
+def test_row_12_a_sealed_secret_does_not_open_for_another_department(redis: Redis) -> None:
+    add_webhook(redis, "coroners", "https://coroners.example/hook", FIELDS)
+    stored = json.loads(redis.hget(keys.WEBHOOKS, "coroners") or b"{}")
+    stored["name"] = "copycat"  # its sealed secret copied into another department's config
+    with pytest.raises(sealing.KeyProblem):
+        WebhookConfig.from_json(json.dumps(stored), sealing.ring_for(redis))
