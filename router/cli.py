@@ -18,7 +18,7 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import redis_server, reference
+from router import redis_server, reference, sealing
 from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
@@ -32,8 +32,7 @@ from router.service import LifeEventRouter
 log = logging.getLogger(__name__)
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("ROUTER_DATA_DIR", ".router-data")).resolve()
+data_dir = sealing.data_dir
 
 
 def redis_url() -> str:
@@ -160,6 +159,10 @@ def up(host: str, port: int, no_web: bool) -> None:
         ) from None
     # A fresh checkout has no data folder yet when Redis is external (REDIS_URL).
     folder.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get(sealing.MASTER_ENV):
+        # The master key that opens the sealed personal data: made on the first start,
+        # 0600, beside the data (a deployment gives its own: router.sealing).
+        os.environ[sealing.KEY_FILE_ENV] = str(sealing.make_key_file(sealing.key_file()))
     _write_private(folder / "redis.url", server.url)  # it holds Redis's password
     redis = Redis.from_url(server.url)
     registry = Registry.discover(redis)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -14,7 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
+from router import keys, reference, sealing
 from tests.support.paths import EXAMPLES, ROOT
 from tests.support.processes import router_cli
 
@@ -33,6 +36,7 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
     env = dict(os.environ, ROUTER_DATA_DIR=str(tmp_path / "data"))
     env.pop("REDIS_URL", None)
     env.pop("ROUTER_ADAPTERS", None)
+    env.pop(sealing.MASTER_ENV)  # router up makes its own master key, in the data folder
     proc = subprocess.Popen(
         [sys.executable, "-m", "router", "up", "--port", "0"],
         env=env,
@@ -92,6 +96,17 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
             time.sleep(0.2)
         assert set(states.values()) == {"delivered"}, states
         assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir(), "append-only file on"
+        # The answers were sealed under the master key router up made (issue 14).
+        master = tmp_path / "data" / sealing.KEY_FILE
+        assert stat.S_IMODE(master.stat().st_mode) == 0o600
+        stored = Redis.from_url((tmp_path / "data" / "redis.url").read_text().strip())
+        names = [
+            k for k in stored.hkeys(keys.case(reference.normalise(ref))) if k.startswith(b"a:")
+        ]
+        assert names and all(
+            sealing.is_sealed(stored.hget(keys.case(reference.normalise(ref)), n)) for n in names
+        )
+        stored.close()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
