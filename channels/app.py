@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response
 from channels.web import identity
 from router.exceptions import StoreUnavailable
 from router.i18n import N_
+from router.sealing import KeyProblem, is_sealed
 from router.service import LifeEventRouter
 
 babel = Babel()
@@ -230,6 +231,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     sessions.init_app(app)
     _store_sessions_under_a_digest(app.session_interface)
+    _seal_sessions(app.session_interface, core.session_sealer())
     app.session_interface = _NoSessionForTheApi(app.session_interface)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -317,6 +319,36 @@ def _store_sessions_under_a_digest(interface: Any) -> None:
         return prefix + hashlib.sha256(sid.encode()).hexdigest()
 
     interface._get_store_id = store_id
+
+
+class _SealedSerializer:
+    """Flask-Session's serializer, sealing what it stores (router.sealing): a session
+    holds a journey's answers between pages, so it is personal data at rest. One that
+    does not open (a retired key, a tampered value) reads as no session."""
+
+    def __init__(self, inner: Any, sealer: Any) -> None:
+        self.inner = inner
+        self.sealer = sealer
+
+    def encode(self, session: Any) -> bytes:
+        return bytes(self.sealer.seal(self.inner.encode(session), SESSION_CONTEXT))
+
+    def decode(self, serialized: bytes) -> dict[str, Any]:
+        if not is_sealed(serialized):
+            return dict(self.inner.decode(serialized))  # kept before sessions were sealed
+        try:
+            plain = self.sealer.open(serialized, SESSION_CONTEXT)
+        except KeyProblem:
+            log.warning("a stored web session did not open; starting afresh")
+            return {}
+        return dict(self.inner.decode(plain))
+
+
+SESSION_CONTEXT = "web:session"
+
+
+def _seal_sessions(interface: Any, sealer: Any) -> None:
+    interface.serializer = _SealedSerializer(interface.serializer, sealer)
 
 
 def _behind_proxies(app: Flask) -> None:

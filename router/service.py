@@ -18,7 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, keys, routing, settings
+from router import catalogue, keys, routing, sealing, settings
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.assisted import audit
@@ -103,6 +103,10 @@ class LifeEventRouter:
         key = self.redis.get(keys.WEB_SECRET_KEY)
         assert isinstance(key, bytes)
         return key
+
+    def session_sealer(self) -> sealing.KeyRing:
+        """What seals the web sessions kept in this Redis (they hold journey answers)."""
+        return self.store.ring
 
     def session_store(self) -> tuple[Redis, str]:
         """Where web sessions are kept (Flask-Session's SESSION_REDIS and

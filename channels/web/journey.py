@@ -416,6 +416,9 @@ def _send(event: EventType, journey: dict[str, Any]) -> list[dict[str, str]]:
             for name, message in failed.errors.items()
         ]
     journey["ref"] = result.ref
+    # Sent: the answers are the case's now (sealed in the store). The session keeps
+    # only what the confirmation needs: the reference and the status secret.
+    journey["answers"] = {}
     _save()
     if not staff:
         grant(result.ref)

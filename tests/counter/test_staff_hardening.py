@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from flask import Flask
 from redis import Redis
 
-from router import cli, reference
+from router import cli, keys, reference
 from router.assisted import audit
 from router.assisted.staff import StaffStore
 from router.exceptions import ValidationFailed
@@ -44,13 +44,18 @@ def test_row_6_sign_out_clears_the_counter_session(
     address = answers["address_line_1"]
     ann = staff_client("ann", HOME)
     walk(ann, "moving_house", answers, prefix="/counter/report", stop_at="move_date")
-    assert keys_holding(redis, address), "the journey keeps its answers in the session"
+    with ann.session_transaction() as held:
+        kept = held["journeys:counter_journey"]["moving_house"]["answers"]
+        assert kept["address_line_1"] == address, "the journey keeps its answers"
+    sessions = set(redis.scan_iter(keys.WEB_SESSION_PREFIX + "*"))
+    assert sessions, "in the session store (sealed: router.sealing)"
     before = ann.get_cookie("tuo_session")
     assert before is not None
 
     assert redirected_to(post_form(ann, "/counter", {}, action="/counter/sign-out")) == SIGN_IN
 
     # Nothing of the citizen's is left in the session store, and the browser has a new id.
+    assert not any(redis.exists(key) for key in sessions)
     assert keys_holding(redis, address) == set()
     after = ann.get_cookie("tuo_session")
     assert after is None or after.value != before.value
