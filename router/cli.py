@@ -37,7 +37,8 @@ def data_dir() -> Path:
 
 
 def redis_url() -> str:
-    """``REDIS_URL``, else the address ``router up`` left in the data folder."""
+    """``REDIS_URL``, else the address ``router up`` left in the data folder (as its cli
+    user)."""
     url = os.environ.get("REDIS_URL", "").strip()
     if url:
         return url
@@ -160,11 +161,14 @@ def up(host: str, port: int, no_web: bool) -> None:
         ) from None
     # A fresh checkout has no data folder yet when Redis is external (REDIS_URL).
     folder.mkdir(parents=True, exist_ok=True)
-    _write_private(folder / "redis.url", server.url)  # it holds Redis's password
-    redis = Redis.from_url(server.url)
+    # Each process connects as its own Redis user (one URL for all when REDIS_URL is
+    # set); the `router` command run by hand finds the cli user's URL here.
+    cli_url = server.url_as("cli")
+    _write_private(folder / "redis.url", cli_url)  # it holds the cli user's password
+    redis = Redis.from_url(cli_url)
     registry = Registry.discover(redis)
     mock_gro.seed(redis)  # the mock register holds the sample events' registrations
-    supervisor = Supervisor(server.url, registry.names())
+    supervisor = Supervisor(server.url_as("worker"), registry.names())
     web: subprocess.Popen[bytes] | None = None
     identity: DevelopmentProvider | None = None
     stopping = stop_on_signals()
@@ -179,11 +183,13 @@ def up(host: str, port: int, no_web: bool) -> None:
             if port == 0 or not _port_free(host, port):
                 port = redis_server.free_port()
             identity = start_identity_provider()
-            web = start_web(server.url, host, port, identity.environment() if identity else None)
+            web = start_web(
+                server.url_as("web"), host, port, identity.environment() if identity else None
+            )
         where = (
             "external" if server.kind == "external" else f"{server.kind}, data in {server.data_dir}"
         )
-        click.echo(f"Redis: {redis_server.redacted(server.url)} ({where})")
+        click.echo(f"Redis: {redis_server.redacted(cli_url)} ({where})")
         click.echo(
             f"Workers: {supervisor.processes} processes serving {len(registry)} departments "
             f"({', '.join(registry.names())})"

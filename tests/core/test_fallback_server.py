@@ -62,7 +62,7 @@ def test_row_22_every_kind_of_report_is_stored_and_delivered_on_redis_6(
                 name, data["answers"], data["consent"], **evidence_for(name, data["answers"])
             ).ref
         )
-    WorkerProcess(fallback.url).run(burst=True)
+    WorkerProcess(fallback.url_as("worker")).run(burst=True)
     for ref in refs:
         for name, delivery in core.case(ref).deliveries.items():
             assert delivery.state in (DeliveryState.DELIVERED, DeliveryState.ASSISTED), name
