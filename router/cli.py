@@ -36,7 +36,8 @@ data_dir = sealing.data_dir
 
 
 def redis_url() -> str:
-    """``REDIS_URL``, else the address ``router up`` left in the data folder."""
+    """``REDIS_URL``, else the address ``router up`` left in the data folder (as its cli
+    user)."""
     url = os.environ.get("REDIS_URL", "").strip()
     if url:
         return url
@@ -163,11 +164,14 @@ def up(host: str, port: int, no_web: bool) -> None:
         # The master key that opens the sealed personal data: made on the first start,
         # 0600, beside the data (a deployment gives its own: router.sealing).
         os.environ[sealing.KEY_FILE_ENV] = str(sealing.make_key_file(sealing.key_file()))
-    _write_private(folder / "redis.url", server.url)  # it holds Redis's password
-    redis = Redis.from_url(server.url)
+    # Each process connects as its own Redis user (one URL for all when REDIS_URL is
+    # set); the `router` command run by hand finds the cli user's URL here.
+    cli_url = server.url_as("cli")
+    _write_private(folder / "redis.url", cli_url)  # it holds the cli user's password
+    redis = Redis.from_url(cli_url)
     registry = Registry.discover(redis)
     mock_gro.seed(redis)  # the mock register holds the sample events' registrations
-    supervisor = Supervisor(server.url, registry.names())
+    supervisor = Supervisor(server.url_as("worker"), registry.names())
     web: subprocess.Popen[bytes] | None = None
     identity: DevelopmentProvider | None = None
     stopping = stop_on_signals()
@@ -182,11 +186,13 @@ def up(host: str, port: int, no_web: bool) -> None:
             if port == 0 or not _port_free(host, port):
                 port = redis_server.free_port()
             identity = start_identity_provider()
-            web = start_web(server.url, host, port, identity.environment() if identity else None)
+            web = start_web(
+                server.url_as("web"), host, port, identity.environment() if identity else None
+            )
         where = (
             "external" if server.kind == "external" else f"{server.kind}, data in {server.data_dir}"
         )
-        click.echo(f"Redis: {redis_server.redacted(server.url)} ({where})")
+        click.echo(f"Redis: {redis_server.redacted(cli_url)} ({where})")
         click.echo(
             f"Workers: {supervisor.processes} processes serving {len(registry)} departments "
             f"({', '.join(registry.names())})"

@@ -186,3 +186,33 @@ def throttle(name: str, digest: str) -> str:
 WEB_SECRET_KEY = "web:secret-key"
 # Flask-Session keeps a journey's answers under this prefix, for two hours.
 WEB_SESSION_PREFIX = "web:session:"
+
+
+# --- who may touch what -------------------------------------------------------------------
+
+# RQ's own keys and pub/sub channels (its queues, jobs, registries, workers).
+RQ_PATTERN = "rq:*"
+# The mock departments' and the mock register's records (router.adapters.mocks), and an
+# installed adapter's own state, if it keeps any in Redis (docs/adapters.md).
+MOCK_PATTERN = "mock:*"
+ADAPTER_PATTERN = "adapter:*"
+
+# Every key a delivery worker touches: the Redis user workers run as may touch these and
+# no other (router.redis_server), so a worker never reads a web session, the CSRF key, a
+# staff account, an API client or the people key.
+WORKER_KEY_PATTERNS = (
+    case("*"),  # the case and its history
+    FLAGGED,
+    pending("*"),
+    SENDING,
+    DEAD_LETTERS,
+    VERIFYING,
+    wake("*"),
+    breaker("*"),  # and its probe
+    WEBHOOKS,  # the webhook departments, with their signing secrets (sealed)
+    KEY_RING,  # the data keys that open the answers it sends (router.sealing)
+    branch_queue("*"),  # evidence that arrives takes a case off its branch's queue
+    RQ_PATTERN,
+    MOCK_PATTERN,
+    ADAPTER_PATTERN,
+)

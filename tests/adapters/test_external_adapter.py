@@ -168,7 +168,7 @@ def test_real_worker_delivers_a_change_of_name(
         redis, registry, RetryPolicy(max_retries=2, base_seconds=1, cap_seconds=1)
     )
     event = sample("change_of_name")
-    env = _env(on_path, REDIS_URL=redis_server.url, PASSPORT_ADAPTER_DB=str(db))
+    env = _env(on_path, REDIS_URL=redis_server.url_as("worker"), PASSPORT_ADAPTER_DB=str(db))
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
         worker = subprocess.Popen(
@@ -286,7 +286,7 @@ def test_listed_and_passing_the_conformance_kit_from_the_command_line(
 ) -> None:
     env = _env(
         installed,
-        REDIS_URL=redis_server.url,
+        REDIS_URL=redis_server.url_as("cli"),
         PASSPORT_ADAPTER_DB=str(tmp_path / "check.sqlite3"),
     )
     listed = router_cli("adapters", "list", env=env)

@@ -24,14 +24,14 @@ DEATH_FIELDS = ("deceased_full_name", "date_of_death")
 def test_row_13_a_worker_asked_for_a_removed_department_serves_the_others(
     redis: Redis, redis_server: RedisServer
 ) -> None:
-    worker = WorkerProcess(redis_server.url, ["coroners", "dwp", "hmrc"])
+    worker = WorkerProcess(redis_server.url_as("worker"), ["coroners", "dwp", "hmrc"])
     assert worker.departments == ["dwp", "hmrc"]
 
 
 def test_row_13_the_supervisor_stops_serving_a_removed_department(
     redis: Redis, redis_server: RedisServer
 ) -> None:
-    supervisor = Supervisor(redis_server.url, ["coroners", "dwp"], processes=1)
+    supervisor = Supervisor(redis_server.url_as("worker"), ["coroners", "dwp"], processes=1)
     supervisor.start()
     try:
         assert supervisor.ensure(["dwp", "hmrc"]) == ["hmrc"]

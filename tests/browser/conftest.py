@@ -57,7 +57,7 @@ def live_server(
 
     app = create_app(
         {
-            "REDIS_URL": redis_server.url,
+            "REDIS_URL": redis_server.url_as("web"),
             "SECRET_KEY": "test",
             **identity_provider.settings(),
             **live_server_config,

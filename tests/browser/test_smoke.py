@@ -58,4 +58,7 @@ def test_scripts_run_under_the_content_security_policy(live_server: str, page: P
     page.goto(f"{live_server}/status")
     page.get_by_role("button").last.click()  # an error summary, focused by GOV.UK Frontend
     page.locator(".govuk-error-summary").wait_for()
+    # Let the page's fonts and images finish: closing it mid-download leaves the dev
+    # server's open file to a ResourceWarning, which fails the test at teardown.
+    page.wait_for_load_state("networkidle")
     assert not [p for p in problems if "Content Security Policy" in p], problems

@@ -392,7 +392,7 @@ def test_concurrent_idempotent(
 
     with world(tmp_path / "redis", monkeypatch) as w:
         w.faults(Faults(latency_ms=10))
-        app = create_app({"REDIS_URL": w.url, "SECRET_KEY": "x"})
+        app = create_app({"REDIS_URL": w.server.url_as("web"), "SECRET_KEY": "x"})
         server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
         serving = threading.Thread(target=server.serve_forever, name="chaos-web", daemon=True)
         serving.start()

@@ -86,7 +86,7 @@ class World:
         self.url = self.server.url
         self.redis = Redis.from_url(self.url)
         self.store = CaseStore(self.redis)
-        self.supervisor = Supervisor(self.url, DEPARTMENTS)
+        self.supervisor = Supervisor(self.server.url_as("worker"), DEPARTMENTS)
         # Processes our workers started (a forked RQ scheduler, say): a SIGKILLed worker
         # leaves them behind, so they are noted and stopped by pid at the end.
         self._descendants: set[tuple[int, str]] = set()

@@ -92,7 +92,7 @@ def test_the_command_adds_lists_and_revokes_clients_without_showing_keys_again(
     redis: Redis, redis_server: RedisServer
 ) -> None:
     runner = CliRunner()
-    env = {"REDIS_URL": redis_server.url}
+    env = {"REDIS_URL": redis_server.url_as("cli")}
     added = runner.invoke(
         main,
         [

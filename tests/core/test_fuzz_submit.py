@@ -67,7 +67,7 @@ FUZZ = settings(
 def test_any_json_gives_an_answer_not_a_crash(
     payload: Any, redis: Redis, redis_server: RedisServer
 ) -> None:
-    runner = CliRunner(env={"REDIS_URL": redis_server.url, "ROUTER_ADAPTERS": None})
+    runner = CliRunner(env={"REDIS_URL": redis_server.url_as("cli"), "ROUTER_ADAPTERS": None})
     _check(runner, redis, json.dumps(payload))
 
 
@@ -76,5 +76,5 @@ def test_any_json_gives_an_answer_not_a_crash(
 def test_any_text_gives_an_answer_not_a_crash(
     text: str, redis: Redis, redis_server: RedisServer
 ) -> None:
-    runner = CliRunner(env={"REDIS_URL": redis_server.url, "ROUTER_ADAPTERS": None})
+    runner = CliRunner(env={"REDIS_URL": redis_server.url_as("cli"), "ROUTER_ADAPTERS": None})
     _check(runner, redis, text)

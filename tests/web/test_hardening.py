@@ -19,7 +19,9 @@ SUBMIT = "/api/v1/submissions"
 
 
 def _app(redis_server: RedisServer, **config: Any) -> Flask:
-    app = create_app({"TESTING": True, "REDIS_URL": redis_server.url, "SECRET_KEY": "t", **config})
+    app = create_app(
+        {"TESTING": True, "REDIS_URL": redis_server.url_as("web"), "SECRET_KEY": "t", **config}
+    )
 
     @app.get("/_test/whoami")
     def whoami() -> Any:

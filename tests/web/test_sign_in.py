@@ -291,7 +291,7 @@ def test_without_a_provider_there_is_no_button_and_no_sign_in(
     app = create_app(
         {
             "TESTING": True,
-            "REDIS_URL": redis_server.url,
+            "REDIS_URL": redis_server.url_as("web"),
             "SECRET_KEY": "test",
         }
     )
@@ -324,7 +324,7 @@ def test_a_real_provider_is_told_who_we_are_with_a_signed_client_assertion(
     app = create_app(
         {
             "TESTING": True,
-            "REDIS_URL": redis_server.url,
+            "REDIS_URL": redis_server.url_as("web"),
             "SECRET_KEY": "test",
             "OIDC_PRIVATE_KEY": key.as_pem(private=True).decode(),
             **settings,
@@ -433,7 +433,7 @@ def test_a_real_provider_without_a_client_key_stops_the_app_from_starting(
         create_app(
             {
                 "TESTING": True,
-                "REDIS_URL": redis_server.url,
+                "REDIS_URL": redis_server.url_as("web"),
                 "SECRET_KEY": "test",
                 "OIDC_ISSUER": "https://oidc.integration.account.gov.uk",
                 "OIDC_CLIENT_ID": "tell-us-once",

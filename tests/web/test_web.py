@@ -64,8 +64,8 @@ def test_every_web_process_signs_forms_with_the_same_key(
     """gunicorn runs several processes: a form shown by one must be accepted by another."""
     from channels.app import create_app
 
-    first = create_app({"REDIS_URL": redis_server.url})
-    second = create_app({"REDIS_URL": redis_server.url})
+    first = create_app({"REDIS_URL": redis_server.url_as("web")})
+    second = create_app({"REDIS_URL": redis_server.url_as("web")})
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     browser = first.test_client()
     page = browser.get("/report/moving_house", follow_redirects=True).get_data(as_text=True)
