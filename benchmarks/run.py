@@ -37,7 +37,7 @@ from rq.serializers import JSONSerializer
 
 from benchmarks.procs import ROOT, Group
 from benchmarks.tasks import URL_VARIABLE, rq_record
-from router import keys, routing
+from router import keys, routing, sealing
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.delivery.batch import BATCH
@@ -1148,6 +1148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs = Path(tmp) / "logs"
         logs.mkdir()
         server = start_redis(Path(tmp) / "redis", fsync=args.fsync)
+        # Its own master key, as `router up` makes one, for this process and its workers.
+        os.environ.pop(sealing.MASTER_ENV, None)
+        os.environ[sealing.KEY_FILE_ENV] = str(sealing.make_key_file(Path(tmp) / "master.key"))
         redis = Redis.from_url(server.url)
         os.environ[URL_VARIABLE] = server.url  # for the peers' producer side
         info = redis.info("server")
