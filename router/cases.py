@@ -58,15 +58,21 @@ COUNTER_VALIDITY = timedelta(days=28)
 # Stores a new case in one round trip and one durable write (a script is atomic, and
 # with appendfsync always Redis syncs its effects before it answers).
 # KEYS: the case hash; the submission key's claim if ARGV[2] is not empty; then the key
-# of each command to run, in order.
+# of each command to run, in order; last, the key ring (router.sealing).
 # ARGV: the reference; the claim's time to live in seconds, or ""; the commands as one
 # JSON array, each [name, arguments after its key...], every argument a string (one
 # argument, not ~90: redis-py packs each argument in Python, ~10% of a submission), or
-# for a binary argument (a sealed answer) the number of the ARGV that holds it.
-# Returns {0} if the case key exists (a reference collision: nothing written), {1, ref}
-# if another submission holds the claim (nothing written), else {2, replies...}: every
+# for a binary argument (a sealed answer) the number of the ARGV that holds it; the id
+# of the data key the answers were sealed under, or "".
+# Returns {3} if that key is not the ring's current one (nothing written: a stale or
+# lost key would leave answers nobody can open), {0} if the case key exists (a
+# reference collision: nothing written), {1, ref} if another submission holds the
+# claim (nothing written), else {2, replies...}: every
 # command's reply in order (a nil reply is false, so it keeps its place).
 CREATE_SCRIPT = """
+if ARGV[4] ~= '' and redis.call('HGET', KEYS[#KEYS], 'current') ~= ARGV[4] then
+  return {3}
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
 end
@@ -89,9 +95,9 @@ for i, command in ipairs(commands) do
 end
 return replies
 """
-_COLLISION, _HELD, _COMMITTED = 0, 1, 2
+_COLLISION, _HELD, _COMMITTED, _STALE_KEY = 0, 1, 2, 3
 _CASE_WRITES = 2  # HSET of the case hash and RPUSH of its history, before ``also``'s
-_FIRST_BINARY = 4  # the ARGV of the first binary argument (after ref, ttl, commands)
+_FIRST_BINARY = 5  # the ARGV of the first binary argument (after ref, ttl, commands, key)
 
 
 def answer_context(ref: str, name: str) -> str:
@@ -342,13 +348,18 @@ class CaseStore:
         """A field of case ``ref`` other than an answer (the identity check), sealed."""
         return self.ring.seal(plain.encode(), field_context(ref, name))
 
-    def _sealed_answers(self, ref: str, answers: Mapping[str, Any]) -> dict[str, bytes]:
-        return {
+    def _sealed_answers(self, ref: str, answers: Mapping[str, Any]) -> tuple[dict[str, bytes], str]:
+        """Each answer sealed, and the id of the data key they were sealed under."""
+        if not answers:
+            return {}, ""
+        kid = self.ring.current()
+        sealed = {
             keys.answer_field(name): self.ring.seal(
-                json.dumps(value, **_TIGHT).encode(), answer_context(ref, name)
+                json.dumps(value, **_TIGHT).encode(), answer_context(ref, name), kid
             )
             for name, value in answers.items()
         }
+        return sealed, kid
 
     # --- writing ------------------------------------------------------------------
 
@@ -403,21 +414,24 @@ class CaseStore:
             history.append(history_entry(d.department, state, detail, at=created_at))
         claim = keys.submission(submission_key) if submission_key else None
         claimed = False  # whether we took the claim through _claim (the slow path)
-        ref, case_key, writes = self._writes(mapping, answers, history, also)
+        ref, case_key, writes, kid = self._writes(mapping, answers, history, also)
         while True:
             try:
-                outcome, replies = self._run_create(case_key, ref, claim, writes)
+                outcome, replies = self._run_create(case_key, ref, claim, writes, kid)
             except Exception:
                 with contextlib.suppress(RedisError):
                     self.redis.delete(case_key, *([claim] if claim else []))
                 raise
-            if outcome == _COLLISION:
-                # The rare collision: draw another reference. A claim we took names the
+            if outcome in (_COLLISION, _STALE_KEY):
+                # The rare collision: draw another reference (or the data key changed:
+                # seal again under the current one). A claim we took names the
                 # reference we lost: free it, to claim afresh.
                 if claimed and claim is not None:
                     self.redis.delete(claim)
                     claimed = False
-                ref, case_key, writes = self._writes(mapping, answers, history, also)
+                if outcome == _STALE_KEY:
+                    self.ring.refresh()
+                ref, case_key, writes, kid = self._writes(mapping, answers, history, also)
                 continue
             if outcome == _HELD and claim is not None:
                 # Another submission holds the key. The script stores a claim with its
@@ -436,24 +450,26 @@ class CaseStore:
         answers: Mapping[str, Any],
         history: list[str],
         also: Callable[[Pipeline, str], None] | None,
-    ) -> tuple[str, str, list[Any]]:
-        """Draw a reference; return it, its case key and the commands that store it: the
-        case's own _CASE_WRITES, then those ``also`` adds. The answers are sealed for
-        the reference drawn, as each is bound to its case."""
+    ) -> tuple[str, str, list[Any], str]:
+        """Draw a reference; return it, its case key, the commands that store it (the
+        case's own _CASE_WRITES, then those ``also`` adds) and the id of the data key
+        its answers were sealed under, for the reference drawn (each is bound to its
+        case)."""
         ref = reference.new_reference()
         case_key = keys.case(ref)
         # Pipelines that only collect commands; never executed.
         case = self.redis.pipeline(transaction=False)
-        stored: dict[Any, Any] = {"ref": ref, **mapping, **self._sealed_answers(ref, answers)}
+        sealed, kid = self._sealed_answers(ref, answers)
+        stored: dict[Any, Any] = {"ref": ref, **mapping, **sealed}
         case.hset(case_key, mapping=stored)
         case.rpush(keys.history(ref), *history)
         more = self.redis.pipeline(transaction=False)
         if also is not None:
             also(more, ref)
-        return ref, case_key, case.command_stack + more.command_stack
+        return ref, case_key, case.command_stack + more.command_stack, kid
 
     def _run_create(
-        self, case_key: str, ref: str, claim: str | None, commands: list[Any]
+        self, case_key: str, ref: str, claim: str | None, commands: list[Any], kid: str
     ) -> tuple[int, list[Any]]:
         """Run CREATE_SCRIPT: one round trip, one durable write. Returns the outcome
         and, once committed, each command's reply as a pipeline would give it."""
@@ -466,8 +482,8 @@ class CaseStore:
             listed.append([name, *(_argument(value, binary) for value in rest)])
         commands_json = json.dumps(listed, **_TIGHT)
         raw = self._create(
-            keys=script_keys,
-            args=[ref, keys.SUBMISSION_SECONDS if claim else "", commands_json, *binary],
+            keys=[*script_keys, keys.KEY_RING],
+            args=[ref, keys.SUBMISSION_SECONDS if claim else "", commands_json, kid, *binary],
         )
         outcome = int(raw[0])
         if outcome != _COMMITTED:

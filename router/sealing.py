@@ -143,8 +143,11 @@ class KeyRing:
 
     # --- sealing -----------------------------------------------------------------------
 
-    def seal(self, plain: bytes, context: str) -> bytes:
-        kid = self.current()
+    def seal(self, plain: bytes, context: str, kid: str = "") -> bytes:
+        """``plain`` sealed for ``context`` under the current data key (or ``kid``)."""
+        kid = kid or self.current()
+        if kid not in self._keys:
+            self._load(kid)
         nonce = os.urandom(NONCE)
         body = self._keys[kid].encrypt(nonce, plain, context.encode())
         return MARK + bytes.fromhex(kid) + nonce + body
@@ -207,6 +210,10 @@ class KeyRing:
         gone = [f"key:{kid}" for kid in kids if kid != self.current()]
         if gone:
             self.redis.hdel(keys.KEY_RING, *gone)
+        self._forget()
+
+    def refresh(self) -> None:
+        """Ask Redis again which data key is current, and load keys afresh."""
         self._forget()
 
     def _forget(self) -> None:

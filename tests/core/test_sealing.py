@@ -1,0 +1,44 @@
+"""router.sealing: the key ring in Redis, and what a case store does when the data key
+it holds is no longer the ring's current one."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from redis import Redis
+
+from router import keys, sealing
+from router.redis_server import RedisServer
+from router.service import LifeEventRouter
+from tests.support.identities import reporter_identity
+from tests.support.samples import sample
+
+
+def _submit(core: LifeEventRouter) -> str:
+    data = sample("moving_house")
+    identity = reporter_identity(data["event"], data["answers"])
+    return core.submit(data["event"], data["answers"], data["consent"], identity=identity).ref
+
+
+def test_a_case_is_never_sealed_under_a_key_the_ring_no_longer_holds(
+    core: LifeEventRouter, redis: Redis, redis_server: RedisServer
+) -> None:
+    _submit(core)  # the store now holds the ring's first data key
+    redis.delete(keys.KEY_RING)  # the ring lost (a flushed database), the key still held
+    ref = _submit(core)
+    # A fresh reader (another process) opens every answer of the new case.
+    fresh = Redis.from_url(redis_server.url)
+    answers = LifeEventRouter(fresh, core.adapters).case(ref).answers
+    assert dict(answers) == dict(core.case(ref).answers)
+    fresh.close()
+
+
+def test_a_value_sealed_under_one_master_key_does_not_open_under_another(redis: Redis) -> None:
+    mine = sealing.KeyRing(redis)
+    token = mine.seal(b"SX123456C", "case:X/a:nino")
+    assert mine.open(token, "case:X/a:nino") == b"SX123456C"
+    with pytest.raises(sealing.KeyProblem):
+        mine.open(token, "case:Y/a:nino")  # bound to its case and field
+    with pytest.raises(sealing.KeyProblem):
+        sealing.KeyRing(redis, master=os.urandom(32)).open(token, "case:X/a:nino")
