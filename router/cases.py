@@ -54,6 +54,10 @@ FINAL_STATES = frozenset(
 PENDING_STATES = frozenset({DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.RETRYING})
 
 COUNTER_VALIDITY = timedelta(days=28)
+# The purge (router.retention) first looks at a case this long after it is made (most
+# are settled by then), and again this often while it still has work to do: a case's
+# personal data is kept between the retention window and this much longer.
+RETENTION_LOOK_SECONDS = 3600
 
 # Stores a new case in one round trip and one durable write (a script is atomic, and
 # with appendfsync always Redis syncs its effects before it answers).
@@ -96,7 +100,9 @@ end
 return replies
 """
 _COLLISION, _HELD, _COMMITTED, _STALE_KEY = 0, 1, 2, 3
-_CASE_WRITES = 2  # HSET of the case hash and RPUSH of its history, before ``also``'s
+# HSET of the case hash, RPUSH of its history and ZADD to the purge's list, before
+# ``also``'s.
+_CASE_WRITES = 3
 _FIRST_BINARY = 5  # the ARGV of the first binary argument (after ref, ttl, commands, key)
 
 
@@ -281,6 +287,10 @@ class Case:
     # A death reported already: the first report's reference (for caseworkers only; a
     # channel says only that it was reported already). Its plan tells nobody.
     joined: str = ""
+    # When its personal data was erased (router.retention), and by what: "retention",
+    # "request" (an operator, for the citizen) or "citizen" (from the status page).
+    erased_at: str = ""
+    erased_by: str = ""
 
     @property
     def display_ref(self) -> str:
@@ -329,6 +339,21 @@ class Case:
 
     def delivery_id(self, department: str) -> str:
         return delivery_id(self.ref, department)
+
+    @property
+    def finished(self) -> bool:
+        """True when nothing is left to do for anyone: every delivery final, nothing
+        waiting for a counter, no registration being checked. Only a finished case's
+        personal data may be erased (router.retention)."""
+        return (
+            all(d.state in FINAL_STATES for d in self.deliveries.values())
+            and not self.at_counter
+            and not self.verifying
+        )
+
+    @property
+    def erased(self) -> bool:
+        return bool(self.erased_at)
 
     @property
     def settled(self) -> bool:
@@ -463,6 +488,7 @@ class CaseStore:
         stored: dict[Any, Any] = {"ref": ref, **mapping, **sealed}
         case.hset(case_key, mapping=stored)
         case.rpush(keys.history(ref), *history)
+        case.zadd(keys.RETENTION, {ref: time.time() + RETENTION_LOOK_SECONDS})
         more = self.redis.pipeline(transaction=False)
         if also is not None:
             also(more, ref)
@@ -671,6 +697,8 @@ def parse(ref: str, raw: Mapping[Any, Any], ring: sealing.KeyRing | None = None)
         reporter=data.get("reporter", ""),
         verifying=data.get("verifying") == "yes",
         joined=data.get("joined", ""),
+        erased_at=data.get("erased_at", ""),
+        erased_by=data.get("erased_by", ""),
     )
     for d in case.plan.deliveries:
         receipt = data.get(keys.delivery_field(d.department, "receipt"))

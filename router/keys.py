@@ -159,6 +159,20 @@ KEY_RING = "keys:ring"
 ROTATION = "keys:rotation"
 
 
+# --- retention (router.retention) ------------------------------------------------------
+
+# When the purge next looks at each case: reference -> epoch seconds. A case is listed
+# from its creation until its record is deleted.
+RETENTION = "retention:due"
+# Held by the worker running the purge, so one runs at a time across every host.
+RETENTION_LOCK = "retention:lock"
+# Every erasure of a case's personal data (by the purge, an operator or the citizen):
+# reference, when, by what, the departments told already. Trimmed by age.
+ERASURES = "audit:erasures"
+# The branch audit streams that exist (router.assisted.audit), for the purge to trim.
+AUDIT_STREAMS = "audit:streams"
+
+
 # --- the JSON API's clients (router.clients) --------------------------------------------
 
 # Every API client: name -> JSON (events, trust, rate, when created and revoked, the
@@ -211,6 +225,10 @@ WORKER_KEY_PATTERNS = (
     breaker("*"),  # and its probe
     WEBHOOKS,  # the webhook departments, with their signing secrets (sealed)
     KEY_RING,  # the data keys that open the answers it sends (router.sealing)
+    RETENTION,  # the purge runs in the workers' beat (router.retention)
+    RETENTION_LOCK,
+    "audit:*",  # the purge trims the audit streams and deletes a case's with its record
+    death("*"),  # and the death digests that go with a case's record
     branch_queue("*"),  # evidence that arrives takes a case off its branch's queue
     RQ_PATTERN,
     MOCK_PATTERN,

@@ -8,6 +8,7 @@ citizen.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -32,6 +33,7 @@ from router.delivery.registrations import Registrations
 from router.exceptions import SubmissionKeyReused, ValidationFailed
 from router.i18n import N_
 from router.people import People
+from router.retention import Retention
 from router.settings import RetryPolicy
 from router.throttle import Throttle
 from router.trust import Evidence, Identity, Proof
@@ -66,6 +68,7 @@ class LifeEventRouter:
         self.registrations = Registrations(redis, register.discover(), self.release)
         self.desk = Desk(redis, self.fanout, self.release)
         self.people = People(redis, self.store)
+        self.retention = Retention(redis, self.store)  # erasure on request; the purge
         self.staff: StaffStore = self.desk.staff
         self.clients = ApiClients(redis)  # the JSON API's partner channels and their keys
         self._looked_at = time.monotonic()
@@ -238,6 +241,9 @@ class LifeEventRouter:
             extra["submitted_by"] = submitted_by
         if first:
             extra["joined"] = first  # for caseworkers; never shown to this reporter
+        if claim:
+            # The death's digests go with its case's record (router.retention).
+            extra["death_keys"] = json.dumps(death_keys)
         at = ""
         if tasks or help_requested:
             at = branch or choose_branch(clean, tasks, welsh=welsh)

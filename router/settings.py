@@ -63,3 +63,39 @@ class RetryPolicy:
         except ValueError:
             return default
         return cls(max_retries=max_retries, base_seconds=base, cap_seconds=cap)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long a case keeps personal data, and its record without it (router.retention).
+
+    28 days after a case settles (every delivery final, nothing left for a counter):
+    Tell Us Once's reference lasts 28 days, so a citizen can still check, correct or ask
+    about what was sent as long as the reference works, and GOV.UK Notify's longest
+    choice is 90. The record without personal data (event type, channel, dates, each
+    department's outcome and receipt, counter actions by kind) is kept 13 months, for a
+    year's statistics and the ledger with a month's grace.
+    """
+
+    retain_days: int = 28
+    record_days: int = 395
+
+    @classmethod
+    def from_env(cls) -> RetentionPolicy:
+        policy = cls(
+            retain_days=_int("ROUTER_RETAIN_DAYS", cls.retain_days),
+            record_days=_int("ROUTER_RECORD_DAYS", cls.record_days),
+        )
+        if policy.retain_days < 1 or policy.record_days < policy.retain_days:
+            raise ValueError(
+                "ROUTER_RETAIN_DAYS must be at least 1, and ROUTER_RECORD_DAYS at least as long"
+            )
+        return policy
+
+    @property
+    def retain_seconds(self) -> float:
+        return self.retain_days * 86400.0
+
+    @property
+    def record_seconds(self) -> float:
+        return self.record_days * 86400.0

@@ -66,6 +66,7 @@ def record(
     }
     pipe = redis if isinstance(redis, Pipeline) else redis.pipeline(transaction=True)
     pipe.xadd(keys.branch_audit(branch), fields)  # type: ignore[arg-type]
+    pipe.sadd(keys.AUDIT_STREAMS, keys.branch_audit(branch))  # for the purge to trim
     if case:
         pipe.xadd(keys.case_audit(case), fields)  # type: ignore[arg-type]
     if pipe is not redis:

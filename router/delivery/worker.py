@@ -34,6 +34,7 @@ from router.delivery import batch, fanout, jobs, recovery
 from router.delivery.evidence import Release
 from router.delivery.queues import queue_for
 from router.delivery.registrations import Registrations
+from router.retention import PURGE_SECONDS, Retention
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,15 @@ class WorkerProcess:
         self.registrations = Registrations(
             self.redis, register.discover(), Release(self.redis, self.fanout)
         )
+        self.retention = Retention(self.redis)
+        self._purged_at = 0.0
         self.beat = recovery.Beat(self.step)
 
     def step(self) -> None:
         """One beat: renew this process's leases and wake keys, put back orphans (and
         drain their departments here and now), wake departments with due work, and ask
-        the register again about registrations it could not confirm before."""
+        the register again about registrations it could not confirm before; and, once a
+        minute across every worker, run the retention purge (router.retention)."""
         self.dispatcher.leases.renew()
         self.dispatcher.renew_wakes()
         orphans = recovery.sweep(self.redis, self.dispatcher.leases.lease_ms)
@@ -86,6 +90,9 @@ class WorkerProcess:
             self.take_over(orphans)
         self.fanout.wake(self.departments)
         self.registrations.retry_due()
+        if time.monotonic() - self._purged_at > PURGE_SECONDS:
+            self._purged_at = time.monotonic()
+            self.retention.run_if_due()
 
     def take_over(self, orphans: list[str]) -> None:
         """Drain the orphans' departments here, whoever holds their wake keys (the dead

@@ -1,0 +1,352 @@
+"""Personal data kept only as long as it is needed, and erased on request (issue 14).
+
+A case keeps its personal data (its sealed answers and identity check, its dead letters,
+its flag) until ``retain_days`` after it settles: every delivery final, nothing left for
+a counter, no registration being checked. It then shrinks to a record without personal
+data (event type, channel, dates, each department's outcome and receipt, what kind of
+thing each department was sent, counter actions by kind), which is deleted with its
+history, audit and death digests ``record_days`` after the erasure
+(settings.RetentionPolicy says why 28 days and 13 months).
+
+The purge runs in the workers' beat, one worker at a time (``keys.RETENTION_LOCK``), at
+most every PURGE_SECONDS. It reads only ``keys.RETENTION`` (reference -> when to look at
+it next; every case is listed from the moment it is made), so it touches a case a
+handful of times in its life, not every case on every run. Each look is one
+transaction that WATCHes the case: a delivery that moves on meanwhile makes it look
+again later, never erase a case with work pending. A look that is killed half-way has
+written nothing, so the purge is idempotent and survives kills.
+
+When a case settled is decided by the purge's own clock (``clock``; injected in tests
+and the year-long benchmark): the first look that finds it finished notes the time,
+and the length of its history, which every change of a delivery lengthens, so a case
+replayed and settled again is timed afresh. The data is erased at that time plus the
+window, so it is kept between 28 days and 28 days and RETENTION_LOOK_SECONDS after it
+settled, never less.
+
+An erasure (by the purge, ``router case erase``, or the citizen from the status page)
+is recorded in the case's history and in ``keys.ERASURES`` with the departments told
+already: we cannot unsend, but we can say who has it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis, WatchError
+from redis.client import Pipeline
+
+from router import keys
+from router.cases import (
+    RETENTION_LOOK_SECONDS,
+    Case,
+    CaseStore,
+    DeliveryState,
+    delivery_id,
+    history_entry,
+    parse,
+)
+from router.exceptions import UnknownCase
+from router.settings import RetentionPolicy
+
+log = logging.getLogger(__name__)
+
+# How often the purge runs, at most, across every worker (seconds).
+PURGE_SECONDS = 60
+# Cases looked at per batch (one transaction each).
+BATCH = 200
+# Who erased a case's personal data.
+BY_RETENTION, BY_REQUEST, BY_CITIZEN = "retention", "request", "citizen"
+ERASED_BY = (BY_RETENTION, BY_REQUEST, BY_CITIZEN)
+# The personal fields of a case hash, besides each answer's ``a:<name>``: the identity
+# check, answers stored before sealing, and the flag's reason (a department's words).
+PERSONAL_FIELDS = ("identity", "answers", "flagged")
+TOLD = frozenset({DeliveryState.DELIVERED, DeliveryState.COMPLETED_AT_COUNTER})
+
+
+class NotFinished(Exception):
+    """A case still has work to do: its personal data is needed."""
+
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__(", ".join(pending))
+        self.pending = pending
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did: when, and which departments had been told already."""
+
+    ref: str
+    at: str
+    by: str
+    told: tuple[str, ...]
+    already: bool = False  # erased before; nothing more was done
+
+
+@dataclass
+class Purged:
+    """What one purge did."""
+
+    looked: int = 0
+    settled: int = 0  # found finished for the first time: the window starts
+    erased: int = 0
+    deleted: int = 0  # records whose time was up
+    kept: int = 0  # still pending, or inside the window
+    trimmed: int = 0  # audit entries trimmed by age
+    refs: dict[str, list[str]] = field(default_factory=dict)  # what -> references
+
+    def add(self, what: str, ref: str) -> None:
+        setattr(self, what, getattr(self, what) + 1)
+        self.refs.setdefault(what, []).append(ref)
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def told(case: Case) -> list[str]:
+    """The departments a case's personal data was sent to."""
+    return sorted(name for name, d in case.deliveries.items() if d.state in TOLD)
+
+
+def pending_work(case: Case) -> list[str]:
+    """What a case still waits for, in words an operator reads (empty once finished)."""
+    waiting = [
+        f"{name} ({d.state})"
+        for name, d in sorted(case.deliveries.items())
+        if d.state not in (DeliveryState.DELIVERED, DeliveryState.FAILED)
+        and d.state != DeliveryState.COMPLETED_AT_COUNTER
+    ]
+    if case.at_counter and not any("assisted" in w for w in waiting):
+        waiting.append("a Post Office counter")
+    if case.verifying:
+        waiting.append("the register")
+    return waiting
+
+
+class Retention:
+    """The purge and erasure of one Redis's cases."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        store: CaseStore | None = None,
+        policy: RetentionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.store = store or CaseStore(redis)
+        self.policy = policy or RetentionPolicy.from_env()
+        self.clock = clock
+
+    # --- the purge -------------------------------------------------------------------
+
+    def run_if_due(self) -> Purged | None:
+        """The purge, if no other worker ran it in the last PURGE_SECONDS (the beat)."""
+        if not self.redis.set(keys.RETENTION_LOCK, "1", nx=True, ex=PURGE_SECONDS):
+            return None
+        purged = self.purge()
+        if purged.erased or purged.deleted or purged.trimmed:
+            log.info(
+                "retention: %d erased, %d records deleted, %d audit entries trimmed",
+                purged.erased,
+                purged.deleted,
+                purged.trimmed,
+            )
+        return purged
+
+    def purge(self, limit: int | None = None) -> Purged:
+        """Look at every case that is due (at most ``limit``), then trim the audits."""
+        purged = Purged()
+        now = self.clock()
+        while limit is None or purged.looked < limit:
+            batch = BATCH if limit is None else min(BATCH, limit - purged.looked)
+            due = self.redis.zrangebyscore(keys.RETENTION, "-inf", now, start=0, num=batch)
+            if not due:
+                break
+            for raw in due:
+                ref = _text(raw)  # type: ignore[arg-type]
+                purged.looked += 1
+                purged.add(self.look(ref, now), ref)
+            if len(due) < batch:
+                break
+        purged.trimmed = self.trim_audits(now)
+        return purged
+
+    def look(self, ref: str, now: float) -> str:
+        """Do what is due for one case; return what was done (a ``Purged`` count's name)."""
+        case_key = keys.case(ref)
+        outcome = "kept"
+
+        def attempt(pipe: Pipeline) -> None:
+            nonlocal outcome
+            raw = pipe.hgetall(case_key)
+            data = {_text(k): v for k, v in raw.items()}
+            if "event_type" not in data:
+                pipe.multi()
+                self._delete_record(pipe, ref, data)
+                outcome = "deleted"
+                return
+            erased_at = _text(data.get("erased_at", b""))
+            if erased_at:
+                until = epoch(erased_at) + self.policy.record_seconds
+                pipe.multi()
+                if now >= until:
+                    self._delete_record(pipe, ref, data)
+                    outcome = "deleted"
+                else:
+                    pipe.zadd(keys.RETENTION, {ref: until})
+                    outcome = "kept"
+                return
+            case = parse(ref, raw, self.store.ring)
+            if not case.finished:
+                pipe.multi()
+                pipe.hdel(case_key, "settled_at")
+                pipe.zadd(keys.RETENTION, {ref: now + RETENTION_LOOK_SECONDS})
+                outcome = "kept"
+                return
+            changes = int(pipe.llen(keys.history(ref)))
+            settled = _text(data.get("settled_at", b""))
+            at, _, seen = settled.partition("|")
+            if not settled or seen != str(changes):
+                pipe.multi()
+                pipe.hset(case_key, "settled_at", f"{iso(now)}|{changes}")
+                pipe.zadd(keys.RETENTION, {ref: now + self.policy.retain_seconds})
+                outcome = "settled"
+                return
+            until = epoch(at) + self.policy.retain_seconds
+            pipe.multi()
+            if now < until:
+                pipe.zadd(keys.RETENTION, {ref: until})
+                outcome = "kept"
+                return
+            self._erase(pipe, case, data, by=BY_RETENTION, reason="", now=now)
+            outcome = "erased"
+
+        try:
+            self.redis.transaction(attempt, case_key)
+        except WatchError:  # pragma: no cover - redis-py retries WatchError itself
+            return "kept"
+        return outcome
+
+    def trim_audits(self, now: float) -> int:
+        """Trim every audit stream to the record's window (XTRIM MINID)."""
+        oldest = f"{int((now - self.policy.record_seconds) * 1000)}-0"
+        streams = [_text(s) for s in self.redis.smembers(keys.AUDIT_STREAMS)]
+        streams.append(keys.ERASURES)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xtrim(stream, minid=oldest, approximate=False)
+            return sum(int(n) for n in pipe.execute())
+
+    # --- erasure on request ----------------------------------------------------------
+
+    def erase(self, ref: str, by: str, reason: str = "") -> Erasure:
+        """Erase case ``ref``'s personal data now (an operator's ``router case erase``,
+        or the citizen from the status page). Refused (``NotFinished``) while it still
+        has work to do; a case erased before is left as it is."""
+        if by not in ERASED_BY:
+            raise ValueError(f"unknown eraser {by!r}")
+        case_key = keys.case(ref)
+        result: Erasure | None = None
+
+        def attempt(pipe: Pipeline) -> None:
+            nonlocal result
+            raw = pipe.hgetall(case_key)
+            data = {_text(k): v for k, v in raw.items()}
+            case = parse(ref, raw, self.store.ring)  # UnknownCase if there is none
+            if case.erased:
+                pipe.multi()
+                result = Erasure(ref, case.erased_at, case.erased_by, tuple(told(case)), True)
+                return
+            if not case.finished:
+                raise NotFinished(pending_work(case))
+            pipe.multi()
+            result = self._erase(pipe, case, data, by=by, reason=reason, now=self.clock())
+
+        self.redis.transaction(attempt, case_key)
+        assert result is not None
+        return result
+
+    # --- the writes --------------------------------------------------------------------
+
+    def _erase(
+        self, pipe: Pipeline, case: Case, data: dict[str, Any], *, by: str, reason: str, now: float
+    ) -> Erasure:
+        """In a transaction: erase the case's personal data and everything that goes
+        with it, keep the record, and look at it again when the record's time is up."""
+        ref = case.ref
+        at = iso(now)
+        personal = [
+            name for name in data if name.startswith(keys.ANSWER_PREFIX) or name in PERSONAL_FIELDS
+        ]
+        if personal:
+            pipe.hdel(keys.case(ref), *personal)
+        pipe.hset(keys.case(ref), mapping={"erased_at": at, "erased_by": by})
+        pipe.rpush(keys.history(ref), history_entry("", "erased", by, at=at))
+        dead = [delivery_id(ref, name) for name in case.deliveries]
+        if dead:
+            pipe.hdel(keys.DEAD_LETTERS, *dead)
+        pipe.zrem(keys.FLAGGED, ref)
+        pipe.zrem(keys.VERIFYING, ref)
+        pipe.zadd(keys.RETENTION, {ref: now + self.policy.record_seconds})
+        sent = tuple(told(case))
+        entry = {"at": at, "case": ref, "by": by, "told": json.dumps(list(sent))}
+        if reason:
+            entry["reason"] = reason
+        pipe.xadd(keys.ERASURES, entry)  # type: ignore[arg-type]
+        return Erasure(ref, at, by, sent)
+
+    def _delete_record(self, pipe: Pipeline, ref: str, data: dict[str, Any]) -> None:
+        """In a transaction: the record's time is up (or its case is gone): delete it,
+        its history, its audit and the death digests that name it."""
+        pipe.delete(keys.case(ref), keys.history(ref), keys.case_audit(ref))
+        for key in json.loads(_text(data.get("death_keys", b"[]"))):
+            pipe.delete(key)
+        pipe.zrem(keys.RETENTION, ref)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def erasures(self, ref: str | None = None) -> list[dict[str, Any]]:
+        """The erasures recorded (of one case, with ``ref``), oldest first."""
+        found = []
+        for entry_id, fields in self.redis.xrange(keys.ERASURES):  # type: ignore[union-attr]
+            entry = {_text(k): _text(v) for k, v in fields.items()}  # type: ignore[union-attr]
+            if ref is None or entry.get("case") == ref:
+                entry["id"] = _text(entry_id)  # type: ignore[arg-type]
+                entry["told"] = json.loads(entry.get("told", "[]"))
+                found.append(entry)
+        return found
+
+    def index(self, refs: Iterable[str]) -> int:
+        """List cases the purge does not know yet (made before it existed): due now."""
+        now = self.clock()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.zadd(keys.RETENTION, {ref: now}, nx=True)
+            return sum(int(n) for n in pipe.execute())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+__all__ = [
+    "BY_CITIZEN",
+    "BY_REQUEST",
+    "BY_RETENTION",
+    "Erasure",
+    "NotFinished",
+    "Purged",
+    "Retention",
+    "UnknownCase",
+]
