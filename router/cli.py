@@ -18,7 +18,7 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import redis_server, reference, sealing
+from router import redis_server, reference, retention, sealing
 from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
@@ -397,6 +397,78 @@ def status(ref: str, as_json: bool) -> None:
             click.echo(f"  {decision.department:<10} {'not told':<21} {decision.reason}")
     if case.flagged:
         click.echo(f"Flagged for follow-up: {case.flagged}")
+
+
+@main.group("case")
+def case_group() -> None:
+    """A citizen's rights over their case: a copy of everything held, and erasure."""
+
+
+def _load_ref(router: LifeEventRouter, text: str) -> str:
+    ref = _case_ref(text)
+    if not router.store.exists(ref):
+        raise click.ClickException("No case has that reference.")
+    return ref
+
+
+@case_group.command("export")
+@click.argument("ref")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The file to write (readable by you only), or - for standard output.",
+)
+def case_export(ref: str, out: str) -> None:
+    """Write everything held about the case REF as JSON, for a subject access request:
+    answers, history, audit entries, what was shared with whom and when."""
+    router = core()
+    held = router.retention.export(_load_ref(router, ref))
+    text = json.dumps(held, indent=2, ensure_ascii=False) + "\n"
+    if out == "-":
+        click.echo(text, nl=False)
+        return
+    _write_private(Path(out), text)
+    click.echo(
+        f"Wrote everything held about case {held['reference']} to {out}: "
+        f"{len(held['answers'])} answers, {len(held['shared'])} departments told, "
+        f"{len(held['history'])} history entries, {len(held['audit'])} audit entries."
+    )
+
+
+@case_group.command("erase")
+@click.argument("ref")
+@click.option(
+    "--reason",
+    required=True,
+    help="Why, for the audit (a request's own reference, never the person's details).",
+)
+def case_erase(ref: str, reason: str) -> None:
+    """Erase the personal data of the case REF now, once it has nothing left to do. The
+    record of who was told stays for its 13 months; the erasure is audited."""
+    router = core()
+    canonical = _load_ref(router, ref)
+    if not reason.strip():
+        raise click.BadParameter("Say why the case is erased", param_hint="--reason")
+    try:
+        erasure = router.retention.erase(canonical, retention.BY_REQUEST, reason.strip())
+    except retention.NotFinished as busy:
+        raise click.ClickException(
+            f"Case {reference.display(canonical)} still has work to do ({busy}): its details "
+            "are needed until that is done. Erase it once everything is final."
+        ) from None
+    titles = {a.name: a.title for a in router.adapters}
+    shown = reference.display(canonical)
+    if erasure.already:
+        click.echo(f"Case {shown} was erased already, at {erasure.at} (by {erasure.by}).")
+    else:
+        click.echo(f"Erased the personal data of case {shown} at {erasure.at}.")
+    if erasure.told:
+        click.echo("These departments were told before, and keep what they were sent:")
+        for name in erasure.told:
+            click.echo(f"  {name:<10} {titles.get(name, name)}")
+    else:
+        click.echo("No department had been sent anything.")
 
 
 # --- operators ------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ from redis import Redis, WatchError
 from redis.client import Pipeline
 
 from router import keys
+from router.assisted import audit
 from router.cases import (
     RETENTION_LOOK_SECONDS,
     Case,
@@ -326,6 +327,64 @@ class Retention:
                 entry["told"] = json.loads(entry.get("told", "[]"))
                 found.append(entry)
         return found
+
+    def export(self, ref: str) -> dict[str, Any]:
+        """Everything held about case ``ref``, for a subject access request: its answers
+        and identity check (opened), what each department was sent and when, its history,
+        its counter audit, its erasures, and how long each part is kept."""
+        case = self.store.load(ref)  # UnknownCase if there is none
+        raw = self.redis.hget(keys.case(ref), "settled_at")
+        settled = _text(raw).partition("|")[0] if raw else ""
+        shared = [
+            {
+                "department": name,
+                "fields": list(d.fields),
+                "at": d.sent_at or d.updated_at,
+                "receipt": d.receipt.to_dict() if d.receipt else None,
+            }
+            for name, d in case.deliveries.items()
+            if d.state in TOLD
+        ]
+        kept: dict[str, str] = {}
+        if case.erased:
+            kept["personal_data_erased_at"] = case.erased_at
+            kept["record_deleted_after"] = iso(epoch(case.erased_at) + self.policy.record_seconds)
+        elif settled:
+            kept["settled_at"] = settled
+            kept["personal_data_erased_after"] = iso(epoch(settled) + self.policy.retain_seconds)
+        return {
+            "reference": case.display_ref,
+            "event_type": case.event_type,
+            "channel": case.channel,
+            "received_at": case.created_at,
+            "submitted_by": case.submitted_by,
+            "answers": dict(case.answers),
+            "consent": case.consent,
+            "identity_check": dict(case.identity),
+            "evidence": case.evidence.to_list(),
+            "deliveries": {
+                name: {
+                    "state": d.state.value,
+                    "mode": d.mode,
+                    "why": d.reason,
+                    "fields": list(d.fields),
+                    "attempts": d.attempts,
+                    "detail": d.detail,
+                    "sent_at": d.sent_at,
+                    "updated_at": d.updated_at,
+                    "receipt": d.receipt.to_dict() if d.receipt else None,
+                }
+                for name, d in case.deliveries.items()
+            },
+            "not_told": {d.department: d.reason for d in case.plan.decisions if not d.told},
+            "shared": shared,
+            "counter_tasks_done": case.tasks_done,
+            "history": [asdict(entry) for entry in self.store.history(ref)],
+            "audit": [asdict(entry) for entry in audit.for_case(self.redis, ref)],
+            "erasures": self.erasures(ref),
+            "retention": kept,
+            "exported_at": iso(self.clock()),
+        }
 
     def index(self, refs: Iterable[str]) -> int:
         """List cases the purge does not know yet (made before it existed): due now."""
