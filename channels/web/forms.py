@@ -223,6 +223,10 @@ class SignOutOfReportForm(FlaskForm):
     """Sign out of a report on the status page (only the CSRF token is checked)."""
 
 
+class DeleteDetailsForm(FlaskForm):
+    """Delete my details now, from the status page (only the CSRF token is checked)."""
+
+
 class ChooseBranchForm(FlaskForm):
     """Choose a Post Office branch from the finder's list (the CSRF token is checked)."""
 

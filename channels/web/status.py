@@ -10,7 +10,7 @@ for a while; a right secret is never refused.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import (
@@ -23,7 +23,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import format_date, gettext
 from werkzeug.wrappers import Response
 
 from channels.context import case_or_404, core, find_case
@@ -49,6 +49,7 @@ from router.assisted import branches
 from router.cases import PENDING_STATES, Case, DeliveryState
 from router.catalogue import EVENTS, Role
 from router.exceptions import ValidationFailed
+from router.retention import BY_CITIZEN, NotFinished
 from router.throttle import Throttle
 
 bp = Blueprint("status", __name__, url_prefix="/status")
@@ -250,7 +251,9 @@ def _view(case: Case) -> dict[str, Any]:
                     {
                         "key": {"text": gettext(event.label(f))},
                         "value": {
-                            "text": display_answer(event, f, case.answers.get(f), masked=True)
+                            "text": gettext("Deleted")
+                            if case.erased
+                            else display_answer(event, f, case.answers.get(f), masked=True)
                         },
                     }
                     for f in d.fields
@@ -285,7 +288,48 @@ def _view(case: Case) -> dict[str, Any]:
         "poll_seconds": POLL_SECONDS,
         "received_at": when(case.created_at),
         "today": date.today(),
+        **_erasure(case),
     }
+
+
+def _erasure(case: Case) -> dict[str, Any]:
+    """What the page says about deleting the citizen's details: when they were (and
+    until when the record without them is kept), or that they can ask for it now."""
+    policy = core().retention.policy
+    if case.erased:
+        erased = datetime.fromisoformat(case.erased_at)
+        return {
+            "erased_at": when(case.erased_at),
+            "erased_by_citizen": case.erased_by == BY_CITIZEN,
+            "record_until": format_date(erased + timedelta(days=policy.record_days), "d MMMM y"),
+        }
+    return {"may_erase": case.finished, "retain_days": policy.retain_days}
+
+
+@bp.route("/<ref>/delete", methods=["GET", "POST"])
+def delete(ref: str) -> Any:
+    """The citizen asks for their details to be deleted now, once everything is final."""
+    case = _seen_case(ref)
+    back = url_for(".show", ref=case.display_ref)
+    if case.erased:
+        return redirect(back)
+    if not case.finished:
+        return render_template("citizen/delete.html", case=case, back=back, busy=True), 409
+    form = forms.DeleteDetailsForm()
+    if form.validate_on_submit():
+        try:
+            core().retention.erase(case.ref, BY_CITIZEN)
+        except NotFinished:  # something moved on since the page was shown
+            return render_template("citizen/delete.html", case=case, back=back, busy=True), 409
+        return redirect(back + "#deleted")
+    return render_template(
+        "citizen/delete.html",
+        case=case,
+        back=back,
+        busy=False,
+        form=form,
+        retain_days=core().retention.policy.retain_days,
+    )
 
 
 @bp.route("/<ref>/branch", methods=["GET", "POST"])
