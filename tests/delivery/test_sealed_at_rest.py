@@ -5,6 +5,8 @@ they stand for the departments' systems, which hold what they were sent."""
 
 from __future__ import annotations
 
+import logging
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,9 @@ from flask import Flask
 from redis import Redis
 
 from router import catalogue
+from router.adapters.mocks import Faults, configure_faults
+from router.adapters.registry import Registry
+from router.cases import CaseStore
 from router.catalogue import Kind
 from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
@@ -111,3 +116,57 @@ def test_no_personal_answer_is_stored_in_plain_text(
     )
     for value in sorted(wanted):
         assert value.lower().encode() not in ours, value
+
+
+def _rq_payloads(commands: list[list[bytes]]) -> list[bytes]:
+    """Every RQ job's payload written to Redis (its ``data`` field, zlib-compressed JSON)."""
+    found = []
+    for command in commands:
+        if command[0].upper() in (b"HSET", b"HMSET") and command[1].startswith(b"rq:job:"):
+            pairs = command[2:]
+            for name, value in zip(pairs[::2], pairs[1::2], strict=True):
+                if name == b"data":
+                    found.append(zlib.decompress(value))
+    return found
+
+
+def test_no_personal_answer_is_in_a_log_line_or_a_job_payload(
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    app: Flask,
+    redis: Redis,
+    redis_server: RedisServer,
+    registry: Registry,
+) -> None:
+    """A journey per event, where every department fails once before it succeeds and one
+    never does (so the retry, failure and dead-letter paths log too): no personal answer
+    in any line the web front door or the workers logged, in any RQ job's payload, or in
+    any exception the web front door turned into a page."""
+    caplog.set_level(logging.DEBUG)
+    for name in registry.names():
+        configure_faults(redis, name, Faults(fail_first=1))
+    configure_faults(redis, "council", Faults(permanent_rate=1.0))
+    sizes = {p: p.stat().st_size for p in _aof_files(redis_server)}
+    pool = Supervisor(redis_server.url_as("worker"), registry.names())
+    pool.start()
+    wanted: set[str] = set()
+    try:
+        for name in samples():
+            wanted |= personal_answers(name)
+            sent = submit_sample(app.test_client(), name)
+            wait_settled(redis, sent.ref, timeout=60)
+    finally:
+        pool.stop()
+    assert CaseStore(redis).dead_letters(), "a department failed for good"
+    captured = capfd.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    lines += [record.getMessage() for record in caplog.records]
+    lines += [record.exc_text or "" for record in caplog.records]
+    assert any("retry" in line.lower() or "fail" in line.lower() for line in lines), lines[:20]
+    payloads = _rq_payloads(list(_commands(_appended(redis_server, sizes))))
+    assert payloads, "RQ jobs were enqueued"
+    logged = "\n".join(lines).lower()
+    queued = b"\n".join(payloads).lower()
+    for value in sorted(wanted):
+        assert value.lower() not in logged, value
+        assert value.lower().encode() not in queued, value
