@@ -35,6 +35,7 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from benchmarks import retention as retention_parts
 from benchmarks.procs import ROOT, Group
 from benchmarks.tasks import URL_VARIABLE, rq_record
 from router import keys, routing, sealing
@@ -55,6 +56,8 @@ PHASES: tuple[str, ...] = (
     "latency",
     "frontdoor",
     "memory",
+    "sealing",
+    "retention",
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -1046,12 +1049,20 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(PHASES),
         help=f"comma-separated parts to run (default all: {','.join(PHASES)})",
     )
+    parser.add_argument(
+        "--retention-days", type=int, help="days simulated, retention part (default 460)"
+    )
+    parser.add_argument(
+        "--retention-per-day", type=int, help="cases a day, retention part (default 40; quick 10)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
     args = parser.parse_args(argv)
     args.events = args.events or (200 if args.quick else 1000)
     args.latency_seconds = args.latency_seconds or (5.0 if args.quick else 10.0)
     args.memory_cases = args.memory_cases or (2000 if args.quick else 10000)
     args.front_door_seconds = args.front_door_seconds or (5.0 if args.quick else 10.0)
+    args.retention_days = args.retention_days or 460
+    args.retention_per_day = args.retention_per_day or (10 if args.quick else 40)
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(args.only) - set(PHASES)
     if unknown:
@@ -1131,6 +1142,27 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
         say(f"6. memory: {args.memory_cases} cases stored with no workers running ...")
         results.update(run_memory(ctx, cases))
         say(f"   {results['router_memory_bytes_per_case_alone']:.0f} B per case alone")
+
+    if "sealing" in args.only:
+        cases = workload(args.seed + 3, events, registry)
+        say(f"7. sealing: {events} events submitted and drained, sealed and in plain text ...")
+        results.update(retention_parts.run_sealing(ctx, cases))
+        say(
+            f"   submission {results['ratio_sealing_submit_on_vs_off']:.3f}x, delivery "
+            f"{results['ratio_sealing_delivery_on_vs_off']:.3f}x the time without sealing"
+        )
+
+    if "retention" in args.only:
+        cases = workload(args.seed + 4, 1000, registry)
+        say(
+            f"8. retention: {args.retention_days} simulated days of {args.retention_per_day} "
+            "cases, delivered by real workers, the purge on an injected clock ..."
+        )
+        results.update(
+            retention_parts.run_retention(
+                ctx, cases, args.retention_per_day, args.retention_days, say
+            )
+        )
 
     if "frontdoor" not in args.only:
         notes["frontdoor"] = "skipped (--only)"

@@ -22,6 +22,7 @@ from router.assisted.desk import DOCUMENTS
 from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
 from router.i18n import N_
+from router.retention import LAPSED
 from router.trust import Confidence, Proof
 
 # --- deliveries ------------------------------------------------------------------------
@@ -96,8 +97,20 @@ WAITING_NEXT_STEPS: dict[str, str] = {
 }
 
 
+# A delivery that waited for a Post Office visit that never came (router.retention).
+LAPSED_WORDS = (
+    N_("Not told"),
+    N_(
+        "This needed a visit to a Post Office, which was not made in time. To tell them "
+        "now, report it again or contact them yourself."
+    ),
+)
+
+
 def delivery_words(state: DeliveryState, detail: str = "") -> tuple[str, str]:
     """A delivery's tag and what happens next, translated: a waiting one says what for."""
+    if state == DeliveryState.FAILED and detail == LAPSED:
+        return gettext(LAPSED_WORDS[0]), gettext(LAPSED_WORDS[1])
     if state == DeliveryState.WAITING and detail in WAITING_LABELS:
         return gettext(WAITING_LABELS[detail]), gettext(WAITING_NEXT_STEPS[detail])
     return gettext(STATE_LABELS[state]), gettext(NEXT_STEPS[state])

@@ -23,6 +23,11 @@ replayed and settled again is timed afresh. The data is erased at that time plus
 window, so it is kept between 28 days and 28 days and RETENTION_LOOK_SECONDS after it
 settled, never less.
 
+What waits for a Post Office visit that never comes would keep a case for ever: a week
+after the date the citizen was given (28 days after the report, COUNTER_VALIDITY), the
+purge fails those deliveries ("lapsed"), takes the case off its branch's queue and flags
+it; the case then settles, and its window starts.
+
 An erasure (by the purge, ``router case erase``, or the citizen from the status page)
 is recorded in the case's history and in ``keys.ERASURES`` with the departments told
 already: we cannot unsend, but we can say who has it.
@@ -35,7 +40,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis, WatchError
@@ -44,6 +49,7 @@ from redis.client import Pipeline
 from router import keys
 from router.assisted import audit
 from router.cases import (
+    COUNTER_VALIDITY,
     RETENTION_LOOK_SECONDS,
     Case,
     CaseStore,
@@ -67,6 +73,10 @@ ERASED_BY = (BY_RETENTION, BY_REQUEST, BY_CITIZEN)
 # The personal fields of a case hash, besides each answer's ``a:<name>``: the identity
 # check, answers stored before sealing, and the flag's reason (a department's words).
 PERSONAL_FIELDS = ("identity", "answers", "flagged")
+# What waits for a Post Office visit lapses a week after the date the citizen was given
+# (a reference is good at a counter for COUNTER_VALIDITY, 28 days, as Tell Us Once's is).
+LAPSE_SECONDS = (COUNTER_VALIDITY + timedelta(days=7)).total_seconds()
+LAPSED = "lapsed"  # a delivery's detail when it failed so
 TOLD = frozenset({DeliveryState.DELIVERED, DeliveryState.COMPLETED_AT_COUNTER})
 
 
@@ -98,6 +108,7 @@ class Purged:
     erased: int = 0
     deleted: int = 0  # records whose time was up
     kept: int = 0  # still pending, or inside the window
+    lapsed: int = 0  # counter work that waited too long failed
     trimmed: int = 0  # audit entries trimmed by age
     refs: dict[str, list[str]] = field(default_factory=dict)  # what -> references
 
@@ -214,6 +225,8 @@ class Retention:
                 pipe.hdel(case_key, "settled_at")
                 pipe.zadd(keys.RETENTION, {ref: now + RETENTION_LOOK_SECONDS})
                 outcome = "kept"
+                if now >= epoch(case.created_at) + LAPSE_SECONDS and self._lapse(pipe, case):
+                    outcome = "lapsed"
                 return
             changes = int(pipe.llen(keys.history(ref)))
             settled = _text(data.get("settled_at", b""))
@@ -238,6 +251,31 @@ class Retention:
         except WatchError:  # pragma: no cover - redis-py retries WatchError itself
             return "kept"
         return outcome
+
+    def _lapse(self, pipe: Pipeline, case: Case) -> bool:
+        """In a transaction: what waited for a Post Office visit that never came, a week
+        after the date the citizen was given, fails ("lapsed"), and the case leaves its
+        branch's queue and is flagged; the case then settles, and its data goes in time.
+        Returns whether anything lapsed."""
+        lapsed = [
+            name
+            for name, d in case.deliveries.items()
+            if d.state == DeliveryState.ASSISTED
+            or (d.state == DeliveryState.WAITING and name in case.waiting_for("identity"))
+        ]
+        help_lapsed = case.help_requested and "help" not in case.tasks_done
+        if not lapsed and not help_lapsed:
+            return False
+        for name in lapsed:
+            self.store.mark(case.ref, name, DeliveryState.FAILED, LAPSED, pipeline=pipe)
+        if help_lapsed:
+            pipe.hset(keys.case(case.ref), "help", "lapsed")
+            pipe.rpush(keys.history(case.ref), history_entry("", "help", LAPSED))
+        if case.branch:
+            pipe.zrem(keys.branch_queue(case.branch), case.ref)
+        if lapsed:
+            self.store.flag(case.ref, "not completed at a Post Office in time", pipe)
+        return True
 
     def trim_audits(self, now: float) -> int:
         """Trim every audit stream to the record's window (XTRIM MINID)."""

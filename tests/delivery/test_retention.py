@@ -279,3 +279,33 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
+
+
+def test_counter_work_lapses_a_week_after_its_date_and_the_case_then_settles(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    from channels.presenters import LAPSED_WORDS, delivery_words
+
+    sent = photocard_change(core)
+    case = core.case(sent.ref)
+    assert case.at_counter and case.branch
+    for name, d in case.deliveries.items():  # what went online was delivered
+        if d.state == DeliveryState.QUEUED:
+            core.store.mark(sent.ref, name, DeliveryState.DELIVERED)
+    created = datetime.fromisoformat(case.created_at).timestamp()
+    clock = Clock(created + 35 * DAY - 60)  # the counter date was day 28, plus a week
+    retention = Retention(redis, core.store, POLICY, clock)
+    assert retention.purge().lapsed == 0 and core.case(sent.ref).at_counter
+    clock.at += RETENTION_LOOK_SECONDS  # the next look, an hour later
+    assert retention.purge().lapsed == 1
+    case = core.case(sent.ref)
+    assert not case.at_counter and case.finished and case.flagged
+    lapsed = [d for d in case.deliveries.values() if d.detail == "lapsed"]
+    assert lapsed and all(d.state == DeliveryState.FAILED for d in lapsed)
+    assert delivery_words(lapsed[0].state, lapsed[0].detail)[0] == LAPSED_WORDS[0]
+    assert redis.zscore(keys.branch_queue(case.branch), sent.ref) is None
+    assert personal_fields(redis, sent.ref)  # lapsing erases nothing by itself
+    clock.at += RETENTION_LOOK_SECONDS
+    assert retention.purge().settled == 1
+    clock.at += 29 * DAY
+    assert retention.purge().erased == 1
