@@ -47,7 +47,6 @@ from redis import Redis, WatchError
 from redis.client import Pipeline
 
 from router import keys
-from router.assisted import audit
 from router.cases import (
     COUNTER_VALIDITY,
     RETENTION_LOOK_SECONDS,
@@ -418,11 +417,21 @@ class Retention:
             "shared": shared,
             "counter_tasks_done": case.tasks_done,
             "history": [asdict(entry) for entry in self.store.history(ref)],
-            "audit": [asdict(entry) for entry in audit.for_case(self.redis, ref)],
+            "audit": self._case_audit(ref),
             "erasures": self.erasures(ref),
             "retention": kept,
             "exported_at": iso(self.clock()),
         }
+
+    def _case_audit(self, ref: str) -> list[dict[str, str]]:
+        """The counter's audit of one case (router.assisted.audit), oldest first."""
+        raw: list[tuple[bytes, dict[bytes, bytes]]] = self.redis.xrange(  # type: ignore[assignment]
+            keys.case_audit(ref)
+        )
+        return [
+            {"id": _text(entry_id), **{_text(k): _text(v) for k, v in fields.items()}}
+            for entry_id, fields in raw
+        ]
 
     def index(self, refs: Iterable[str]) -> int:
         """List cases the purge does not know yet (made before it existed): due now."""

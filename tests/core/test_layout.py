@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.throttle",
         "router.people",
         "router.clients",
+        "router.retention",
     ),
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),
