@@ -354,6 +354,15 @@ def test_whole_journey_without_javascript(
     wait_until_all_told(citizen, reload=True)
     expect(citizen.tags()).to_have_count(len(report.consent))
     expect(page_nojs.locator("#deliveries[hx-get]")).to_have_count(0)
+    # Everything is final: the citizen deletes their details now (issue 14).
+    page_nojs.get_by_role("link", name="Delete my details now").click()
+    citizen.h1("Delete your details")
+    assert_accessible(page_nojs, "delete your details")
+    page_nojs.get_by_role("button", name="Delete my details").click()
+    banner = page_nojs.get_by_role("region", name="Your details have been deleted")
+    expect(banner).to_contain_text("We deleted your details on ")
+    expect(page_nojs.get_by_role("link", name="Delete my details now")).to_have_count(0)
+    assert_accessible(page_nojs, "status page after deleting")
 
 
 # --- 3. the status page updates by itself ----------------------------------------------
