@@ -27,6 +27,8 @@ from router.assisted.staff import ROLES
 from router.delivery.worker import Supervisor, run_worker, stop_on_signals
 from router.dev_identity import LABEL, DevelopmentProvider
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
+from router.rotation import FOLLOW_MARGIN, Progress, Rotation, RotationError, describe
+from router.rotation import state as rotation_state
 from router.service import LifeEventRouter
 
 log = logging.getLogger(__name__)
@@ -945,3 +947,116 @@ def adapters_remove_webhook(name: str) -> None:
             f"{len(failed)} deliveries to it were still queued: they are on the dead-letter "
             "list (router deliveries failed) to replay if it comes back"
         )
+
+
+# --- the data keys that seal personal data (router.sealing, router.rotation) ------------
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """The data keys that seal personal data in Redis: list them, rotate them."""
+
+
+@keys_group.command("list")
+@click.option(
+    "--count",
+    is_flag=True,
+    help="Also count the values sealed under each key (reads every case and session).",
+)
+def keys_list(count: bool) -> None:
+    """Each data key's id (current first), and the key rotation's state and progress."""
+    redis = connect()
+    try:
+        ids = sealing.KeyRing(redis).ids()
+        tally = Rotation(redis).tally() if count else None
+        held = rotation_state(redis)
+    except RedisError as error:
+        raise click.ClickException(f"Redis did not answer: {error}") from None
+    if not ids:
+        click.echo("No data key yet: nothing has been sealed.")
+    for i, kid in enumerate(ids):
+        role = "current" if i == 0 else "old"
+        sealed = f"  {tally.by_key.get(kid, 0)} values" if tally is not None else ""
+        click.echo(f"{kid}  {role:<8}{sealed}")
+    if tally is not None:
+        lost = sum(n for kid, n in tally.by_key.items() if kid not in ids)
+        if lost:
+            click.echo(
+                f"{lost} values are sealed under keys no longer in the ring: they cannot be opened."
+            )
+    click.echo(describe(held))
+
+
+class _SweepBars:
+    """A progress bar per sweep of a key rotation, and a line of figures after each."""
+
+    def __init__(self) -> None:
+        self.sweep = self.shown = self.first = 0
+        self.last: Progress | None = None
+        self.bar: Any = None  # click's ProgressBar, entered by hand
+
+    def show(self, progress: Progress) -> None:
+        if progress.sweep != self.sweep:
+            self.close()
+            self.sweep, self.shown, self.first = progress.sweep, 0, progress.resealed
+            label = f"Sweep {progress.sweep} of 2"
+            self.bar = click.progressbar(length=max(progress.total, 1), label=label)
+            self.bar.__enter__()
+        self.bar.update(progress.done - self.shown)
+        self.shown, self.last = progress.done, progress
+
+    def close(self) -> None:
+        if self.bar is None or self.last is None:
+            return
+        self.bar.__exit__(None, None, None)
+        self.bar = None
+        last = self.last
+        click.echo(
+            f"Sweep {last.sweep} of 2: {last.done} keys read, "
+            f"{last.resealed - self.first} values sealed again"
+        )
+
+
+@keys_group.command("rotate")
+def keys_rotate() -> None:
+    """Add a data key, seal every sealed value again under it, then retire the old key.
+
+    Every process seals under the new key within seconds; cases, identity checks,
+    webhook secrets and web sessions are sealed again in the background, each written
+    only if it did not change meanwhile. The old key is retired only once nothing is
+    left under it. One that stopped (its process killed) is taken up again here."""
+    click.echo(
+        "Adding a data key; every process seals under it within "
+        f"{sealing.FOLLOW_SECONDS + FOLLOW_MARGIN:g}s, then every sealed value is "
+        "sealed again under it."
+    )
+    bars = _SweepBars()
+    try:
+        outcome = Rotation(connect()).run(bars.show)
+    except (RotationError, sealing.KeyProblem) as error:
+        raise click.ClickException(str(error)) from None
+    except RedisError as error:
+        raise click.ClickException(
+            f"Redis did not answer ({error}): `router keys rotate` takes it up again"
+        ) from None
+    finally:
+        bars.close()
+    if outcome.resumed:
+        click.echo(f"Took up the rotation to key {outcome.to} that had stopped.")
+    if outcome.unknown:
+        click.echo(
+            f"{outcome.unknown} values are sealed under keys no longer in the ring: "
+            "they cannot be opened, and were left as they are."
+        )
+    if outcome.left:
+        left = sum(outcome.left.values())
+        raise click.ClickException(
+            f"{left} values are still sealed under key {', '.join(sorted(outcome.left))} "
+            f"(at {', '.join(outcome.where)}): the old key was kept, as a value sealed under "
+            "a retired key can never be opened; `router keys rotate` tries them again"
+        )
+    retired = ", ".join(outcome.retired) or "none (there was no other)"
+    click.echo(
+        f"Sealed {outcome.resealed} values again under key {outcome.to} in "
+        f"{outcome.seconds:.1f}s; retired key {retired}."
+    )

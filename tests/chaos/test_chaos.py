@@ -27,6 +27,11 @@ and ``lost`` (both must be 0).
 5. ``concurrent-idempotent``: 8 HTTP clients post the same submission with the same
    Idempotency-Key at once, for 200 different keys: each key is one case, one
    reference, one 201.
+6. ``key-rotation``: `router keys rotate` run (as the cli user, its own process) a
+   third of the way into the submissions, while a clerk thread rewrites cases'
+   identity checks every 20 ms. The rotation ends, retires the old key (gone from
+   ``keys:ring``), every case's sealed fields open with only the new key and carry its
+   id, and every identity check holds the last one written.
 
 Each takes 10-50 s on a 2-core machine (a scenario that does not settle waits until
 nothing has moved for 30 s). ``pytest tests/chaos -s`` shows the summaries;
@@ -36,7 +41,11 @@ nothing has moved for 30 s). ``pytest tests/chaos -s`` shows the summaries;
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -48,11 +57,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from channels.app import create_app
-from router import keys, reference
+from router import keys, reference, sealing
 from router.adapters.mocks import Faults
+from router.cases import CaseStore
 from router.settings import RetryPolicy
 from tests.chaos.invariant import (
     Report,
@@ -74,6 +85,7 @@ from tests.chaos.world import (
     world,
 )
 from tests.support.api import api_key, bearer
+from tests.support.paths import ROOT
 from tests.support.redis_dump import mock_log
 from tests.support.samples import sample
 
@@ -469,4 +481,161 @@ def test_concurrent_idempotent(
     )
     assert not errors, errors
     assert len(refs) == len(bodies) == len(set(refs)), problems[:10]
+    _assert_clean(report, settle)
+
+
+ROTATED = re.compile(r"Sealed (\d+) values again under key (\w+) in ([\d.]+)s; retired key (\w+)\.")
+
+
+class _Clerk:
+    """Records identity checks on accepted cases from a thread, as the counter's desk
+    writes them (the sealed field, through CaseStore.seal), every ``spacing`` seconds;
+    remembers the last one written to each case."""
+
+    def __init__(self, url: str, refs: Any, spacing: float = 0.02) -> None:
+        self.redis = Redis.from_url(url)
+        self.store = CaseStore(self.redis)
+        self.refs = refs
+        self.spacing = spacing
+        self.last: dict[str, dict[str, str]] = {}
+        self.writes = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-clerk", daemon=True)
+
+    def start(self) -> _Clerk:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        rng = random.Random(SEED + 6)
+        try:
+            while not self._stop.wait(self.spacing):
+                refs = self.refs()
+                if not refs:
+                    continue
+                ref = rng.choice(refs)
+                record = {"document": "passport", "last_four": f"{self.writes % 10_000:04d}"}
+                sealed = self.store.seal(ref, "identity", json.dumps(record))
+                self.redis.hset(keys.case(ref), "identity", sealed)
+                self.last[ref] = record
+                self.writes += 1
+        except BaseException as error:  # noqa: BLE001 - reported by stop()
+            self.error = error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.redis.close()
+        if self.error is not None:
+            raise AssertionError(f"the clerk failed: {self.error!r}") from self.error
+
+
+def _sealed_fields(redis: Redis, refs: Sequence[str]) -> dict[str, dict[str, bytes]]:
+    with redis.pipeline(transaction=False) as pipe:
+        for ref in refs:
+            pipe.hgetall(keys.case(ref))
+        raws = pipe.execute()
+    return {
+        ref: {k.decode(): v for k, v in raw.items() if sealing.is_sealed(v)}
+        for ref, raw in zip(refs, raws, strict=True)
+    }
+
+
+@pytest.mark.slow
+def test_key_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """6. `router keys rotate` mid-load, with identity checks rewritten meanwhile."""
+    began = time.monotonic()
+    cases = workload(SEED + 6)
+    with world(tmp_path / "redis", monkeypatch) as w:
+        w.faults(LATENCY)
+        old = sealing.KeyRing(w.redis).current()
+        sub = Submitter(w.url, cases, spacing=0.05).start()
+        clerk = _Clerk(w.url, sub.refs).start()
+        env = dict(
+            os.environ,
+            REDIS_URL=w.server.url_as("cli"),
+            ROUTER_DATA_DIR=str(tmp_path / "data"),
+        )
+        rotate: subprocess.Popen[str] | None = None
+        at_rotation = at_end = 0
+        try:
+            while sub.running or (rotate is not None and rotate.poll() is None):
+                w.tick()
+                if rotate is not None and not at_end and rotate.poll() is not None:
+                    at_end = len(sub.refs())
+                if rotate is None and len(sub.refs()) >= len(cases) // 3:
+                    at_rotation = len(sub.refs())
+                    rotate = subprocess.Popen(
+                        [sys.executable, "-m", "router", "keys", "rotate"],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                time.sleep(POLL_SECONDS)
+            sub.join()
+        finally:
+            clerk.stop()
+            if rotate is not None and rotate.poll() is None:
+                rotate.kill()
+            out, err = rotate.communicate(timeout=30) if rotate is not None else ("", "")
+        assert rotate is not None, "the rotation never started"
+        after_rotation = len(sub.refs()) - (at_end or len(sub.refs()))
+        settle = wait_settled(w)
+        refs = sub.refs()
+        report = check_invariant(w.redis, refs)
+        ring = sealing.KeyRing(w.redis)
+        held = ring.ids()
+        retired = not w.redis.hexists(keys.KEY_RING, f"key:{old}")
+        sealed = _sealed_fields(w.redis, refs)
+        opened = 0
+        for ref, fields in sealed.items():
+            for name, token in fields.items():
+                if sealing.key_id_of(token) != held[0]:
+                    report.problem(f"{ref}/{name}: still under key {sealing.key_id_of(token)}")
+                    continue
+                try:
+                    ring.open(token, f"case:{ref}/{name}")
+                except sealing.KeyProblem as error:
+                    report.problem(f"{ref}/{name}: does not open: {error}")
+                    continue
+                opened += 1
+        for ref, record in clerk.last.items():
+            try:
+                if dict(w.store.load(ref).identity) != record:
+                    report.problem(f"{ref}: identity check not the last one written")
+            except sealing.KeyProblem as error:
+                report.problem(f"{ref}: identity check does not open: {error}")
+        restarts = w.supervisor.restarts
+    figures = ROTATED.search(out)
+    _show(
+        capsys,
+        summary(
+            "key-rotation",
+            report,
+            time.monotonic() - began,
+            kills=0,
+            restarts=restarts,
+            resealed=figures.group(1) if figures else "?",
+            rotation_seconds=f"{figures.group(3)}s" if figures else "?",
+            retired=figures.group(4) if figures else "no",
+            cases_before=at_rotation,
+            cases_during=(at_end or len(sub.refs())) - at_rotation,
+            cases_after=after_rotation,
+            identity_writes=clerk.writes,
+            values_opened=opened,
+            settled=seconds(settle.seconds) if settle.settled else "no",
+        ),
+    )
+    assert rotate.returncode == 0, err
+    assert figures is not None, out
+    assert figures.group(4) == old and figures.group(2) == held[0] != old
+    assert held == [figures.group(2)] and retired, held
+    assert after_rotation > 0, "the rotation did not finish while cases still came in"
+    assert int(figures.group(1)) > 0 and clerk.writes > 0
+    assert opened >= report.cases
     _assert_clean(report, settle)
