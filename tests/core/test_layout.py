@@ -42,7 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),
     ("router.assisted",),
-    ("router.service", "router.dev_identity"),
+    ("router.service", "router.dev_identity", "router.rotation"),
     ("router.cli", "router.__main__"),
     ("channels",),
 )
