@@ -1153,14 +1153,18 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
         )
 
     if "retention" in args.only:
-        cases = workload(args.seed + 4, 1000, registry)
+        per_day = args.retention_per_day
         say(
             f"8. retention: {args.retention_days} simulated days of {args.retention_per_day} "
             "cases, delivered by real workers, the purge on an injected clock ..."
         )
         results.update(
             retention_parts.run_retention(
-                ctx, cases, args.retention_per_day, args.retention_days, say
+                ctx,
+                lambda day: workload(args.seed + 100 + day, per_day, registry),
+                per_day,
+                args.retention_days,
+                say,
             )
         )
 
