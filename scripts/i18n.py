@@ -18,6 +18,12 @@ TRANSLATIONS = ROOT / "channels" / "translations"
 POT = TRANSLATIONS / "messages.pot"
 
 
+# Marked for translation besides Babel's defaults (gettext, ngettext, pgettext, _ ...):
+# the core's N_ and Flask-Babel's lazy forms. tests/core/test_i18n.py checks that every
+# translation function the code calls is here or among the defaults.
+EXTRA_KEYWORDS = ("N_", "_l", "lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2")
+
+
 def pybabel(*args: str) -> None:
     CommandLineInterface().run(["pybabel", "-q", *args])
 
@@ -30,10 +36,7 @@ def main(argv: list[str]) -> int:
             "extract",
             "-F",
             str(ROOT / "babel.cfg"),
-            "-k",
-            "N_",
-            "-k",
-            "_l",
+            *(arg for keyword in EXTRA_KEYWORDS for arg in ("-k", keyword)),
             "--no-location",
             "--sort-output",
             "-o",

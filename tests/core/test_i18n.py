@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_keywords
 from babel.messages.pofile import read_po
 from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
@@ -19,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CY_PO = ROOT / "channels" / "translations" / "cy" / "LC_MESSAGES" / "messages.po"
 
 # The same keywords `python -m scripts.i18n extract` gives pybabel.
-KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "_l": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, **parse_keywords(list(i18n.EXTRA_KEYWORDS))}
 # Example values and other tokens a translation must keep exactly as they are.
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 KEPT = re.compile(r"SW1A 1AA|QQ 12 34 56 C|123/AB456|MORGA753116SM9IJ|\d{4}-\d\d-\d\d|\d+")
@@ -56,6 +58,49 @@ def test_extraction_finds_the_core_and_template_messages() -> None:
     assert "What is your National Insurance number?" in ids  # router/catalogue.py, N_
     assert "Tell us about a life event" in ids  # templates/citizen/start.html, _()
     assert "Told" in ids  # router/cases.py, N_
+
+
+def _translation_calls() -> set[str]:
+    """The name of every function the code calls that translates (or marks) wording:
+    imported from flask_babel or babel.support with "gettext" in its name, or from
+    router.i18n (N_), under whatever name it was imported as."""
+    called: set[str] = set()
+    for package in ("router", "channels"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module in (
+                    "flask_babel",
+                    "babel.support",
+                    "router.i18n",
+                ):
+                    for alias in node.names:
+                        if "gettext" in alias.name or alias.name == "N_":
+                            names.add(alias.asname or alias.name)
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in names
+                ):
+                    called.add(node.func.id)
+    return called
+
+
+def test_extraction_knows_every_translation_function_the_code_calls() -> None:
+    called = _translation_calls()
+    assert {"N_", "gettext", "lazy_gettext"} <= called
+    assert called - set(KEYWORDS) == set()
+
+
+def test_lazily_translated_form_labels_are_extracted() -> None:
+    ids = extracted_msgids()
+    for lazy in (
+        "I would like help from Post Office counter staff to finish this",
+        "The citizen is here at my counter and I am serving them",
+    ):
+        assert lazy in ids
 
 
 def _forms(text: str | tuple[str, ...] | None) -> tuple[str, ...]:
