@@ -676,15 +676,43 @@ def deliveries_failed() -> None:
         click.echo(f"{delivery_id}  {entry['at']}  {entry['reason']}")
 
 
+def _delivery_id(text: str) -> str:
+    """A delivery id as `router deliveries failed` prints it (ACDEFGHJK-hmrc), or with
+    the reference as `router status` shows it (ACDE-FGHJ-K-hmrc)."""
+    text = text.strip()
+    at = text.find("-")
+    while at != -1:
+        ref = reference.normalise(text[:at])
+        if ref is not None and text[at + 1 :]:
+            return f"{ref}-{text[at + 1 :]}"
+        at = text.find("-", at + 1)
+    return text
+
+
 @deliveries.command("replay")
 @click.argument("delivery_id", required=False)
+@click.option("--case", "case_ref", help="Replay every failed delivery of this case.")
 @click.option("--all", "replay_all", is_flag=True, help="Replay every failed delivery.")
-def deliveries_replay(delivery_id: str | None, replay_all: bool) -> None:
-    """Send a failed delivery (or --all of them) again."""
+def deliveries_replay(delivery_id: str | None, case_ref: str | None, replay_all: bool) -> None:
+    """Send a failed delivery (its id: REF-department), or every one of a --case, or
+    --all of them, again."""
     router = core()
-    if not delivery_id and not replay_all:
-        raise click.UsageError("Give a delivery id (from `router deliveries failed`) or --all")
-    targets = list(router.store.dead_letters()) if replay_all else [str(delivery_id)]
+    if sum(map(bool, (delivery_id, case_ref, replay_all))) != 1:
+        raise click.UsageError(
+            "Give one delivery id (from `router deliveries failed`), or --case REF, or --all"
+        )
+    dead = router.store.dead_letters()
+    if replay_all:
+        targets = list(dead)
+    elif case_ref:
+        ref = _case_ref(case_ref)
+        targets = [d for d, entry in dead.items() if entry.get("case") == ref]
+        if not targets:
+            raise click.ClickException(
+                f"Case {reference.display(ref)} has no failed deliveries to replay."
+            )
+    else:
+        targets = [_delivery_id(str(delivery_id))]
     problems = 0
     for target in targets:
         try:

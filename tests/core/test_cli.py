@@ -260,3 +260,31 @@ def test_row_21_router_up_with_a_redis_url_that_does_not_answer_says_so_in_one_l
         f"Error: Redis at redis://127.0.0.1:{port}/0 (REDIS_URL) does not answer: start it, "
         "or unset REDIS_URL to let `router up` start its own."
     ]
+
+
+def test_replay_takes_a_delivery_id_as_status_shows_it_and_a_whole_case(
+    cli_env: dict[str, str], redis: Redis
+) -> None:
+    """Issue 15, item 14: `NNMX-NANX-J-hmrc` (as `router status` prints the reference)
+    is the same delivery as `NNMXNANXJ-hmrc`; `--case REF` replays all of a case's."""
+    from router.cases import CaseStore, DeliveryState
+
+    ref = _ref_from(router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env).stdout)
+    store = CaseStore(redis)
+    names = list(store.load(ref).deliveries)[:2]
+    with redis.pipeline(transaction=True) as pipe:
+        for name in names:
+            store.mark(ref, name, DeliveryState.FAILED, "refused", pipeline=pipe)
+            store.dead_letter(ref, name, "refused", pipe)
+        pipe.execute()
+    shown = f"{reference.display(ref)}-{names[0]}"
+    one = router_cli("deliveries", "replay", shown, env=cli_env)
+    assert one.returncode == 0, one.stderr
+    assert f"Replayed {ref}-{names[0]}" in one.stdout
+    rest = router_cli("deliveries", "replay", "--case", reference.display(ref), env=cli_env)
+    assert rest.returncode == 0, rest.stderr
+    assert f"Replayed {ref}-{names[1]}" in rest.stdout
+    assert store.dead_letters() == {}
+    none = router_cli("deliveries", "replay", "--case", reference.display(ref), env=cli_env)
+    assert none.returncode == 1 and "no failed deliveries" in none.stderr
+    assert router_cli("deliveries", "replay", env=cli_env).returncode == 2
