@@ -46,10 +46,26 @@ def redis_url() -> str:
     marker = data_dir() / "redis.url"
     if marker.exists():
         return marker.read_text().strip()
+    if os.environ.get("ROUTER_DATA_DIR", "").strip():
+        where = f"with ROUTER_DATA_DIR={os.environ['ROUTER_DATA_DIR'].strip()} set"
+    else:
+        where = "in this folder"
     raise click.ClickException(
-        "No Redis to talk to: start the service with `router up` (in this folder), "
-        "or set REDIS_URL."
+        f"No Redis to talk to: no running service left its address in {marker}. Start "
+        f"the service with `router up` ({where}), or set REDIS_URL."
     )
+
+
+def status_page_url(ref: str, secret: str) -> str:
+    """The citizen's status link, when the web front door's address is known:
+    TUO_PUBLIC_URL, else the address `router up` left in the data folder."""
+    base = os.environ.get("TUO_PUBLIC_URL", "").strip()
+    marker = data_dir() / "web.url"
+    if not base and marker.exists():
+        base = marker.read_text().strip()
+    if not base:
+        return ""
+    return f"{base.rstrip('/')}/status/{reference.display(ref)}?s={secret}"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -207,6 +223,7 @@ def up(host: str, port: int, no_web: bool) -> None:
         elif web is not None:
             click.echo(f"Identity provider: {os.environ['TUO_OIDC_ISSUER']}")
         if web is not None:
+            (folder / "web.url").write_text(f"http://{host}:{port}/\n")
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
         click.echo(
             "Submit an event from another terminal: router submit examples/events/death.json"
@@ -233,6 +250,7 @@ def up(host: str, port: int, no_web: bool) -> None:
         supervisor.stop()
         server.stop()
         (folder / "redis.url").unlink(missing_ok=True)
+        (folder / "web.url").unlink(missing_ok=True)
         click.echo("Stopped.")
 
 
@@ -325,6 +343,9 @@ def submit(source: TextIO, channel: str, wait_seconds: float | None) -> None:
     click.echo(f"Reference: {reference.display(result.ref)}")
     if result.secret:
         click.echo(f"Status secret: {result.secret}")
+        link = status_page_url(result.ref, result.secret)
+        if link:
+            click.echo(f"Status page: {link}")
     else:
         click.echo("This event was already submitted; that is its reference.")
     if wait_seconds is None:

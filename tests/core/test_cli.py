@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -288,3 +289,34 @@ def test_replay_takes_a_delivery_id_as_status_shows_it_and_a_whole_case(
     none = router_cli("deliveries", "replay", "--case", reference.display(ref), env=cli_env)
     assert none.returncode == 1 and "no failed deliveries" in none.stderr
     assert router_cli("deliveries", "replay", env=cli_env).returncode == 2
+
+
+def test_submit_prints_the_status_page_when_the_front_doors_address_is_known(
+    cli_env: dict[str, str], redis: Redis
+) -> None:
+    """Issue 15, item 15: the status link as well as the secret."""
+    env = dict(cli_env, TUO_PUBLIC_URL="https://tell-us-once.example/")
+    result = router_cli("submit", str(EXAMPLES / "birth.json"), env=env)
+    assert result.returncode == 0, result.stderr
+    ref = _ref_from(result.stdout)
+    secret = next(
+        line.removeprefix("Status secret: ")
+        for line in result.stdout.splitlines()
+        if line.startswith("Status secret: ")
+    )
+    expected = f"https://tell-us-once.example/status/{reference.display(ref)}?s={secret}"
+    assert f"Status page: {expected}" in result.stdout
+    # `router up` leaves its address in the data folder, as it does Redis's.
+    folder = Path(cli_env["ROUTER_DATA_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "web.url").write_text("http://127.0.0.1:5000/\n")
+    again = router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env)
+    assert "Status page: http://127.0.0.1:5000/status/" in again.stdout
+
+
+def test_no_redis_names_the_data_folder_it_looked_in(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["ROUTER_DATA_DIR"] = str(tmp_path / "elsewhere")
+    result = router_cli("status", "ACDE-FGHJ-K", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ROUTER_DATA_DIR=" in result.stderr and str(tmp_path / "elsewhere") in result.stderr
