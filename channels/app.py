@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Request, g, jsonify, render_template, request, session
+from flask import Flask, Request, g, jsonify, render_template, request, session, url_for
 from flask import Response as FlaskResponse
 from flask.globals import request_ctx
 from flask.sessions import SessionInterface, SessionMixin
@@ -394,7 +394,10 @@ def _register_errors(app: Flask) -> None:
         code = error.code or 500
         if wants_json():
             message = gettext(_API_MESSAGES.get(code, _API_FALLBACK), kib=MAX_BODY_BYTES // 1024)
-            return jsonify({"message": message}), code
+            body = {"message": message}
+            if code not in _API_MESSAGES or code in (404, 405):
+                body["documentation"] = url_for("api.document")  # the OpenAPI document
+            return jsonify(body), code
         if code == 404 or code == 405:
             return render_template("errors/404.html"), code
         if code == 403:

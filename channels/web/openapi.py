@@ -276,6 +276,11 @@ def document() -> dict[str, Any]:
                     "additionalProperties": False,
                     "properties": {
                         "message": {"type": "string", "minLength": 1},
+                        "documentation": {
+                            "type": "string",
+                            "description": "Where this document is, when the request "
+                            "does not match it.",
+                        },
                         "errors": {
                             "type": "object",
                             "description": "One message per field that has a problem.",

@@ -346,3 +346,22 @@ def test_a_death_reported_twice_says_so_and_tells_nobody_again(
         f"/api/v1/cases/{body['reference']}", headers={**partner, "X-Case-Secret": body["secret"]}
     )
     assert conforms(case)["deliveries"] == {}
+
+
+def test_an_address_the_api_does_not_have_links_to_its_documentation(
+    client: FlaskClient, partner: dict[str, str]
+) -> None:
+    """Issue 15, item 16: the 404 and 405 name the OpenAPI document, which is there."""
+    import jsonschema
+
+    from channels.web import openapi
+
+    problem = openapi.document()["components"]["schemas"]["Problem"]
+    for method, path in (("get", "/api/v1/nothing-here"), ("delete", "/api/v1/submissions")):
+        response = getattr(client, method)(path, headers=partner)
+        assert response.status_code in (404, 405)
+        body = response.get_json()
+        jsonschema.validate(body, problem)
+        assert body["documentation"] == "/api/v1/openapi.json"
+        document = client.get(body["documentation"])
+        assert document.status_code == 200 and document.get_json()["openapi"] == "3.1.0"
