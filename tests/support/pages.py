@@ -16,7 +16,14 @@ from router.catalogue import Kind, Question
 
 
 def soup(response: TestResponse) -> BeautifulSoup:
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    """The page parsed; every id on an HTML page is unique (the Nu HTML checker calls a
+    repeated id an error, and a label or error link would find the wrong element)."""
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    if response.mimetype == "text/html":
+        ids = [str(tag["id"]) for tag in page.find_all(id=True)]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        assert not repeated, f"{response.request.path}: ids used more than once: {repeated}"
+    return page
 
 
 def text(element: Tag | None) -> str:

@@ -69,7 +69,7 @@ def test_every_web_process_signs_forms_with_the_same_key(
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     browser = first.test_client()
     page = browser.get("/report/moving_house", follow_redirects=True).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None
     cookie = browser.get_cookie("tuo_session")
     assert cookie is not None
