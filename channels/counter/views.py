@@ -49,7 +49,7 @@ from channels.presenters import (
 from channels.web.forms import checked_date_of_birth
 from router import reference
 from router.assisted import branches
-from router.assisted.desk import DOCUMENTS
+from router.assisted.desk import AFTER_IDENTITY, DOCUMENTS
 from router.assisted.staff import Staff
 from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, Role
@@ -383,7 +383,11 @@ def _case_page(
         for task, info in found.tasks_done.items()
     ]
     waiting_tasks = found.counter_tasks
+    needs_identity = "identity_check" in waiting_tasks
     buttons = [t for t in waiting_tasks if t != "identity_check"]
+    # A photo or a voucher is for the person the report is about: their identity first.
+    after_identity = [t for t in buttons if needs_identity and t in AFTER_IDENTITY]
+    buttons = [t for t in buttons if t not in after_identity]
     if found.help_requested and "help" not in found.tasks_done:
         buttons.append("help")
     return render_template(
@@ -394,8 +398,9 @@ def _case_page(
         deliveries=deliveries,
         done=done,
         identity_form=identity,
-        needs_identity="identity_check" in waiting_tasks,
+        needs_identity=needs_identity,
         buttons=[(t, task_done(t)) for t in buttons],
+        after_identity=[task_name(t) for t in after_identity],
         task_form=forms.TaskForm(),
         branch=branch_name(found.branch),
         errors=errors or [],

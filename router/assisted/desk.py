@@ -47,6 +47,13 @@ DOCUMENTS: dict[str, str] = {
 # Tasks a clerk completes with a button. The identity check is done by recording it.
 # (How each reads once done is channels.presenters.TASK_DONE_WORDS.)
 BUTTON_TASKS = ("photo", "cash_voucher", "help")
+# Tasks done for the person the report is about, so only once their identity is checked
+# when the report needs it (help can be given to anyone).
+AFTER_IDENTITY = frozenset({"photo", "cash_voucher"})
+IDENTITY_FIRST = N_(
+    "Check the citizen’s identity document first: the photo and the cash voucher are "
+    "only for the person the report is about"
+)
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,8 @@ class Desk:
             )
             if task not in wanted:
                 raise ValidationFailed({"task": N_("That task is not waiting on this report")})
+            if task in AFTER_IDENTITY and "identity_check" in case.counter_tasks:
+                raise ValidationFailed({"task": IDENTITY_FIRST})
             done = {**case.tasks_done, task: _by(staff)}
             audit.record(
                 pipe,

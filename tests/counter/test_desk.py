@@ -375,3 +375,27 @@ def test_a_post_office_that_cannot_do_the_tasks_cannot_be_chosen(
     assert errors_of(soup(refused))
     assert core.case(sent.ref).branch == HOME
     assert queues_holding(redis, sent.ref) == {HOME}
+
+
+def test_the_photo_is_taken_only_after_the_identity_check(
+    core: LifeEventRouter, staff_client: StaffClient
+) -> None:
+    """Issue 15, item 6: a task for the person the report is about waits for their
+    identity check: no button before it, and a post of one is refused and records nothing."""
+    sent = photocard_change(core)
+    assert core.case(sent.ref).counter_tasks[:1] == ["identity_check"]
+    clerk = staff_client("ann")
+    page = soup(clerk.get(sent.page))
+    buttons = [text(b) for b in page.select("#tasks ~ form button")]
+    assert "Photo captured" not in buttons
+    assert "Photo for a new photocard driving licence" in text(page.select_one("#after-identity"))
+    refused = complete_task(clerk, sent, "photo")
+    assert refused.status_code == 400
+    assert "identity document first" in text(soup(refused).select_one(".govuk-error-summary"))
+    assert "photo" not in core.case(sent.ref).tasks_done
+    assert redirected_to(record_identity(clerk, sent, "123A")) == sent.page
+    page = soup(clerk.get(sent.page))
+    assert "Photo captured" in [text(b) for b in page.select("#tasks ~ form button")]
+    assert page.select_one("#after-identity") is None
+    assert redirected_to(complete_task(clerk, sent, "photo")) == sent.page
+    assert "photo" in core.case(sent.ref).tasks_done
