@@ -171,7 +171,7 @@ def case_status(ref: str) -> Any:
             )
             response.headers["Retry-After"] = str(wait)
             return response, status
-        return _problem(404, gettext("No case was found with that reference and secret"))
+        return _problem(404, gettext("No report was found with that reference and secret"))
     return jsonify(
         {
             "reference": case.display_ref,

@@ -182,3 +182,11 @@ def test_welsh_from_accept_language(client: FlaskClient) -> None:
     soup = BeautifulSoup(text, "html.parser")
     assert soup.html["lang"] == "cy"
     assert soup.h1.get_text(strip=True) != "Tell us about a life event"
+
+
+def test_no_message_a_person_reads_calls_their_report_a_case() -> None:
+    """Issue 15, item 4: citizens (and partners showing our messages to them) read of
+    their report, never a "case"."""
+    word = re.compile(r"(?<!lower )(?<!upper )(?<!any )\bcases?\b", re.IGNORECASE)
+    said = sorted(m for m in extracted_msgids() if word.search(m))
+    assert said == []

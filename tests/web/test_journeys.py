@@ -427,3 +427,14 @@ def test_a_death_reported_already_is_told_so_and_nothing_more(
     page = text(soup(other.get("/report/death/done")).select_one("main"))
     assert "This death was reported to us already" in page
     assert "We are telling these organisations now:" not in page
+
+
+def test_the_confirmation_says_what_was_reported_plainly(client: FlaskClient) -> None:
+    """Issue 15, item 4: not "We have your report about: Moving house."."""
+    submit_sample(client, "moving_house")
+    page = soup(client.get("/report/moving_house/done"))
+    row = page.select_one("#reported .govuk-summary-list__row")
+    assert row is not None
+    assert text(row.select_one("dt")) == "What you reported"
+    assert text(row.select_one("dd")) == "Moving house"
+    assert "We have your report about" not in text(page.select_one("main"))
