@@ -173,6 +173,12 @@ ERASURES = "audit:erasures"
 AUDIT_STREAMS = "audit:streams"
 
 
+# --- what citizens think (router.feedback) ------------------------------------------------
+
+# How many gave each satisfaction rating: rating -> count. Nothing else is kept.
+FEEDBACK = "feedback:ratings"
+
+
 # --- the JSON API's clients (router.clients) --------------------------------------------
 
 # Every API client: name -> JSON (events, trust, rate, when created and revoked, the

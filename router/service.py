@@ -31,6 +31,7 @@ from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.registrations import Registrations
 from router.exceptions import SubmissionKeyReused, ValidationFailed
+from router.feedback import Feedback
 from router.i18n import N_
 from router.people import People
 from router.retention import Retention
@@ -69,6 +70,7 @@ class LifeEventRouter:
         self.desk = Desk(redis, self.fanout, self.release)
         self.people = People(redis, self.store)
         self.retention = Retention(redis, self.store)  # erasure on request; the purge
+        self.feedback = Feedback(redis)  # the phase banner's satisfaction ratings
         self.staff: StaffStore = self.desk.staff
         self.clients = ApiClients(redis)  # the JSON API's partner channels and their keys
         self._looked_at = time.monotonic()

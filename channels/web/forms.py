@@ -223,6 +223,10 @@ class SignOutOfReportForm(FlaskForm):
     """Sign out of a report on the status page (only the CSRF token is checked)."""
 
 
+class FeedbackForm(FlaskForm):
+    """The feedback page (only the CSRF token is checked here; the rating in the view)."""
+
+
 class DeleteDetailsForm(FlaskForm):
     """Delete my details now, from the status page (only the CSRF token is checked)."""
 

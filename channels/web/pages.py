@@ -1,4 +1,4 @@
-"""The citizen's start page and the accessibility statement.
+"""The citizen's start page, the accessibility statement and the feedback page.
 
 The error pages serve every blueprint, so channels/app.py registers them
 (``_register_errors``).
@@ -6,9 +6,15 @@ The error pages serve every blueprint, so channels/app.py registers them
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from typing import Any
 
+from flask import Blueprint, render_template, request
+from flask_babel import gettext
+
+from channels.context import core
+from channels.web.forms import FeedbackForm
 from router.catalogue import EVENTS
+from router.feedback import RATINGS
 
 bp = Blueprint("pages", __name__)
 
@@ -21,3 +27,21 @@ def start() -> str:
 @bp.get("/accessibility")
 def accessibility() -> str:
     return render_template("citizen/accessibility.html")
+
+
+@bp.route("/feedback", methods=["GET", "POST"])
+def feedback() -> Any:
+    """The phase banner's feedback: how satisfied, and nothing else."""
+    form = FeedbackForm()
+    errors: list[dict[str, str]] = []
+    if form.validate_on_submit():
+        rating = request.form.get("rating", "")
+        if rating in RATINGS:
+            core().feedback.record(rating)
+            return render_template("citizen/feedback_done.html")
+        errors.append(
+            {"text": gettext("Select how satisfied you are with this service"), "href": "#rating"}
+        )
+    ratings = [(value, gettext(words)) for value, words in RATINGS.items()]
+    page = render_template("citizen/feedback.html", form=form, ratings=ratings, errors=errors)
+    return page, (400 if errors else 200)

@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.people",
         "router.clients",
         "router.retention",
+        "router.feedback",
     ),
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),
