@@ -43,12 +43,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis import Redis, WatchError
+from redis import Redis
 from redis.client import Pipeline
 
 from router import keys
 from router.cases import (
     COUNTER_VALIDITY,
+    FINAL_STATES,
     RETENTION_LOOK_SECONDS,
     Case,
     CaseStore,
@@ -57,7 +58,6 @@ from router.cases import (
     history_entry,
     parse,
 )
-from router.exceptions import UnknownCase
 from router.settings import RetentionPolicy
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,7 @@ def pending_work(case: Case) -> list[str]:
     waiting = [
         f"{name} ({d.state})"
         for name, d in sorted(case.deliveries.items())
-        if d.state not in (DeliveryState.DELIVERED, DeliveryState.FAILED)
-        and d.state != DeliveryState.COMPLETED_AT_COUNTER
+        if d.state not in FINAL_STATES
     ]
     if case.at_counter and not any("assisted" in w for w in waiting):
         waiting.append("a Post Office counter")
@@ -245,10 +244,7 @@ class Retention:
             self._erase(pipe, case, data, by=BY_RETENTION, reason="", now=now)
             outcome = "erased"
 
-        try:
-            self.redis.transaction(attempt, case_key)
-        except WatchError:  # pragma: no cover - redis-py retries WatchError itself
-            return "kept"
+        self.redis.transaction(attempt, case_key)  # retried while the case changes
         return outcome
 
     def _lapse(self, pipe: Pipeline, case: Case) -> bool:
@@ -444,15 +440,3 @@ class Retention:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-__all__ = [
-    "BY_CITIZEN",
-    "BY_REQUEST",
-    "BY_RETENTION",
-    "Erasure",
-    "NotFinished",
-    "Purged",
-    "Retention",
-    "UnknownCase",
-]
