@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # RFC 6750's challenge: a missing key is told the scheme; a wrong one, that it is wrong.
 REALM = 'Bearer realm="tell-us-once"'
+# The query parameters the document gives (openapi.LANG); any other is refused.
+QUERY_PARAMETERS = frozenset({"lang"})
 
 
 def _problem(status: int, message: str, errors: dict[str, str] | None = None) -> Any:
@@ -68,6 +70,17 @@ def _admit() -> Any:
         response.headers["Retry-After"] = str(admission.retry_after)
         return response, status
     g.api_client = admission.client
+    unknown = sorted(set(request.args) - QUERY_PARAMETERS)
+    if unknown:
+        # A misspelt parameter (?lnag=cy) would otherwise be ignored without a word.
+        return _problem(
+            400,
+            gettext(
+                "Remove %(names)s from the address: the only query parameter this API "
+                "takes is lang",
+                names=", ".join(repr(name) for name in unknown),
+            ),
+        )
     return None
 
 

@@ -138,7 +138,10 @@ def document() -> dict[str, Any]:
                             "case's reference, without its secret.",
                             "Submitted",
                         ),
-                        "400": _answer("The body is not one JSON object, or a header is bad."),
+                        "400": _answer(
+                            "The body is not one JSON object, a header is bad, or a query "
+                            "parameter other than lang was sent."
+                        ),
                         "401": UNAUTHORISED,
                         "403": _answer("This client may not send reports of that life event."),
                         "413": _answer("The body is larger than 64 KiB: nothing was read."),
@@ -174,6 +177,7 @@ def document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _answer("The case's status.", "CaseStatus"),
+                        "400": _answer("A query parameter other than lang was sent."),
                         "401": UNAUTHORISED,
                         "404": _answer("No case this client sent has that reference and secret."),
                         "429": TOO_MANY,

@@ -202,6 +202,23 @@ def test_api_bad_input_gives_field_messages_not_a_500(
     assert _stored(redis) == before
 
 
+@pytest.mark.parametrize(
+    ("query", "unknown"), [("?lnag=cy", "lnag"), ("?=", ""), ("?lang=cy&debug=1", "debug")]
+)
+def test_a_query_parameter_the_document_does_not_give_is_refused_by_name(
+    client: FlaskClient, redis: Redis, partner: dict[str, str], query: str, unknown: str
+) -> None:
+    before = _stored(redis)
+    url = f"/api/v1/submissions{query}"
+    response = client.post(url, json=sample("moving_house"), headers=partner)
+    assert response.status_code == 400
+    assert repr(unknown) in conforms(response)["message"]  # in English or in Welsh
+    assert _stored(redis) == before
+    status = client.get(f"/api/v1/cases/ACDE-FGHJ-K{query}", headers=partner)
+    assert status.status_code == 400
+    assert repr(unknown) in conforms(status)["message"]
+
+
 def test_the_api_opens_no_session_and_takes_its_language_from_the_request(
     client: FlaskClient, redis: Redis, partner: dict[str, str]
 ) -> None:
