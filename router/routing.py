@@ -122,14 +122,17 @@ def plan(
     """Build the routing plan. ``answers`` must already be validated by the catalogue."""
     decisions = []
     for adapter in interested(event_type, adapters):
+        # Not needed comes before not chosen: the reason given is the true one (a
+        # citizen who unticked HMRC and then said no to Child Benefit reads that it
+        # is not needed, not that they chose it).
+        route = adapter.route(event_type, answers)
+        if route.mode == "not_needed":
+            decisions.append(Decision(adapter.name, "not_needed", route.reason))
+            continue
         if adapter.name not in consent:
             decisions.append(
                 Decision(adapter.name, "not_consented", N_("You chose not to tell them"))
             )
-            continue
-        route = adapter.route(event_type, answers)
-        if route.mode == "not_needed":
-            decisions.append(Decision(adapter.name, "not_needed", route.reason))
             continue
         unknown_tasks = set(route.tasks) - set(ASSISTED_TASKS)
         if unknown_tasks:

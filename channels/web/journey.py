@@ -121,7 +121,7 @@ def _next_page(event: EventType, journey: Mapping[str, Any], after: str | None) 
     missing = _first_unanswered(event, answers)
     if missing is not None:
         return url_for(".question", event_name=event.name, field=missing.field)
-    if journey["consent"] is None:
+    if journey["consent"] is None or journey.get("newly"):
         return url_for(".tell", event_name=event.name)
     return url_for(".check", event_name=event.name)
 
@@ -140,6 +140,34 @@ def _drop_unasked(event: EventType, journey: dict[str, Any]) -> None:
     for name in list(answers):
         if name not in asked:
             del answers[name]
+
+
+def _reconcile(event: EventType, journey: dict[str, Any]) -> None:
+    """Bring who is told into line with the answers as they are now, once consent has
+    been given: an organisation the answers no longer concern leaves the consent (and
+    the check page says why), and one they newly concern is asked about on the tell
+    page, nothing ticked for the citizen. ``offered`` holds what the tell page last
+    offered, so an organisation the citizen left unticked is not asked about again."""
+    _save()
+    if journey["consent"] is None:
+        return
+    offers = core().offers(event.name, journey["answers"])
+    choosable = {d.department for d in offers if d.told}
+    reasons = {d.department: d.reason for d in offers if not d.told}
+    dropped: dict[str, str] = {
+        name: reason for name, reason in journey.get("dropped", {}).items() if name in reasons
+    }
+    for name in journey["consent"]:
+        if name not in choosable:
+            dropped[name] = reasons.get(name, "")
+    journey["dropped"] = dropped
+    journey["consent"] = [name for name in journey["consent"] if name in choosable]
+    offered = set(journey.get("offered", choosable)) & choosable
+    journey["offered"] = sorted(offered)
+    newly = choosable - offered
+    journey["newly"] = sorted(newly)
+    if not journey["consent"] and not newly:
+        journey["consent"] = None  # nobody left to tell: choose again
 
 
 def _live_journey(event: EventType) -> dict[str, Any] | Response:
@@ -186,7 +214,7 @@ def question(event_name: str, field: str) -> Any:
         else:
             answers[field] = value  # "" for an optional question left blank
             _drop_unasked(event, journey)
-            _save()
+            _reconcile(event, journey)
             if not changing:
                 return redirect(_next_page(event, journey, field))
             # A changed answer may open a question not yet answered (a licence number
@@ -236,6 +264,8 @@ def tell(event_name: str) -> Any:
     form = forms.TellForm()
     form.departments.choices = [SelectChoice(d.department, titles[d.department]) for d in choosable]
     if not form.is_submitted() and journey["consent"]:
+        # What the citizen chose stays chosen; an organisation a changed answer newly
+        # concerns is offered unticked (journey["newly"], named in a banner).
         form.departments.data = list(journey["consent"])
     if not form.is_submitted():
         form.help.data = bool(journey.get("help"))
@@ -252,6 +282,9 @@ def tell(event_name: str) -> Any:
             if not journey["consent"]:
                 form.departments.errors = [gettext("Select at least one organisation to tell")]
             else:
+                journey["offered"] = sorted(d.department for d in choosable)
+                journey["newly"] = []
+                journey["dropped"] = {}
                 _save()
                 return redirect(url_for(".check", event_name=event.name))
     if form.departments.errors:
@@ -269,6 +302,7 @@ def tell(event_name: str) -> Any:
         form=form,
         items=items,
         not_needed=[d for d in offers if d.mode == "not_needed"],
+        newly=[titles[n] for n in journey.get("newly", []) if n in titles],
         titles=titles,
         errors=errors,
         counter=counter_mode(),
@@ -303,14 +337,12 @@ def check(event_name: str) -> Any:
     answers = journey["answers"]
     if _first_unanswered(event, answers) is not None or not journey["consent"]:
         return redirect(_next_page(event, journey, None))
+    # Answers changed since consent was given (or an adapter came or went): who is
+    # told follows them, and anyone newly concerned is asked about first.
+    _reconcile(event, journey)
+    if not journey["consent"] or journey.get("newly"):
+        return redirect(url_for(".tell", event_name=event.name))
     offers = {d.department: d for d in core().offers(event.name, answers)}
-    # A changed answer can make an organisation unneeded (no licence: nothing for DVLA).
-    still_told = [name for name in journey["consent"] if name in offers and offers[name].told]
-    if still_told != journey["consent"]:
-        journey["consent"] = still_told or None
-        _save()
-        if not still_told:
-            return redirect(url_for(".tell", event_name=event.name))
     form = forms.OnBehalfForm() if counter_mode() else forms.FlaskForm()
     errors: list[dict[str, str]] = []
     if form.validate_on_submit() and counter_mode() and not form.consent.data:
@@ -328,11 +360,22 @@ def check(event_name: str) -> Any:
         form=form,
         rows=_answer_rows(event, answers),
         told=_told_rows(event, journey, offers),
+        no_longer_told=_no_longer_told(journey),
         errors=errors,
         counter=counter_mode(),
         back=url_for(".tell", event_name=event.name),
         **_identity_view(event, journey, offers),
     ), (400 if errors else 200)
+
+
+def _no_longer_told(journey: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(organisation, why) for each one chosen that changed answers no longer concern."""
+    titles = adapter_titles(core().adapters)
+    return [
+        (titles[name], gettext(reason) if reason else "")
+        for name, reason in journey.get("dropped", {}).items()
+        if name in titles
+    ]
 
 
 def _needs_identity(journey: Mapping[str, Any], offers: Mapping[str, routing.Decision]) -> bool:

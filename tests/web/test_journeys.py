@@ -361,12 +361,128 @@ def test_changing_to_having_a_licence_asks_its_number_then_returns_to_check(
     )
     number = client_request.get(number_url)
     assert text(number.find("h1")) == "What is the driving licence number?"
+    # A licence makes DVLA interested: the citizen is asked about it before checking.
     client_request.post(
         number_url,
         {"driving_licence_number": "OBRIE757124S99AB"},
-        _expected_redirect="/report/moving_house/check",
+        _expected_redirect="/report/moving_house/tell",
     )
+    choose(client_request.client, "moving_house", ["council", "dwp", "hmrc"])
     assert ("Driving licence number", "OBRIE757124S99AB") in check_answers(client_request)
+
+
+DVLA = "Driver and Vehicle Licensing Agency (driving licences)"
+HMRC = "HM Revenue and Customs (tax and Child Benefit)"
+
+
+def ticked(page: BeautifulSoup) -> dict[str, bool]:
+    """Each organisation offered on the tell page, and whether its box is ticked."""
+    return {
+        text(box.find_next("label")): box.has_attr("checked")
+        for box in page.select('input[name="departments"]')
+    }
+
+
+def told_rows(client_request: PageClient, event_name: str) -> list[str]:
+    page = client_request.get(f"/report/{event_name}/check")
+    return [k for k, _, _ in summary_rows(page.select("main .govuk-summary-list")[1])]
+
+
+def test_a_change_that_makes_an_organisation_interested_asks_about_it_unticked(
+    client_request: PageClient, redis: Redis
+) -> None:
+    answers = {**sample("moving_house")["answers"], "has_driving_licence": "no"}
+    reach_check(client_request.client, "moving_house", answers, consent=["council", "dwp"])
+    assert DVLA not in told_rows(client_request, "moving_house")
+    client_request.post(
+        "/report/moving_house/has_driving_licence?change=1",
+        {"has_driving_licence": "yes"},
+        _expected_redirect="/report/moving_house/driving_licence_number?change=1",
+    )
+    client_request.post(
+        "/report/moving_house/driving_licence_number?change=1",
+        {"driving_licence_number": "OBRIE757124S99AB"},
+        _expected_redirect="/report/moving_house/tell",
+    )
+    # Going straight to check answers instead still lands on the question.
+    client_request.get("/report/moving_house/check", _expected_status=302)
+    tell = client_request.get("/report/moving_house/tell")
+    banner = tell.select_one(".govuk-notification-banner")
+    assert banner is not None and DVLA in text(banner)
+    boxes = ticked(tell)
+    assert boxes[DVLA] is False, "a newly interested organisation was chosen for the citizen"
+    assert boxes["Your local council (council tax and electoral register)"] is True
+    chosen = choose(client_request.client, "moving_house", ["council", "dwp", "dvla"])
+    assert chosen.status_code == 302
+    assert DVLA in told_rows(client_request, "moving_house")
+    assert send(client_request.client, "moving_house").status_code == 302
+    case = CaseStore(redis).load(one_case_ref(redis))
+    assert "dvla" in case.deliveries
+
+
+def test_a_change_that_asks_for_child_benefit_offers_hmrc(
+    client_request: PageClient, redis: Redis
+) -> None:
+    answers = {**sample("birth")["answers"], "claim_child_benefit": "no"}
+    reach_check(client_request.client, "birth", answers, consent=["dwp"])
+    client_request.post(
+        "/report/birth/claim_child_benefit?change=1",
+        {"claim_child_benefit": "yes"},
+        _expected_redirect="/report/birth/tell",
+    )
+    tell = client_request.get("/report/birth/tell")
+    assert ticked(tell)[HMRC] is False
+    # Leaving HMRC out is the citizen's choice, and it is not asked again.
+    choose(client_request.client, "birth", ["dwp"])
+    assert client_request.get("/report/birth/check", _expected_status=200)
+    assert send(client_request.client, "birth").status_code == 302
+    case = CaseStore(redis).load(one_case_ref(redis))
+    assert case.plan.decision("hmrc").mode == "not_consented"
+
+
+def test_a_change_that_makes_an_organisation_unneeded_says_why_it_is_not_told(
+    client_request: PageClient, redis: Redis, app: Flask
+) -> None:
+    reach_check(client_request.client, "birth")  # claims Child Benefit, tells HMRC
+    assert HMRC in told_rows(client_request, "birth")
+    client_request.post(
+        "/report/birth/claim_child_benefit?change=1",
+        {"claim_child_benefit": "no"},
+        _expected_redirect="/report/birth/check",
+    )
+    check = client_request.get("/report/birth/check")
+    assert HMRC not in told_rows(client_request, "birth")
+    notice = check.select_one("#no-longer-told")
+    assert notice is not None
+    assert HMRC in text(notice)
+    assert "You said you do not want to claim Child Benefit" in text(notice)
+    assert send(client_request.client, "birth").status_code == 302
+    ref = one_case_ref(redis)
+    decision = CaseStore(redis).load(ref).plan.decision("hmrc")
+    assert (decision.mode, decision.reason) == (
+        "not_needed",
+        "You said you do not want to claim Child Benefit",
+    )
+    link = done_page(client_request.client, "birth").status_link
+    status = text(soup(client_request.client.get(link, follow_redirects=True)))
+    assert "You chose not to tell them" not in status
+    assert "You said you do not want to claim Child Benefit" in status
+
+
+def test_a_licence_dropped_then_given_again_asks_about_dvla_again(
+    client_request: PageClient,
+) -> None:
+    reach_check(client_request.client, "moving_house")  # tells DVLA
+    for answer in ("no", "yes"):
+        client_request.post(
+            "/report/moving_house/has_driving_licence?change=1", {"has_driving_licence": answer}
+        )
+    client_request.post(
+        "/report/moving_house/driving_licence_number?change=1",
+        {"driving_licence_number": "OBRIE757124S99AB"},
+        _expected_redirect="/report/moving_house/tell",
+    )
+    assert ticked(client_request.get("/report/moving_house/tell"))[DVLA] is False
 
 
 def change_to_no_licence(client_request: PageClient) -> BeautifulSoup:
