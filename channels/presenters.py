@@ -39,6 +39,11 @@ STATE_LABELS: dict[DeliveryState, str] = {
     DeliveryState.WAITING: N_("Waiting for proof"),
 }
 
+# What a clerk reads where the citizen reads STATE_LABELS: the citizen is at the counter.
+COUNTER_STATE_LABELS: dict[DeliveryState, str] = {
+    DeliveryState.ASSISTED: N_("To do at the counter"),
+}
+
 TAG_COLOURS: dict[DeliveryState, str] = {
     DeliveryState.QUEUED: "govuk-tag--grey",
     DeliveryState.SENDING: "govuk-tag--blue",

@@ -34,6 +34,7 @@ from wtforms import SelectChoice
 from channels.context import case_or_404, core, staff
 from channels.counter import forms
 from channels.presenters import (
+    COUNTER_STATE_LABELS,
     STATE_LABELS,
     TAG_COLOURS,
     adapter_titles,
@@ -364,7 +365,7 @@ def _case_page(
     deliveries = [
         {
             "title": titles.get(name, name),
-            "label": gettext(STATE_LABELS[d.state]),
+            "label": gettext(COUNTER_STATE_LABELS.get(d.state, STATE_LABELS[d.state])),
             "colour": TAG_COLOURS[d.state],
             "state": d.state,
             "tasks": [task_name(t) for t in d.tasks],

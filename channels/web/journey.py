@@ -38,6 +38,7 @@ from channels.presenters import (
     display_answer,
     task_name,
     visit,
+    waiting_for,
 )
 from channels.web import forms, identity, sign_in
 from channels.web.access import grant
@@ -529,11 +530,21 @@ def done(event_name: str) -> Any:
     case = core().case(journey["ref"])
     titles = adapter_titles(core().adapters)
     status_link = public_url_for("status.show", ref=case.display_ref, s=journey["secret"])
+    counter = counter_mode()
     waiting = [
-        (name, delivery_words(d.state, d.detail)[0])
+        (
+            name,
+            gettext("Waiting for %(what)s", what=waiting_for(d.detail))
+            if counter
+            else delivery_words(d.state, d.detail)[0],
+        )
         for name, d in case.deliveries.items()
         if d.state == DeliveryState.WAITING
     ]
+    # At the counter the citizen is in front of the clerk: what is left is done now.
+    counter_left = [task_name(t) for t in case.counter_tasks]
+    if case.help_requested and "help" not in case.tasks_done:
+        counter_left.append(gettext("Help to finish the report"))
     told_now = [
         name
         for name, d in case.deliveries.items()
@@ -548,6 +559,7 @@ def done(event_name: str) -> Any:
         waiting=waiting,
         after_visit=[n for n, d in case.deliveries.items() if d.state == DeliveryState.ASSISTED],
         status_link=status_link,
-        counter=counter_mode(),
+        counter=counter,
+        counter_left=counter_left if counter else [],
         **visit(case),
     )

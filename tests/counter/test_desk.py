@@ -399,3 +399,53 @@ def test_the_photo_is_taken_only_after_the_identity_check(
     assert page.select_one("#after-identity") is None
     assert redirected_to(complete_task(clerk, sent, "photo")) == sent.page
     assert "photo" in core.case(sent.ref).tasks_done
+
+
+# --- 6. the pages speak to the clerk (issue 15, item 7) ---------------------------------------
+
+
+def on_behalf(staff_client: StaffClient, event_name: str) -> tuple[FlaskClient, Sent, str]:
+    """A clerk at HOME sends the sample on a citizen's behalf; the confirmation's text."""
+    ann = staff_client("ann", HOME)
+    data = sample(event_name)
+    prefix = f"/counter/report/{event_name}"
+    walk(ann, event_name, data["answers"], prefix="/counter/report")
+    post_form(ann, f"{prefix}/tell", {"departments": data["consent"]})
+    assert redirected_to(post_form(ann, f"{prefix}/check", {"consent": "y"})) == f"{prefix}/done"
+    done = soup(ann.get(f"{prefix}/done"))
+    ref = reference.normalise(text(done.select_one(".govuk-panel strong")))
+    assert ref is not None
+    return ann, Sent(ref, "", HOME), text(done.select_one("main"))
+
+
+def test_the_confirmation_of_a_report_on_a_citizens_behalf_speaks_to_the_clerk(
+    staff_client: StaffClient,
+) -> None:
+    _, _, words = on_behalf(staff_client, "change_of_name")
+    for to_the_citizen in (
+        "Your reference number",
+        "Go to this Post Office by",
+        "Visit a Post Office",
+    ):
+        assert to_the_citizen not in words
+    assert "Reference number" in words
+    assert "The citizen is at your counter: do these now" in words
+    assert "Photo for a new photocard driving licence" in words
+
+
+def test_the_case_page_speaks_of_the_counter_and_stops_saying_waiting_once_all_is_done(
+    staff_client: StaffClient, core: LifeEventRouter
+) -> None:
+    ann, sent, _ = on_behalf(staff_client, "change_of_name")
+    page = soup(ann.get(sent.page))
+    tags = [text(t) for t in page.select(".govuk-task-list .govuk-tag")]
+    assert "Visit a Post Office" not in tags and "To do at the counter" in tags
+    assert "Waiting at:" in text(page.select_one("main"))
+
+    assert record_identity(ann, sent, "1234").status_code == 302
+    assert complete_task(ann, sent, "photo").status_code == 302
+    assert not core.case(sent.ref).at_counter
+    words = text(soup(ann.get(sent.page)).select_one("main"))
+    assert "Waiting at:" not in words
+    assert "The reference can be used at a counter until" not in words
+    assert "Nothing is waiting for the counter on this report." in words

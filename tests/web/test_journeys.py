@@ -554,3 +554,48 @@ def test_the_confirmation_says_what_was_reported_plainly(client: FlaskClient) ->
     assert text(row.select_one("dt")) == "What you reported"
     assert text(row.select_one("dd")) == "Moving house"
     assert "We have your report about" not in text(page.select_one("main"))
+
+
+# --- help from counter staff (issue 15, item 2) ---------------------------------------------
+
+
+def ask_for_help(client: FlaskClient, event_name: str) -> BeautifulSoup:
+    """Send the sample with "I would like help" ticked; the confirmation's main part."""
+    data = sample(event_name)
+    walk(client, event_name, data["answers"])
+    url = f"/report/{event_name}/tell"
+    token = csrf_token(soup(client.get(url)))
+    chosen = client.post(
+        url, data={"csrf_token": token, "departments": data["consent"], "help": "y"}
+    )
+    assert path_of(chosen.location) == f"/report/{event_name}/check"
+    assert send(client, event_name).status_code == 302
+    main = soup(client.get(f"/report/{event_name}/done")).select_one("main")
+    assert main is not None
+    return main
+
+
+def test_the_help_tick_says_the_report_is_still_sent_and_what_staff_can_do(
+    client_request: PageClient,
+) -> None:
+    reach_check(client_request.client, "death")
+    tell = text(client_request.get("/report/death/tell").select_one("main"))
+    assert "It is still sent when you finish here" in tell
+
+
+def test_help_asked_for_with_nothing_left_to_do_says_so_and_what_to_bring(
+    client: FlaskClient,
+) -> None:
+    main = ask_for_help(client, "death")  # a death is told now: no task is left
+    words = text(main)
+    assert "We are telling these organisations now:" in words
+    assert "counter staff will go through your report with you" not in words
+    assert "Nothing is left for you to do" in words
+    assert "Bring your reference number" in words
+
+
+def test_help_asked_for_with_tasks_left_says_staff_help_with_those(client: FlaskClient) -> None:
+    main = ask_for_help(client, "change_of_name")  # a new photo and an identity check
+    words = text(main)
+    assert "counter staff will go through your report with you" not in words
+    assert "counter staff will help you with each thing listed under What to bring" in words
