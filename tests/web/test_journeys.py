@@ -599,3 +599,26 @@ def test_help_asked_for_with_tasks_left_says_staff_help_with_those(client: Flask
     words = text(main)
     assert "counter staff will go through your report with you" not in words
     assert "counter staff will help you with each thing listed under What to bring" in words
+
+
+@pytest.mark.parametrize(
+    ("event_name", "changes", "department"),
+    [
+        ("change_of_name", {}, "Driver and Vehicle Licensing Agency (driving licences)"),
+        (
+            "retiring",
+            {"has_bank_account": "no", "sort_code": None, "account_number": None},
+            "Government Payment Services (NS&I)",
+        ),
+    ],
+)
+def test_an_organisation_told_only_after_a_visit_is_not_among_those_told_now(
+    client: FlaskClient, event_name: str, changes: dict[str, Any], department: str
+) -> None:
+    answers = {k: v for k, v in {**sample(event_name)["answers"], **changes}.items() if v}
+    reach_check(client, event_name, answers)
+    assert send(client, event_name).status_code == 302
+    done = soup(client.get(f"/report/{event_name}/done"))
+    now = [text(li) for li in done.select("#told-now li, #told-when-proved li")]
+    after = [text(li) for li in done.select("#told-after-visit li")]
+    assert department in after and not [n for n in now if n.startswith(department)]
