@@ -32,10 +32,10 @@ STATE_LABELS: dict[DeliveryState, str] = {
     DeliveryState.SENDING: N_("Sending"),
     DeliveryState.DELIVERED: N_("Told"),
     DeliveryState.RETRYING: N_("Trying again"),
-    DeliveryState.FAILED: N_("Not told yet: we will contact you"),
+    DeliveryState.FAILED: N_("Not told yet"),
     DeliveryState.ASSISTED: N_("Visit a Post Office"),
     DeliveryState.COMPLETED_AT_COUNTER: N_("Done at a Post Office"),
-    DeliveryState.HELD: N_("On hold: someone will check it"),
+    DeliveryState.HELD: N_("On hold"),
     DeliveryState.WAITING: N_("Waiting for proof"),
 }
 
@@ -66,16 +66,18 @@ NEXT_STEPS: dict[DeliveryState, str] = {
         "Their service is not answering at the moment. We will keep trying: you do not "
         "need to do anything."
     ),
+    # Only what the service does (issue 15, item 3): the failure is kept for the team to
+    # send again, and a reporter who left contact details is told (router.delivery.notices).
     DeliveryState.FAILED: N_(
-        "We could not tell them online. Someone from the Tell Us Once team will contact "
-        "you to finish this."
+        "We could not tell them online. Our team can send it again once the problem is "
+        "fixed. If it is urgent, contact them yourself."
     ),
     DeliveryState.ASSISTED: N_("Visit a Post Office to finish this. Take your reference with you."),
     DeliveryState.COMPLETED_AT_COUNTER: N_("This was finished at a Post Office."),
     DeliveryState.WAITING: N_("They will be told once what they need is in."),
     DeliveryState.HELD: N_(
-        "We have held this back for now. Someone from the Tell Us Once team will check it "
-        "and contact you if they need to."
+        "We have held this back for now, because another report may concern it. It is not "
+        "sent until that has been checked."
     ),
 }
 

@@ -291,6 +291,10 @@ class Case:
     # "request" (an operator, for the citizen) or "citizen" (from the status page).
     erased_at: str = ""
     erased_by: str = ""
+    # The language the report was made in ("en" or "cy"): what the reporter is sent is
+    # written in it (router.delivery.notices), and what each message sent was (JSON).
+    lang: str = "en"
+    notices: str = ""
 
     @property
     def display_ref(self) -> str:
@@ -581,6 +585,10 @@ class CaseStore:
         if count_attempt:
             pipe.hincrby(case_key, keys.delivery_field(department, "attempts"), 1)
         pipe.rpush(keys.history(ref), history_entry(department, state, detail, at=at))
+        if state in FINAL_STATES:
+            # Its reporter may be due a message now (router.delivery.notices): XX, so
+            # only a case listed for notices is touched.
+            pipe.zadd(keys.NOTICES, {ref: time.time()}, xx=True)
         if pipeline is None:
             pipe.execute()
 
@@ -699,6 +707,8 @@ def parse(ref: str, raw: Mapping[Any, Any], ring: sealing.KeyRing | None = None)
         joined=data.get("joined", ""),
         erased_at=data.get("erased_at", ""),
         erased_by=data.get("erased_by", ""),
+        lang=data.get("lang", "en"),
+        notices=data.get("notices", ""),
     )
     for d in case.plan.deliveries:
         receipt = data.get(keys.delivery_field(d.department, "receipt"))

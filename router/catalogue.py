@@ -36,6 +36,8 @@ class Kind(StrEnum):
     PAYE_REFERENCE = "paye_reference"
     REGISTRAR_REFERENCE = "registrar_reference"
     ENTRY_NUMBER = "entry_number"
+    EMAIL = "email"
+    MOBILE = "mobile"
 
 
 class Role(StrEnum):
@@ -106,6 +108,12 @@ _KIND_ERRORS: dict[Kind, dict[str, str]] = {
     Kind.ENTRY_NUMBER: {
         "format": N_("Enter the entry number as it is on the certificate, like 123: digits only")
     },
+    Kind.EMAIL: {
+        "format": N_("Enter an email address in the correct format, like name@example.com")
+    },
+    Kind.MOBILE: {
+        "format": N_("Enter a UK mobile phone number, like 07700 900 982, or leave it blank")
+    },
 }
 
 _PARSERS: dict[Kind, Callable[[object], Any]] = {
@@ -120,6 +128,8 @@ _PARSERS: dict[Kind, Callable[[object], Any]] = {
     Kind.PAYE_REFERENCE: v.parse_paye_reference,
     Kind.REGISTRAR_REFERENCE: v.parse_registrar_reference,
     Kind.ENTRY_NUMBER: v.parse_entry_number,
+    Kind.EMAIL: v.parse_email,
+    Kind.MOBILE: v.parse_uk_mobile,
 }
 
 YES_NO_OPTIONS: tuple[tuple[str, str], ...] = (("yes", N_("Yes")), ("no", N_("No")))
@@ -241,7 +251,13 @@ FIELD_LABELS: dict[str, str] = {
     "date_of_change": N_("Date of the name change"),
     "reason": N_("Reason for the change"),
     "driving_licence": N_("Kind of driving licence"),
+    "contact_email": N_("Email address for updates"),
+    "contact_mobile": N_("Mobile number for updates"),
 }
+
+# Where the citizen is told how their report is going (router.notifications). Every
+# event asks them last, both optional; no department is ever sent them.
+CONTACT_FIELDS = ("contact_email", "contact_mobile")
 
 
 @dataclass(frozen=True)
@@ -528,6 +544,35 @@ def _registration(what: str, past_days: int) -> tuple[Question, ...]:
     )
 
 
+def _contact() -> tuple[Question, ...]:
+    """How to tell the reporter how their report is going: email, text, both or neither."""
+    return (
+        Question(
+            "contact_email",
+            Kind.EMAIL,
+            N_("What is your email address? (optional)"),
+            N_("Enter your email address, or leave it blank"),
+            hint=N_(
+                "We will email you to confirm your report, when everyone has been told, "
+                "and if we could not tell someone. We use it for nothing else. Leave it "
+                "blank if you do not want emails."
+            ),
+            required=False,
+        ),
+        Question(
+            "contact_mobile",
+            Kind.MOBILE,
+            N_("What is your UK mobile phone number? (optional)"),
+            N_("Enter your mobile phone number, or leave it blank"),
+            hint=N_(
+                "We will send you the same updates by text message. Leave it blank if you "
+                "do not want texts."
+            ),
+            required=False,
+        ),
+    )
+
+
 def _after(earlier: str, later: str, message: str) -> CrossCheck:
     """A check that one date answer is on or after another."""
 
@@ -578,6 +623,7 @@ MOVING_HOUSE = EventType(
             N_("Select yes if you have a driving licence"),
         ),
         _licence_number(("has_driving_licence", ("yes",))),
+        *_contact(),
     ),
     reporter=Reporter(("full_name",), "date_of_birth"),
 )
@@ -655,6 +701,7 @@ DEATH = EventType(
         *_registration(
             N_("A death must be registered before we can tell anyone about it"), 5 * 366
         ),
+        *_contact(),
     ),
     reporter=Reporter(
         ("informant_full_name",),
@@ -717,6 +764,7 @@ BIRTH = EventType(
             N_("Select yes if you want to claim Child Benefit"),
         ),
         *_registration(N_("A birth must be registered before we can tell anyone about it"), 366),
+        *_contact(),
     ),
     reporter=Reporter(("parent_full_name",), "parent_date_of_birth", relationship="parent"),
     registration=Registration("birth", "child_full_name", "child_date_of_birth"),
@@ -781,6 +829,7 @@ NEW_JOB = EventType(
             hint=N_("For example, SW1A 1AA"),
             role=Role.POSTCODE,
         ),
+        *_contact(),
     ),
     reporter=Reporter(("full_name",), "date_of_birth"),
     cross_checks=(
@@ -833,6 +882,7 @@ RETIRING = EventType(
             hint=N_("Must be between 6 and 8 digits long"),
             show_if=("has_bank_account", ("yes",)),
         ),
+        *_contact(),
     ),
     reporter=Reporter(("full_name",), "date_of_birth"),
     cross_checks=(
@@ -895,6 +945,7 @@ CHANGE_OF_NAME = EventType(
             ),
         ),
         _licence_number(("driving_licence", ("photocard", "paper"))),
+        *_contact(),
     ),
     reporter=Reporter(("full_name", "previous_full_name"), "date_of_birth"),
     cross_checks=(

@@ -18,12 +18,13 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import redis_server, reference, retention, sealing
+from router import redis_server, reference, retention, sealing, settings
 from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
 from router.assisted import branches
 from router.assisted.staff import ROLES
+from router.delivery import notices
 from router.delivery.worker import Supervisor, run_worker, stop_on_signals
 from router.dev_identity import LABEL, DevelopmentProvider
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
@@ -188,6 +189,10 @@ def up(host: str, port: int, no_web: bool) -> None:
     _write_private(folder / "redis.url", cli_url)  # it holds the cli user's password
     redis = Redis.from_url(cli_url)
     registry = Registry.discover(redis)
+    try:
+        notify_settings = settings.NotifySettings.from_env()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     mock_gro.seed(redis)  # the mock register holds the sample events' registrations
     supervisor = Supervisor(server.url_as("worker"), registry.names())
     web: subprocess.Popen[bytes] | None = None
@@ -222,6 +227,10 @@ def up(host: str, port: int, no_web: bool) -> None:
             )
         elif web is not None:
             click.echo(f"Identity provider: {os.environ['TUO_OIDC_ISSUER']}")
+        if os.environ.get("NOTIFY_API_KEY", "").strip():
+            click.echo(f"Messages to citizens: GOV.UK Notify ({notify_settings.base_url})")
+        else:
+            click.echo("Messages to citizens: the outbox (read it with: router outbox)")
         if web is not None:
             (folder / "web.url").write_text(f"http://{host}:{port}/\n")
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
@@ -495,6 +504,27 @@ def case_erase(ref: str, reason: str) -> None:
 
 
 # --- operators ------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--case", "ref", default="", help="Only the messages of this case.")
+@click.option("--limit", default=20, show_default=True, help="How many cases, latest last.")
+def outbox(ref: str, limit: int) -> None:
+    """Print the messages citizens would have been sent by email and text message: where
+    they go when no GOV.UK Notify key is set (NOTIFY_API_KEY). Recipients show only in part."""
+    box = notices.Outbox(connect())
+    messages = box.read(_case_ref(ref) if ref else None, limit=limit)
+    if not messages:
+        click.echo("The outbox is empty." if not ref else "No message for that case.")
+        return
+    for m in messages:
+        kind = "Email" if m["channel"] == "email" else "Text message"
+        click.echo(f"{m['at']}  {reference.display(m['ref'])}  {kind} to {m['to']}: {m['name']}")
+        if m["channel"] == "email":
+            click.echo(f"  Subject: {m['subject']}")
+        for line in m["body"].splitlines():
+            click.echo(f"  {line}" if line else "")
+        click.echo("")
 
 
 @main.group()

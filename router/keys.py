@@ -173,6 +173,29 @@ ERASURES = "audit:erasures"
 AUDIT_STREAMS = "audit:streams"
 
 
+# --- telling the citizen how their report is going (router.delivery.notices) ----------------
+
+# The cases whose reporter gave contact details: reference -> when to look at it next
+# (epoch seconds). A delivery reaching a final state brings its case's look forward
+# (CaseStore.mark, ZADD XX: only cases listed here).
+NOTICES = "notices:due"
+
+
+def notice_lock(ref: str) -> str:
+    """Held by the worker looking at a case's notices, so two never send one twice."""
+    return f"notices:lock:{ref}"
+
+
+def outbox(ref: str) -> str:
+    """The messages a case's reporter would have been sent, when no GOV.UK Notify key
+    is set: a list of JSON, the recipient masked. Deleted when the case is erased."""
+    return f"notices:outbox:{ref}"
+
+
+# Every case with messages in an outbox: reference -> when the last was written.
+OUTBOX_INDEX = "notices:outbox"
+
+
 # --- what citizens think (router.feedback) ------------------------------------------------
 
 # How many gave each satisfaction rating: rating -> count. Nothing else is kept.
@@ -233,6 +256,7 @@ WORKER_KEY_PATTERNS = (
     KEY_RING,  # the data keys that open the answers it sends (router.sealing)
     RETENTION,  # the purge runs in the workers' beat (router.retention)
     RETENTION_LOCK,
+    "notices:*",  # the citizen's notifications are sent from the workers' beat
     "audit:*",  # the purge trims the audit streams and deletes a case's with its record
     death("*"),  # and the death digests that go with a case's record
     branch_queue("*"),  # evidence that arrives takes a case off its branch's queue

@@ -332,6 +332,10 @@ class Retention:
             pipe.hdel(keys.DEAD_LETTERS, *dead)
         pipe.zrem(keys.FLAGGED, ref)
         pipe.zrem(keys.VERIFYING, ref)
+        # The reporter's messages: no more are sent, and the outbox's copies go.
+        pipe.zrem(keys.NOTICES, ref)
+        pipe.delete(keys.outbox(ref))
+        pipe.zrem(keys.OUTBOX_INDEX, ref)
         pipe.zadd(keys.RETENTION, {ref: now + self.policy.record_seconds})
         sent = tuple(told(case))
         entry = {"at": at, "case": ref, "by": by, "told": json.dumps(list(sent))}

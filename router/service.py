@@ -26,7 +26,9 @@ from router.assisted import audit
 from router.assisted.desk import Desk, choose_branch, tasks_needed
 from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
+from router.catalogue import CONTACT_FIELDS
 from router.clients import ApiClients
+from router.delivery import notices
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.registrations import Registrations
@@ -239,6 +241,9 @@ class LifeEventRouter:
         extra = {"retry": self.fanout.policy.as_field(), "reporter": event.reporter.relation(clean)}
         if help_requested:
             extra["help"] = "yes"
+        if welsh:
+            extra["lang"] = "cy"  # what the reporter is sent is in Welsh too
+        contact = any(clean.get(name) for name in CONTACT_FIELDS)
         if submitted_by:
             extra["submitted_by"] = submitted_by
         if first:
@@ -265,6 +270,8 @@ class LifeEventRouter:
                 People.settle_death(pipe, death_keys, ref)
             if clean.get("nino"):
                 self.people.list_case(pipe, str(clean["nino"]), ref)
+            if contact:
+                notices.subscribe(pipe, ref)
             if submitted_by and branch:
                 audit.record(
                     pipe,

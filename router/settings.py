@@ -99,3 +99,40 @@ class RetentionPolicy:
     @property
     def record_seconds(self) -> float:
         return self.record_days * 86400.0
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """How the citizen's notifications are sent (router.delivery.notices): through GOV.UK
+    Notify when ``NOTIFY_API_KEY`` is set, else into the outbox an operator reads with
+    ``router outbox``.
+
+    Notify sends what a template says. Ours are written here, in English and Welsh
+    (router.delivery.notices), so the service needs one email template whose subject
+    is ``((subject))`` and whose body is ``((body))``, and one text message template
+    whose body is ``((body))``: their ids go in NOTIFY_EMAIL_TEMPLATE_ID and
+    NOTIFY_SMS_TEMPLATE_ID. NOTIFY_BASE_URL points the client elsewhere (the tests' own
+    checking server); TUO_PUBLIC_URL is the address messages link to.
+    """
+
+    api_key: str = ""
+    base_url: str = "https://api.notifications.service.gov.uk"
+    email_template_id: str = ""
+    sms_template_id: str = ""
+    public_url: str = ""
+
+    @classmethod
+    def from_env(cls) -> NotifySettings:
+        settings = cls(
+            api_key=os.environ.get("NOTIFY_API_KEY", "").strip(),
+            base_url=os.environ.get("NOTIFY_BASE_URL", "").strip() or cls.base_url,
+            email_template_id=os.environ.get("NOTIFY_EMAIL_TEMPLATE_ID", "").strip(),
+            sms_template_id=os.environ.get("NOTIFY_SMS_TEMPLATE_ID", "").strip(),
+            public_url=os.environ.get("TUO_PUBLIC_URL", "").strip().rstrip("/"),
+        )
+        if settings.api_key and not (settings.email_template_id and settings.sms_template_id):
+            raise ValueError(
+                "NOTIFY_API_KEY is set: set NOTIFY_EMAIL_TEMPLATE_ID and NOTIFY_SMS_TEMPLATE_ID "
+                "to the ids of its email and text message templates too"
+            )
+        return settings

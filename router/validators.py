@@ -183,6 +183,54 @@ def parse_date(value: object) -> date:
         raise Invalid("real") from None
 
 
+# --- Contact details ---------------------------------------------------------------
+# Only for telling the citizen how their report is going (router.notifications): never
+# sent to a department.
+
+# GOV.UK Notify's own test of an address, in the shape of its rules: a local part of
+# the characters it allows, and a domain of dot-separated labels with a top level of
+# letters (or punycode). A stricter test refuses real addresses; a looser one lets
+# Notify refuse them later, when the citizen is no longer there to fix it.
+_EMAIL_LOCAL = re.compile(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~\-]+$")
+_EMAIL_LABEL = re.compile(r"^(xn|[a-z0-9]+)(-?-[a-z0-9]+)*$", re.IGNORECASE)
+_EMAIL_TLD = re.compile(r"^([a-z]{2,63}|xn--([a-z0-9]+-)*[a-z0-9]+)$", re.IGNORECASE)
+
+
+def parse_email(value: object) -> str:
+    """Return an email address with its domain in lower case, like name@example.com."""
+    text = clean(value).strip(".,;")
+    if not text:
+        raise Invalid("required")
+    if len(text) > 320 or text.count("@") != 1 or " " in text:
+        raise Invalid("format")
+    local, domain = text.split("@")
+    labels = domain.lower().split(".")
+    if (
+        not _EMAIL_LOCAL.match(local)
+        or ".." in local
+        or len(labels) < 2
+        or not all(label and len(label) <= 63 and _EMAIL_LABEL.match(label) for label in labels)
+        or not _EMAIL_TLD.match(labels[-1])
+    ):
+        raise Invalid("format")
+    return f"{local}@{domain.lower()}"
+
+
+def parse_uk_mobile(value: object) -> str:
+    """Return a UK mobile number as 11 digits starting 07 (given as 07700 900 123,
+    +44 7700 900123, 0044 (0)7700-900123...)."""
+    text = re.sub(r"[\s().-]", "", clean(value))
+    if not text:
+        raise Invalid("required")
+    for prefix in ("+44", "0044", "44"):
+        if text.startswith(prefix):
+            text = "0" + text[len(prefix) :].removeprefix("0")
+            break
+    if not text.isascii() or not re.fullmatch(r"07[0-9]{9}", text):
+        raise Invalid("format")
+    return text
+
+
 # --- Money and licences --------------------------------------------------------------
 
 

@@ -35,6 +35,9 @@ _INPUTS: dict[Kind, dict[str, Any]] = {
     Kind.SORT_CODE: {"classes": "govuk-input--width-5", "inputmode": "numeric"},
     Kind.ACCOUNT_NUMBER: {"classes": "govuk-input--width-10", "inputmode": "numeric"},
     Kind.PAYE_REFERENCE: {"classes": "govuk-input--width-10", "spellcheck": False},
+    # GOV.UK's email address and telephone number patterns: their types, no spellcheck.
+    Kind.EMAIL: {"type": "email", "spellcheck": False},
+    Kind.MOBILE: {"classes": "govuk-input--width-20", "type": "tel"},
 }
 
 # What a browser may fill in for the person reporting (WCAG 1.3.5, identify input
@@ -46,6 +49,8 @@ _AUTOCOMPLETE = {
     "date_of_birth": "bday",
     "parent_date_of_birth": "bday",
     "postcode": "postal-code",
+    "contact_email": "email",
+    "contact_mobile": "tel",
 }
 _ADDRESS_OF_REPORTER = {"address_line_1": "address-line1", "town": "address-level2"}
 
@@ -186,6 +191,8 @@ def render_params(question: Question, event_name: str) -> dict[str, Any]:
         params["spellcheck"] = False
     if "inputmode" in settings:
         params["inputmode"] = settings["inputmode"]
+    if "type" in settings:
+        params["type"] = settings["type"]
     return params
 
 

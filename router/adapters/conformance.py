@@ -50,6 +50,8 @@ _SAMPLE_VALUES: dict[Kind, Any] = {
     Kind.PAYE_REFERENCE: "123/AB456",
     Kind.REGISTRAR_REFERENCE: "DX7Q4K2M9PLA",
     Kind.ENTRY_NUMBER: "123",
+    Kind.EMAIL: "alex@example.com",
+    Kind.MOBILE: "07700900982",
 }
 
 

@@ -30,7 +30,7 @@ from router import keys, settings
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
-from router.delivery import batch, fanout, jobs, recovery
+from router.delivery import batch, fanout, jobs, notices, recovery
 from router.delivery.evidence import Release
 from router.delivery.queues import queue_for
 from router.delivery.registrations import Registrations
@@ -77,6 +77,12 @@ class WorkerProcess:
         self.retention = Retention(self.redis)
         self._purged_at = 0.0
         self.beat = recovery.Beat(self.step)
+        # The reporters' messages go on a thread of their own: a slow GOV.UK Notify must
+        # never hold up the beat, which renews this process's leases.
+        self.notices = notices.Notices(
+            self.redis, titles=lambda n: registry.get(n).title if n in registry else n
+        )
+        self.notice_beat = recovery.Beat(self.notices.beat, notices.INTERVAL_SECONDS)
 
     def step(self) -> None:
         """One beat: renew this process's leases and wake keys, put back orphans (and
@@ -122,6 +128,7 @@ class WorkerProcess:
             default_result_ttl=fanout.RESULT_TTL,
         )
         self.beat.start()
+        self.notice_beat.start()
         try:
             with jobs.dispatching(self.dispatcher):
                 if burst:
@@ -137,6 +144,7 @@ class WorkerProcess:
                     self.dispatcher.drain_now(name)
         finally:
             self.beat.stop()
+            self.notice_beat.stop()
             self.dispatcher.stop()
 
 

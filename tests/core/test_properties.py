@@ -74,6 +74,12 @@ def _fitting(event_type: str) -> dict[str, list[Any]]:
         values += [a[question.field] for a in map(valid_answers, EVENTS) if question.field in a]
         if question.kind is Kind.DATE:
             values += [{"days_ago": d} for d in (-400, -100, -1, 0, 1, 30, 400, 2000, 50_000)]
+        if question.kind is Kind.EMAIL:
+            values += ["sian@example.com", "Sian.O'Brien@Example.CO.UK", "sian@", "@x.com"]
+        if question.kind is Kind.MOBILE:
+            values += ["07700 900 982", "+44 (0)7700-900982", "01632 960 001", "0770090098"]
+        if not question.required:
+            values.append("")
         pool[question.field] = values
     return pool
 

@@ -439,3 +439,73 @@ def test_invalid_carries_its_key():
     problem = v.Invalid("format")
     assert problem.key == "format"
     assert isinstance(problem, ValueError)
+
+
+# --- contact details ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("sian@example.com", "sian@example.com"),
+        ("  Sian.OBrien@Example.CO.UK ", "Sian.OBrien@example.co.uk"),  # the box's case kept
+        ("o'brien+tell-us-once@ex-ample.cymru", "o'brien+tell-us-once@ex-ample.cymru"),
+        ("sian@example.com.", "sian@example.com"),  # a full stop typed after it
+        ("sian@xn--bcher-kva.example", "sian@xn--bcher-kva.example"),
+    ],
+)
+def test_email_accepted(raw, expected):
+    assert v.parse_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("", "required"),
+        ("sian", "format"),
+        ("sian@", "format"),
+        ("@example.com", "format"),
+        ("sian@example", "format"),  # no top-level domain
+        ("sian@@example.com", "format"),
+        ("si an@example.com", "format"),
+        ("sian..obrien@example.com", "format"),
+        ("sian@example..com", "format"),
+        ("sian@-example.com", "format"),
+        ("sian@example.c0m", "format"),
+        ("siân@example.com", "format"),  # Notify sends to ASCII local parts only
+        ("sian@" + "a" * 64 + ".com", "format"),
+    ],
+)
+def test_email_refused(raw, key):
+    assert refused(v.parse_email, raw) == key
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "07700900982",
+        "07700 900 982",
+        "+44 7700 900982",
+        "+44 (0)7700-900982",
+        "0044 7700900982",
+        "447700900982",
+    ],
+)
+def test_uk_mobile_accepted_in_the_ways_people_write_it(raw):
+    assert v.parse_uk_mobile(raw) == "07700900982"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("", "required"),
+        ("01632 960 001", "format"),  # a landline
+        ("0770090098", "format"),  # 10 digits
+        ("077009009821", "format"),
+        ("+1 202 555 0143", "format"),
+        ("07700 9OO 982", "format"),  # letter O for zero
+        ("０７７００９００９８２", "format"),  # full-width digits
+    ],
+)
+def test_uk_mobile_refused(raw, key):
+    assert refused(v.parse_uk_mobile, raw) == key

@@ -6,6 +6,7 @@ they stand for the departments' systems, which hold what they were sent."""
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,14 +16,14 @@ import pytest
 from flask import Flask
 from redis import Redis
 
-from router import catalogue
+from router import catalogue, keys
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import CaseStore
 from router.catalogue import Kind
 from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
-from tests.support.journeys import submit_sample
+from tests.support.journeys import done_page, reach_check, send, submit_sample
 from tests.support.processes import wait_settled
 from tests.support.redis_dump import case_keys, raw_values
 from tests.support.samples import sample, samples
@@ -153,8 +154,22 @@ def test_no_personal_answer_is_in_a_log_line_or_a_job_payload(
     try:
         for name in samples():
             wanted |= personal_answers(name)
-            sent = submit_sample(app.test_client(), name)
+            # With contact details, so the reporter's messages are written (to the
+            # outbox: no Notify key here) and their paths log too.
+            contact = {
+                "contact_email": f"{name}.reporter@example.com",
+                "contact_mobile": "07700900982",
+            }
+            wanted |= set(contact.values())
+            browser = app.test_client()
+            reach_check(browser, name, {**sample(name)["answers"], **contact})
+            assert send(browser, name).status_code == 302
+            sent = done_page(browser, name)
             wait_settled(redis, sent.ref, timeout=60)
+        deadline = time.monotonic() + 10
+        while redis.zcard(keys.OUTBOX_INDEX) < len(samples()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert redis.zcard(keys.OUTBOX_INDEX) == len(samples()), "every reporter was written to"
     finally:
         pool.stop()
     assert CaseStore(redis).dead_letters(), "a department failed for good"

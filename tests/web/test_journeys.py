@@ -220,7 +220,7 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
     assert [key for key, _, _ in rows] == [tr(event.label(f)) for f in fields]
     for (_, value, actions), field in zip(rows, fields, strict=True):
         assert actions == [f"/report/{event_name}/{field}?change=1"]
-        assert value == shown(app, lang, event, field, clean[field]), field
+        assert value == shown(app, lang, event, field, clean.get(field, "")), field
         if event.question(field).kind in (Kind.NAME, Kind.TEXT):
             assert value == data["answers"][field], field  # as typed
     assert [key for key, _, _ in summary_rows(told_list)] == [
@@ -622,3 +622,56 @@ def test_an_organisation_told_only_after_a_visit_is_not_among_those_told_now(
     now = [text(li) for li in done.select("#told-now li, #told-when-proved li")]
     after = [text(li) for li in done.select("#told-after-visit li")]
     assert department in after and not [n for n in now if n.startswith(department)]
+
+
+# --- contact details (issue 15, item 3) ------------------------------------------------------
+
+
+def test_every_journey_asks_for_optional_contact_details_last_with_govuk_inputs(
+    client_request: PageClient,
+) -> None:
+    for event in EVENTS.values():
+        assert [q.field for q in event.questions][-2:] == ["contact_email", "contact_mobile"]
+    data = sample("moving_house")
+    client = client_request.client
+    walk(client, "moving_house", data["answers"], stop_at="contact_email")
+    page = client_request.get("/report/moving_house/contact_email")
+    assert text(page.find("h1")) == "What is your email address? (optional)"
+    box = page.select_one("input#contact_email")
+    assert box is not None
+    assert (box["type"], box["autocomplete"], box["spellcheck"]) == ("email", "email", "false")
+    wrong = client_request.post(
+        "/report/moving_house/contact_email",
+        {"contact_email": "sian@example"},
+        _expected_status=400,
+    )
+    assert (
+        error_of(wrong)[2] == "Enter an email address in the correct format, like name@example.com"
+    )
+    client_request.post(
+        "/report/moving_house/contact_email",
+        {"contact_email": "Sian@Example.com"},
+        _expected_redirect="/report/moving_house/contact_mobile",
+    )
+    mobile = client_request.get("/report/moving_house/contact_mobile")
+    number = mobile.select_one("input#contact_mobile")
+    assert number is not None and (number["type"], number["autocomplete"]) == ("tel", "tel")
+    client_request.post(
+        "/report/moving_house/contact_mobile",
+        {"contact_mobile": ""},
+        _expected_redirect="/report/moving_house/tell",
+    )
+    choose(client, "moving_house", data["consent"])
+    rows = dict(check_answers(client_request))
+    assert rows["Email address for updates"] == "Sian@example.com"
+    assert rows["Mobile number for updates"] == "Not given"
+
+
+def test_contact_details_are_never_sent_to_a_department(redis: Redis, client: FlaskClient) -> None:
+    answers = {**sample("death")["answers"], "contact_email": "informant@example.com"}
+    reach_check(client, "death", answers)
+    assert send(client, "death").status_code == 302
+    case = CaseStore(redis).load(one_case_ref(redis))
+    assert case.answers["contact_email"] == "informant@example.com"
+    for decision in case.plan.decisions:
+        assert not {"contact_email", "contact_mobile"} & set(decision.fields), decision
