@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_babel import format_date, format_datetime, gettext, ngettext
+from flask_babel import format_date, format_datetime, gettext, ngettext, pgettext
 
 from router import reference, routing
 from router.adapters.contract import Adapter
@@ -21,7 +21,7 @@ from router.assisted.audit import Entry
 from router.assisted.desk import DOCUMENTS
 from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
-from router.i18n import N_
+from router.i18n import N_, Contextual
 from router.retention import LAPSED
 from router.trust import Confidence, Proof
 
@@ -149,6 +149,14 @@ def task_done(task: str) -> str:
 # --- answers, times and places ---------------------------------------------------------
 
 
+def translated(message: str) -> str:
+    """A message id from the core in the reader's language: looked up in its context
+    when it was marked with one (``NP_``, a yes or no question's own "Yes" and "No")."""
+    if isinstance(message, Contextual):
+        return pgettext(message.context, message)
+    return gettext(message)
+
+
 # Identifiers shown back to a citizen after the report is sent (the status page, "What
 # we shared"): only their last characters, enough to recognise, too few to use (row 1).
 MASKED_KINDS: dict[Kind, int] = {
@@ -174,7 +182,7 @@ def display_answer(event: EventType, field: str, value: Any, *, masked: bool = F
     if q.kind in (Kind.YES_NO, Kind.CHOICE):
         for option, text in q.choices():
             if option == value:
-                return gettext(text)
+                return translated(text)
     if q.kind is Kind.NINO:
         return f"{value[:2]} {value[2:4]} {value[4:6]} {value[6:8]} {value[8:]}"
     if q.kind is Kind.SORT_CODE:

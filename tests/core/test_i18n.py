@@ -37,15 +37,21 @@ def _mapping() -> list[tuple[str, str]]:
     return method_map
 
 
-def extracted_msgids() -> set[str]:
-    """Every message id in router/, channels/ and templates/, freshly extracted."""
-    ids: set[str] = set()
-    for _filename, _lineno, message, _comments, _context in extract_from_dir(
+def extracted_messages() -> set[tuple[str, str | None]]:
+    """Every (message id, context) in router/, channels/ and templates/, freshly extracted:
+    the same English in two contexts ("Yes" to two questions) is two messages."""
+    found: set[tuple[str, str | None]] = set()
+    for _filename, _lineno, message, _comments, context in extract_from_dir(
         str(ROOT), _mapping(), keywords=KEYWORDS
     ):
         # A plural message is filed under its singular id.
-        ids.add(message if isinstance(message, str) else message[0])
-    return ids
+        found.add((message if isinstance(message, str) else message[0], context))
+    return found
+
+
+def extracted_msgids() -> set[str]:
+    """Every message id in router/, channels/ and templates/, whatever its context."""
+    return {msgid for msgid, _context in extracted_messages()}
 
 
 def welsh() -> Catalog:
@@ -62,8 +68,9 @@ def test_extraction_finds_the_core_and_template_messages() -> None:
 
 def _translation_calls() -> set[str]:
     """The name of every function the code calls that translates (or marks) wording:
-    imported from flask_babel or babel.support with "gettext" in its name, or from
-    router.i18n (N_), under whatever name it was imported as."""
+    imported from flask_babel or babel.support with "gettext" in its name, or a marker
+    from router.i18n (N_, NP_: a name ending in "_"), under whatever name it was
+    imported as."""
     called: set[str] = set()
     for package in ("router", "channels"):
         for path in (ROOT / package).rglob("*.py"):
@@ -76,7 +83,7 @@ def _translation_calls() -> set[str]:
                     "router.i18n",
                 ):
                     for alias in node.names:
-                        if "gettext" in alias.name or alias.name == "N_":
+                        if "gettext" in alias.name or alias.name.endswith("_"):
                             names.add(alias.asname or alias.name)
             for node in ast.walk(tree):
                 if (
@@ -90,8 +97,18 @@ def _translation_calls() -> set[str]:
 
 def test_extraction_knows_every_translation_function_the_code_calls() -> None:
     called = _translation_calls()
-    assert {"N_", "gettext", "lazy_gettext"} <= called
+    assert {"N_", "NP_", "gettext", "pgettext", "lazy_gettext"} <= called
     assert called - set(KEYWORDS) == set()
+
+
+def test_a_message_marked_with_a_context_is_extracted_in_it() -> None:
+    """Issue 15, item 9: each yes or no question's "Yes" is a message of its own, in a
+    context named after the question, so Welsh can answer each with its own verb."""
+    found = extracted_messages()
+    for field in ("has_driving_licence", "had_driving_licence", "claim_child_benefit"):
+        assert ("Yes", field) in found and ("No", field) in found
+    assert ("Yes", "help_requested") in found  # check answers: "Help at a Post Office"
+    assert ("Yes", None) not in found  # no "Yes" left to mean whichever question asks
 
 
 def test_lazily_translated_form_labels_are_extracted() -> None:
@@ -113,16 +130,16 @@ def _forms(text: str | tuple[str, ...] | None) -> tuple[str, ...]:
 def test_every_message_has_a_welsh_translation() -> None:
     catalog = welsh()
     missing = sorted(
-        msgid
-        for msgid in extracted_msgids()
-        if (entry := catalog.get(msgid)) is None
+        (msgid, context or "")
+        for msgid, context in extracted_messages()
+        if (entry := catalog.get(msgid, context=context)) is None
         or not all(form.strip() for form in _forms(entry.string))
         or entry.fuzzy
     )
     assert not missing, (
         "No Welsh translation for these messages; run `python -m scripts.i18n extract` and "
         "`python -m scripts.i18n update`, then translate them in " + str(CY_PO)
-    ) + "".join(f"\n  {m!r}" for m in missing)
+    ) + "".join(f"\n  {m!r}" + (f" (context {c!r})" if c else "") for m, c in missing)
 
 
 def test_welsh_catalogue_is_clean() -> None:
