@@ -159,6 +159,100 @@ def test_welsh_catalogue_is_clean() -> None:
                 assert token in form, f"{english[0]!r} lost {token!r}"
 
 
+# The Welsh-speaking reviewer's corrections (issue 15, item 11) that hold for every
+# message: words the Welsh must not use (a pattern, "(?i)" where case does not matter),
+# and why.
+WELSH_NEVER = (
+    (
+        r"(?i)\b(mewn|unrhyw) Swyddfa[’']r Post",
+        "‘mewn’ and ‘unrhyw’ take an indefinite noun: ‘mewn cangen o Swyddfa’r Post’",
+    ),
+    (
+        r"(?i)\bdogfen hunaniaeth",
+        "the document is a ‘dogfen adnabod’ (the check stays ‘gwiriad hunaniaeth’)",
+    ),
+    (r"(?i)\b[td]rwydded cerdyn-llun", "DVLA’s term is ‘trwydded yrru cerdyn-llun’"),
+    (r"Dweud Wrthym Unwaith", "the service is spelt as its title, ‘Dweud wrthym unwaith’"),
+    (r"\bIawn\b", "‘Iawn’ means ‘OK’: Welsh answers yes with the question’s verb"),
+    (r"\bmeddu ar\b", "stiff for a check-answers key: ‘Trwydded yrru’"),
+)
+
+# The reviewer's wording for messages said once (rows 4-6, 10, 13-15 and 17-24 of the review).
+WELSH_REVIEWED = {
+    "I would like help from Post Office counter staff to finish this": (
+        "Hoffwn gael help gan staff cownter Swyddfa'r Post i gwblhau hyn"
+    ),
+    "The citizen has checked these answers and agrees to us telling these organisations": (
+        "Mae'r dinesydd wedi gwirio'r atebion hyn ac yn cytuno i ni roi gwybod i'r sefydliadau hyn"
+    ),
+    "The citizen is here at my counter and I am serving them": (
+        "Rwy'n gwasanaethu'r dinesydd sydd yma wrth fy nghownter"
+    ),
+    "Choose a Post Office": "Dewis cangen o Swyddfa’r Post",
+    "Choose a different Post Office": "Dewis cangen arall",
+    "Choose this Post Office": "Dewis y gangen hon",
+    "Choose a Post Office that can do what your report needs": (
+        "Dewiswch gangen o Swyddfa’r Post sy’n gallu gwneud yr hyn sydd ei angen ar gyfer "
+        "eich adroddiad"
+    ),
+    "Has a driving licence": "Trwydded yrru",
+    "Had a driving licence": "Trwydded yrru",
+    "Has a bank or building society account": "Cyfrif banc neu gymdeithas adeiladu",
+    "Tell us once and we tell every public body that needs to know.": (
+        "Rhowch wybod i ni unwaith a byddwn ni’n rhoi gwybod i bob corff cyhoeddus y mae "
+        "angen iddo gael gwybod."
+    ),
+    "Waiting at: %(branch)s.": "Yn aros yn y gangen: %(branch)s.",
+    "It is waiting at %(branch)s.": "Mae’n aros mewn cangen arall: %(branch)s.",
+    "Waited": "Amser aros",
+    "Select the kind of driving licence you have, or that you have none": (
+        "Dewiswch y math o drwydded yrru sydd gennych, neu ‘Nid oes gennyf drwydded yrru’"
+    ),
+    "That task is not waiting on this report": (
+        "Nid oes angen gwneud y dasg honno ar gyfer yr adroddiad hwn"
+    ),
+    "What we shared": "Yr hyn a rannwyd gennym",
+    "Biometric residence permit or card": "Trwydded breswylio fiometrig neu gerdyn preswylio",
+    # "atalnodau" is also full stops (and is right where English says "full stops").
+    "Answer must only include letters, numbers and punctuation": (
+        "Rhaid i’r ateb gynnwys llythrennau, rhifau a marciau atalnodi yn unig"
+    ),
+}
+
+
+def test_welsh_never_uses_what_the_reviewer_corrected() -> None:
+    """Issue 15, item 11: the corrections that are rules hold for every message, so a
+    new message cannot bring the mistake back."""
+    catalog = welsh()
+    found = [
+        f"{entry.id!r}: {why}"
+        for entry in catalog
+        if entry.id
+        for pattern, why in WELSH_NEVER
+        if any(re.search(pattern, form) for form in _forms(entry.string))
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_welsh_says_what_the_reviewer_proposed() -> None:
+    """Issue 15, item 11: the reviewer's wording for messages said once."""
+    catalog = welsh()
+    assert {msgid: catalog[msgid].string for msgid in WELSH_REVIEWED} == WELSH_REVIEWED
+    # "Too many times" in all six plural forms, not a calque of "too many attempts".
+    entry = catalog[
+        "The details did not match too many times. You can try again in %(num)d minute."
+    ]
+    assert all(
+        form.startswith("Rydych wedi rhoi manylion nad ydynt yn cyfateb ormod o weithiau.")
+        for form in _forms(entry.string)
+    )
+    # Welsh answers the question "Do you have a ...?" with the label the page shows.
+    option = catalog["I do not have a driving licence"].string
+    assert f"‘{option}’" in str(
+        WELSH_REVIEWED["Select the kind of driving licence you have, or that you have none"]
+    )
+
+
 @pytest.fixture(scope="module")
 def compiled() -> None:
     i18n.main(["compile"])  # as ./dev does, so a changed .po is what the app reads
