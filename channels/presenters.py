@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_babel import format_date, format_datetime, gettext, ngettext, pgettext
+from flask_babel import format_date, format_datetime, get_locale, gettext, ngettext, pgettext
 
 from router import reference, routing
 from router.adapters.contract import Adapter
@@ -198,11 +198,18 @@ def when(iso: str, seconds: bool = False) -> str:
     return format_datetime(datetime.fromisoformat(iso), pattern)
 
 
+def local_branch(branch: branches.Branch) -> branches.Branch:
+    """A branch as the reader reads it: on a Welsh page by its Welsh name and town
+    ("Swyddfa’r Post Heol Awst, Caerfyrddin"), where it has them."""
+    locale = get_locale()
+    return branch.in_language(locale.language if locale else "en")
+
+
 def branch_name(branch_id: str) -> str:
-    """A Post Office branch's name; its id when the branch list no longer has it
-    (so a page still says which branch, rather than nothing)."""
+    """A Post Office branch's name in the reader's language; its id when the branch
+    list no longer has it (so a page still says which branch, rather than nothing)."""
     found = branches.load_branches().get(branch_id)
-    return found.name if found else branch_id
+    return local_branch(found).name if found else branch_id
 
 
 DAY_NAMES = {
@@ -218,7 +225,8 @@ DAY_NAMES = {
 
 def visit(case: Case) -> dict[str, Any]:
     """Where to go, what to bring and by when, for a case waiting at a Post Office."""
-    branch = branches.load_branches().get(case.branch) if case.at_counter else None
+    found = branches.load_branches().get(case.branch) if case.at_counter else None
+    branch = local_branch(found) if found else None
     bring = [(task_name(t), task_to_bring(t)) for t in case.counter_tasks]
     return {
         "visit_branch": branch,
