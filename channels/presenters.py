@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_babel import format_date, format_datetime, gettext, ngettext
+from flask_babel import format_date, format_datetime, get_locale, gettext, ngettext, pgettext
 
 from router import reference, routing
 from router.adapters.contract import Adapter
@@ -21,7 +21,7 @@ from router.assisted.audit import Entry
 from router.assisted.desk import DOCUMENTS
 from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
-from router.i18n import N_
+from router.i18n import N_, Contextual
 from router.retention import LAPSED
 from router.trust import Confidence, Proof
 
@@ -156,6 +156,14 @@ def task_done(task: str) -> str:
 # --- answers, times and places ---------------------------------------------------------
 
 
+def translated(message: str) -> str:
+    """A message id from the core in the reader's language: looked up in its context
+    when it was marked with one (``NP_``, a yes or no question's own "Yes" and "No")."""
+    if isinstance(message, Contextual):
+        return pgettext(message.context, message)
+    return gettext(message)
+
+
 # Identifiers shown back to a citizen after the report is sent (the status page, "What
 # we shared"): only their last characters, enough to recognise, too few to use (row 1).
 MASKED_KINDS: dict[Kind, int] = {
@@ -181,7 +189,7 @@ def display_answer(event: EventType, field: str, value: Any, *, masked: bool = F
     if q.kind in (Kind.YES_NO, Kind.CHOICE):
         for option, text in q.choices():
             if option == value:
-                return gettext(text)
+                return translated(text)
     if q.kind is Kind.NINO:
         return f"{value[:2]} {value[2:4]} {value[4:6]} {value[6:8]} {value[8:]}"
     if q.kind is Kind.SORT_CODE:
@@ -197,11 +205,18 @@ def when(iso: str, seconds: bool = False) -> str:
     return format_datetime(datetime.fromisoformat(iso), pattern)
 
 
+def local_branch(branch: branches.Branch) -> branches.Branch:
+    """A branch as the reader reads it: on a Welsh page by its Welsh name and town
+    ("Swyddfa’r Post Heol Awst, Caerfyrddin"), where it has them."""
+    locale = get_locale()
+    return branch.in_language(locale.language if locale else "en")
+
+
 def branch_name(branch_id: str) -> str:
-    """A Post Office branch's name; its id when the branch list no longer has it
-    (so a page still says which branch, rather than nothing)."""
+    """A Post Office branch's name in the reader's language; its id when the branch
+    list no longer has it (so a page still says which branch, rather than nothing)."""
     found = branches.load_branches().get(branch_id)
-    return found.name if found else branch_id
+    return local_branch(found).name if found else branch_id
 
 
 DAY_NAMES = {
@@ -217,7 +232,8 @@ DAY_NAMES = {
 
 def visit(case: Case) -> dict[str, Any]:
     """Where to go, what to bring and by when, for a case waiting at a Post Office."""
-    branch = branches.load_branches().get(case.branch) if case.at_counter else None
+    found = branches.load_branches().get(case.branch) if case.at_counter else None
+    branch = local_branch(found) if found else None
     bring = [(task_name(t), task_to_bring(t)) for t in case.counter_tasks]
     return {
         "visit_branch": branch,

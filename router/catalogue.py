@@ -17,7 +17,7 @@ from typing import Any
 
 from router import validators as v
 from router.exceptions import ValidationFailed
-from router.i18n import N_
+from router.i18n import N_, NP_
 
 
 class Kind(StrEnum):
@@ -84,7 +84,6 @@ _KIND_ERRORS: dict[Kind, dict[str, str]] = {
             "are never used at the start of one"
         ),
     },
-    Kind.YES_NO: {"choice": N_("Select yes or no")},
     Kind.CHOICE: {"choice": N_("Select one of the options")},
     Kind.DRIVING_LICENCE: {
         "format": N_(
@@ -132,8 +131,6 @@ _PARSERS: dict[Kind, Callable[[object], Any]] = {
     Kind.MOBILE: v.parse_uk_mobile,
 }
 
-YES_NO_OPTIONS: tuple[tuple[str, str], ...] = (("yes", N_("Yes")), ("no", N_("No")))
-
 
 @dataclass(frozen=True)
 class DateLimits:
@@ -163,7 +160,8 @@ class Question:
         """The message for a failed check, most specific wording first."""
         if key == "required":
             return self.required_error
-        return self.errors.get(key) or _KIND_ERRORS[self.kind].get(key) or self.required_error
+        kind_errors = _KIND_ERRORS.get(self.kind, {})
+        return self.errors.get(key) or kind_errors.get(key) or self.required_error
 
     def applies(self, answers: Mapping[str, Any]) -> bool:
         """Whether this question is asked, given the answers so far."""
@@ -173,7 +171,8 @@ class Question:
         return answers.get(other) in values
 
     def choices(self) -> tuple[tuple[str, str], ...]:
-        return YES_NO_OPTIONS if self.kind is Kind.YES_NO else self.options
+        """The (stored value, message id) of each option, in the order they are offered."""
+        return self.options
 
     def parse(self, raw: object, today: date) -> Any:
         """Check one answer and return it in canonical form; raise ``v.Invalid``."""
@@ -477,6 +476,15 @@ def _address(line_label: str) -> tuple[Question, ...]:
     )
 
 
+def _yes_no(yes: str, no: str) -> tuple[tuple[str, str], ...]:
+    """The options of a yes or no question: the answers stored are always "yes" and "no"
+    (departments and the API read them), the words shown are the question's own, each
+    marked with ``NP_`` in a context named after the question. Welsh answers with the
+    question's verb: "Oes / Nac oes" to "Oes gennych chi...?", "Ydw / Nac ydw" to
+    "Ydych chi...?", so no one pair of words can serve every question."""
+    return (("yes", yes), ("no", no))
+
+
 def _licence_number(show_if: tuple[str, tuple[str, ...]]) -> Question:
     return Question(
         "driving_licence_number",
@@ -621,6 +629,8 @@ MOVING_HOUSE = EventType(
             Kind.YES_NO,
             N_("Do you have a driving licence?"),
             N_("Select yes if you have a driving licence"),
+            options=_yes_no(NP_("has_driving_licence", "Yes"), NP_("has_driving_licence", "No")),
+            errors={"choice": N_("Select yes if you have a driving licence, or no if you do not")},
         ),
         _licence_number(("has_driving_licence", ("yes",))),
         *_contact(),
@@ -696,6 +706,10 @@ DEATH = EventType(
             Kind.YES_NO,
             N_("Did they have a driving licence?"),
             N_("Select yes if they had a driving licence"),
+            options=_yes_no(NP_("had_driving_licence", "Yes"), NP_("had_driving_licence", "No")),
+            errors={
+                "choice": N_("Select yes if they had a driving licence, or no if they did not")
+            },
         ),
         _licence_number(("had_driving_licence", ("yes",))),
         *_registration(
@@ -762,6 +776,10 @@ BIRTH = EventType(
             Kind.YES_NO,
             N_("Do you want to claim Child Benefit?"),
             N_("Select yes if you want to claim Child Benefit"),
+            options=_yes_no(NP_("claim_child_benefit", "Yes"), NP_("claim_child_benefit", "No")),
+            errors={
+                "choice": N_("Select yes if you want to claim Child Benefit, or no if you do not")
+            },
         ),
         *_registration(N_("A birth must be registered before we can tell anyone about it"), 366),
         *_contact(),
@@ -819,6 +837,8 @@ NEW_JOB = EventType(
             Kind.YES_NO,
             N_("Do you get any benefits?"),
             N_("Select yes if you get any benefits"),
+            options=_yes_no(NP_("claiming_benefits", "Yes"), NP_("claiming_benefits", "No")),
+            errors={"choice": N_("Select yes if you get any benefits, or no if you do not")},
             hint=N_("For example, Universal Credit or Jobseeker’s Allowance"),
         ),
         Question(
@@ -865,6 +885,12 @@ RETIRING = EventType(
             Kind.YES_NO,
             N_("Do you have a bank or building society account for payments?"),
             N_("Select yes if you have a bank or building society account"),
+            options=_yes_no(NP_("has_bank_account", "Yes"), NP_("has_bank_account", "No")),
+            errors={
+                "choice": N_(
+                    "Select yes if you have a bank or building society account, or no if you do not"
+                )
+            },
         ),
         Question(
             "sort_code",

@@ -19,9 +19,10 @@ POT = TRANSLATIONS / "messages.pot"
 
 
 # Marked for translation besides Babel's defaults (gettext, ngettext, pgettext, _ ...):
-# the core's N_ and Flask-Babel's lazy forms. tests/core/test_i18n.py checks that every
-# translation function the code calls is here or among the defaults.
-EXTRA_KEYWORDS = ("N_", "_l", "lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2")
+# the core's N_ and NP_ (N_ with a context, like pgettext) and Flask-Babel's lazy forms.
+# tests/core/test_i18n.py checks that every translation function the code calls is here
+# or among the defaults.
+EXTRA_KEYWORDS = ("N_", "NP_:1c,2", "_l", "lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2")
 
 
 def pybabel(*args: str) -> None:

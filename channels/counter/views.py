@@ -40,6 +40,7 @@ from channels.presenters import (
     adapter_titles,
     branch_name,
     display_answer,
+    local_branch,
     staff_audit,
     staff_evidence,
     task_done,
@@ -227,7 +228,10 @@ def branch_queue() -> str:
             }
         )
     return render_template(
-        "counter/branch_queue.html", rows=rows, branch=branches.branch(me.branch), staff=me
+        "counter/branch_queue.html",
+        rows=rows,
+        branch=local_branch(branches.branch(me.branch)),
+        staff=me,
     )
 
 
@@ -325,7 +329,8 @@ def serve(ref: str) -> Any:
             for name, anchor in (("present", "#present"), ("date_of_birth", "#date_of_birth-day"))
             if form[name].errors
         ]
-    elsewhere = branches.load_branches().get(case.branch)
+    found = branches.load_branches().get(case.branch)
+    elsewhere = local_branch(found) if found else None
     return render_template(
         "counter/serve.html", form=form, case=case, elsewhere=elsewhere, errors=errors
     ), (400 if errors else 200)
@@ -464,4 +469,6 @@ def report() -> str:
 def audit_log() -> str:
     me = staff()
     rows = staff_audit(core().desk.branch_audit(me))
-    return render_template("counter/audit.html", rows=rows, branch=branches.branch(me.branch))
+    return render_template(
+        "counter/audit.html", rows=rows, branch=local_branch(branches.branch(me.branch))
+    )

@@ -22,6 +22,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 )
 from wtforms import BooleanField, Field, RadioField, SelectChoice, SelectMultipleField, StringField
 
+from channels.presenters import translated
 from router import validators
 from router.catalogue import Kind, Question
 
@@ -135,7 +136,7 @@ def question_form(question: Question, event_name: str, answer: Any = None) -> Fl
         autocomplete = _AUTOCOMPLETE.get(question.field, "")
         field = DateParts(label, description=hint, widget=TranslatedDateInput(autocomplete))
     elif kind in (Kind.YES_NO, Kind.CHOICE):
-        choices = [SelectChoice(value, gettext(text)) for value, text in question.choices()]
+        choices = [SelectChoice(value, translated(text)) for value, text in question.choices()]
         field = RadioField(
             label,
             description=hint,

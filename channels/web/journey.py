@@ -25,7 +25,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, pgettext
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
@@ -512,7 +512,8 @@ def _told_rows(
         told.append(
             _summary_row(
                 gettext("Help at a Post Office"),
-                {"text": gettext("Yes")},
+                # Welsh answers with the verb of the question it answers ("Oes").
+                {"text": pgettext("help_requested", "Yes")},
                 tell,
                 gettext("help at a Post Office"),
             )

@@ -6,6 +6,8 @@ is read from files shipped in ``router/assisted/data`` and computed locally: no 
 
 - ``branches.json``: the branches. They are invented for this service (realistic towns
   and streets, made-up street numbers and postcode units), not copied from any list.
+  A branch in Wales has its Welsh name too (``name_cy``), and its town's where that
+  differs (``town_cy``: Caerdydd, Abertawe...), for Welsh pages.
 - ``postcode_districts.csv`` and ``postcode_areas.csv``: approximate centroids (to
   about 0.05 degrees) of postcode districts ("CF10") and areas ("CF"), written from
   general knowledge of UK geography, with no external data set copied. Good enough
@@ -20,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 
@@ -53,6 +55,15 @@ class Branch:
     lon: float
     hours: tuple[tuple[str, str], ...]  # (day, "09:00-17:30" or "closed"), mon..sun
     services: frozenset[str]
+    name_cy: str = ""  # its Welsh name, for a branch in Wales
+    town_cy: str = ""  # its town's Welsh name, where that is not the English one
+
+    def in_language(self, lang: str) -> Branch:
+        """The branch as a reader of ``lang`` reads it: in Welsh, by its Welsh name and
+        town where it has them; otherwise as it is."""
+        if lang != "cy":
+            return self
+        return replace(self, name=self.name_cy or self.name, town=self.town_cy or self.town)
 
     def offers(self, services: Iterable[str]) -> bool:
         """Whether the branch offers every one of ``services``."""
@@ -87,6 +98,8 @@ def load_branches() -> dict[str, Branch]:
             lon=float(item["lon"]),
             hours=tuple((day, item["hours"][day]) for day in DAYS),
             services=frozenset(item["services"]),
+            name_cy=item.get("name_cy", ""),
+            town_cy=item.get("town_cy", ""),
         )
     return branches
 

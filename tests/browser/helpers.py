@@ -11,6 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route
 
 from router.adapters.registry import Registry
+from router.i18n import Contextual
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -166,7 +167,10 @@ def _catalogue(lang: str) -> NullTranslations:
 
 
 def translate(lang: str, msgid: str) -> str:
-    """The app's own catalogue's wording, so tests follow the translators."""
+    """The app's own catalogue's wording, so tests follow the translators; in its
+    context when it has one (a yes or no question's own "Yes", marked with NP_)."""
+    if isinstance(msgid, Contextual):
+        return _catalogue(lang).pgettext(msgid.context, msgid)
     return _catalogue(lang).gettext(msgid)
 
 

@@ -121,6 +121,39 @@ def test_welsh_speaking_staff_are_in_wales() -> None:
     assert all(nation(b) == "Wales" for b in BRANCHES if b.welsh_speaking)
 
 
+# The towns of branches in Wales whose Welsh name is not the English (issue 15, item 12);
+# Aberystwyth, Bangor and the rest are the same in both.
+WELSH_TOWNS = {
+    "Cardiff": "Caerdydd",
+    "Swansea": "Abertawe",
+    "Newport": "Casnewydd",
+    "Wrexham": "Wrecsam",
+    "Carmarthen": "Caerfyrddin",
+    "Brecon": "Aberhonddu",
+    "Haverfordwest": "Hwlffordd",
+    "Merthyr Tydfil": "Merthyr Tudful",
+    "Bridgend": "Pen-y-bont ar Ogwr",
+    "Llandrindod Wells": "Llandrindod",
+    "Bala": "Y Bala",
+}
+
+
+@pytest.mark.parametrize("b", BRANCHES, ids=lambda b: b.id)
+def test_a_branch_in_wales_has_its_welsh_name_and_town(b: Branch) -> None:
+    """Issue 15, item 12: Welsh pages name a branch in Wales in Welsh; English pages, and
+    branches elsewhere, keep their English names."""
+    assert b.in_language("en") == b
+    welsh = b.in_language("cy")
+    if nation(b) != "Wales":
+        assert (b.name_cy, b.town_cy) == ("", "") and welsh == b
+        return
+    assert welsh.name == b.name_cy and welsh.name.startswith("Swyddfa’r Post ")
+    assert "Post Office" not in welsh.name
+    assert welsh.town == WELSH_TOWNS.get(b.town, b.town)
+    assert b.town_cy != b.town  # given only where it differs
+    assert (welsh.id, welsh.address, welsh.postcode) == (b.id, b.address, b.postcode)
+
+
 @pytest.mark.parametrize("name", ["postcode_areas.csv", "postcode_districts.csv"])
 def test_centroid_tables(name: str) -> None:
     text = (files("router.assisted") / "data" / name).read_text(encoding="utf-8")

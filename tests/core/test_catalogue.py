@@ -82,6 +82,22 @@ def test_every_question_is_worded(event_type):
             assert set(values) <= {v for v, _ in controlling.choices()}
 
 
+def test_each_yes_or_no_question_has_its_own_answers_and_messages():
+    """Issue 15, item 9: Welsh answers a yes or no question with its verb ("Oes" to "Oes
+    gennych chi...?", "Ydw" to "Ydych chi...?"), so each question's "Yes" and "No" are
+    messages of its own (marked in a context named after it), and so is the message for
+    an answer that is neither. The answers stored stay "yes" and "no"."""
+    questions = [q for e in EVENTS.values() for q in e.questions if q.kind is Kind.YES_NO]
+    assert len(questions) == 5
+    for q in questions:
+        assert [value for value, _ in q.choices()] == ["yes", "no"], q.field
+        labels = [(getattr(label, "context", None), label) for _, label in q.choices()]
+        assert labels == [(q.field, "Yes"), (q.field, "No")], q.field
+        assert q.error("choice") != q.required_error, q.field
+        assert_readable(q.error("choice"))
+    assert len({q.error("choice") for q in questions}) == len(questions)
+
+
 def test_get_event_refuses_an_unknown_event():
     for bad in ("moving", "", None, ["death"]):
         with pytest.raises(ValidationFailed) as info:
@@ -283,7 +299,12 @@ def test_hidden_conditional_answers_are_dropped(event_type, changes, dropped, hi
         ),
         ("birth", "parent_full_name", "A" * 101, "Name must be 100 characters or fewer"),
         ("new_job", "employer_name", "x" * 101, "Answer must be 100 characters or fewer"),
-        ("new_job", "claiming_benefits", "maybe", "Select yes or no"),
+        (
+            "new_job",
+            "claiming_benefits",
+            "maybe",
+            "Select yes if you get any benefits, or no if you do not",
+        ),
         ("death", "informant_relationship", "cousin", "Select one of the options"),
         ("change_of_name", "reason", "yes", "Select one of the options"),
         (

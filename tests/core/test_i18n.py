@@ -37,15 +37,21 @@ def _mapping() -> list[tuple[str, str]]:
     return method_map
 
 
-def extracted_msgids() -> set[str]:
-    """Every message id in router/, channels/ and templates/, freshly extracted."""
-    ids: set[str] = set()
-    for _filename, _lineno, message, _comments, _context in extract_from_dir(
+def extracted_messages() -> set[tuple[str, str | None]]:
+    """Every (message id, context) in router/, channels/ and templates/, freshly extracted:
+    the same English in two contexts ("Yes" to two questions) is two messages."""
+    found: set[tuple[str, str | None]] = set()
+    for _filename, _lineno, message, _comments, context in extract_from_dir(
         str(ROOT), _mapping(), keywords=KEYWORDS
     ):
         # A plural message is filed under its singular id.
-        ids.add(message if isinstance(message, str) else message[0])
-    return ids
+        found.add((message if isinstance(message, str) else message[0], context))
+    return found
+
+
+def extracted_msgids() -> set[str]:
+    """Every message id in router/, channels/ and templates/, whatever its context."""
+    return {msgid for msgid, _context in extracted_messages()}
 
 
 def welsh() -> Catalog:
@@ -62,8 +68,9 @@ def test_extraction_finds_the_core_and_template_messages() -> None:
 
 def _translation_calls() -> set[str]:
     """The name of every function the code calls that translates (or marks) wording:
-    imported from flask_babel or babel.support with "gettext" in its name, or from
-    router.i18n (N_), under whatever name it was imported as."""
+    imported from flask_babel or babel.support with "gettext" in its name, or a marker
+    from router.i18n (N_, NP_: a name ending in "_"), under whatever name it was
+    imported as."""
     called: set[str] = set()
     for package in ("router", "channels"):
         for path in (ROOT / package).rglob("*.py"):
@@ -76,7 +83,7 @@ def _translation_calls() -> set[str]:
                     "router.i18n",
                 ):
                     for alias in node.names:
-                        if "gettext" in alias.name or alias.name == "N_":
+                        if "gettext" in alias.name or alias.name.endswith("_"):
                             names.add(alias.asname or alias.name)
             for node in ast.walk(tree):
                 if (
@@ -90,8 +97,18 @@ def _translation_calls() -> set[str]:
 
 def test_extraction_knows_every_translation_function_the_code_calls() -> None:
     called = _translation_calls()
-    assert {"N_", "gettext", "lazy_gettext"} <= called
+    assert {"N_", "NP_", "gettext", "pgettext", "lazy_gettext"} <= called
     assert called - set(KEYWORDS) == set()
+
+
+def test_a_message_marked_with_a_context_is_extracted_in_it() -> None:
+    """Issue 15, item 9: each yes or no question's "Yes" is a message of its own, in a
+    context named after the question, so Welsh can answer each with its own verb."""
+    found = extracted_messages()
+    for field in ("has_driving_licence", "had_driving_licence", "claim_child_benefit"):
+        assert ("Yes", field) in found and ("No", field) in found
+    assert ("Yes", "help_requested") in found  # check answers: "Help at a Post Office"
+    assert ("Yes", None) not in found  # no "Yes" left to mean whichever question asks
 
 
 def test_lazily_translated_form_labels_are_extracted() -> None:
@@ -113,16 +130,16 @@ def _forms(text: str | tuple[str, ...] | None) -> tuple[str, ...]:
 def test_every_message_has_a_welsh_translation() -> None:
     catalog = welsh()
     missing = sorted(
-        msgid
-        for msgid in extracted_msgids()
-        if (entry := catalog.get(msgid)) is None
+        (msgid, context or "")
+        for msgid, context in extracted_messages()
+        if (entry := catalog.get(msgid, context=context)) is None
         or not all(form.strip() for form in _forms(entry.string))
         or entry.fuzzy
     )
     assert not missing, (
         "No Welsh translation for these messages; run `python -m scripts.i18n extract` and "
         "`python -m scripts.i18n update`, then translate them in " + str(CY_PO)
-    ) + "".join(f"\n  {m!r}" for m in missing)
+    ) + "".join(f"\n  {m!r}" + (f" (context {c!r})" if c else "") for m, c in missing)
 
 
 def test_welsh_catalogue_is_clean() -> None:
@@ -140,6 +157,100 @@ def test_welsh_catalogue_is_clean() -> None:
         for form in forms:
             for token in KEPT.findall(" ".join(english)) + PLACEHOLDER.findall(english[-1]):
                 assert token in form, f"{english[0]!r} lost {token!r}"
+
+
+# The Welsh-speaking reviewer's corrections (issue 15, item 11) that hold for every
+# message: words the Welsh must not use (a pattern, "(?i)" where case does not matter),
+# and why.
+WELSH_NEVER = (
+    (
+        r"(?i)\b(mewn|unrhyw) Swyddfa[’']r Post",
+        "‘mewn’ and ‘unrhyw’ take an indefinite noun: ‘mewn cangen o Swyddfa’r Post’",
+    ),
+    (
+        r"(?i)\bdogfen hunaniaeth",
+        "the document is a ‘dogfen adnabod’ (the check stays ‘gwiriad hunaniaeth’)",
+    ),
+    (r"(?i)\b[td]rwydded cerdyn-llun", "DVLA’s term is ‘trwydded yrru cerdyn-llun’"),
+    (r"Dweud Wrthym Unwaith", "the service is spelt as its title, ‘Dweud wrthym unwaith’"),
+    (r"\bIawn\b", "‘Iawn’ means ‘OK’: Welsh answers yes with the question’s verb"),
+    (r"\bmeddu ar\b", "stiff for a check-answers key: ‘Trwydded yrru’"),
+)
+
+# The reviewer's wording for messages said once (rows 4-6, 10, 13-15 and 17-24 of the review).
+WELSH_REVIEWED = {
+    "I would like help from Post Office counter staff to finish this": (
+        "Hoffwn gael help gan staff cownter Swyddfa'r Post i gwblhau hyn"
+    ),
+    "The citizen has checked these answers and agrees to us telling these organisations": (
+        "Mae'r dinesydd wedi gwirio'r atebion hyn ac yn cytuno i ni roi gwybod i'r sefydliadau hyn"
+    ),
+    "The citizen is here at my counter and I am serving them": (
+        "Rwy'n gwasanaethu'r dinesydd sydd yma wrth fy nghownter"
+    ),
+    "Choose a Post Office": "Dewis cangen o Swyddfa’r Post",
+    "Choose a different Post Office": "Dewis cangen arall",
+    "Choose this Post Office": "Dewis y gangen hon",
+    "Choose a Post Office that can do what your report needs": (
+        "Dewiswch gangen o Swyddfa’r Post sy’n gallu gwneud yr hyn sydd ei angen ar gyfer "
+        "eich adroddiad"
+    ),
+    "Has a driving licence": "Trwydded yrru",
+    "Had a driving licence": "Trwydded yrru",
+    "Has a bank or building society account": "Cyfrif banc neu gymdeithas adeiladu",
+    "Tell us once and we tell every public body that needs to know.": (
+        "Rhowch wybod i ni unwaith a byddwn ni’n rhoi gwybod i bob corff cyhoeddus y mae "
+        "angen iddo gael gwybod."
+    ),
+    "Waiting at: %(branch)s.": "Yn aros yn y gangen: %(branch)s.",
+    "It is waiting at %(branch)s.": "Mae’n aros mewn cangen arall: %(branch)s.",
+    "Waited": "Amser aros",
+    "Select the kind of driving licence you have, or that you have none": (
+        "Dewiswch y math o drwydded yrru sydd gennych, neu ‘Nid oes gennyf drwydded yrru’"
+    ),
+    "That task is not waiting on this report": (
+        "Nid oes angen gwneud y dasg honno ar gyfer yr adroddiad hwn"
+    ),
+    "What we shared": "Yr hyn a rannwyd gennym",
+    "Biometric residence permit or card": "Trwydded breswylio fiometrig neu gerdyn preswylio",
+    # "atalnodau" is also full stops (and is right where English says "full stops").
+    "Answer must only include letters, numbers and punctuation": (
+        "Rhaid i’r ateb gynnwys llythrennau, rhifau a marciau atalnodi yn unig"
+    ),
+}
+
+
+def test_welsh_never_uses_what_the_reviewer_corrected() -> None:
+    """Issue 15, item 11: the corrections that are rules hold for every message, so a
+    new message cannot bring the mistake back."""
+    catalog = welsh()
+    found = [
+        f"{entry.id!r}: {why}"
+        for entry in catalog
+        if entry.id
+        for pattern, why in WELSH_NEVER
+        if any(re.search(pattern, form) for form in _forms(entry.string))
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_welsh_says_what_the_reviewer_proposed() -> None:
+    """Issue 15, item 11: the reviewer's wording for messages said once."""
+    catalog = welsh()
+    assert {msgid: catalog[msgid].string for msgid in WELSH_REVIEWED} == WELSH_REVIEWED
+    # "Too many times" in all six plural forms, not a calque of "too many attempts".
+    entry = catalog[
+        "The details did not match too many times. You can try again in %(num)d minute."
+    ]
+    assert all(
+        form.startswith("Rydych wedi rhoi manylion nad ydynt yn cyfateb ormod o weithiau.")
+        for form in _forms(entry.string)
+    )
+    # Welsh answers the question "Do you have a ...?" with the label the page shows.
+    option = catalog["I do not have a driving licence"].string
+    assert f"‘{option}’" in str(
+        WELSH_REVIEWED["Select the kind of driving licence you have, or that you have none"]
+    )
 
 
 @pytest.fixture(scope="module")

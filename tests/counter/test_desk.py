@@ -27,6 +27,7 @@ from tests.support.counter import (
     CF11,
     CF14,
     HOME,
+    OTHER,
     PASSWORD,
     PHOTO,
     StaffClient,
@@ -449,3 +450,68 @@ def test_the_case_page_speaks_of_the_counter_and_stops_saying_waiting_once_all_i
     assert "Waiting at:" not in words
     assert "The reference can be used at a counter until" not in words
     assert "Nothing is waiting for the counter on this report." in words
+
+
+# --- 7. Welsh pages name a branch in Welsh (issue 15, item 12) ------------------------------
+
+
+def test_welsh_pages_give_a_branch_its_welsh_name_and_town(
+    app: Flask, core: LifeEventRouter, staff_client: StaffClient
+) -> None:
+    sent = photocard_change(core, postcode=CF11)
+    home = branches.branch(HOME)
+    assert (home.name_cy, home.town_cy) == ("Swyddfa’r Post Heol y Frenhines, Caerdydd", "Caerdydd")
+    staff_client("ann").get(sent.page)  # counter staff opened the report, at HOME
+    citizen = grant_status(app, sent)
+
+    def visit_box(lang: str) -> str:
+        page = soup(citizen.get(f"/status/{sent.display}?lang={lang}"))
+        return text(page.select_one("#post-office ~ .govuk-inset-text"))
+
+    def at_the_post_office(lang: str) -> str:
+        page = soup(citizen.get(f"/status/{sent.display}?lang={lang}"))
+        return text(page.select_one("#deliveries ul:last-of-type"))
+
+    welsh = visit_box("cy")
+    assert welsh.startswith(home.name_cy) and f" {home.town_cy} {home.postcode}" in welsh
+    assert "Post Office" not in welsh and "Cardiff" not in welsh
+    assert home.name_cy in at_the_post_office("cy")
+    english = visit_box("en")
+    assert english.startswith(home.name) and f" {home.town} {home.postcode}" in english
+    assert home.name in at_the_post_office("en")
+
+    def offered(lang: str) -> tuple[list[str], list[str]]:
+        page = soup(citizen.get(f"/status/{sent.display}/branch?lang={lang}"))
+        ids = [str(radio["value"]) for radio in page.select("input[name=branch]")]
+        labels = [text(page.select_one(f'label[for="branch-{b}"]')) for b in ids]
+        hints = [text(page.select_one(f"#branch-{b}-hint")) for b in ids]
+        return ids, [f"{label}: {hint}" for label, hint in zip(labels, hints, strict=True)]
+
+    ids, shown = offered("cy")
+    near = [branches.branch(b) for b in ids]
+    assert any(b.name_cy for b in near)  # and any in England (Bristol) stays in English
+    for b, words in zip(near, shown, strict=True):
+        assert words.startswith(f"{b.name_cy or b.name}: ") and (b.town_cy or b.town) in words
+    ids, shown = offered("en")
+    assert [w.split(": ")[0] for w in shown] == [branches.branch(b).name for b in ids]
+
+
+def test_the_counter_in_welsh_names_branches_in_welsh(
+    core: LifeEventRouter, staff_client: StaffClient
+) -> None:
+    here = photocard_change(core, postcode=CF11)
+    elsewhere = photocard_change(core, postcode=CF14)  # waits at OTHER, Whitchurch
+    home, other = branches.branch(HOME), branches.branch(OTHER)
+    meg = staff_client("meg", HOME, "manager")
+
+    queue = soup(meg.get("/counter?lang=cy"))
+    assert text(queue.select_one(".govuk-caption-l")) == home.name_cy
+    case = text(soup(meg.get(here.page)).find("main"))
+    assert home.name_cy in case and home.name not in case
+    serve = text(soup(meg.get(f"{elsewhere.page}/serve")).find("main"))
+    assert other.name_cy == "Swyddfa’r Post yr Eglwys Newydd"
+    assert other.name_cy in serve and other.name not in serve
+    assert text(soup(meg.get("/counter/audit")).select_one(".govuk-caption-l")) == home.name_cy
+
+    queue = soup(meg.get("/counter?lang=en"))
+    assert text(queue.select_one(".govuk-caption-l")) == home.name

@@ -186,10 +186,20 @@ def test_very_long_text_is_refused_with_a_message(
 @pytest.mark.parametrize(
     ("event_name", "field", "value", "message"),
     [
-        ("moving_house", "has_driving_licence", "maybe", "Select yes or no"),
+        (
+            "moving_house",
+            "has_driving_licence",
+            "maybe",
+            "Select yes if you have a driving licence, or no if you do not",
+        ),
         ("death", "informant_relationship", "cousin", "Select one of the options"),
         ("change_of_name", "reason", "<script>alert(1)</script>", "Select one of the options"),
-        ("birth", "claim_child_benefit", "yes\x00", "Select yes or no"),
+        (
+            "birth",
+            "claim_child_benefit",
+            "yes\x00",
+            "Select yes if you want to claim Child Benefit, or no if you do not",
+        ),
     ],
 )
 def test_a_radio_value_not_offered_is_refused(

@@ -23,10 +23,11 @@ from channels.presenters import STATE_LABELS, WAITING_LABELS
 from router import reference, routing
 from router.cases import CaseStore, DeliveryState
 from router.catalogue import EVENTS, EventType, Kind
+from router.service import LifeEventRouter
 from tests.support.journeys import choose, done_page, reach_check, send, submit_sample, walk
 from tests.support.pages import PageClient, csrf_token, error_of, path_of, soup, text
 from tests.support.redis_dump import one_case_ref
-from tests.support.samples import sample
+from tests.support.samples import sample, submit_to_core
 
 LANGS = ("en", "cy")
 OTHER_LANG = {"en": "cy", "cy": "en"}
@@ -675,3 +676,98 @@ def test_contact_details_are_never_sent_to_a_department(redis: Redis, client: Fl
     assert case.answers["contact_email"] == "informant@example.com"
     for decision in case.plan.decisions:
         assert not {"contact_email", "contact_mobile"} & set(decision.fields), decision
+
+
+# --- 4. Welsh answers a yes or no question with its verb (issue 15, item 9) ----------------
+
+# Each question's "Yes" and "No" in Welsh, as the Welsh-speaking reviewer gave them:
+# "Iawn" means "OK", and Welsh answers with the verb the question asks with.
+WELSH_YES_NO = {
+    ("moving_house", "has_driving_licence"): ("Oes", "Nac oes"),
+    ("death", "had_driving_licence"): ("Oedd", "Nac oedd"),
+    ("birth", "claim_child_benefit"): ("Ydw", "Nac ydw"),
+    ("new_job", "claiming_benefits"): ("Ydw", "Nac ydw"),
+    ("retiring", "has_bank_account"): ("Oes", "Nac oes"),
+}
+
+
+def radios(page: BeautifulSoup, field: str) -> list[tuple[str, str]]:
+    """(value, label) of each radio of ``field``, in the order offered."""
+    return [
+        (str(box["value"]), text(page.select_one(f'label[for="{box["id"]}"]')))
+        for box in page.select(f'input[type="radio"][name="{field}"]')
+    ]
+
+
+@pytest.mark.parametrize(("event_name", "field"), sorted(WELSH_YES_NO))
+def test_a_yes_or_no_question_offers_its_own_words_and_errors_name_them(
+    app: Flask, client: FlaskClient, event_name: str, field: str
+) -> None:
+    yes, no = WELSH_YES_NO[(event_name, field)]
+    question = EVENTS[event_name].question(field)
+    tr = translator(app, "cy")
+    start_in(client, "cy")
+    _, url = walk(client, event_name, sample(event_name)["answers"], stop_at=field)
+    page = PageClient(client).get(url)
+    assert radios(page, field) == [("yes", yes), ("no", no)]
+
+    token = csrf_token(page)
+    empty = error_of(soup(client.post(url, data={"csrf_token": token})))
+    assert empty[2] == tr(question.required_error) and f"‘{yes}’" in empty[2]
+    neither = error_of(soup(client.post(url, data={"csrf_token": token, field: "maybe"})))
+    assert neither[2] == tr(question.error("choice"))
+    assert f"‘{yes}’" in neither[2] and f"‘{no}’" in neither[2]
+
+    start_in(client, "en")
+    assert radios(PageClient(client).get(url), field) == [("yes", "Yes"), ("no", "No")]
+
+
+def summary(page: BeautifulSoup) -> list[tuple[str, str]]:
+    """(key, value) of every row of every summary list in the page's main content."""
+    return [
+        (text(row.select_one(".govuk-summary-list__key")), text(row.select_one("dd")))
+        for row in page.select("main .govuk-summary-list__row")
+    ]
+
+
+@pytest.mark.parametrize(("lang", "no", "yes"), [("cy", "Nac oes", "Oes"), ("en", "No", "Yes")])
+def test_check_answers_gives_yes_and_no_in_the_words_of_the_question(
+    app: Flask, client_request: PageClient, lang: str, no: str, yes: str
+) -> None:
+    tr = translator(app, lang)
+    start_in(client_request.client, lang)
+    answers = {**sample("moving_house")["answers"], "has_driving_licence": "no"}
+    reach_check(client_request.client, "moving_house", answers, consent=["council", "dwp"])
+    client_request.post(
+        "/report/moving_house/tell",
+        {"departments": ["council", "dwp"], "help": "y"},
+        _expected_redirect="/report/moving_house/check",
+    )
+    rows = summary(client_request.get("/report/moving_house/check"))
+    assert (tr("Has a driving licence"), no) in rows
+    assert (tr("Help at a Post Office"), yes) in rows  # "Oes": help is what they have
+
+
+@pytest.mark.parametrize(
+    ("event_name", "field", "value", "lang", "words"),
+    [
+        ("retiring", "has_bank_account", "yes", "cy", "Oes"),
+        ("retiring", "has_bank_account", "no", "cy", "Nac oes"),  # told after a visit
+        ("new_job", "claiming_benefits", "yes", "cy", "Ydw"),
+        ("retiring", "has_bank_account", "no", "en", "No"),
+    ],
+)
+def test_what_we_shared_gives_yes_and_no_in_the_words_of_the_question(
+    app: Flask,
+    client_request: PageClient,
+    core: LifeEventRouter,
+    event_name: str,
+    field: str,
+    value: str,
+    lang: str,
+    words: str,
+) -> None:
+    sent = submit_to_core(core, event_name, **{field: value})
+    page = client_request.get(f"{sent.status_link}&lang={lang}", follow_redirects=True)
+    label = translator(app, lang)(EVENTS[event_name].label(field))
+    assert (label, words) in summary(page)
