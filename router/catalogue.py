@@ -217,7 +217,7 @@ FIELD_LABELS: dict[str, str] = {
     "postcode": N_("Postcode"),
     "previous_postcode": N_("Postcode of old address"),
     "move_date": N_("Moving date"),
-    "has_driving_licence": N_("Has a driving licence"),
+    "has_driving_licence": N_("Whether you have a driving licence"),
     "driving_licence_number": N_("Driving licence number"),
     "deceased_full_name": N_("Full name of the person who died"),
     "deceased_date_of_birth": N_("Their date of birth"),
@@ -231,19 +231,19 @@ FIELD_LABELS: dict[str, str] = {
     "entry_number": N_("Register entry number"),
     "registration_date": N_("Date of registration"),
     "informant_relationship": N_("Your relationship to them"),
-    "had_driving_licence": N_("Had a driving licence"),
+    "had_driving_licence": N_("Whether they had a driving licence"),
     "child_full_name": N_("Baby’s full name"),
     "child_date_of_birth": N_("Baby’s date of birth"),
     "parent_full_name": N_("Your full name"),
     "parent_date_of_birth": N_("Your date of birth"),
     "parent_nino": N_("Your National Insurance number"),
-    "claim_child_benefit": N_("Claim Child Benefit"),
+    "claim_child_benefit": N_("Whether you want to claim Child Benefit"),
     "employer_name": N_("Employer"),
     "employer_paye_reference": N_("Employer’s PAYE reference"),
     "job_start_date": N_("Start date"),
-    "claiming_benefits": N_("Gets benefits"),
+    "claiming_benefits": N_("Whether you get benefits"),
     "retirement_date": N_("Retirement date"),
-    "has_bank_account": N_("Has a bank or building society account"),
+    "has_bank_account": N_("Whether you have a bank or building society account"),
     "sort_code": N_("Sort code"),
     "account_number": N_("Account number"),
     "previous_full_name": N_("Full name before the change"),
@@ -315,10 +315,21 @@ class EventType:
     cross_checks: tuple[CrossCheck, ...] = ()
     labels: Mapping[str, str] = dc_field(default_factory=dict)
     registration: Registration | None = None
+    # What to have to hand before starting (the event's "before you start" page).
+    you_will_need: tuple[str, ...] = ()
 
     def label(self, field_name: str) -> str:
         """The short name of an answer (message id), for lists of answers."""
         return self.labels.get(field_name) or FIELD_LABELS[field_name]
+
+    def check_key(self, field_name: str) -> str:
+        """The key of an answer's row on check your answers (message id): the question
+        itself for a choice ("Do you have a driving licence?"), which a short name
+        would word like a database field; the short name for the rest ("Full name")."""
+        question = self.question(field_name)
+        if question.kind in (Kind.YES_NO, Kind.CHOICE):
+            return question.label
+        return self.label(field_name)
 
     def question(self, field_name: str) -> Question:
         for q in self.questions:
@@ -456,23 +467,33 @@ def _you() -> tuple[Question, ...]:
     )
 
 
-def _address(line_label: str) -> tuple[Question, ...]:
+def _address(line: str, town: str, postcode: str) -> tuple[Question, ...]:
+    """An address, a part per page: each page's heading says whose address it is (a
+    bare "Town or city" or "Postcode" as a page's heading says nothing)."""
     return (
         Question(
             "address_line_1",
             Kind.TEXT,
-            line_label,
+            line,
             N_("Enter the building and street of the address"),
         ),
-        Question("town", Kind.TEXT, N_("Town or city"), N_("Enter the town or city")),
+        Question("town", Kind.TEXT, town, N_("Enter the town or city")),
         Question(
             "postcode",
             Kind.POSTCODE,
-            N_("Postcode"),
+            postcode,
             N_("Enter the postcode"),
             hint=N_("For example, SW1A 1AA"),
             role=Role.POSTCODE,
         ),
+    )
+
+
+def _your_address() -> tuple[Question, ...]:
+    return _address(
+        N_("Building and street of your address"),
+        N_("Town or city of your address"),
+        N_("Postcode of your address"),
     )
 
 
@@ -604,7 +625,11 @@ MOVING_HOUSE = EventType(
     ),
     questions=(
         *_you(),
-        *_address(N_("Building and street of your new address")),
+        *_address(
+            N_("Building and street of your new address"),
+            N_("Town or city of your new address"),
+            N_("Postcode of your new address"),
+        ),
         Question(
             "previous_postcode",
             Kind.POSTCODE,
@@ -634,6 +659,11 @@ MOVING_HOUSE = EventType(
         ),
         _licence_number(("has_driving_licence", ("yes",))),
         *_contact(),
+    ),
+    you_will_need=(
+        N_("your National Insurance number"),
+        N_("the postcodes of your new address and your old one"),
+        N_("your driving licence, if you have one"),
     ),
     reporter=Reporter(("full_name",), "date_of_birth"),
 )
@@ -674,7 +704,11 @@ DEATH = EventType(
             N_("What was their National Insurance number?"),
             N_("Enter their National Insurance number"),
         ),
-        *_address(N_("Building and street of their address")),
+        *_address(
+            N_("Building and street of their address"),
+            N_("Town or city of their address"),
+            N_("Postcode of their address"),
+        ),
         _name(
             "informant_full_name",
             N_("What is your full name?"),
@@ -716,6 +750,11 @@ DEATH = EventType(
             N_("A death must be registered before we can tell anyone about it"), 5 * 366
         ),
         *_contact(),
+    ),
+    you_will_need=(
+        N_("the death certificate, or the reference the registrar gave you"),
+        N_("their National Insurance number, if you know it"),
+        N_("their driving licence, if they had one"),
     ),
     reporter=Reporter(
         ("informant_full_name",),
@@ -770,7 +809,7 @@ BIRTH = EventType(
             N_("What is your National Insurance number?"),
             N_("Enter your National Insurance number"),
         ),
-        *_address(N_("Building and street of your address")),
+        *_your_address(),
         Question(
             "claim_child_benefit",
             Kind.YES_NO,
@@ -783,6 +822,10 @@ BIRTH = EventType(
         ),
         *_registration(N_("A birth must be registered before we can tell anyone about it"), 366),
         *_contact(),
+    ),
+    you_will_need=(
+        N_("the birth certificate, or the reference the registrar gave you"),
+        N_("your National Insurance number"),
     ),
     reporter=Reporter(("parent_full_name",), "parent_date_of_birth", relationship="parent"),
     registration=Registration("birth", "child_full_name", "child_date_of_birth"),
@@ -851,6 +894,12 @@ NEW_JOB = EventType(
         ),
         *_contact(),
     ),
+    you_will_need=(
+        N_("your National Insurance number"),
+        N_(
+            "your employer’s name, and their PAYE reference if you have it (it is on your payslips)"
+        ),
+    ),
     reporter=Reporter(("full_name",), "date_of_birth"),
     cross_checks=(
         _after(
@@ -879,7 +928,7 @@ RETIRING = EventType(
                 N_("Retirement date must be within the last 12 months"),
             ),
         ),
-        *_address(N_("Building and street of your address")),
+        *_your_address(),
         Question(
             "has_bank_account",
             Kind.YES_NO,
@@ -909,6 +958,13 @@ RETIRING = EventType(
             show_if=("has_bank_account", ("yes",)),
         ),
         *_contact(),
+    ),
+    you_will_need=(
+        N_("your National Insurance number"),
+        N_(
+            "the sort code and account number of the account your State Pension should be "
+            "paid into, if you have one"
+        ),
     ),
     reporter=Reporter(("full_name",), "date_of_birth"),
     cross_checks=(
@@ -958,7 +1014,7 @@ CHANGE_OF_NAME = EventType(
                 ("other", N_("Another reason")),
             ),
         ),
-        *_address(N_("Building and street of your address")),
+        *_your_address(),
         Question(
             "driving_licence",
             Kind.CHOICE,
@@ -972,6 +1028,11 @@ CHANGE_OF_NAME = EventType(
         ),
         _licence_number(("driving_licence", ("photocard", "paper"))),
         *_contact(),
+    ),
+    you_will_need=(
+        N_("your National Insurance number"),
+        N_("the date your name changed"),
+        N_("your driving licence, if you have one"),
     ),
     reporter=Reporter(("full_name", "previous_full_name"), "date_of_birth"),
     cross_checks=(

@@ -182,6 +182,13 @@ def _live_journey(event: EventType) -> dict[str, Any] | Response:
 # --- pages -----------------------------------------------------------------------------
 
 
+@bp.get("/<event_name>/start")
+def before_you_start(event_name: str) -> str:
+    """What the report is for and what to have to hand, with the start button."""
+    event = _event(event_name)
+    return render_template("citizen/before_you_start.html", event=event, counter=counter_mode())
+
+
 @bp.get("/<event_name>")
 def begin(event_name: str) -> Response:
     """Start reporting an event, or carry on with the one in progress."""
@@ -483,7 +490,7 @@ def _summary_row(key: str, value: dict[str, str], href: str, hidden: str) -> dic
 def _answer_rows(event: EventType, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         _summary_row(
-            gettext(event.label(q.field)),
+            gettext(event.check_key(q.field)),
             {"text": display_answer(event, q.field, answers.get(q.field))},
             url_for(".question", event_name=event.name, field=q.field, change="1"),
             gettext(event.label(q.field)).lower(),

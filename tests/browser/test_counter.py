@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Locator, Page, Response, expect
 from redis import Redis
 
-from channels.presenters import STATE_LABELS, TASK_DONE_WORDS
+from channels.presenters import COUNTER_STATE_LABELS, STATE_LABELS, TASK_DONE_WORDS
 from router import reference
 from router.assisted import branches
 from router.assisted.desk import DOCUMENTS
@@ -285,7 +285,7 @@ def test_a_clerk_checks_identity_takes_the_photo_and_dvla_is_told(
     html = re.sub(r"\s", "", page.content()).upper()
     for secret in (answers["nino"], answers["driving_licence_number"]):
         assert re.sub(r"\s", "", secret).upper() not in html, f"{secret} shown to the clerk"
-    expect(clerk.delivery_tag("dvla")).to_have_text(STATE_LABELS[DeliveryState.ASSISTED])
+    expect(clerk.delivery_tag("dvla")).to_have_text(COUNTER_STATE_LABELS[DeliveryState.ASSISTED])
     screenshot(page, "counter-case")
 
     # The identity check, then the photo.

@@ -61,7 +61,9 @@ class Report:
     @classmethod
     def sample(cls, event: str, **changes: Any) -> Report:
         data = sample(event)
-        answers = {k: typed(v) for k, v in {**data["answers"], **changes}.items()}
+        # An email address for updates, and no mobile number (issue 15, item 3).
+        given = {"contact_email": "reporter@example.com", "contact_mobile": "", **data["answers"]}
+        answers = {k: typed(v) for k, v in {**given, **changes}.items()}
         return cls(event, answers, list(data["consent"]))
 
     def asked(self) -> list[Question]:
@@ -111,8 +113,15 @@ class Citizen:
 
     def choose(self, event: str) -> None:
         link = self.page.get_by_role("link", name=self._(EVENTS[event].title), exact=True)
-        expect(link).to_have_attribute("href", f"/report/{event}")
+        expect(link).to_have_attribute("href", f"/report/{event}/start")
         link.click()
+        # Before you start: what you will need, and the start button.
+        self.h1(EVENTS[event].title)
+        expect(self.page.locator("#what-you-will-need + ul li")).to_have_count(
+            len(EVENTS[event].you_will_need)
+        )
+        self.shown(f"before you start {event}")
+        self.page.get_by_role("button", name=self._("Start now")).click()
 
     def on_question(self, event: str, q: Question) -> None:
         expect(self.page).to_have_url(self.url(f"/report/{event}/{q.field}"))
@@ -211,7 +220,7 @@ class Citizen:
         lists = self.page.locator("main .govuk-summary-list")
         answers, told = lists.nth(0), lists.nth(1)
         expect(answers.locator(".govuk-summary-list__key")).to_have_text(
-            [self._(event.label(q.field)) for q in report.asked()]
+            [self._(event.check_key(q.field)) for q in report.asked()]
         )
         expect(told.locator(".govuk-summary-list__key")).to_have_text(
             [self._(titles()[name]) for name in sorted(report.consent)]

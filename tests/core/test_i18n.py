@@ -195,9 +195,9 @@ WELSH_REVIEWED = {
         "Dewiswch gangen o Swyddfa’r Post sy’n gallu gwneud yr hyn sydd ei angen ar gyfer "
         "eich adroddiad"
     ),
-    "Has a driving licence": "Trwydded yrru",
-    "Had a driving licence": "Trwydded yrru",
-    "Has a bank or building society account": "Cyfrif banc neu gymdeithas adeiladu",
+    "Whether you have a driving licence": "Trwydded yrru",
+    "Whether they had a driving licence": "Trwydded yrru",
+    "Whether you have a bank or building society account": "Cyfrif banc neu gymdeithas adeiladu",
     "Tell us once and we tell every public body that needs to know.": (
         "Rhowch wybod i ni unwaith a byddwn ni’n rhoi gwybod i bob corff cyhoeddus y mae "
         "angen iddo gael gwybod."

@@ -187,7 +187,7 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
 
     start = start_in(client, lang)
     assert_in_language(start, lang, "/")
-    assert start.select_one(f'main a[href="/report/{event_name}"]') is not None
+    assert start.select_one(f'main a[href="/report/{event_name}/start"]') is not None
     visits, after = walk(client, event_name, data["answers"])
     assert [v.field for v in visits] == asked_fields(event_name, data["answers"])
     assert after == f"/report/{event_name}/tell"
@@ -218,7 +218,7 @@ def test_whole_journey_sends_one_case_with_the_answers_given(
     answers_list, told_list = check.select("main .govuk-summary-list")
     rows = summary_rows(answers_list)
     fields = [v.field for v in visits]
-    assert [key for key, _, _ in rows] == [tr(event.label(f)) for f in fields]
+    assert [key for key, _, _ in rows] == [tr(event.check_key(f)) for f in fields]
     for (_, value, actions), field in zip(rows, fields, strict=True):
         assert actions == [f"/report/{event_name}/{field}?change=1"]
         assert value == shown(app, lang, event, field, clean.get(field, "")), field
@@ -343,7 +343,7 @@ def test_a_change_from_check_answers_goes_back_to_check_answers(
     back = page.select_one("a.govuk-back-link")
     assert back is not None and back["href"] == "/report/moving_house/check"
     client_request.post(url, {"town": "Newport"}, _expected_redirect="/report/moving_house/check")
-    assert ("Town or city", "Newport") in check_answers(client_request)
+    assert ("Town or city", "Newport") in check_answers(client_request)  # its short name
 
 
 def test_changing_to_having_a_licence_asks_its_number_then_returns_to_check(
@@ -501,7 +501,7 @@ def test_changing_to_no_licence_drops_the_licence_number_from_check_answers(
 ) -> None:
     check = change_to_no_licence(client_request)
     rows = summary_rows(check.select("main .govuk-summary-list")[0])
-    assert ("Has a driving licence", "No") in [(k, v) for k, v, _ in rows]
+    assert ("Do you have a driving licence?", "No") in [(k, v) for k, v, _ in rows]
     assert "Driving licence number" not in [k for k, _, _ in rows]
     assert "OBRIE757124S99AB" not in text(check.find("main"))
 
@@ -744,7 +744,7 @@ def test_check_answers_gives_yes_and_no_in_the_words_of_the_question(
         _expected_redirect="/report/moving_house/check",
     )
     rows = summary(client_request.get("/report/moving_house/check"))
-    assert (tr("Has a driving licence"), no) in rows
+    assert (tr("Do you have a driving licence?"), no) in rows
     assert (tr("Help at a Post Office"), yes) in rows  # "Oes": help is what they have
 
 
@@ -771,3 +771,50 @@ def test_what_we_shared_gives_yes_and_no_in_the_words_of_the_question(
     page = client_request.get(f"{sent.status_link}&lang={lang}", follow_redirects=True)
     label = translator(app, lang)(EVENTS[event_name].label(field))
     assert (label, words) in summary(page)
+
+
+# --- wording and layout (issue 15, item 4) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("event_name", EVENT_NAMES)
+def test_each_event_has_a_before_you_start_page_saying_what_you_will_need(
+    client_request: PageClient, event_name: str
+) -> None:
+    start = client_request.get("/")
+    links = [str(a["href"]) for a in start.select("main a.govuk-link")]
+    assert f"/report/{event_name}/start" in links
+    page = client_request.get(f"/report/{event_name}/start")
+    event = EVENTS[event_name]
+    assert text(page.find("h1")) == event.title
+    needed = [text(li) for li in page.select("#what-you-will-need + ul li")]
+    assert needed and needed == list(event.you_will_need)
+    button = page.select_one("a.govuk-button--start")
+    assert button is not None and button["href"] == f"/report/{event_name}"
+    first = client_request.get(f"/report/{event_name}", _expected_status=302)
+    assert first is not None
+
+
+@pytest.mark.parametrize("event_name", EVENT_NAMES)
+def test_every_address_page_says_whose_address_it_is(
+    client_request: PageClient, event_name: str
+) -> None:
+    data = sample(event_name)
+    walk(client_request.client, event_name, data["answers"], stop_at="town")
+    headings = []
+    for field in ("address_line_1", "town", "postcode"):
+        if field in EVENTS[event_name].fields and EVENTS[event_name].question(field).applies({}):
+            headings.append(text(client_request.get(f"/report/{event_name}/{field}").find("h1")))
+    assert headings
+    for heading in headings:
+        assert heading not in ("Town or city", "Postcode"), heading
+        assert "address" in heading or heading == "What is your postcode?", heading
+
+
+def test_check_answers_asks_choices_as_questions_and_names_the_rest(
+    client_request: PageClient,
+) -> None:
+    reach_check(client_request.client, "moving_house")
+    keys = [k for k, _ in check_answers(client_request)]
+    assert "Do you have a driving licence?" in keys
+    assert "Has a driving licence" not in keys
+    assert "Full name" in keys and "What is your full name?" not in keys
