@@ -99,6 +99,12 @@ VISIT = N_(
     "You need to visit a Post Office by %(date)s to finish this: %(tasks)s. Take your "
     "reference number."
 )
+# The confirmation of a report that tells nobody: a death reported already.
+REPORTED_ALREADY = N_(
+    "Your reference number is %(reference)s.\n\nThis death was reported to us already, "
+    "so the organisations have been told. Each organisation is told once: there is nothing "
+    "more you need to do."
+)
 HELP = N_("help to finish the report")
 STATUS = N_(
     "See how your report is going at %(url)s with your reference number, your date of "
@@ -380,6 +386,8 @@ class Notices:
             "organisation": tr(self.titles(department)) if department else "",
             "organisations": ", ".join(tr(self.titles(n)) for n in case.deliveries),
         }
+        if kind == "confirmation" and not case.deliveries:
+            body_id = REPORTED_ALREADY
         body = tr(body_id) % values
         if kind == "confirmation" and case.at_counter:
             body += "\n\n" + tr(VISIT) % values

