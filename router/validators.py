@@ -231,6 +231,14 @@ def parse_uk_mobile(value: object) -> str:
     return text
 
 
+def mask_contact(value: str) -> str:
+    """Enough of an email address or mobile number to recognise it, too little to use."""
+    if "@" in value:
+        local, domain = value.split("@", 1)
+        return f"{local[:1]}***@{domain}"
+    return f"*******{value[-4:]}"
+
+
 # --- Money and licences --------------------------------------------------------------
 
 

@@ -44,9 +44,10 @@ from channels.web import forms, identity, sign_in
 from channels.web.access import grant
 from router import reference, routing
 from router.cases import DeliveryState
-from router.catalogue import EVENTS, EventType, Kind, Question
+from router.catalogue import CONTACT_FIELDS, EVENTS, EventType, Kind, Question
 from router.exceptions import ValidationFailed
 from router.trust import Evidence
+from router.validators import mask_contact
 
 bp = Blueprint("journey", __name__, url_prefix="/report")
 
@@ -549,6 +550,8 @@ def done(event_name: str) -> Any:
         for name, d in case.deliveries.items()
         if d.state == DeliveryState.WAITING
     ]
+    # Where the workers send the reporter's messages (router.delivery.notices).
+    contacts = [mask_contact(str(case.answers[f])) for f in CONTACT_FIELDS if case.answers.get(f)]
     # At the counter the citizen is in front of the clerk: what is left is done now.
     counter_left = [task_name(t) for t in case.counter_tasks]
     if case.help_requested and "help" not in case.tasks_done:
@@ -569,5 +572,6 @@ def done(event_name: str) -> Any:
         status_link=status_link,
         counter=counter,
         counter_left=counter_left if counter else [],
+        contacts=contacts,
         **visit(case),
     )

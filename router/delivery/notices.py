@@ -45,6 +45,7 @@ from router.i18n import N_, catalogue
 from router.routing import ASSISTED_TASKS
 from router.sealing import ring_for
 from router.settings import NotifySettings
+from router.validators import mask_contact
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class NotifyNotifier:
 class Outbox:
     """Where messages go when no Notify key is set: a list per case, for an operator
     (``router outbox``) and for the development service. It keeps what each message
-    said and only enough of its recipient to recognise it (``mask``): nothing to seal,
+    said and only enough of its recipient to recognise it (``mask_contact``): nothing to seal,
     nothing a key rotation must reach, nothing personal at rest."""
 
     def __init__(self, redis: Redis) -> None:
@@ -194,7 +195,7 @@ class Outbox:
         entry = {
             "name": message.name,
             "channel": message.channel,
-            "to": mask(message.to),
+            "to": mask_contact(message.to),
             "subject": message.subject,
             "body": message.body,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -217,14 +218,6 @@ class Outbox:
             for raw in self.redis.lrange(keys.outbox(one), 0, -1):
                 found.append({**json.loads(raw), "ref": one})
         return found
-
-
-def mask(to: str) -> str:
-    """Enough of an address or number to recognise it, too little to use it."""
-    if "@" in to:
-        local, domain = to.split("@", 1)
-        return f"{local[:1]}***@{domain}"
-    return f"*******{to[-4:]}"
 
 
 def notifier_for(redis: Redis, settings: NotifySettings | None = None) -> Notifier:

@@ -818,3 +818,18 @@ def test_check_answers_asks_choices_as_questions_and_names_the_rest(
     assert "Do you have a driving licence?" in keys
     assert "Has a driving licence" not in keys
     assert "Full name" in keys and "What is your full name?" not in keys
+
+
+def test_the_confirmation_says_where_the_messages_go_shown_only_in_part(
+    client: FlaskClient,
+) -> None:
+    answers = {**sample("death")["answers"], "contact_email": "informant@example.com"}
+    answers["contact_mobile"] = "07700 900 982"
+    reach_check(client, "death", answers)
+    assert send(client, "death").status_code == 302
+    page = soup(client.get("/report/death/done"))
+    said = text(page.select_one("#messages"))
+    assert "i***@example.com" in said and "*******0982" in said
+    assert "informant@example.com" not in text(page)
+    other = soup(client.application.test_client().get("/"))
+    assert other.select_one("#messages") is None
