@@ -20,14 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 
+from router import settings
 from router.adapters.contract import Adapter, Notification, PermanentError, RetryableError
 from router.adapters.registry import Registry
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.support.identities import reporter_identity
+from tests.support.journeys import walk
+from tests.support.pages import soup
 from tests.support.paths import ROOT
 from tests.support.processes import router_cli
 from tests.support.samples import sample
@@ -39,10 +44,7 @@ BUILT_IN = {"dwp", "dvla", "payments", "hmrc", "council"}
 NAME_FIELDS = ("previous_full_name", "full_name", "date_of_birth", "date_of_change")
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example package pip-installed into a directory of its own."""
-    target = tmp_path_factory.mktemp("adapter-site")
+def _pip_install(target: Path) -> None:
     done = subprocess.run(
         [
             sys.executable,
@@ -61,6 +63,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     assert done.returncode == 0, f"pip install failed:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example package pip-installed into a directory of its own."""
+    target = tmp_path_factory.mktemp("adapter-site")
+    _pip_install(target)
     assert (target / "tuo_passport_adapter" / "__init__.py").is_file()
     return target
 
@@ -297,3 +306,49 @@ def test_listed_and_passing_the_conformance_kit_from_the_command_line(
     checked = router_cli("adapters", "check", "passport", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "passport: all 12 checks passed" in checked.stdout
+
+
+@pytest.fixture
+def site_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on sys.path with nothing installed in it yet, as site-packages is."""
+    folder = tmp_path / "site-packages"
+    folder.mkdir()
+    monkeypatch.delenv("ROUTER_ADAPTERS", raising=False)
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        yield folder
+    finally:
+        sys.modules.pop("tuo_passport_adapter", None)
+        importlib.invalidate_caches()
+
+
+def _offered(client: FlaskClient) -> set[str]:
+    """The organisations the tell page of a change of name offers, by name."""
+    response = client.get("/report/change_of_name/tell")
+    assert response.status_code == 200, response.status_code
+    return {str(box["value"]) for box in soup(response).select('input[name="departments"]')}
+
+
+def _offered_within_follow_seconds(client: FlaskClient, name: str) -> set[str]:
+    since = time.monotonic()
+    while name not in (offered := _offered(client)):
+        waited = time.monotonic() - since
+        assert waited < settings.FOLLOW_SECONDS + 1.0, (
+            f"{name} not offered {waited:.1f}s after it was installed: {sorted(offered)}"
+        )
+        time.sleep(0.1)
+    return offered
+
+
+def test_the_web_front_door_offers_a_department_installed_while_it_runs(
+    site_packages: Path, app: Flask, client: FlaskClient
+) -> None:
+    """pip install next to a running front door: its tell page offers the new department
+    within FOLLOW_SECONDS, without a restart, as the workers serve it."""
+    _, url = walk(client, "change_of_name", sample("change_of_name")["answers"])
+    assert url == "/report/change_of_name/tell"
+    before = _offered(client)
+    assert before and "passport" not in before
+
+    _pip_install(site_packages)
+    assert _offered_within_follow_seconds(client, "passport") == before | {"passport"}
