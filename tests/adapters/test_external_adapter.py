@@ -8,8 +8,11 @@ site-packages) and put on PYTHONPATH, so the router finds it only through its
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -308,13 +311,21 @@ def test_listed_and_passing_the_conformance_kit_from_the_command_line(
     assert "passport: all 12 checks passed" in checked.stdout
 
 
-@pytest.fixture
-def site_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder on sys.path with nothing installed in it yet, as site-packages is."""
+@pytest.fixture(params=["existed", "made by the install"])
+def site_packages(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A folder on sys.path with nothing installed in it yet: site-packages, or a folder
+    named in PYTHONPATH that does not exist until ``pip install --target`` makes it."""
     folder = tmp_path / "site-packages"
-    folder.mkdir()
+    if request.param == "existed":
+        folder.mkdir()
     monkeypatch.delenv("ROUTER_ADAPTERS", raising=False)
     monkeypatch.syspath_prepend(str(folder))
+    # As a process's imports at start-up do: each looks through sys.path, and the import
+    # system remembers what it saw of each folder (of one not there yet: nothing, in
+    # sys.path_importer_cache, until importlib.invalidate_caches()).
+    assert importlib.util.find_spec("tuo_passport_adapter") is None
     try:
         yield folder
     finally:
@@ -351,4 +362,30 @@ def test_the_web_front_door_offers_a_department_installed_while_it_runs(
     assert before and "passport" not in before
 
     _pip_install(site_packages)
+    assert _offered_within_follow_seconds(client, "passport") == before | {"passport"}
+
+
+def test_a_department_half_installed_leaves_the_front_door_serving_what_it_knew(
+    site_packages: Path,
+    installed: Path,
+    app: Flask,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An entry point whose code cannot be imported (pip midway through an install, or a
+    broken adapter) must not break the pages: they offer what they offered, and the new
+    department once its code is there."""
+    _, url = walk(client, "change_of_name", sample("change_of_name")["answers"])
+    before = _offered(client)
+    monkeypatch.setattr("router.settings.FOLLOW_SECONDS", 0.0)  # look again every request
+    dist_info = next(installed.glob("*.dist-info"))
+    shutil.copytree(dist_info, site_packages / dist_info.name)
+    with caplog.at_level(logging.WARNING, logger="router.service"):
+        for _ in range(3):
+            assert _offered(client) == before
+    said = [r.getMessage() for r in caplog.records if r.name == "router.service"]
+    assert len(said) == 1, said  # once, not on every look
+    assert "No module named 'tuo_passport_adapter'" in said[0]
+    shutil.copytree(installed / "tuo_passport_adapter", site_packages / "tuo_passport_adapter")
     assert _offered_within_follow_seconds(client, "passport") == before | {"passport"}
