@@ -9,6 +9,7 @@ citizen.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -32,7 +33,7 @@ from router.delivery import notices
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.registrations import Registrations
-from router.exceptions import SubmissionKeyReused, ValidationFailed
+from router.exceptions import StoreUnavailable, SubmissionKeyReused, ValidationFailed
 from router.feedback import Feedback
 from router.i18n import N_
 from router.people import People
@@ -40,6 +41,8 @@ from router.retention import Retention
 from router.settings import RetryPolicy
 from router.throttle import Throttle
 from router.trust import Evidence, Identity, Proof
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class LifeEventRouter:
         self.staff: StaffStore = self.desk.staff
         self.clients = ApiClients(redis)  # the JSON API's partner channels and their keys
         self._looked_at = time.monotonic()
+        self._follow_failed = ""  # why the last look for departments failed, if it did
 
     @classmethod
     def from_url(cls, url: str, adapters: Registry | None = None) -> LifeEventRouter:
@@ -95,11 +99,32 @@ class LifeEventRouter:
         self.fanout.adapters = adapters
 
     def follow_new_departments(self) -> None:
-        """Find departments added while running (webhooks), looking again at most every
-        ``settings.FOLLOW_SECONDS``: cheap enough to call before every request."""
-        if time.monotonic() - self._looked_at > settings.FOLLOW_SECONDS:
-            self._looked_at = time.monotonic()
-            self.use_adapters(Registry.discover(self.redis))
+        """Find departments added while running (webhooks, adapters pip-installed),
+        looking again at most every ``settings.FOLLOW_SECONDS``: cheap enough to call
+        before every request.
+
+        An adapter that cannot be loaded (pip midway through installing it, or a broken
+        one) leaves the departments as they were, so the pages keep working; the next
+        look tries again, and the reason is logged once until it changes."""
+        if time.monotonic() - self._looked_at <= settings.FOLLOW_SECONDS:
+            return
+        self._looked_at = time.monotonic()
+        try:
+            found = Registry.look_again(self.redis)
+        except StoreUnavailable:
+            raise  # the request's own answer to an outage: not an adapter's fault
+        except Exception as error:  # noqa: BLE001 - any import error of any adapter
+            reason = f"{type(error).__name__}: {error}"
+            if reason != self._follow_failed:
+                log.warning(
+                    "departments not looked at again (%s); keeping %s",
+                    reason,
+                    ", ".join(self.adapters.names()),
+                )
+            self._follow_failed = reason
+            return
+        self._follow_failed = ""
+        self.use_adapters(found)
 
     # --- what the web front door keeps in Redis -------------------------------------------
 

@@ -8,9 +8,11 @@ department can check its adapter before it ever sees a real case:
    and a verified registration only where the event has one);
 2. receipt: for each event, a sample notification is delivered and a ``Receipt`` comes
    back within the declared timeout;
-3. idempotent: the same notification again returns the same receipt and changes
-   nothing (every Redis key the adapter touches is compared, and an adapter may offer
-   ``conformance_effects(notification) -> int`` to count effects it keeps elsewhere);
+3. idempotent: the same notification again returns an identical receipt (every field,
+   ``detail`` and ``extra`` included; a failure lists each field that differs, with both
+   values) and changes nothing (every Redis key the adapter touches is compared, and an
+   adapter may offer ``conformance_effects(notification) -> int`` to count effects it
+   keeps elsewhere);
 4. minimal: the adapter reads no field it did not declare (the notification's fields
    are watched, and asking for any other field is caught);
 5. errors classified: given a notification with every declared field blank, it either
@@ -19,6 +21,7 @@ department can check its adapter before it ever sees a real case:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -221,7 +224,7 @@ def check(cls: type[Adapter], redis: Redis, today: date | None = None) -> list[F
         effects_after = _effects(adapter, repeat_note)
         problems = []
         if again != first:
-            problems.append(f"repeat returned {_describe(again)}, not the first receipt")
+            problems.append(_receipt_difference(first, again))
         changed = sorted(
             k.decode(errors="replace")
             for k in set(before) | set(after)
@@ -253,6 +256,43 @@ def check(cls: type[Adapter], redis: Redis, today: date | None = None) -> list[F
             )
         )
     return findings
+
+
+_ABSENT = object()
+
+
+def _receipt_difference(first: Receipt, again: Any) -> str:
+    """Every field in which the repeat's answer differs from the first receipt.
+
+    Field by field (``extra`` key by key), both values in full: the reference alone
+    says nothing when it was the same both times and the ``detail`` was not."""
+    if not isinstance(again, Receipt):
+        return (
+            f"the repeat raised {_describe(again)}"
+            if isinstance(again, BaseException)
+            else f"the repeat returned {_describe(again)}"
+        ) + f", not the first receipt ({_describe(first)})"
+    differences = []
+    for name in (f.name for f in dataclasses.fields(Receipt)):
+        before, after = getattr(first, name), getattr(again, name)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            for key in sorted(set(before) | set(after), key=str):
+                one, two = before.get(key, _ABSENT), after.get(key, _ABSENT)
+                if one != two:
+                    differences.append(f"{name}[{key!r}] {_value(one)} then {_value(two)}")
+        elif before != after:
+            differences.append(f"{name} {_value(before)} then {_value(after)}")
+    if not differences:  # equal fields, yet not equal: a subclass of Receipt
+        differences.append(f"type {type(first).__name__} then {type(again).__name__}")
+    return (
+        "the repeat's receipt differs from the first: "
+        + "; ".join(differences)
+        + " (a repeat must return an identical receipt, detail included)"
+    )
+
+
+def _value(value: Any) -> str:
+    return "(none)" if value is _ABSENT else repr(value)
 
 
 def _describe(outcome: Any) -> str:

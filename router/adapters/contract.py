@@ -19,7 +19,11 @@ An adapter declares:
 
 Delivery is at least once: a delivery may be repeated (a worker died mid-call, an
 operator replayed it). ``notification.delivery_id`` (``<case>-<department>``) is the
-idempotency key: a repeat must return the first receipt and change nothing.
+idempotency key: a repeat must return a receipt identical to the first, field by field
+(``reference``, ``detail`` and ``extra``: no "already recorded", no time of the
+repeat), and change nothing. The router records the receipt of the attempt it hears
+from (a replay's replaces the first) and shows its ``detail`` on the case's status, so
+what the citizen and the operators read must not depend on which attempt it was.
 
 ``check_declaration`` is the contract's own check of those declarations (the registry
 and the conformance kit both call it); ``RegistryError`` is what it raises.
@@ -75,7 +79,10 @@ class Notification:
 
 @dataclass(frozen=True)
 class Receipt:
-    """A department's acknowledgement: its own reference for what it did."""
+    """A department's acknowledgement: its own reference for what it did.
+
+    A repeat of the same delivery returns an equal one, ``detail`` and ``extra``
+    included (the conformance kit shows every field that differs)."""
 
     reference: str
     detail: str = ""

@@ -57,6 +57,20 @@ class Registry:
         return registry
 
     @classmethod
+    def look_again(cls, redis: Redis | None = None) -> Registry:
+        """``discover`` again in a process that has run a while (the web front door's
+        follow), so that an adapter pip-installed since it started is found.
+
+        The import system remembers what it saw of each folder on sys.path: a folder
+        that did not exist yet (``pip install --target`` into a folder named in
+        PYTHONPATH) stays "nothing there" until ``importlib.invalidate_caches()``, and
+        the new entry point would then name a module that cannot be imported. Forgetting
+        costs a fresh listing of sys.path, so only the follow does it, not every
+        ``discover`` (a worker's drain calls that per batch)."""
+        importlib.invalidate_caches()
+        return cls.discover(redis)
+
+    @classmethod
     def _discover_code(cls) -> Registry:
         specs = os.environ.get("ROUTER_ADAPTERS", "").strip()
         if specs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, ClassVar
 
@@ -9,7 +10,7 @@ import pytest
 from redis import Redis
 
 from router.adapters import conformance
-from router.adapters.contract import Adapter, Notification, Receipt
+from router.adapters.contract import Adapter, Notification, PermanentError, Receipt
 from router.adapters.mocks import DwpBenefits
 from router.adapters.registry import Registry
 from router.catalogue import EVENTS
@@ -70,6 +71,21 @@ class NewReceiptEachTime(_Good):
 
     def deliver(self, notification: Notification) -> Receipt:
         return Receipt(reference=f"G-{time.monotonic_ns()}")
+
+
+class SaysItWasARepeat(_Good):
+    """The same reference both times, but the repeat's detail and extra tell it apart."""
+
+    name = "says_repeat"
+
+    def deliver(self, notification: Notification) -> Receipt:
+        assert self.redis is not None
+        first = self.redis.set(f"told:{notification.delivery_id}", 1, nx=True)
+        return Receipt(
+            reference=f"G-{notification.delivery_id}",
+            detail="Recorded" if first else "Already recorded",
+            extra={"kept": "yes"} if first else {"kept": "yes", "repeat": "1"},
+        )
 
 
 class ReadsUndeclared(_Good):
@@ -139,6 +155,7 @@ def test_a_good_adapter_passes(redis: Redis) -> None:
     [
         (AppliesTwice, "idempotent"),
         (NewReceiptEachTime, "idempotent"),
+        (SaysItWasARepeat, "idempotent"),
         (ReadsUndeclared, "minimal"),
         (TooSlow, "timeout"),
         (UnclassifiedErrors, "errors"),
@@ -151,6 +168,38 @@ def test_a_good_adapter_passes(redis: Redis) -> None:
 )
 def test_the_kit_catches_each_broken_rule(broken: type[Adapter], rule: str, redis: Redis) -> None:
     assert failed_rules(broken, redis) == {rule}
+
+
+def test_an_idempotency_failure_shows_every_field_in_which_the_receipts_differ(
+    redis: Redis,
+) -> None:
+    """Not only the reference (here the same both times): detail and extra too."""
+    (failed,) = [f for f in conformance.check(SaysItWasARepeat, redis) if not f.passed]
+    assert failed.rule == "idempotent"
+    assert "reference" not in failed.detail  # it was the same both times
+    assert "detail 'Recorded' then 'Already recorded'" in failed.detail
+    assert "extra['repeat'] (none) then '1'" in failed.detail
+    assert "extra['kept']" not in failed.detail  # the same both times
+    assert "a repeat must return an identical receipt" in failed.detail
+
+
+def test_an_idempotency_failure_names_a_new_reference_and_an_error_on_repeat(
+    redis: Redis,
+) -> None:
+    (changed,) = [f for f in conformance.check(NewReceiptEachTime, redis) if not f.passed]
+    assert re.search(r"reference 'G-\d+' then 'G-\d+'", changed.detail), changed.detail
+
+    class FailsOnRepeat(_Good):
+        name = "fails_on_repeat"
+
+        def deliver(self, notification: Notification) -> Receipt:
+            assert self.redis is not None
+            if not self.redis.set(f"told:{notification.delivery_id}", 1, nx=True):
+                raise PermanentError("duplicate delivery")
+            return super().deliver(notification)
+
+    (raised,) = [f for f in conformance.check(FailsOnRepeat, redis) if not f.passed]
+    assert "the repeat raised PermanentError: duplicate delivery" in raised.detail
 
 
 def test_adapters_list_shows_every_adapter_with_queue_and_fields(cli_env: dict[str, str]) -> None:

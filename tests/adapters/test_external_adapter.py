@@ -8,8 +8,11 @@ site-packages) and put on PYTHONPATH, so the router finds it only through its
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,14 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 
+from router import settings
 from router.adapters.contract import Adapter, Notification, PermanentError, RetryableError
 from router.adapters.registry import Registry
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.support.identities import reporter_identity
+from tests.support.journeys import walk
+from tests.support.pages import soup
 from tests.support.paths import ROOT
 from tests.support.processes import router_cli
 from tests.support.samples import sample
@@ -39,10 +47,7 @@ BUILT_IN = {"dwp", "dvla", "payments", "hmrc", "council"}
 NAME_FIELDS = ("previous_full_name", "full_name", "date_of_birth", "date_of_change")
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example package pip-installed into a directory of its own."""
-    target = tmp_path_factory.mktemp("adapter-site")
+def _pip_install(target: Path) -> None:
     done = subprocess.run(
         [
             sys.executable,
@@ -61,6 +66,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     assert done.returncode == 0, f"pip install failed:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example package pip-installed into a directory of its own."""
+    target = tmp_path_factory.mktemp("adapter-site")
+    _pip_install(target)
     assert (target / "tuo_passport_adapter" / "__init__.py").is_file()
     return target
 
@@ -297,3 +309,83 @@ def test_listed_and_passing_the_conformance_kit_from_the_command_line(
     checked = router_cli("adapters", "check", "passport", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "passport: all 12 checks passed" in checked.stdout
+
+
+@pytest.fixture(params=["existed", "made by the install"])
+def site_packages(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A folder on sys.path with nothing installed in it yet: site-packages, or a folder
+    named in PYTHONPATH that does not exist until ``pip install --target`` makes it."""
+    folder = tmp_path / "site-packages"
+    if request.param == "existed":
+        folder.mkdir()
+    monkeypatch.delenv("ROUTER_ADAPTERS", raising=False)
+    monkeypatch.syspath_prepend(str(folder))
+    # As a process's imports at start-up do: each looks through sys.path, and the import
+    # system remembers what it saw of each folder (of one not there yet: nothing, in
+    # sys.path_importer_cache, until importlib.invalidate_caches()).
+    assert importlib.util.find_spec("tuo_passport_adapter") is None
+    try:
+        yield folder
+    finally:
+        sys.modules.pop("tuo_passport_adapter", None)
+        importlib.invalidate_caches()
+
+
+def _offered(client: FlaskClient) -> set[str]:
+    """The organisations the tell page of a change of name offers, by name."""
+    response = client.get("/report/change_of_name/tell")
+    assert response.status_code == 200, response.status_code
+    return {str(box["value"]) for box in soup(response).select('input[name="departments"]')}
+
+
+def _offered_within_follow_seconds(client: FlaskClient, name: str) -> set[str]:
+    since = time.monotonic()
+    while name not in (offered := _offered(client)):
+        waited = time.monotonic() - since
+        assert waited < settings.FOLLOW_SECONDS + 1.0, (
+            f"{name} not offered {waited:.1f}s after it was installed: {sorted(offered)}"
+        )
+        time.sleep(0.1)
+    return offered
+
+
+def test_the_web_front_door_offers_a_department_installed_while_it_runs(
+    site_packages: Path, app: Flask, client: FlaskClient
+) -> None:
+    """pip install next to a running front door: its tell page offers the new department
+    within FOLLOW_SECONDS, without a restart, as the workers serve it."""
+    _, url = walk(client, "change_of_name", sample("change_of_name")["answers"])
+    assert url == "/report/change_of_name/tell"
+    before = _offered(client)
+    assert before and "passport" not in before
+
+    _pip_install(site_packages)
+    assert _offered_within_follow_seconds(client, "passport") == before | {"passport"}
+
+
+def test_a_department_half_installed_leaves_the_front_door_serving_what_it_knew(
+    site_packages: Path,
+    installed: Path,
+    app: Flask,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An entry point whose code cannot be imported (pip midway through an install, or a
+    broken adapter) must not break the pages: they offer what they offered, and the new
+    department once its code is there."""
+    _, url = walk(client, "change_of_name", sample("change_of_name")["answers"])
+    before = _offered(client)
+    monkeypatch.setattr("router.settings.FOLLOW_SECONDS", 0.0)  # look again every request
+    dist_info = next(installed.glob("*.dist-info"))
+    shutil.copytree(dist_info, site_packages / dist_info.name)
+    with caplog.at_level(logging.WARNING, logger="router.service"):
+        for _ in range(3):
+            assert _offered(client) == before
+    said = [r.getMessage() for r in caplog.records if r.name == "router.service"]
+    assert len(said) == 1, said  # once, not on every look
+    assert "No module named 'tuo_passport_adapter'" in said[0]
+    shutil.copytree(installed / "tuo_passport_adapter", site_packages / "tuo_passport_adapter")
+    assert _offered_within_follow_seconds(client, "passport") == before | {"passport"}
