@@ -16,7 +16,12 @@ department can check its adapter before it ever sees a real case:
 4. minimal: the adapter reads no field it did not declare (the notification's fields
    are watched, and asking for any other field is caught);
 5. errors classified: given a notification with every declared field blank, it either
-   delivers or raises ``RetryableError`` / ``PermanentError`` — never anything else.
+   delivers or raises ``RetryableError`` / ``PermanentError`` — never anything else;
+6. cleanup: the sample deliveries (all of case ``SAMPLE_CASE``) are removed again from
+   the adapter's own store when it offers ``conformance_cleanup(notification)``, which
+   the kit calls for each and then checks with ``conformance_effects`` where offered.
+   Without the hook (or with ``keep_samples``) the kit lists the sample delivery ids
+   it leaves behind, so they can be found and deleted by hand.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ from router.adapters.contract import (
     check_declaration,
 )
 from router.catalogue import EVENTS, EventType, Kind, Question
+
+# Every sample notification belongs to this case; its delivery ids begin with it.
+SAMPLE_CASE = "CONFRMANC"
 
 # A sample answer of each kind; dates are chosen per question to sit inside its limits.
 _SAMPLE_VALUES: dict[Kind, Any] = {
@@ -117,9 +125,10 @@ class Finding:
     event: str
     passed: bool
     detail: str
+    note: bool = False  # advice, not a rule: it never fails the check
 
     def line(self) -> str:
-        mark = "PASS" if self.passed else "FAIL"
+        mark = "NOTE" if self.note else "PASS" if self.passed else "FAIL"
         where = f" [{self.event}]" if self.event else ""
         return f"{mark} {self.rule}{where}: {self.detail}"
 
@@ -128,8 +137,8 @@ def _notification(
     cls: type[Adapter], event: str, fields: Mapping[str, Any], tag: str
 ) -> Notification:
     return Notification(
-        delivery_id=f"CONFRMANC-{cls.name}-{event}-{tag}",
-        case_ref="CONFRMANC",
+        delivery_id=f"{SAMPLE_CASE}-{cls.name}-{event}-{tag}",
+        case_ref=SAMPLE_CASE,
         department=cls.name,
         event_type=event,
         fields=fields,
@@ -145,11 +154,18 @@ def _watch(notification: Notification) -> _WatchedFields:
 
 def _call(adapter: Adapter, notification: Notification, limit: float) -> tuple[Any, float]:
     """Deliver in a thread; return (receipt or exception, seconds). Gives up at ``limit``."""
+    return _timed(adapter.deliver, notification, limit)
+
+
+def _timed(
+    method: Callable[[Notification], Any], notification: Notification, limit: float
+) -> tuple[Any, float]:
+    """Call ``method`` in a thread; return (its answer or exception, seconds)."""
     outcome: list[Any] = [TimeoutError(f"no answer within {limit:.1f}s")]
 
     def run() -> None:
         try:
-            outcome[0] = adapter.deliver(notification)
+            outcome[0] = method(notification)
         except BaseException as error:  # noqa: BLE001 - the kit reports whatever it got
             outcome[0] = error
 
@@ -173,8 +189,13 @@ def _effects(adapter: Adapter, notification: Notification) -> int | None:
     return counter(notification) if counter else None
 
 
-def check(cls: type[Adapter], redis: Redis, today: date | None = None) -> list[Finding]:
-    """Run every rule against ``cls``; ``redis`` should be a throwaway database."""
+def check(
+    cls: type[Adapter], redis: Redis, today: date | None = None, *, keep_samples: bool = False
+) -> list[Finding]:
+    """Run every rule against ``cls``; ``redis`` should be a throwaway database.
+
+    The sample deliveries are cleaned up afterwards through the adapter's
+    ``conformance_cleanup`` hook, unless ``keep_samples`` (to look at them)."""
     findings: list[Finding] = []
     try:
         check_declaration(cls)
@@ -185,13 +206,30 @@ def check(cls: type[Adapter], redis: Redis, today: date | None = None) -> list[F
     findings.append(Finding("trust", "", True, f"acts on {needs}"))
     adapter = cls(redis)
     limit = float(cls.timeout)
+    samples: list[Notification] = []
+    try:
+        _check_events(cls, adapter, redis, today, limit, findings, samples)
+    finally:
+        findings.append(_cleanup(adapter, samples, limit, keep_samples))
+    return findings
 
+
+def _check_events(
+    cls: type[Adapter],
+    adapter: Adapter,
+    redis: Redis,
+    today: date | None,
+    limit: float,
+    findings: list[Finding],
+    samples: list[Notification],
+) -> None:
     for event in sorted(cls.fields):
         declared = set(cls.fields_for(event))
         answers = sample_answers(EVENTS[event], today)
         fields = {f: answers[f] for f in cls.fields_for(event) if f in answers}
 
         first_note = _notification(cls, event, fields, "a")
+        samples.append(first_note)
         watched = _watch(first_note)
         first, took = _call(adapter, first_note, limit * 2)
         if not isinstance(first, Receipt):
@@ -244,6 +282,7 @@ def check(cls: type[Adapter], redis: Redis, today: date | None = None) -> list[F
         )
 
         blank = _notification(cls, event, {f: "" for f in fields}, "blank")
+        samples.append(blank)
         outcome, _ = _call(adapter, blank, limit * 2)
         classified = isinstance(outcome, Receipt | DeliveryError)
         findings.append(
@@ -255,7 +294,38 @@ def check(cls: type[Adapter], redis: Redis, today: date | None = None) -> list[F
                 + ("" if classified else ": raise RetryableError or PermanentError"),
             )
         )
-    return findings
+
+
+def _cleanup(adapter: Adapter, samples: list[Notification], limit: float, keep: bool) -> Finding:
+    """Remove the sample deliveries from the adapter's own store, or say which remain."""
+    ids = ", ".join(n.delivery_id for n in samples)
+    hook: Callable[[Notification], Any] | None = getattr(adapter, "conformance_cleanup", None)
+    if keep or hook is None:
+        why = (
+            "kept, as asked"
+            if keep
+            else "this adapter offers no conformance_cleanup(notification), so"
+        )
+        return Finding(
+            "cleanup",
+            "",
+            True,
+            f"{why} any store it keeps outside the kit's throwaway Redis still holds the "
+            f"sample deliveries of case {SAMPLE_CASE}: {ids}",
+            note=True,
+        )
+    problems = []
+    for notification in samples:
+        outcome, _ = _timed(hook, notification, limit * 2)
+        if isinstance(outcome, BaseException):
+            problems.append(f"{notification.delivery_id}: {_describe(outcome)}")
+            continue
+        left = _effects(adapter, notification)
+        if left:
+            problems.append(f"{notification.delivery_id} is still applied {left} time(s)")
+    if problems:
+        return Finding("cleanup", "", False, "cleanup left samples: " + "; ".join(problems))
+    return Finding("cleanup", "", True, f"removed the {len(samples)} sample deliveries")
 
 
 _ABSENT = object()

@@ -34,6 +34,7 @@ def test_every_built_in_mock_department_passes(name: str, redis: Redis, registry
         "minimal",
         "idempotent",
         "errors",
+        "cleanup",
     }
 
 
@@ -202,6 +203,82 @@ def test_an_idempotency_failure_names_a_new_reference_and_an_error_on_repeat(
     assert "the repeat raised PermanentError: duplicate delivery" in raised.detail
 
 
+class KeepsItsOwnStore(_Good):
+    """A department whose records live outside the router's Redis (here: a dict)."""
+
+    name = "own_store"
+    store: ClassVar[dict[str, str]] = {}
+
+    def deliver(self, notification: Notification) -> Receipt:
+        self.store.setdefault(notification.delivery_id, "applied")
+        return Receipt(reference=f"G-{notification.delivery_id}")
+
+    def conformance_effects(self, notification: Notification) -> int:
+        return int(notification.delivery_id in self.store)
+
+
+class CleansUp(KeepsItsOwnStore):
+    name = "cleans_up"
+
+    def conformance_cleanup(self, notification: Notification) -> None:
+        self.store.pop(notification.delivery_id, None)
+
+
+class CleansUpOnlyHalf(KeepsItsOwnStore):
+    name = "cleans_half"
+
+    def conformance_cleanup(self, notification: Notification) -> None:
+        if notification.delivery_id.endswith("-blank"):
+            self.store.pop(notification.delivery_id, None)
+
+
+@pytest.fixture
+def own_store() -> dict[str, str]:
+    KeepsItsOwnStore.store.clear()
+    return KeepsItsOwnStore.store
+
+
+def test_the_kit_removes_its_sample_deliveries_through_the_cleanup_hook(
+    redis: Redis, own_store: dict[str, str]
+) -> None:
+    findings = conformance.check(CleansUp, redis)
+    (cleanup,) = [f for f in findings if f.rule == "cleanup"]
+    assert cleanup.passed and not cleanup.note
+    assert cleanup.detail == "removed the 2 sample deliveries"
+    assert own_store == {}
+
+
+def test_kept_samples_are_listed_with_their_case(redis: Redis, own_store: dict[str, str]) -> None:
+    findings = conformance.check(CleansUp, redis, keep_samples=True)
+    (cleanup,) = [f for f in findings if f.rule == "cleanup"]
+    assert cleanup.note and cleanup.line().startswith("NOTE cleanup:")
+    assert sorted(own_store) == [
+        "CONFRMANC-cleans_up-birth-a",
+        "CONFRMANC-cleans_up-birth-blank",
+    ]
+    for delivery_id in own_store:
+        assert delivery_id in cleanup.detail
+    assert "case CONFRMANC" in cleanup.detail
+
+
+def test_without_a_cleanup_hook_the_kit_says_which_samples_remain(
+    redis: Redis, own_store: dict[str, str]
+) -> None:
+    findings = conformance.check(KeepsItsOwnStore, redis)
+    (cleanup,) = [f for f in findings if f.rule == "cleanup"]
+    assert cleanup.note and cleanup.passed
+    assert "offers no conformance_cleanup(notification)" in cleanup.detail
+    assert "CONFRMANC-own_store-birth-a" in cleanup.detail
+    assert failed_rules(KeepsItsOwnStore, redis) == set()
+
+
+def test_a_cleanup_that_leaves_a_sample_fails(redis: Redis, own_store: dict[str, str]) -> None:
+    (failed,) = [f for f in conformance.check(CleansUpOnlyHalf, redis) if not f.passed]
+    assert failed.rule == "cleanup"
+    assert "CONFRMANC-cleans_half-birth-a is still applied 1 time(s)" in failed.detail
+    assert "-blank" not in failed.detail
+
+
 def test_adapters_list_shows_every_adapter_with_queue_and_fields(cli_env: dict[str, str]) -> None:
     result = router_cli("adapters", "list", env=cli_env)
     assert result.returncode == 0, result.stderr
@@ -220,6 +297,7 @@ def test_adapters_check_passes_a_built_in_and_refuses_an_unknown_name(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all 17 checks passed" in result.stdout
     assert "FAIL" not in result.stdout
+    assert "NOTE cleanup: this adapter offers no conformance_cleanup" in result.stdout
 
     unknown = router_cli("adapters", "check", "ministry_of_magic", env=cli_env)
     assert unknown.returncode == 2

@@ -308,7 +308,47 @@ def test_listed_and_passing_the_conformance_kit_from_the_command_line(
 
     checked = router_cli("adapters", "check", "passport", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "passport: all 12 checks passed" in checked.stdout
+    assert "PASS cleanup: removed the 4 sample deliveries" in checked.stdout
+    assert "passport: all 13 checks passed" in checked.stdout
+    assert _rows(tmp_path / "check.sqlite3") == []  # the kit left nothing behind
+
+
+def test_the_kit_keeps_its_samples_when_asked_and_says_which(
+    installed: Path, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "kept.sqlite3"
+    env = _env(installed, REDIS_URL=redis_server.url_as("cli"), PASSPORT_ADAPTER_DB=str(db))
+    checked = router_cli("adapters", "check", "passport", "--keep-samples", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    kept = sorted(row[0] for row in _rows(db))
+    # Each event's sample and the one with blank fields it refused: the two it applied.
+    assert kept == ["CONFRMANC-passport-change_of_name-a", "CONFRMANC-passport-death-a"]
+    assert "NOTE cleanup: kept, as asked" in checked.stdout
+    for delivery_id in kept:
+        assert delivery_id in checked.stdout
+
+
+def test_cleanup_removes_only_samples_and_never_reuses_a_receipt_number(
+    passport_class: type[Adapter], tmp_path: Path
+) -> None:
+    db = tmp_path / "passport.sqlite3"
+    adapter = _adapter(passport_class, db)
+    sample_note = Notification(
+        delivery_id="CONFRMANC-passport-change_of_name-a",
+        case_ref="CONFRMANC",
+        department="passport",
+        event_type="change_of_name",
+        fields=NAME_CHANGE,
+        submitted_at="2026-01-01T00:00:00.000+00:00",
+    )
+    assert adapter.deliver(sample_note).reference == "HMPO-00000001"
+    real = _notification(**NAME_CHANGE)
+    with pytest.raises(ValueError, match="only the conformance kit's sample"):
+        adapter.conformance_cleanup(real)
+    adapter.conformance_cleanup(sample_note)
+    assert adapter.conformance_effects(sample_note) == 0
+    # The sample's number is never handed out again to a real delivery.
+    assert adapter.deliver(real).reference == "HMPO-00000002"
 
 
 @pytest.fixture(params=["existed", "made by the install"])

@@ -11,7 +11,10 @@ Copy this package to write your own department's adapter. What it shows:
   receipt and changes nothing;
 * error classification: a database that is locked or unavailable is worth retrying
   (``RetryableError``); a notification without a field this department needs never
-  will succeed (``PermanentError``). Reasons name fields, never their values.
+  will succeed (``PermanentError``). Reasons name fields, never their values;
+* clean-up after ``router adapters check passport``: ``conformance_cleanup`` deletes
+  the kit's sample deliveries (and only those, all of case ``SAMPLE_CASE``), and
+  receipt numbers come from their own table so none is ever handed out twice.
 
 It registers through the ``tell_us_once.adapters`` entry-point group (see this
 package's ``pyproject.toml``). The database is the file named by
@@ -31,6 +34,7 @@ from typing import Any, ClassVar
 
 from redis import Redis
 
+from router.adapters.conformance import SAMPLE_CASE
 from router.adapters.contract import (
     Adapter,
     Notification,
@@ -47,7 +51,10 @@ DEFAULT_DB = "passport-adapter.sqlite3"
 
 # One row per delivery applied. ``record_change`` holds the declared fields of the
 # notification (JSON) and nothing else; ``receipt`` is returned again for a repeat.
-SCHEMA = """
+# Receipt numbers are drawn from a table of their own: AUTOINCREMENT never hands a
+# number out again, even after a delivery's row is deleted (the kit's samples are).
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS applied_deliveries (
     delivery_id   TEXT PRIMARY KEY,
     receipt       TEXT NOT NULL,
@@ -55,7 +62,14 @@ CREATE TABLE IF NOT EXISTS applied_deliveries (
     record_change TEXT NOT NULL,
     applied_at    TEXT NOT NULL
 )
-"""
+""",
+    """
+CREATE TABLE IF NOT EXISTS receipt_numbers (
+    number      INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL
+)
+""",
+)
 
 # What the receipt says was done: shown on the case's status, so no personal data.
 _DETAIL = {
@@ -129,7 +143,8 @@ class PassportOffice(Adapter):
             # deliveries of the same id cannot both miss it and both apply the change.
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute(SCHEMA)
+                for table in SCHEMA:
+                    db.execute(table)
                 row = db.execute(
                     "SELECT receipt FROM applied_deliveries WHERE delivery_id = ?",
                     (notification.delivery_id,),
@@ -137,9 +152,10 @@ class PassportOffice(Adapter):
                 if row is not None:
                     encoded = row[0]  # a repeat: the first receipt, nothing changed
                 else:
-                    (sequence,) = db.execute(
-                        "SELECT COUNT(*) + 1 FROM applied_deliveries"
-                    ).fetchone()
+                    sequence = db.execute(
+                        "INSERT INTO receipt_numbers (delivery_id) VALUES (?)",
+                        (notification.delivery_id,),
+                    ).lastrowid
                     receipt = Receipt(
                         reference=f"HMPO-{sequence:08d}",
                         detail=_DETAIL[notification.event_type],
@@ -175,3 +191,17 @@ class PassportOffice(Adapter):
         except sqlite3.OperationalError:  # no table yet: nothing applied
             return 0
         return int(count)
+
+    def conformance_cleanup(self, notification: Notification) -> None:
+        """Delete one of the kit's sample deliveries; refuse any real one."""
+        if notification.case_ref != SAMPLE_CASE:
+            raise ValueError("only the conformance kit's sample deliveries are cleaned up")
+        try:
+            with closing(self._connect()) as db:
+                db.execute(
+                    "DELETE FROM applied_deliveries WHERE delivery_id = ?",
+                    (notification.delivery_id,),
+                )
+        except sqlite3.OperationalError as error:
+            if "no such table" not in str(error):  # no table: nothing to delete
+                raise
