@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from werkzeug.exceptions import HTTPException
 
 from channels.context import core, find_case, public_url_for
@@ -124,6 +124,7 @@ def submit() -> Any:
             submission_key=client.submission_key(key) if key else None,
             submission_digest=submission_digest(event, answers, consent) if key else None,
             proofs=client.proofs_for(event),
+            welsh=str(get_locale()) == "cy",  # the reporter's messages: ?lang=cy too
         )
     except ValidationFailed as failed:
         return _problem(

@@ -58,7 +58,8 @@ LANG = {
     "name": "lang",
     "in": "query",
     "required": False,
-    "description": "The language of messages: en or cy (Welsh). Else Accept-Language.",
+    "description": "The language of messages: en or cy (Welsh). Else Accept-Language. "
+    "On a submission, also the language of what the reporter is sent.",
     "schema": {"type": "string"},
 }
 

@@ -158,6 +158,19 @@ def test_api_submission_returns_reference_and_status_link(
     assert body["status_url"] == (f"http://localhost/status/{body['reference']}?s={body['secret']}")
 
 
+def test_a_report_sent_in_welsh_has_its_messages_sent_in_welsh(
+    client: FlaskClient, redis: Redis, partner: dict[str, str]
+) -> None:
+    """As a Welsh web journey's does: the reporter's messages follow the request's language."""
+    refs = {}
+    for query in ("?lang=cy", ""):
+        response = client.post(f"/api/v1/submissions{query}", json=sample("birth"), headers=partner)
+        assert response.status_code == 201
+        refs[query] = conforms(response)["reference"].replace("-", "")
+    assert redis.hget(keys.case(refs["?lang=cy"]), "lang") == b"cy"
+    assert redis.hget(keys.case(refs[""]), "lang") is None
+
+
 def test_a_client_sees_only_the_cases_it_sent(
     client: FlaskClient, redis: Redis, partner: dict[str, str]
 ) -> None:
