@@ -223,13 +223,29 @@ class Supervisor:
         ``added`` of each; ``also`` runs on every round (``router up`` watches its web
         front door with it)."""
         last_look = time.monotonic()
+        failed = ""
         while not stopping():
             self.check()
             if follow is not None and time.monotonic() - last_look > settings.FOLLOW_SECONDS:
                 last_look = time.monotonic()
-                for name in self.ensure(Registry.discover(follow).names()):
-                    if added is not None:
-                        added(name)
+                try:
+                    found = Registry.look_again(follow)
+                except Exception as error:  # noqa: BLE001 - any adapter's import error
+                    # pip midway through installing an adapter, a broken one, or Redis
+                    # gone a moment: keep serving what we serve; look again next round.
+                    reason = f"{type(error).__name__}: {error}"
+                    if reason != failed:
+                        log.warning(
+                            "departments not looked at again (%s); keeping %s",
+                            reason,
+                            ", ".join(self.departments) or "none",
+                        )
+                    failed = reason
+                else:
+                    failed = ""
+                    for name in self.ensure(found.names()):
+                        if added is not None:
+                            added(name)
             if also is not None:
                 also()
             time.sleep(0.5)

@@ -242,3 +242,34 @@ def test_the_sweeping_worker_sends_orphans_again_whoever_holds_the_wake_key(
     history = [h for h in core.store.history(ref) if h.department == "dwp"]
     assert recovery.RECOVERED_DETAIL in [h.detail for h in history]
     assert len([e for e in mock_log(redis, "dwp") if e["delivery_id"] == f"{ref}-dwp"]) == 1
+
+
+def test_the_supervisor_keeps_serving_when_a_new_adapter_cannot_be_imported(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pip midway through installing an adapter, or a broken one: ``router up`` and
+    ``router worker`` keep the departments they serve, say why once, and look again;
+    they look as the web front door does, forgetting the import system's caches."""
+    from router import settings
+
+    monkeypatch.setattr(settings, "FOLLOW_SECONDS", 0.0)
+    looks: list[str] = []
+
+    def broken(cls: type[Registry], redis: Redis | None = None) -> Registry:
+        looks.append("look_again")
+        raise ImportError("No module named 'half_installed_adapter'")
+
+    monkeypatch.setattr(Registry, "look_again", classmethod(broken))
+    pool = Supervisor("redis://127.0.0.1:1/0", [])  # serves nothing: no processes
+    rounds = iter(range(4))
+    try:
+        pool.run(lambda: next(rounds, None) is None, follow=redis)
+    finally:
+        pool.stop()
+    assert pool.pids() == []
+    assert len(looks) >= 2  # it looked again after the failure
+    warnings = [r.getMessage() for r in caplog.records if "looked at again" in r.getMessage()]
+    assert warnings == [
+        "departments not looked at again (ImportError: No module named "
+        "'half_installed_adapter'); keeping none"
+    ]
