@@ -75,12 +75,19 @@ def _webhook(redis: Redis) -> str:
     return load_webhooks(redis)[0].secret
 
 
+# Keys that hold raw key material, not sealed values: 32 random bytes (or a wrapped data
+# key) that begin with sealing's one-byte mark one time in 256, and would be counted.
+KEY_MATERIAL = frozenset({keys.PEOPLE_KEY, keys.WEB_SECRET_KEY, keys.KEY_RING})
+
+
 def _sealed_everywhere(redis: Redis) -> list[tuple[str, bytes]]:
     """Every sealed value in Redis, wherever it is (any key, any type), and each sealed
     webhook secret: (where, the sealed value)."""
     found = []
     for raw in redis.scan_iter(count=1000):
         key = raw.decode()
+        if key in KEY_MATERIAL:
+            continue
         kind = redis.type(key).decode()
         if kind == "string":
             values = {key: redis.get(key)}
@@ -99,6 +106,14 @@ def _sealed_everywhere(redis: Redis) -> list[tuple[str, bytes]]:
         token = base64.urlsafe_b64decode(secret[len(sealing.TEXT_PREFIX) :])
         found.append((f"{keys.WEBHOOKS}/{name.decode()}/secret", token))
     return found
+
+
+def test_the_search_for_sealed_values_skips_key_material(redis: Redis) -> None:
+    """The people key and the web secret key are random: one in 256 begins with the
+    mark. Counted as sealed values, they failed these tests about once in 60 runs."""
+    redis.set(keys.PEOPLE_KEY, sealing.MARK + bytes(31))
+    redis.set(keys.WEB_SECRET_KEY, sealing.MARK + bytes(31))
+    assert _sealed_everywhere(redis) == []
 
 
 def _key_ids(redis: Redis) -> set[str]:
