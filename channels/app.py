@@ -243,7 +243,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _follow_new_departments() -> None:
         # Webhook departments can be added while the service runs; look again now and
         # then, as the worker supervisor does (not when the config fixed the adapters).
-        if fixed is None:
+        if fixed is None and request.endpoint not in health.ENDPOINTS:
             core.follow_new_departments()
 
     @app.before_request
@@ -292,13 +292,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return response
 
     from channels.counter import views as counter
-    from channels.web import api, journey, pages, sign_in, status
+    from channels.web import api, health, journey, pages, sign_in, status
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(journey.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(sign_in.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(counter.bp)
     # The same journey, for counter staff reporting on a citizen's behalf.
     app.register_blueprint(journey.bp, name="counter_journey", url_prefix="/counter/report")

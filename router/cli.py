@@ -715,6 +715,39 @@ def api_clients_revoke(name: str) -> None:
     click.echo(f"Revoked API client {name}'s key ({revoked.revoked_at}).")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def queues(as_json: bool) -> None:
+    """Each department's queue (breaker, pending, retrying, sending, the oldest waiting,
+    failed) and the delivery workers alive."""
+    service = core()
+    figures = service.queues()
+    alive = service.workers_alive()
+    if as_json:
+        body = {"departments": [f.as_dict() for f in figures], "workers": alive}
+        click.echo(json.dumps(body, indent=2))
+        return
+    click.echo(
+        f"{'department':<12} {'breaker':<9} {'pending':>7} {'retrying':>8} "
+        f"{'sending':>7} {'oldest':>8} {'failed':>6}"
+    )
+    for f in figures:
+        click.echo(
+            f"{f.department:<12} {f.breaker:<9} {f.pending:>7} {f.retrying:>8} "
+            f"{f.sending:>7} {f.oldest_seconds:>7.1f}s {f.failed:>6}"
+        )
+    if alive:
+        beats = ", ".join(
+            f"{name} ({seconds:.1f} s ago)" for name, seconds in sorted(alive.items())
+        )
+        click.echo(f"Workers alive: {len(alive)}: {beats}")
+    else:
+        click.echo(
+            "Workers alive: none. Nothing is being delivered: "
+            "start them with router up or router worker."
+        )
+
+
 @main.group()
 def deliveries() -> None:
     """Look after deliveries that failed."""

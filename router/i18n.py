@@ -56,6 +56,11 @@ def identity(msgid: str) -> str:
     return msgid
 
 
+def compiled(lang: str) -> bool:
+    """Whether ``lang``'s catalogue is compiled (a .mo file Babel can load)."""
+    return isinstance(catalogue(lang), Translations) if lang != "en" else True
+
+
 @cache
 def catalogue(lang: str) -> NullTranslations:
     """The compiled translations for ``lang`` ("cy"); English ("en") is the message ids.

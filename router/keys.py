@@ -71,6 +71,12 @@ LEASE_MS = 3000
 # Deliveries that exhausted their retries: delivery id -> JSON (case, reason, when).
 DEAD_LETTERS = "deliveries:dead"
 
+# Worker processes that are alive: "<host>:<pid>" -> when it last beat (epoch seconds).
+# Each beats about once a second (router.delivery.health); one that stops is pruned
+# after WORKER_GONE_SECONDS.
+WORKERS = "deliveries:workers"
+WORKER_GONE_SECONDS = 3600
+
 # Cases whose registration the register could not confirm yet: reference -> when to ask
 # again (epoch seconds). A worker's beat claims due ones by pushing their time on by
 # VERIFY_LEASE_SECONDS, so a worker that dies mid-question leaves them to be asked again.
@@ -249,6 +255,7 @@ WORKER_KEY_PATTERNS = (
     pending("*"),
     SENDING,
     DEAD_LETTERS,
+    WORKERS,
     VERIFYING,
     wake("*"),
     breaker("*"),  # and its probe

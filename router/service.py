@@ -20,7 +20,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, keys, routing, sealing, settings
+from router import catalogue, i18n, keys, routing, sealing, settings
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.assisted import audit
@@ -29,7 +29,7 @@ from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
 from router.catalogue import CONTACT_FIELDS
 from router.clients import ApiClients
-from router.delivery import notices
+from router.delivery import health, notices
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.registrations import Registrations
@@ -379,6 +379,29 @@ class LifeEventRouter:
 
     def case(self, ref: str) -> Case:
         return self.store.load(ref)
+
+    # --- what an operator looks at (router.delivery.health) ----------------------------
+
+    def queues(self) -> list[health.DepartmentFigures]:
+        """Each department's queue: breaker, pending, retrying, sending, oldest, failed."""
+        return health.department_figures(self.redis, self.adapters.names())
+
+    def workers_alive(self) -> dict[str, float]:
+        """Each delivery worker that beat lately: its name -> seconds since."""
+        return health.workers_alive(self.redis)
+
+    def readiness(self) -> dict[str, bool]:
+        """What ``/readyz`` checks: Redis answers, at least one delivery worker is alive
+        (else reports are taken and nobody is told), and the Welsh catalogue is compiled
+        (else Welsh pages come out in English)."""
+        checks = {"catalogue": i18n.compiled("cy")}
+        try:
+            self.redis.ping()
+            checks["redis"] = True
+            checks["workers"] = bool(self.workers_alive())
+        except StoreUnavailable:
+            checks["redis"] = checks["workers"] = False
+        return checks
 
     def audit_for_case(self, ref: str) -> list[audit.Entry]:
         """Every counter action on one case, oldest first."""

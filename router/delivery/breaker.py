@@ -81,8 +81,13 @@ def failed_many(redis: Redis, department: str, count: int) -> float:
 
 
 def state(redis: Redis, department: str) -> str:
-    failures, open_until = redis.hmget(keys.breaker(department), "failures", "open_until")
-    if _num(open_until) > time.time():
+    _, open_until = redis.hmget(keys.breaker(department), "failures", "open_until")
+    return state_of(open_until)
+
+
+def state_of(open_until: bytes | str | None, now: float | None = None) -> str:
+    """closed, open (paused until ``open_until``) or half-open (one probe may go)."""
+    if _num(open_until) > (time.time() if now is None else now):
         return "open"
     if open_until:
         return "half-open"

@@ -12,6 +12,7 @@ drain). A supervisor restarts any worker process that dies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from redis import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
@@ -30,7 +32,7 @@ from router import keys, settings
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
-from router.delivery import batch, fanout, jobs, notices, recovery
+from router.delivery import batch, fanout, health, jobs, notices, recovery
 from router.delivery.evidence import Release
 from router.delivery.queues import queue_for
 from router.delivery.registrations import Registrations
@@ -76,6 +78,8 @@ class WorkerProcess:
         )
         self.retention = Retention(self.redis)
         self._purged_at = 0.0
+        self.name = health.worker_name()
+        self._beat_at = 0.0
         self.beat = recovery.Beat(self.step)
         # The reporters' messages go on a thread of their own: a slow GOV.UK Notify must
         # never hold up the beat, which renews this process's leases.
@@ -91,6 +95,9 @@ class WorkerProcess:
         minute across every worker, run the retention purge (router.retention)."""
         self.dispatcher.leases.renew()
         self.dispatcher.renew_wakes()
+        if time.monotonic() - self._beat_at >= health.BEAT_SECONDS:
+            self._beat_at = time.monotonic()
+            health.beat(self.redis, self.name)  # for router queues and /readyz
         orphans = recovery.sweep(self.redis, self.dispatcher.leases.lease_ms)
         if orphans:
             self.take_over(orphans)
@@ -146,6 +153,9 @@ class WorkerProcess:
             self.beat.stop()
             self.notice_beat.stop()
             self.dispatcher.stop()
+            # Redis gone too: then the name is counted gone after ALIVE_SECONDS.
+            with contextlib.suppress(RedisError):
+                health.stopped(self.redis, self.name)
 
 
 def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = False) -> None:

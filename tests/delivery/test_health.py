@@ -1,0 +1,123 @@
+"""What an operator looks at (issue 16, first part): each department's queue, the
+workers alive, ``router queues``, and the front door's /healthz and /readyz."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask.testing import FlaskClient
+from redis import Redis
+
+from router import keys
+from router.cases import delivery_id
+from router.delivery import breaker, health
+from router.delivery.worker import Supervisor
+from router.reference import new_reference
+from tests.support.processes import router_cli
+
+REF, OTHER, LATER, SENT, DEAD = (new_reference() for _ in range(5))
+
+
+def _backlog(redis: Redis, now: float) -> None:
+    """hmrc: two due (one due for 30 s), one in a retry's backoff, one being sent, one
+    dead; dvla's breaker open; dwp nothing at all."""
+    redis.zadd(keys.pending("hmrc"), {REF: now - 30, OTHER: now - 5, LATER: now + 60})
+    redis.zadd(keys.SENDING, {delivery_id(SENT, "hmrc"): now * 1000 + 3000})
+    redis.hset(keys.DEAD_LETTERS, delivery_id(DEAD, "hmrc"), json.dumps({"reason": "x"}))
+    redis.hset(keys.breaker("dvla"), mapping={"failures": 0, "open_until": now + 10})
+
+
+def test_each_departments_figures_come_from_what_delivery_keeps(redis: Redis) -> None:
+    now = time.time()
+    _backlog(redis, now)
+    hmrc, dvla, dwp = health.department_figures(redis, ["hmrc", "dvla", "dwp"], now=now)
+    assert hmrc == health.DepartmentFigures(
+        department="hmrc",
+        breaker="closed",
+        pending=2,
+        retrying=1,
+        sending=1,
+        oldest_seconds=30.0,
+        failed=1,
+    )
+    assert dvla.breaker == "open" and dvla.pending == dvla.failed == 0
+    assert breaker.state(redis, "dvla") == "open"
+    assert dwp == health.DepartmentFigures("dwp", "closed", 0, 0, 0, 0.0, 0)
+
+
+def test_router_queues_prints_every_department_and_says_when_no_worker_is_alive(
+    redis: Redis, cli_env: dict[str, str]
+) -> None:
+    _backlog(redis, time.time())
+    printed = router_cli("queues", env=cli_env)
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines[0].split() == [
+        "department",
+        "breaker",
+        "pending",
+        "retrying",
+        "sending",
+        "oldest",
+        "failed",
+    ]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:6]}
+    assert set(rows) == {"dwp", "dvla", "payments", "hmrc", "council"}
+    assert rows["hmrc"][:4] == ["closed", "2", "1", "1"] and rows["hmrc"][-1] == "1"
+    assert rows["dvla"][0] == "open"
+    assert "Workers alive: none. Nothing is being delivered" in printed.stdout
+    as_json = json.loads(router_cli("queues", "--json", env=cli_env).stdout)
+    assert {d["department"]: d["pending"] for d in as_json["departments"]}["hmrc"] == 2
+    assert as_json["workers"] == {}
+
+
+def test_real_workers_beat_and_say_so_when_they_stop(
+    redis: Redis, workers: Supervisor, cli_env: dict[str, str]
+) -> None:
+    deadline = time.monotonic() + 20
+    while len(health.workers_alive(redis)) < len(workers.pids()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = health.workers_alive(redis)
+    assert sorted(int(name.rpartition(":")[2]) for name in alive) == sorted(workers.pids())
+    assert all(seconds < health.ALIVE_SECONDS for seconds in alive.values())
+    printed = router_cli("queues", env=cli_env).stdout
+    assert f"Workers alive: {len(alive)}: " in printed
+    workers.stop()
+    assert health.workers_alive(redis) == {}  # each said so as it stopped
+
+
+def test_a_worker_silent_too_long_is_not_alive_and_is_forgotten_after_an_hour(
+    redis: Redis,
+) -> None:
+    now = time.time()
+    health.beat(redis, "host-a:1", now=now - health.ALIVE_SECONDS - 1)
+    health.beat(redis, "host-b:2", now=now)
+    assert health.workers_alive(redis, now=now) == {"host-b:2": 0.0}
+    health.beat(redis, "host-b:2", now=now + keys.WORKER_GONE_SECONDS)
+    assert redis.zrange(keys.WORKERS, 0, -1) == [b"host-b:2"]
+
+
+def test_healthz_answers_while_redis_does_not(client: FlaskClient, redis: Redis) -> None:
+    ok = client.get("/healthz")
+    assert ok.status_code == 200 and ok.get_json() == {"status": "ok"}
+    assert "Set-Cookie" not in ok.headers
+
+
+def test_readyz_is_not_ready_without_a_worker_and_ready_with_one(
+    client: FlaskClient, redis: Redis, workers: Supervisor
+) -> None:
+    redis.delete(keys.WORKERS)  # as before any worker beat
+    deadline = time.monotonic() + 20
+    missing = client.get("/readyz")
+    assert missing.status_code == 503
+    assert missing.get_json() == {
+        "status": "not ready",
+        "checks": {"catalogue": True, "redis": True, "workers": False},
+    }
+    while not health.workers_alive(redis) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["checks"] == {"catalogue": True, "redis": True, "workers": True}
+    assert ready.headers["Cache-Control"] == "no-store"
