@@ -231,6 +231,24 @@ def subscribe(pipe: Pipeline, ref: str, at: float | None = None) -> None:
     pipe.zadd(keys.NOTICES, {ref: time.time() if at is None else at})
 
 
+# Schedule a case's next look (ARGV[3], or off the schedule when empty), unless its time
+# changed since the look read it (ARGV[2]): an outcome marked meanwhile brought it
+# forward (CaseStore.mark), and that look must still happen. Not listed: erased meanwhile.
+# KEYS: the schedule. ARGV: the reference, the score seen, the new score or "".
+RESCHEDULE = """
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not current or tonumber(current) ~= tonumber(ARGV[2]) then
+    return 0
+end
+if ARGV[3] == '' then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+else
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+end
+return 1
+"""
+
+
 class Notices:
     """Decide what each listed case's reporter is due to be told, and tell them."""
 
@@ -249,6 +267,7 @@ class Notices:
         self.settings = settings or NotifySettings.from_env()
         self.notifier = notifier or notifier_for(redis, self.settings)
         self.clock = clock
+        self._reschedule = redis.register_script(RESCHEDULE)
 
     def beat(self) -> None:
         """One look for what is due (a worker's notice thread calls it every second)."""
@@ -257,21 +276,28 @@ class Notices:
     def send_due(self, limit: int = BATCH) -> int:
         """Look at the cases whose time has come; return how many messages were sent."""
         now = self.clock()
-        due = self.redis.zrangebyscore(keys.NOTICES, "-inf", now, start=0, num=limit)
+        due: list[tuple[bytes, float]] = self.redis.zrangebyscore(  # type: ignore[assignment]
+            keys.NOTICES, "-inf", now, start=0, num=limit, withscores=True
+        )
         sent = 0
-        for raw in due:
-            ref = _text(raw)  # type: ignore[arg-type]
+        for raw, seen in due:
+            ref = _text(raw)
             lock = keys.notice_lock(ref)
             if not self.redis.set(lock, "1", nx=True, px=LOCK_MS):
                 continue  # another worker is looking at it
             try:
-                sent += self.look(ref, now)
+                sent += self.look(ref, now, seen)
             finally:
                 self.redis.delete(lock)
         return sent
 
-    def look(self, ref: str, now: float) -> int:
-        """Send what case ``ref`` is due, note it, and schedule its next look."""
+    def look(self, ref: str, now: float, seen: float | None = None) -> int:
+        """Send what case ``ref`` is due, note it, and schedule its next look, unless
+        its time moved since it was ``seen`` on the schedule (then that time stands)."""
+        if seen is None:
+            seen = self.redis.zscore(keys.NOTICES, ref)
+            if seen is None:
+                return 0  # not on the schedule
         raw = self.redis.hgetall(keys.case(ref))
         try:
             case = parse(ref, raw, self.ring)
@@ -323,11 +349,11 @@ class Notices:
             if (upcoming or retry_at)
             else None
         )
-        if when is None:
-            self.redis.zrem(keys.NOTICES, ref)
-        else:
-            # XX: a case erased meanwhile is not listed again.
-            self.redis.zadd(keys.NOTICES, {ref: when}, xx=True)
+        # A case erased meanwhile is not listed again; one whose deliveries moved on
+        # meanwhile keeps the earlier time they gave it.
+        self._reschedule(
+            keys=[keys.NOTICES], args=[ref, repr(seen), "" if when is None else repr(when)]
+        )
         return sent
 
     # --- what is due ------------------------------------------------------------------

@@ -255,3 +255,30 @@ def test_real_workers_send_the_messages_through_notify(
     ]
     assert notify.refused == []
     assert os.environ["NOTIFY_BASE_URL"] == notify.url
+
+
+def test_an_outcome_marked_while_a_message_is_sent_is_not_put_off_a_day(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    """The last department told while the confirmation is on its way: the outcome brings
+    the case's next look forward (ZADD XX), and the look that sent the confirmation must
+    not then push it back a day, or 'everyone has been told' comes a day late."""
+    sent = submit_to_core(core, "death", contact_email=EMAIL)
+    outbox = Outbox(redis)
+    marked: list[float] = []
+
+    class MarkedMeanwhile:
+        def send(self, message: Any) -> str:
+            marked.append(time.time())  # what CaseStore.mark does with a final state
+            redis.zadd(keys.NOTICES, {sent.ref: marked[-1]}, xx=True)
+            return outbox.send(message)
+
+    look = Notices(
+        redis,
+        titles=lambda n: registry.get(n).title,
+        notifier=MarkedMeanwhile(),
+        settings=NotifySettings(),
+    )
+    assert look.send_due() == 1  # the confirmation
+    score = redis.zscore(keys.NOTICES, sent.ref)
+    assert score is not None and score <= marked[-1] + 1, "put off until the next day"
