@@ -81,8 +81,7 @@ def failed_many(redis: Redis, department: str, count: int) -> float:
 
 
 def state(redis: Redis, department: str) -> str:
-    _, open_until = redis.hmget(keys.breaker(department), "failures", "open_until")
-    return state_of(open_until)
+    return state_of(redis.hget(keys.breaker(department), "open_until"))
 
 
 def state_of(open_until: bytes | str | None, now: float | None = None) -> str:

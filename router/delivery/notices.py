@@ -291,13 +291,9 @@ class Notices:
                 self.redis.delete(lock)
         return sent
 
-    def look(self, ref: str, now: float, seen: float | None = None) -> int:
+    def look(self, ref: str, now: float, seen: float) -> int:
         """Send what case ``ref`` is due, note it, and schedule its next look, unless
         its time moved since it was ``seen`` on the schedule (then that time stands)."""
-        if seen is None:
-            seen = self.redis.zscore(keys.NOTICES, ref)
-            if seen is None:
-                return 0  # not on the schedule
         raw = self.redis.hgetall(keys.case(ref))
         try:
             case = parse(ref, raw, self.ring)

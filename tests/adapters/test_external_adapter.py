@@ -7,6 +7,7 @@ site-packages) and put on PYTHONPATH, so the router finds it only through its
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -333,13 +334,10 @@ def test_cleanup_removes_only_samples_and_never_reuses_a_receipt_number(
 ) -> None:
     db = tmp_path / "passport.sqlite3"
     adapter = _adapter(passport_class, db)
-    sample_note = Notification(
+    sample_note = dataclasses.replace(
+        _notification(**NAME_CHANGE),
         delivery_id="CONFRMANC-passport-change_of_name-a",
         case_ref="CONFRMANC",
-        department="passport",
-        event_type="change_of_name",
-        fields=NAME_CHANGE,
-        submitted_at="2026-01-01T00:00:00.000+00:00",
     )
     assert adapter.deliver(sample_note).reference == "HMPO-00000001"
     real = _notification(**NAME_CHANGE)
