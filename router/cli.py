@@ -539,9 +539,17 @@ def staff() -> None:
 
 @staff.command("add")
 @click.argument("username")
-@click.option("--branch", required=True, help="Branch id, from `router staff branches`.")
 @click.option(
-    "--role", type=click.Choice(ROLES), default="clerk", show_default=True, help="Account role."
+    "--branch",
+    default="",
+    help="Branch id, from `router staff branches`: needed for a clerk or a manager.",
+)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="clerk",
+    show_default=True,
+    help="clerk or manager (the counter), operator (/ops) or caseworker (/casework).",
 )
 @click.option(
     "--replace",
@@ -567,8 +575,11 @@ def staff_add(username: str, branch: str, role: str, replace: bool) -> None:
         for field, message in failed.errors.items():
             click.echo(f"  {field}: {message}", err=True)
         sys.exit(2)
-    found = branches.branch(account.branch)
-    click.echo(f"{account.role.capitalize()} {account.username} can sign in at {found.name}.")
+    if account.branch:
+        where = branches.branch(account.branch).name
+        click.echo(f"{account.role.capitalize()} {account.username} can sign in at {where}.")
+    else:
+        click.echo(f"{account.role.capitalize()} {account.username} can sign in.")
 
 
 def _no_such_account(username: str) -> click.ClickException:
@@ -611,7 +622,8 @@ def staff_list() -> None:
         return
     for a in listed:
         state = "active" if a.active else f"disabled {a.disabled_at}"
-        click.echo(f"{a.username:<24} {a.role:<8} {a.branch:<32} created {a.created_at}  {state}")
+        branch = a.branch or "-"
+        click.echo(f"{a.username:<24} {a.role:<10} {branch:<32} created {a.created_at}  {state}")
 
 
 @staff.command("unlock")
@@ -719,7 +731,8 @@ def api_clients_revoke(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def queues(as_json: bool) -> None:
     """Each department's queue (breaker, pending, retrying, sending, the oldest waiting,
-    failed) and the delivery workers alive."""
+    failed), what it settled in the last hour (told, failed, and the p50 and p95 time
+    from submission to told) and the delivery workers alive."""
     service = core()
     figures = service.queues()
     alive = service.workers_alive()
@@ -729,12 +742,15 @@ def queues(as_json: bool) -> None:
         return
     click.echo(
         f"{'department':<12} {'breaker':<9} {'pending':>7} {'retrying':>8} "
-        f"{'sending':>7} {'oldest':>8} {'failed':>6}"
+        f"{'sending':>7} {'oldest':>8} {'failed':>6} {'told/h':>7} {'failed/h':>8} "
+        f"{'p50':>8} {'p95':>8}"
     )
     for f in figures:
         click.echo(
             f"{f.department:<12} {f.breaker:<9} {f.pending:>7} {f.retrying:>8} "
-            f"{f.sending:>7} {f.oldest_seconds:>7.1f}s {f.failed:>6}"
+            f"{f.sending:>7} {f.oldest_seconds:>7.1f}s {f.failed:>6} "
+            f"{f.delivered_last_hour:>7} {f.failed_last_hour:>8} "
+            f"{_seconds(f.p50_seconds):>8} {_seconds(f.p95_seconds):>8}"
         )
     if alive:
         beats = ", ".join(
@@ -746,6 +762,10 @@ def queues(as_json: bool) -> None:
             "Workers alive: none. Nothing is being delivered: "
             "start them with router up or router worker."
         )
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
 
 
 @main.group()

@@ -77,6 +77,16 @@ DEAD_LETTERS = "deliveries:dead"
 WORKERS = "deliveries:workers"
 WORKER_GONE_SECONDS = 3600
 
+
+def outcomes(department: str, minute: int) -> str:
+    """Hash: the deliveries to ``department`` settled in one minute (Unix time // 60):
+    ``delivered``, ``failed``, and how many were told within each bound of
+    router.delivery.health.TELL_BOUNDS (``t0`` ... ``t15``). Counts only; kept 2 hours."""
+    return f"outcomes:{department}:{minute}"
+
+
+OUTCOMES_SECONDS = 2 * 3600
+
 # Cases whose registration the register could not confirm yet: reference -> when to ask
 # again (epoch seconds). A worker's beat claims due ones by pushing their time on by
 # VERIFY_LEASE_SECONDS, so a worker that dies mid-question leaves them to be asked again.
@@ -127,6 +137,10 @@ def staff(username: str) -> str:
 def branch_audit(branch: str) -> str:
     """The append-only stream of every counter action at one branch."""
     return f"audit:branch:{branch}"
+
+
+# Stream: what operators and caseworkers did (they have no branch).
+OPERATIONS_AUDIT = "audit:operations"
 
 
 def case_audit(ref: str) -> str:
@@ -256,6 +270,7 @@ WORKER_KEY_PATTERNS = (
     SENDING,
     DEAD_LETTERS,
     WORKERS,
+    "outcomes:*",  # what each batch settled, per department and minute
     VERIFYING,
     wake("*"),
     breaker("*"),  # and its probe

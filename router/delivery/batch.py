@@ -25,6 +25,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import datetime
 
 from redis import Redis
 from redis.client import Pipeline
@@ -39,7 +40,7 @@ from router.adapters.contract import (
 )
 from router.adapters.registry import Registry
 from router.cases import PENDING_STATES, Case, CaseStore, DeliveryState, delivery_id
-from router.delivery import breaker, recovery
+from router.delivery import breaker, health, recovery
 from router.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -339,6 +340,8 @@ class Dispatcher:
         breaker: a refusal is an answer (the department is up), a retryable failure not."""
         answered = failed = 0
         now = time.time()
+        told_after: list[float] = []
+        given_up = 0
         with self.redis.pipeline(transaction=True) as pipe:
             for case, outcome in zip(todo, outcomes, strict=True):
                 ref = case.ref
@@ -346,6 +349,7 @@ class Dispatcher:
                 if outcome.receipt is not None:
                     answered += 1
                     tally.delivered += 1
+                    told_after.append(now - _submitted(case))
                     self.store.mark(
                         ref,
                         department,
@@ -357,6 +361,7 @@ class Dispatcher:
                 elif outcome.permanent:
                     answered += 1
                     tally.failed += 1
+                    given_up += 1
                     self._fail(pipe, ref, department, f"refused: {outcome.reason}")
                 else:
                     failed += 1
@@ -375,10 +380,12 @@ class Dispatcher:
                         pipe.zadd(keys.pending(department), {ref: now + wait_s})
                     else:
                         tally.failed += 1
+                        given_up += 1
                         attempts = delivery.attempts + 1
                         reason = f"gave up after {attempts} attempts: {outcome.reason}"
                         self._fail(pipe, ref, department, reason)
                 pipe.zrem(keys.SENDING, delivery_id(ref, department))
+            health.record_outcomes(pipe, department, told_after, given_up, now)
             pipe.execute()
         return answered, failed
 
@@ -423,3 +430,8 @@ class Dispatcher:
         self.store.dead_letter(ref, department, reason, pipeline=pipe)
         self.store.flag(ref, "a department could not be told online", pipeline=pipe)
         log.warning("delivery %s-%s failed and was dead-lettered", ref, department)
+
+
+def _submitted(case: Case) -> float:
+    """When the case's report was submitted, in Unix time."""
+    return datetime.fromisoformat(case.created_at).timestamp()

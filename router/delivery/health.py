@@ -1,13 +1,21 @@
-"""What an operator looks at: each department's queue, and which workers are alive.
+"""What an operator looks at: each department's queue, what it settled in the last hour,
+and which workers are alive.
 
 ``router queues`` prints these figures, the web front door's ``/readyz`` asks whether
-any worker is alive, and the operators' console will show the same (issue 16). Every
-figure is read from what delivery already keeps (router.keys), in one round trip per
-call, and none names a person: departments, counts, ages and worker names only.
+any worker is alive, and the operators' console (/ops) shows the same. Every figure is
+read in one round trip per call, and none names a person: departments, counts, ages and
+worker names only.
+
+The last hour's figures come from the outcome record each delivery batch writes in the
+transaction that settles it (``record_outcomes``): per department and minute, how many
+were delivered and failed, and how many were told within each of TELL_BOUNDS seconds of
+their report's submission. A histogram, as Prometheus keeps one, so the p50 and p95 of
+the time to tell are read off it without keeping a figure per delivery.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import socket
 import time
@@ -26,6 +34,10 @@ from router.exceptions import UnknownDelivery
 # A worker beats about once a second; one silent for this long is not counted alive.
 ALIVE_SECONDS = 10.0
 BEAT_SECONDS = 1.0
+# The time from submission to told, in seconds: the bounds of the histogram's buckets
+# (the last bucket, past a week, has none). Counter visits make days a normal time.
+TELL_BOUNDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
+HOUR_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,11 @@ class DepartmentFigures:
     sending: int  # claimed by a worker, not yet settled
     oldest_seconds: float  # how long the longest-waiting due delivery has been due
     failed: int  # dead letters: retries exhausted or refused for good
+    delivered_last_hour: int = 0
+    failed_last_hour: int = 0
+    # Seconds from submission to told, over the last hour's deliveries; None if none.
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,12 +64,17 @@ def department_figures(
 ) -> list[DepartmentFigures]:
     """The figures of each of ``departments``, in that order."""
     now = time.time() if now is None else now
+    minute = int(now // 60)
+    minutes = range(minute - HOUR_MINUTES + 1, minute + 1)
+    per_department = 4 + len(minutes)
     with redis.pipeline(transaction=False) as pipe:
         for name in departments:
             pipe.zcount(keys.pending(name), "-inf", now)
             pipe.zcount(keys.pending(name), f"({now}", "+inf")
             pipe.zrange(keys.pending(name), 0, 0, withscores=True)
             pipe.hget(keys.breaker(name), "open_until")
+            for m in minutes:
+                pipe.hgetall(keys.outcomes(name, m))
         pipe.zrange(keys.SENDING, 0, -1)
         pipe.hkeys(keys.DEAD_LETTERS)
         answers = pipe.execute()
@@ -60,7 +82,10 @@ def department_figures(
     failed = _by_department(answers[-1])
     figures = []
     for index, name in enumerate(departments):
-        due, later, first, open_until = answers[4 * index : 4 * index + 4]
+        start = per_department * index
+        due, later, first, open_until = answers[start : start + 4]
+        hour = _summed(answers[start + 4 : start + per_department])
+        buckets = [hour[f"t{i}"] for i in range(len(TELL_BOUNDS) + 1)]
         oldest = now - float(first[0][1]) if first and float(first[0][1]) <= now else 0.0
         figures.append(
             DepartmentFigures(
@@ -71,9 +96,63 @@ def department_figures(
                 sending=sending[name],
                 oldest_seconds=round(oldest, 1),
                 failed=failed[name],
+                delivered_last_hour=hour["delivered"],
+                failed_last_hour=hour["failed"],
+                p50_seconds=quantile(buckets, 0.5),
+                p95_seconds=quantile(buckets, 0.95),
             )
         )
     return figures
+
+
+def record_outcomes(
+    pipe: Any, department: str, told_after: Sequence[float], failed: int, now: float
+) -> None:
+    """Add one batch's outcomes to this minute's record, in the batch's own transaction
+    (``pipe``): ``told_after`` holds each delivered delivery's seconds since its report
+    was submitted, ``failed`` counts those given up on. A few commands per batch, none
+    per delivery."""
+    counts: Counter[str] = Counter()
+    for seconds in told_after:
+        counts[f"t{bisect.bisect_left(TELL_BOUNDS, seconds)}"] += 1
+    if told_after:
+        counts["delivered"] = len(told_after)
+    if failed:
+        counts["failed"] = failed
+    if not counts:
+        return
+    key = keys.outcomes(department, int(now // 60))
+    for name, count in sorted(counts.items()):
+        pipe.hincrby(key, name, count)
+    pipe.expire(key, keys.OUTCOMES_SECONDS)
+
+
+def quantile(buckets: Sequence[int], q: float) -> float | None:
+    """The ``q`` quantile of a histogram (counts per bucket of TELL_BOUNDS, and one past
+    the last bound), by linear interpolation within the bucket it falls in, as
+    Prometheus's histogram_quantile; the last bound for the open bucket. None if empty."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for index, count in enumerate(buckets):
+        if count and seen + count >= rank:
+            if index == len(TELL_BOUNDS):
+                return float(TELL_BOUNDS[-1])
+            lower = TELL_BOUNDS[index - 1] if index else 0.0
+            upper = TELL_BOUNDS[index]
+            return round(lower + (upper - lower) * (rank - seen) / count, 3)
+        seen += count
+    return float(TELL_BOUNDS[-1])  # pragma: no cover - the loop always returns
+
+
+def _summed(records: Sequence[dict[Any, Any]]) -> Counter[str]:
+    summed: Counter[str] = Counter()
+    for record in records:
+        for name, count in record.items():
+            summed[name.decode() if isinstance(name, bytes) else str(name)] += int(count)
+    return summed
 
 
 def _by_department(delivery_ids: list[Any]) -> Counter[str]:

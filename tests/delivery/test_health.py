@@ -46,6 +46,37 @@ def test_each_departments_figures_come_from_what_delivery_keeps(redis: Redis) ->
     assert dwp == health.DepartmentFigures("dwp", "closed", 0, 0, 0, 0.0, 0)
 
 
+def test_the_last_hours_outcomes_and_time_to_tell_come_from_each_batchs_record(
+    redis: Redis,
+) -> None:
+    now = 1_800_000_000.0  # a minute's start: the records below fall where intended
+    with redis.pipeline(transaction=True) as pipe:
+        # 10 told within 0.1 s, 10 between 1 and 2.5 s, one failed, this minute
+        health.record_outcomes(pipe, "hmrc", [0.05] * 10 + [2.0] * 10, 1, now)
+        # 59 minutes ago: still in the hour. 61 minutes ago: not.
+        health.record_outcomes(pipe, "hmrc", [20.0] * 2, 2, now - 59 * 60)
+        health.record_outcomes(pipe, "hmrc", [0.05] * 50, 5, now - 61 * 60)
+        health.record_outcomes(pipe, "dvla", [], 0, now)  # nothing settled: no record
+        pipe.execute()
+    assert redis.ttl(keys.outcomes("hmrc", int(now // 60))) > 3600
+    assert not redis.exists(keys.outcomes("dvla", int(now // 60)))
+    hmrc, dvla = health.department_figures(redis, ["hmrc", "dvla"], now=now)
+    assert (hmrc.delivered_last_hour, hmrc.failed_last_hour) == (22, 3)
+    # 22 told: the median (rank 11) is the first of ten in the 1-2.5 s bucket, 1.15 s
+    # by linear interpolation; the 95th (rank 20.9) is in the 10-30 s bucket, 19 s.
+    assert (hmrc.p50_seconds, hmrc.p95_seconds) == (1.15, 19.0)
+    assert (dvla.delivered_last_hour, dvla.p50_seconds, dvla.p95_seconds) == (0, None, None)
+
+
+def test_quantile_reads_a_histogram_as_prometheus_does() -> None:
+    buckets = [0] * (len(health.TELL_BOUNDS) + 1)
+    assert health.quantile(buckets, 0.5) is None
+    buckets[0] = 4  # four told within 0.1 s
+    assert health.quantile(buckets, 0.5) == 0.05
+    buckets[-1] = 100  # past a week: the last bound is all that can be said
+    assert health.quantile(buckets, 0.95) == float(health.TELL_BOUNDS[-1])
+
+
 def test_router_queues_prints_every_department_and_says_when_no_worker_is_alive(
     redis: Redis, cli_env: dict[str, str]
 ) -> None:
@@ -61,10 +92,15 @@ def test_router_queues_prints_every_department_and_says_when_no_worker_is_alive(
         "sending",
         "oldest",
         "failed",
+        "told/h",
+        "failed/h",
+        "p50",
+        "p95",
     ]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:6]}
     assert set(rows) == {"dwp", "dvla", "payments", "hmrc", "council"}
-    assert rows["hmrc"][:4] == ["closed", "2", "1", "1"] and rows["hmrc"][-1] == "1"
+    assert rows["hmrc"][:4] == ["closed", "2", "1", "1"] and rows["hmrc"][5] == "1"
+    assert rows["hmrc"][6:] == ["0", "0", "-", "-"]
     assert rows["dvla"][0] == "open"
     assert "Workers alive: none. Nothing is being delivered" in printed.stdout
     as_json = json.loads(router_cli("queues", "--json", env=cli_env).stdout)
