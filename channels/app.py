@@ -291,6 +291,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             )
         return response
 
+    from channels.backoffice import casework, ops
     from channels.counter import views as counter
     from channels.web import api, health, journey, pages, sign_in, status
 
@@ -301,9 +302,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(counter.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(casework.bp)
     # The same journey, for counter staff reporting on a citizen's behalf.
     app.register_blueprint(journey.bp, name="counter_journey", url_prefix="/counter/report")
-    # Deny by default: every counter page (and that journey) needs a signed-in clerk.
+    # Deny by default: every staff page needs a signed-in member of staff of its area's
+    # role (the counter and that journey: clerks; /ops: operators; /casework: caseworkers).
     app.before_request(counter.guard)
     csrf.exempt(api.bp)  # the JSON API takes no cookies, so there is nothing to forge
     _register_errors(app)

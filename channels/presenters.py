@@ -128,6 +128,13 @@ def adapter_titles(adapters: Iterable[type[Adapter]]) -> dict[str, str]:
     return {a.name: gettext(a.title) for a in adapters}
 
 
+def department_title(name: str) -> str:
+    """One department's name as a person reads it; its adapter name if it is gone."""
+    from channels.context import core
+
+    return adapter_titles(core().adapters).get(name, name)
+
+
 # --- counter tasks -----------------------------------------------------------------------
 
 TASK_DONE_WORDS: dict[str, str] = {
@@ -258,6 +265,11 @@ CITIZEN_ACTIONS: dict[str, str] = {
     "task_completed": N_("a task was completed"),
     "submitted_on_behalf": N_("counter staff sent this report with you"),
     "branch_changed": N_("your report was moved to this branch"),
+    # what operators and caseworkers did
+    "replayed_delivery": N_("we tried again to tell %(organisation)s"),
+    "contacted_citizen": N_("a caseworker sent you a message"),
+    "reassigned_branch": N_("a caseworker moved your report to %(branch)s"),
+    "closed_follow_up": N_("a caseworker finished following up your report"),
 }
 
 
@@ -274,11 +286,18 @@ def citizen_audit(entries: Iterable[Entry]) -> list[dict[str, str]]:
         words = CITIZEN_ACTIONS[entry.action]
         if entry.action == "task_completed" and entry.detail in TASK_DONE_WORDS:
             words = TASK_DONE_WORDS[entry.detail]
+        # Operators and caseworkers have no branch: their actions are "our team's".
+        where = branch_name(entry.branch) if entry.branch else ""
+        detail = {
+            "organisation": department_title(entry.detail),
+            "branch": branch_name(entry.detail),
+        }
         touched.append(
             {
                 "when": when(entry.at),
-                "branch": branch_name(entry.branch),
-                "action": gettext(words),
+                "branch": where,
+                "action": gettext(words, **detail) if not entry.branch else gettext(words),
+                "team": "" if entry.branch else "yes",
             }
         )
     return touched
@@ -298,6 +317,11 @@ ACTION_WORDS = {
     "submitted_on_behalf": N_("Sent a report on a citizen’s behalf"),
     "branch_changed": N_("Moved a report to another branch"),
     "viewed_audit": N_("Read the branch audit"),
+    "replayed_delivery": N_("Sent a failed delivery again"),
+    "viewed_flagged_case": N_("Opened a flagged report"),
+    "contacted_citizen": N_("Sent the citizen a message"),
+    "reassigned_branch": N_("Moved a report to another branch"),
+    "closed_follow_up": N_("Closed a follow-up"),
 }
 
 
@@ -313,8 +337,10 @@ def audit_detail(entry: Entry) -> str:
         return gettext(DOCUMENTS[entry.detail])
     if entry.action == "submitted_on_behalf" and entry.detail in EVENTS:
         return gettext(EVENTS[entry.detail].title)
-    if entry.action in (*ANOTHER_BRANCH, "branch_changed"):
+    if entry.action in (*ANOTHER_BRANCH, "branch_changed", "reassigned_branch"):
         return branch_name(entry.detail)
+    if entry.action == "replayed_delivery":
+        return department_title(entry.detail)
     if entry.action == "sign_in_locked" and entry.detail.isdigit():
         minutes = int(entry.detail)
         return ngettext("For %(num)d minute", "For %(num)d minutes", minutes)

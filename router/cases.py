@@ -295,6 +295,10 @@ class Case:
     # written in it (router.delivery.notices), and what each message sent was (JSON).
     lang: str = "en"
     notices: str = ""
+    # What caseworkers did (router.assisted.backoffice): the fixed messages they sent the
+    # citizen, in order, and their notes, sealed (opened with CaseStore.open_field).
+    casework_messages: list[str] = field(default_factory=list)
+    casework_notes: bytes | None = None
 
     @property
     def display_ref(self) -> str:
@@ -376,6 +380,10 @@ class CaseStore:
     def seal(self, ref: str, name: str, plain: str) -> bytes:
         """A field of case ``ref`` other than an answer (the identity check), sealed."""
         return self.ring.seal(plain.encode(), field_context(ref, name))
+
+    def open_field(self, ref: str, name: str, sealed: bytes) -> str:
+        """A field ``seal`` sealed, opened."""
+        return self.ring.open(sealed, field_context(ref, name)).decode()
 
     def _sealed_answers(self, ref: str, answers: Mapping[str, Any]) -> tuple[dict[str, bytes], str]:
         """Each answer sealed, and the id of the data key they were sealed under."""
@@ -670,12 +678,15 @@ def parse(ref: str, raw: Mapping[Any, Any], ring: sealing.KeyRing | None = None)
     data: dict[str, str] = {}
     stored: dict[str, bytes] = {}
     identity: bytes | None = None
+    notes: bytes | None = None
     for k, v in raw.items():
         name = _text(k)
         if name.startswith(keys.ANSWER_PREFIX):
             stored[name[len(keys.ANSWER_PREFIX) :]] = v if isinstance(v, bytes) else v.encode()
         elif name == "identity":
             identity = v if isinstance(v, bytes) else v.encode()
+        elif name == "casework_notes":
+            notes = v if isinstance(v, bytes) else v.encode()
         else:
             data[name] = _text(v)
     if "event_type" not in data:
@@ -709,6 +720,8 @@ def parse(ref: str, raw: Mapping[Any, Any], ring: sealing.KeyRing | None = None)
         erased_by=data.get("erased_by", ""),
         lang=data.get("lang", "en"),
         notices=data.get("notices", ""),
+        casework_messages=json.loads(data.get("casework_messages", "[]")),
+        casework_notes=notes,
     )
     for d in case.plan.deliveries:
         receipt = data.get(keys.delivery_field(d.department, "receipt"))

@@ -70,8 +70,9 @@ BATCH = 200
 BY_RETENTION, BY_REQUEST, BY_CITIZEN = "retention", "request", "citizen"
 ERASED_BY = (BY_RETENTION, BY_REQUEST, BY_CITIZEN)
 # The personal fields of a case hash, besides each answer's ``a:<name>``: the identity
-# check, answers stored before sealing, and the flag's reason (a department's words).
-PERSONAL_FIELDS = ("identity", "answers", "flagged")
+# check, answers stored before sealing, the flag's reason (a department's words), and
+# the caseworkers' notes (router.assisted.backoffice).
+PERSONAL_FIELDS = ("identity", "answers", "flagged", "casework_notes")
 # What waits for a Post Office visit lapses a week after the date the citizen was given
 # (a reference is good at a counter for COUNTER_VALIDITY, 28 days, as Tell Us Once's is).
 LAPSE_SECONDS = (COUNTER_VALIDITY + timedelta(days=7)).total_seconds()

@@ -23,8 +23,10 @@ from redis.client import Pipeline
 from router import catalogue, i18n, keys, routing, sealing, settings
 from router.adapters import register
 from router.adapters.registry import Registry
+from router.adapters.webhook import WebhookConfig, load_webhooks
 from router.assisted import audit
-from router.assisted.desk import Desk, choose_branch, tasks_needed
+from router.assisted.backoffice import Casework, Operations
+from router.assisted.desk import HELP_FLAG, Desk, choose_branch, tasks_needed
 from router.assisted.staff import StaffStore
 from router.cases import Case, CaseStore
 from router.catalogue import CONTACT_FIELDS
@@ -78,6 +80,8 @@ class LifeEventRouter:
         self.feedback = Feedback(redis)  # the phase banner's satisfaction ratings
         self.staff: StaffStore = self.desk.staff
         self.clients = ApiClients(redis)  # the JSON API's partner channels and their keys
+        self.operations = Operations(redis, self.fanout, self.store)  # the /ops console
+        self.casework = Casework(redis, self.store, self.desk, self.operations)
         self._looked_at = time.monotonic()
         self._follow_failed = ""  # why the last look for departments failed, if it did
 
@@ -287,6 +291,8 @@ class LifeEventRouter:
             marks[:] = self.fanout.enqueue(pipe, ref, digital, wake=True)
             if at:
                 Desk.assign(pipe, ref, at)
+                if help_requested:  # caseworkers see who asked, and follow it up
+                    self.store.flag(ref, HELP_FLAG, pipe)
             elif tasks or help_requested:
                 self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
             if verify_later:
@@ -402,6 +408,18 @@ class LifeEventRouter:
         except StoreUnavailable:
             checks["redis"] = checks["workers"] = False
         return checks
+
+    def dead_letters(self) -> dict[str, dict[str, str]]:
+        """Each failed delivery's id -> its case, department, reason and when."""
+        return self.store.dead_letters()
+
+    def webhooks(self) -> list[WebhookConfig]:
+        """The webhook departments (their signing secrets opened: show none of them)."""
+        return load_webhooks(self.redis)
+
+    def audit_for_operations(self, count: int = 50) -> list[audit.Entry]:
+        """What operators and caseworkers did lately, newest first."""
+        return audit.for_operations(self.redis, count)
 
     def audit_for_case(self, ref: str) -> list[audit.Entry]:
         """Every counter action on one case, oldest first."""

@@ -114,7 +114,8 @@ def staff_client(app: Flask, redis: Redis) -> StaffClient:
     def make(username: str, branch: str = HOME, role: str = "clerk") -> FlaskClient:
         StaffStore(redis).add(username, PASSWORD, branch, role, replace=True)
         browser = app.test_client()
-        assert redirected_to(sign_in(browser, username, PASSWORD)) == "/counter"
+        home = {"operator": "/ops", "caseworker": "/casework"}.get(role, "/counter")
+        assert redirected_to(sign_in(browser, username, PASSWORD)) == home
         return browser
 
     return make

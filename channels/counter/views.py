@@ -1,9 +1,12 @@
 """Counter mode: sign-in, the branch queue, finding a case by reference, identity checks,
 completing tasks, reports on a citizen's behalf, and the branch audit.
 
-Deny by default: one guard (``guard``) runs before every counter request, including the
-journey pages registered under /counter/report, and lets through only the sign-in page
-without a signed-in member of staff. Each account belongs to one branch; a clerk sees
+Deny by default: one guard (``guard``) runs before every request to a staff area: the
+counter (with the journey pages registered under /counter/report), the operators'
+console (/ops) and the caseworkers' screens (/casework). It lets through only the
+sign-in page, which every member of staff uses, without a signed-in member of staff,
+and lets each role into its own area only (AREAS). Each counter account belongs to one
+branch; a clerk sees
 their own branch's queue, and opens a case from elsewhere only after confirming the
 citizen is at their counter, which is audited like every other action.
 """
@@ -65,7 +68,26 @@ IDLE_SECONDS = 30 * 60
 LONGEST_SECONDS = 10 * 3600
 PUBLIC = {"counter.sign_in"}
 MANAGERS_ONLY = {"counter.audit_log"}
-COUNTER_BLUEPRINTS = ("counter", "counter_journey")
+# What every member of staff may do, whatever their area.
+EVERY_ROLE = {"counter.sign_out"}
+COUNTER_ROLES = ("clerk", "manager")
+# Each staff area (its blueprints, under its address) and the roles it lets in: one
+# sign-in for every member of staff, one guard for every area, and nobody in an area
+# that is not theirs.
+AREAS: dict[str, tuple[str, ...]] = {
+    "counter": COUNTER_ROLES,
+    "counter_journey": COUNTER_ROLES,
+    "ops": ("operator",),
+    "casework": ("caseworker",),
+}
+AREA_PATHS = ("/counter", "/ops", "/casework")
+# Where each role lands after signing in, and the addresses its ``next`` may name.
+HOMES = {
+    "clerk": ("counter.branch_queue", ("/counter",)),
+    "manager": ("counter.branch_queue", ("/counter",)),
+    "operator": ("ops.console", ("/ops",)),
+    "caseworker": ("casework.queue", ("/casework",)),
+}
 # The answers a clerk sees on a case page (see _case_page).
 SHOWN_ROLES = (Role.NAME, Role.DATE_OF_BIRTH, Role.POSTCODE)
 
@@ -74,13 +96,14 @@ SHOWN_ROLES = (Role.NAME, Role.DATE_OF_BIRTH, Role.POSTCODE)
 
 
 def guard() -> Response | None:
-    """Run before every counter request: signed in, not expired, right role."""
+    """Run before every request to a staff area (the counter, /ops, /casework): signed
+    in, not expired, and the area is the account's role's."""
     if request.endpoint in PUBLIC:
         return None
-    # Outside the counter, nothing to guard. Where no route matched (a 404 or 405 to
-    # come) under /counter, strangers learn nothing, not even which addresses exist.
-    unmatched_counter = request.endpoint is None and _under_counter(request.path)
-    if request.blueprint not in COUNTER_BLUEPRINTS and not unmatched_counter:
+    # Outside the staff areas, nothing to guard. Where no route matched (a 404 or 405 to
+    # come) in an area, strangers learn nothing, not even which addresses exist.
+    unmatched = request.endpoint is None and _under(request.path, AREA_PATHS)
+    if request.blueprint not in AREAS and not unmatched:
         return None
     held = session.get("staff")
     now = time.time()
@@ -99,13 +122,18 @@ def guard() -> Response | None:
         held["seen"] = now
         session.modified = True
     g.staff = Staff(held["username"], held["branch"], held["role"])
+    wrong_area = request.blueprint in AREAS and g.staff.role not in AREAS[request.blueprint]
+    if wrong_area and request.endpoint not in EVERY_ROLE:
+        abort(403)
+    if unmatched and not _under(request.path, HOMES[g.staff.role][1]):
+        abort(403)  # another area's address, even one that does not exist
     if request.endpoint in MANAGERS_ONLY and not g.staff.is_manager:
         abort(403)
     return None
 
 
-def _under_counter(path: str) -> bool:
-    return path == "/counter" or path.startswith("/counter/")
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
 def _to_sign_in() -> Response:
@@ -125,19 +153,20 @@ def start_afresh() -> None:
         session["lang"] = lang
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path inside the counter, never another site; and nothing a header could be
-    split with or a browser would read otherwise (control characters, any space but a
-    plain one, backslashes): the default page instead."""
+def _safe_next(target: str | None, role: str) -> str:
+    """Only a path inside the role's own area, never another site; and nothing a header
+    could be split with or a browser would read otherwise (control characters, any space
+    but a plain one, backslashes): the role's home page instead."""
+    home, areas = HOMES[role]
     if (
         target
-        and (target == "/counter" or target.startswith(("/counter/", "/counter?")))
+        and _under(target.partition("?")[0], areas)
         and target.isprintable()
         and not any(c.isspace() or c == "\\" for c in target)
         and not urlsplit(target).netloc
     ):
         return target
-    return url_for("counter.branch_queue")
+    return url_for(home)
 
 
 def address_throttle() -> Throttle:
@@ -182,7 +211,7 @@ def sign_in() -> Any:
                 "since": now,
                 "seen": now,
             }
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), account.role))
     return render_template("counter/sign_in.html", form=form, errors=errors), (
         400 if errors else 200
     )

@@ -47,6 +47,8 @@ DOCUMENTS: dict[str, str] = {
 # Tasks a clerk completes with a button. The identity check is done by recording it.
 # (How each reads once done is channels.presenters.TASK_DONE_WORDS.)
 BUTTON_TASKS = ("photo", "cash_voucher", "help")
+# The flag (router.cases) of a case whose citizen asked for help, until a counter gives it.
+HELP_FLAG = "the citizen asked for help"
 # Tasks done for the person the report is about, so only once their identity is checked
 # when the report needs it (help can be given to anyone).
 AFTER_IDENTITY = frozenset({"photo", "cash_voucher"})
@@ -337,6 +339,8 @@ class Desk:
         help_waiting = case.help_requested and "help" not in done
         if case.branch and not still_assisted and not still_waiting and not help_waiting:
             pipe.zrem(keys.branch_queue(case.branch), case.ref)
+        if case.flagged == HELP_FLAG and not help_waiting:
+            self.store.unflag(case.ref, pipeline=pipe)  # the help was given at a counter
 
     def _change(self, ref: str, change: Any) -> None:
         """Run ``change(pipe, case)`` in a transaction that WATCHes the case."""

@@ -29,7 +29,11 @@ from router.assisted.branches import load_branches
 from router.exceptions import ValidationFailed
 from router.i18n import N_
 
-ROLES = ("clerk", "manager")
+# Counter staff work at one branch; operators (the /ops console) and caseworkers (the
+# flagged cases) work for the service as a whole and need no branch.
+COUNTER_ROLES = ("clerk", "manager")
+BACK_OFFICE_ROLES = ("operator", "caseworker")
+ROLES = COUNTER_ROLES + BACK_OFFICE_ROLES
 MIN_PASSWORD = 12
 # zxcvbn's estimate of how hard a password is to guess, 0 to 4: 3 is "safely
 # unguessable" against an online attack, which is what a counter sign-in faces.
@@ -66,6 +70,10 @@ class Staff:
     @property
     def is_manager(self) -> bool:
         return self.role == "manager"
+
+    @property
+    def at_counter(self) -> bool:
+        return self.role in COUNTER_ROLES
 
 
 @dataclass(frozen=True)
@@ -104,10 +112,11 @@ class StaffStore:
             errors["password"] = N_("Password must be 12 characters or more")
         elif too_weak(password, username, branch):
             errors["password"] = WEAK_PASSWORD
-        if branch not in load_branches():
-            errors["branch"] = N_("Enter the id of a branch in the branch list")
         if role not in ROLES:
-            errors["role"] = N_("Role must be clerk or manager")
+            errors["role"] = N_("Role must be clerk, manager, operator or caseworker")
+        elif branch not in load_branches() and (branch or role in COUNTER_ROLES):
+            # A back-office account may have no branch; one it names must exist.
+            errors["branch"] = N_("Enter the id of a branch in the branch list")
         if errors:
             raise ValidationFailed(errors)
         key = keys.staff(username)

@@ -7,7 +7,9 @@ questions of every journey; no department is sent them) is told:
 - ``visit_due``: a week before the date by which a Post Office visit is due, if it is
   still to be made;
 - ``not_told:<department>``: a department could not be told (a permanent failure);
-- ``all_told``: every department chosen has been told.
+- ``all_told``: every department chosen has been told;
+- ``casework_<kind>:<n>``: the n-th message a caseworker chose to send them, one of a
+  fixed few (router.assisted.backoffice CONTACT_KINDS).
 
 Messages carry the reference, the organisations' names and dates: never a name, an
 address or anything else the report holds (the issue's "no more personal data than the
@@ -93,6 +95,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
         N_(
             "We have told everyone you chose about your report %(reference)s: "
             "%(organisations)s. You do not need to do anything else."
+        ),
+    ),
+    # What a caseworker may send (router.assisted.backoffice): fixed words, nothing typed.
+    "casework_looking": (
+        N_("We are looking into your report: %(reference)s"),
+        N_(
+            "A caseworker is looking into your report %(reference)s. You do not need to do "
+            "anything now. We will send you another message when there is news."
+        ),
+    ),
+    "casework_visit": (
+        N_("Please visit a Post Office: %(reference)s"),
+        N_(
+            "To finish your report %(reference)s, please visit a Post Office and give your "
+            "reference number at the counter. Counter staff can help with what is left."
+        ),
+    ),
+    "casework_resent": (
+        N_("We have tried again: %(reference)s"),
+        N_(
+            "We have sent your report %(reference)s again to the organisations we could not "
+            "tell before. We will send you another message when they have all been told."
         ),
     ),
 }
@@ -368,6 +392,8 @@ class Notices:
             and all(d.state in TOLD for d in case.deliveries.values())
         ):
             yield "all_told", ""
+        for index, kind in enumerate(case.casework_messages):
+            yield f"casework_{kind}:{index}", ""
 
     def next_look(self, case: Case, noted: Mapping[str, Any], now: float) -> float | None:
         """When to look again: the reminder's time, a day on while deliveries are still

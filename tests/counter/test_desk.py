@@ -111,7 +111,9 @@ def test_a_case_waits_at_the_nearest_branch_that_offers_what_its_tasks_need(
     assert needed == services
     assert case.branch == expected
     assert branches.branch(expected).offers(services)
-    assert case.at_counter and not case.flagged
+    assert case.at_counter
+    # Help asked for flags the case for caseworkers too (tests/backoffice/test_casework.py).
+    assert case.flagged == ("the citizen asked for help" if help_requested else "")
     assert queues_holding(redis, sent.ref) == {expected}
     [waiting] = core.desk.branch_queue(expected)
     assert waiting.ref == sent.ref
