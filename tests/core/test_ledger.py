@@ -34,7 +34,7 @@ def test_the_tariff_prices_every_installed_department_and_every_counter_task_kin
     assert set(prices.delivery) == tariff.known_departments()
     every_task = {*BUTTON_TASKS, *ASSISTED_TASKS, "identity_check"}
     assert set(prices.tasks) == every_task
-    assert tariff.TASK_KINDS == every_task
+    assert every_task == tariff.TASK_KINDS
     assert set(ledger.KIND_WORDS) == {tariff.DELIVERY, *every_task}
     assert DOCUMENTS  # an identity check is priced once, whatever document was seen
     assert all(isinstance(p, int) and p > 0 for p in prices.delivery.values())
