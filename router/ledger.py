@@ -51,7 +51,8 @@ OWES, OWED = "owes", "owed"  # a line the party pays, a line it is paid
 
 
 class LedgerError(RouterError):
-    """A month or a party the ledger cannot read; the message says how to write it."""
+    """A month or a party the ledger cannot read; the message (a message id, N_) says
+    how to write it."""
 
 
 def month_of(at: datetime) -> str:
@@ -61,14 +62,14 @@ def month_of(at: datetime) -> str:
 def check_month(text: str) -> str:
     """``text`` if it is a month as the ledger names it (``YYYY-MM``)."""
     if not _MONTH.fullmatch(text.strip()):
-        raise LedgerError("Write the month as YYYY-MM, like 2026-12")
+        raise LedgerError(N_("Write the month as YYYY-MM, like 2026-12"))
     return text.strip()
 
 
 def check_party(text: str) -> str:
     """``text`` if it names a party: ``operator``, ``department:NAME``, ``branch:ID``."""
     if not _PARTY.fullmatch(text):
-        raise LedgerError("Name a party as operator, department:NAME or branch:ID")
+        raise LedgerError(N_("Name a party as operator, department:NAME or branch:ID"))
     return text
 
 

@@ -433,16 +433,16 @@ class LifeEventRouter:
         router knows (installed, or priced in the tariff), a Post Office branch, or the
         operator; ``LedgerError`` naming what is wrong otherwise."""
         if sum(map(bool, (department, branch, operator))) != 1:
-            raise LedgerError("Choose one party: a department, a branch or the operator")
+            raise LedgerError(N_("Choose one party: a department, a branch or the operator"))
         if operator:
             return OPERATOR
         if department:
             known = set(self.adapters.names()) | set(self.tariff().delivery)
             if department not in known:
-                raise LedgerError(f"No department is called {department!r}")
+                raise LedgerError(N_("No department has that name"))
             return tariff.department(department)
         if branch not in branches.load_branches():
-            raise LedgerError(f"No Post Office branch has the id {branch!r}")
+            raise LedgerError(N_("No Post Office branch has that id"))
         return tariff.branch(branch)
 
     def statement(self, month: str, party: str) -> Statement:

@@ -382,7 +382,11 @@ def test_ledger_statement_as_csv_has_a_totals_row(cli_env: dict[str, str], redis
             id="two-parties",
         ),
         pytest.param(["--month", "November", "--operator"], "YYYY-MM", id="bad-month"),
-        pytest.param(["--month", "2026-11", "--department", "passports"], "passports", id="dept"),
+        pytest.param(
+            ["--month", "2026-11", "--department", "passports"],
+            "No department has that name",
+            id="dept",
+        ),
     ],
 )
 def test_ledger_statement_refuses_what_it_cannot_read(
