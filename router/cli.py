@@ -1212,14 +1212,17 @@ def ledger_months() -> None:
 @click.option("--department", default="", help="A department's statement (dwp, dvla...).")
 @click.option("--branch", default="", help="A Post Office branch's, by its id.")
 @click.option("--operator", is_flag=True, help="The router's operator's (Tell Us Once).")
+@click.option("--register", default="", help="A register source's (gro).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print it as CSV, with a totals row.")
 def ledger_statement(
-    month: str, department: str, branch: str, operator: bool, as_csv: bool
+    month: str, department: str, branch: str, operator: bool, register: str, as_csv: bool
 ) -> None:
     """Print one party's statement for a month: what it owes and is owed, by kind."""
     service = core()
     try:
-        party = service.ledger_party(department=department, branch=branch, operator=operator)
+        party = service.ledger_party(
+            department=department, branch=branch, operator=operator, register=register
+        )
         statement = service.statement(month, party)
     except LedgerError as error:
         raise click.UsageError(error.message) from None

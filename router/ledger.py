@@ -36,7 +36,7 @@ from router.i18n import N_
 from router.tariff import DELIVERY, NEEDING, OPERATOR, Tariff
 
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
-_PARTY = re.compile(r"operator|(?:department|branch):[a-z0-9][a-z0-9_.-]*")
+_PARTY = re.compile(r"operator|(?:department|branch|register):[a-z0-9][a-z0-9_.-]*")
 FIRST_MONTH = "2024-01"  # months() looks no further back than this
 
 # How a person reads each kind of entry (the statement pages).
@@ -46,6 +46,7 @@ KIND_WORDS: dict[str, str] = {
     "photo": N_("Photo taken at a counter"),
     "cash_voucher": N_("Cash voucher paid at a counter"),
     tariff.HELP: N_("Help given at a counter"),
+    tariff.REGISTRATION_CHECK: N_("Registration checked with the register"),
 }
 OWES, OWED = "owes", "owed"  # a line the party pays, a line it is paid
 
@@ -67,9 +68,12 @@ def check_month(text: str) -> str:
 
 
 def check_party(text: str) -> str:
-    """``text`` if it names a party: ``operator``, ``department:NAME``, ``branch:ID``."""
+    """``text`` if it names a party: ``operator``, ``department:NAME``, ``branch:ID``
+    or ``register:NAME``."""
     if not _PARTY.fullmatch(text):
-        raise LedgerError(N_("Name a party as operator, department:NAME or branch:ID"))
+        raise LedgerError(
+            N_("Name a party as operator, department:NAME, branch:ID or register:NAME")
+        )
     return text
 
 
@@ -122,6 +126,24 @@ def delivery_entry(
         tariff=prices.version,
         at=at.isoformat(timespec="milliseconds"),
         department=department,
+    )
+
+
+def registration_entry(
+    ref: str, register: str, prices: Tariff | None = None, at: datetime | None = None
+) -> Entry:
+    """The entry of one registration the register answered for (case ``ref``): the
+    operator pays the register. One per case, whichever check answered."""
+    prices = prices or tariff.current()
+    return Entry(
+        id=f"{ref}:{tariff.REGISTRATION_CHECK}",
+        payer=OPERATOR,
+        payee=tariff.register(register),
+        kind=tariff.REGISTRATION_CHECK,
+        case=ref,
+        pence=prices.registration_check,
+        tariff=prices.version,
+        at=(at or _now()).isoformat(timespec="milliseconds"),
     )
 
 

@@ -301,6 +301,8 @@ class LifeEventRouter:
                 self.people.list_case(pipe, str(clean["nino"]), ref)
             if contact:
                 notices.subscribe(pipe, ref)
+            if registered_as:
+                self.registrations.post_check(pipe, ref)  # the register answered
             if submitted_by and branch:
                 audit.record(
                     pipe,
@@ -427,15 +429,22 @@ class LifeEventRouter:
         return self.ledger.months()
 
     def ledger_party(
-        self, *, department: str = "", branch: str = "", operator: bool = False
+        self,
+        *,
+        department: str = "",
+        branch: str = "",
+        operator: bool = False,
+        register: str = "",
     ) -> str:
-        """The ledger's name for one party (exactly one of the three): a department the
-        router knows (installed, or priced in the tariff), a Post Office branch, or the
-        operator; ``LedgerError`` naming what is wrong otherwise."""
-        if sum(map(bool, (department, branch, operator))) != 1:
+        """The ledger's name for one party (exactly one): a department the router knows
+        (installed, or priced in the tariff), a Post Office branch, the operator, or a
+        register source; ``LedgerError`` saying what is wrong otherwise."""
+        if sum(map(bool, (department, branch, operator, register))) != 1:
             raise LedgerError(N_("Choose one party: a department, a branch or the operator"))
         if operator:
             return OPERATOR
+        if register:
+            return tariff.register(register)
         if department:
             known = set(self.adapters.names()) | set(self.tariff().delivery)
             if department not in known:

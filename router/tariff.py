@@ -6,8 +6,8 @@ kind the router does not know, a price that is not a whole number of pence, or a
 or payee it cannot name is a ``TariffError`` at start, not a wrong statement later.
 
 Parties are named as the ledger names them (router.ledger): ``operator`` (the router's
-operator, Tell Us Once), ``department:<name>`` and ``branch:<id>`` (a Post Office
-branch).
+operator, Tell Us Once), ``department:<name>``, ``branch:<id>`` (a Post Office branch)
+and ``register:<name>`` (the register births and deaths are checked with).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ TASK_KINDS = frozenset({*ASSISTED_TASKS, HELP})
 NEEDING = "departments"
 
 DELIVERY = "delivery"  # the ledger's kind for a digital delivery
+REGISTRATION_CHECK = "registration_check"  # a registration checked with the register
 
 
 class TariffError(RouterError):
@@ -48,6 +49,11 @@ def department(name: str) -> str:
 
 def branch(branch_id: str) -> str:
     return f"branch:{branch_id}"
+
+
+def register(name: str) -> str:
+    """A register source (router.adapters.register): ``register:gro``."""
+    return f"register:{name}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class Tariff:
     delivery: Mapping[str, int]  # department -> pence it pays the operator per delivery
     delivery_default: int
     tasks: Mapping[str, TaskPrice]
+    registration_check: int  # what the operator pays the register per check
     saved: Saved
 
     def delivery_pence(self, name: str) -> int:
@@ -153,6 +160,13 @@ def parse(data: Mapping[str, Any], departments: Collection[str] | None = None) -
         if table.get("payee") != "branch":
             raise TariffError(f'tariff: task.{kind} is paid to payee = "branch"')
         tasks[kind] = TaskPrice(kind, _pence(table.get("pence"), f"task.{kind}.pence"), payer)
+    check = data.get(REGISTRATION_CHECK)
+    if not isinstance(check, Mapping):
+        raise TariffError(f"tariff: a [{REGISTRATION_CHECK}] table is needed")
+    if (check.get("payer"), check.get("payee")) != (OPERATOR, "register"):
+        raise TariffError(
+            f'tariff: [{REGISTRATION_CHECK}] is paid by payer = "operator" to "register"'
+        )
     saved = data.get("saved")
     if not isinstance(saved, Mapping):
         raise TariffError("tariff: a [saved] table is needed")
@@ -170,6 +184,7 @@ def parse(data: Mapping[str, Any], departments: Collection[str] | None = None) -
         delivery=delivery_prices,
         delivery_default=_pence(delivery.get("default"), "delivery.default"),
         tasks=tasks,
+        registration_check=_pence(check.get("pence"), f"{REGISTRATION_CHECK}.pence"),
         saved=Saved(
             pence_per_contact=_pence(saved.get("pence_per_contact"), "saved.pence_per_contact"),
             what=_text(saved, "what", "saved"),

@@ -35,7 +35,7 @@ def test_the_tariff_prices_every_installed_department_and_every_counter_task_kin
     every_task = {*BUTTON_TASKS, *ASSISTED_TASKS, "identity_check"}
     assert set(prices.tasks) == every_task
     assert every_task == tariff.TASK_KINDS
-    assert set(ledger.KIND_WORDS) == {tariff.DELIVERY, *every_task}
+    assert set(ledger.KIND_WORDS) == {tariff.DELIVERY, tariff.REGISTRATION_CHECK, *every_task}
     assert DOCUMENTS  # an identity check is priced once, whatever document was seen
     assert all(isinstance(p, int) and p > 0 for p in prices.delivery.values())
     assert prices.version and prices.effective_from.isoformat() == "2026-12-01"

@@ -73,9 +73,8 @@ def test_a_dead_letter_replayed_until_it_succeeds_posts_exactly_one_entry(
     dispatcher.drain_now("dwp")
     assert core.case(ref).deliveries["dwp"].state == DeliveryState.DELIVERED
     assert len(_entries(redis, delivery_id(ref, "dwp"))) == 1
-    assert len(redis.hkeys(keys.ledger(_month()))) == len(
-        [d for d in core.case(ref).deliveries.values() if d.state == DeliveryState.DELIVERED]
-    )
+    posted = [e for e in core.ledger.entries(_month()) if e.kind == tariff.DELIVERY]
+    assert [e.id for e in posted] == [delivery_id(ref, "dwp")]
 
 
 def test_a_batch_recorded_twice_posts_each_entry_once(
@@ -138,3 +137,33 @@ def test_posting_costs_one_redis_command_per_delivered_delivery(
     finally:
         redis.pipeline = real  # type: ignore[method-assign]
     assert sent.count("HSETNX") == len(refs)
+
+
+def test_a_registration_the_register_answers_for_posts_one_entry_the_operator_pays(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    data = sample("death")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    [entry] = _entries(redis, f"{ref}:registration_check")
+    assert (entry["payer"], entry["payee"]) == ("operator", "register:gro")
+    assert entry["pence"] == tariff.current().registration_check
+    assert core.reconcile(_month()).balanced
+
+
+def test_a_registration_confirmed_later_posts_its_entry_once(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    data = sample("death")
+    configure_faults(redis, "gro", Faults(outage=True))
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    assert core.case(ref).verifying
+    core.verify_registrations()  # asked again while it is down: nothing posted
+    redis.zadd(keys.VERIFYING, {ref: 0})
+    core.verify_registrations()
+    assert _entries(redis, f"{ref}:registration_check") == []
+
+    configure_faults(redis, "gro", Faults())
+    redis.zadd(keys.VERIFYING, {ref: 0})
+    assert core.verify_registrations() == 1
+    assert core.case(ref).evidence.registration_verified
+    assert len(_entries(redis, f"{ref}:registration_check")) == 1
