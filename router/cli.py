@@ -28,6 +28,7 @@ from router.delivery import notices
 from router.delivery.worker import Supervisor, run_worker, stop_on_signals
 from router.dev_identity import LABEL, DevelopmentProvider
 from router.exceptions import UnknownCase, UnknownDelivery, ValidationFailed
+from router.ledger import LedgerError, pounds, statement_csv
 from router.rotation import FOLLOW_MARGIN, Progress, Rotation, RotationError, describe
 from router.rotation import state as rotation_state
 from router.service import LifeEventRouter
@@ -1206,3 +1207,90 @@ def keys_rotate() -> None:
         f"Sealed {outcome.resealed} values again under key {outcome.to} in "
         f"{outcome.seconds:.1f}s; retired key {retired}."
     )
+
+
+# --- the money that flows along the chain (router.ledger, docs/money.md) ---------------
+
+
+@main.group("ledger")
+def ledger_group() -> None:
+    """Who owes whom: monthly statements from the ledger."""
+
+
+@ledger_group.command("months")
+def ledger_months() -> None:
+    """List the months that have ledger entries, oldest first."""
+    months = core().ledger_months()
+    if not months:
+        click.echo("No ledger entries yet.")
+    for month in months:
+        click.echo(month)
+
+
+@ledger_group.command("statement")
+@click.option("--month", required=True, help="The month, as YYYY-MM.")
+@click.option("--department", default="", help="A department's statement (dwp, dvla...).")
+@click.option("--branch", default="", help="A Post Office branch's, by its id.")
+@click.option("--operator", is_flag=True, help="The router's operator's (Tell Us Once).")
+@click.option("--register", default="", help="A register source's (gro).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print it as CSV, with a totals row.")
+def ledger_statement(
+    month: str, department: str, branch: str, operator: bool, register: str, as_csv: bool
+) -> None:
+    """Print one party's statement for a month: what it owes and is owed, by kind."""
+    service = core()
+    try:
+        party = service.ledger_party(
+            department=department, branch=branch, operator=operator, register=register
+        )
+        statement = service.statement(month, party)
+    except LedgerError as error:
+        raise click.UsageError(error.message) from None
+    if as_csv:
+        click.echo(statement_csv(statement), nl=False)
+        return
+    click.echo(f"Statement for {statement.party}, {statement.month}")
+    if statement.tariff_versions:
+        click.echo(f"Tariff: {', '.join(statement.tariff_versions)}")
+    if not statement.lines:
+        click.echo("No entries.")
+    for line in statement.lines:
+        click.echo(
+            f"  {line.direction:<5} {line.kind:<15} {line.counterparty:<34} "
+            f"{line.count:>6} x {pounds(line.unit_pence):>8} = {pounds(line.subtotal_pence):>10}"
+        )
+    click.echo(
+        f"Owes £{pounds(statement.owes_pence)}; owed £{pounds(statement.owed_pence)}; "
+        f"net £{pounds(statement.net_pence)} ({statement.entries} entries)"
+    )
+    if statement.contacts_avoided:
+        saved = service.tariff().saved
+        where = (
+            "an assumption, with no published source"
+            if saved.assumption
+            else f"{saved.source_title}, {saved.source_date}, {saved.source_url}"
+        )
+        click.echo(
+            f"Saved: {statement.contacts_avoided} contacts citizens did not have to make, "
+            f"at £{pounds(saved.pence_per_contact)} each ({saved.what}): "
+            f"£{pounds(statement.saved_pence)}. Source: {where}"
+        )
+
+
+@ledger_group.command("reconcile")
+@click.option("--month", required=True, help="The month, as YYYY-MM.")
+def ledger_reconcile(month: str) -> None:
+    """Check a month: every party's net adds up to 0, each statement matches its entries."""
+    try:
+        result = core().reconcile(month)
+    except LedgerError as error:
+        raise click.UsageError(error.message) from None
+    for s in result.statements:
+        click.echo(f"  {s.party:<40} net £{pounds(s.net_pence):>10}")
+    click.echo(
+        f"{result.entries} entries, £{pounds(result.ledger_pence)} in all; the nets add up "
+        f"to £{pounds(result.net_sum_pence)}"
+    )
+    if not result.balanced:
+        mismatched = ", ".join(result.mismatched) or "none"
+        raise click.ClickException(f"{month} does not balance (mismatched: {mismatched})")

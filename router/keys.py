@@ -251,6 +251,16 @@ WEB_SECRET_KEY = "web:secret-key"
 WEB_SESSION_PREFIX = "web:session:"
 
 
+# --- the money that flows along the chain (router.ledger) -------------------------------
+
+
+def ledger(month: str) -> str:
+    """One month's ledger (``YYYY-MM``, UTC): entry id -> JSON (payer, payee, kind,
+    department, branch, case reference, pence, tariff version, when). Written with
+    HSETNX, so an entry id is posted once; no personal data. Kept: it is the accounts."""
+    return f"ledger:{month}"
+
+
 # --- who may touch what -------------------------------------------------------------------
 
 # RQ's own keys and pub/sub channels (its queues, jobs, registries, workers).
@@ -282,6 +292,7 @@ WORKER_KEY_PATTERNS = (
     "audit:*",  # the purge trims the audit streams and deletes a case's with its record
     death("*"),  # and the death digests that go with a case's record
     branch_queue("*"),  # evidence that arrives takes a case off its branch's queue
+    ledger("*"),  # a delivered delivery posts its entry in the transaction that records it
     RQ_PATTERN,
     MOCK_PATTERN,
     ADAPTER_PATTERN,

@@ -20,11 +20,11 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, routing, sealing, settings
+from router import catalogue, i18n, keys, routing, sealing, settings, tariff
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
-from router.assisted import audit
+from router.assisted import audit, branches
 from router.assisted.backoffice import Casework, Operations
 from router.assisted.desk import HELP_FLAG, Desk, choose_branch, tasks_needed
 from router.assisted.staff import StaffStore
@@ -38,9 +38,11 @@ from router.delivery.registrations import Registrations
 from router.exceptions import StoreUnavailable, SubmissionKeyReused, ValidationFailed
 from router.feedback import Feedback
 from router.i18n import N_
+from router.ledger import Ledger, LedgerError, Reconciliation, Statement, statement_csv
 from router.people import People
 from router.retention import Retention
 from router.settings import RetryPolicy
+from router.tariff import OPERATOR, Tariff
 from router.throttle import Throttle
 from router.trust import Evidence, Identity, Proof
 
@@ -82,6 +84,8 @@ class LifeEventRouter:
         self.clients = ApiClients(redis)  # the JSON API's partner channels and their keys
         self.operations = Operations(redis, self.fanout, self.store)  # the /ops console
         self.casework = Casework(redis, self.store, self.desk, self.operations)
+        self.ledger = Ledger(redis)  # the money: entries, statements, reconciliation
+        tariff.current()  # a wrong tariff file stops the service here, not mid-delivery
         self._looked_at = time.monotonic()
         self._follow_failed = ""  # why the last look for departments failed, if it did
 
@@ -303,6 +307,8 @@ class LifeEventRouter:
                 self.people.list_case(pipe, str(clean["nino"]), ref)
             if contact:
                 notices.subscribe(pipe, ref)
+            if registered_as:
+                self.registrations.post_check(pipe, ref)  # the register answered
             if submitted_by and branch:
                 audit.record(
                     pipe,
@@ -429,3 +435,58 @@ class LifeEventRouter:
         """A branch's latest counter actions, newest first (reading them is not audited:
         a manager's page reads through ``desk.branch_audit``)."""
         return audit.for_branch(self.redis, branch)
+
+    # --- the money that flows along the chain (router.ledger) ----------------------------
+
+    def tariff(self) -> Tariff:
+        """The tariff in force: prices in pence, who pays whom, the saved line's source."""
+        return tariff.current()
+
+    def ledger_months(self) -> list[str]:
+        """The months (``YYYY-MM``) that have ledger entries, oldest first."""
+        return self.ledger.months()
+
+    def ledger_party(
+        self,
+        *,
+        department: str = "",
+        branch: str = "",
+        operator: bool = False,
+        register: str = "",
+    ) -> str:
+        """The ledger's name for one party (exactly one): a department the router knows
+        (installed, or priced in the tariff), a Post Office branch, the operator, or a
+        register source; ``LedgerError`` saying what is wrong otherwise."""
+        if sum(map(bool, (department, branch, operator, register))) != 1:
+            raise LedgerError(N_("Choose one party: a department, a branch or the operator"))
+        if operator:
+            return OPERATOR
+        if register:
+            return tariff.register(register)
+        if department:
+            known = set(self.adapters.names()) | set(self.tariff().delivery)
+            if department not in known:
+                raise LedgerError(N_("No department has that name"))
+            return tariff.department(department)
+        if branch not in branches.load_branches():
+            raise LedgerError(N_("No Post Office branch has that id"))
+        return tariff.branch(branch)
+
+    def statement(self, month: str, party: str) -> Statement:
+        """``party``'s statement for ``month`` (``YYYY-MM``): lines grouped by kind,
+        counterparty and unit price, totals owed, owed to and net, in pence; the
+        contacts avoided and what they saved. Empty if it had no entries."""
+        return self.ledger.statement(month, party)
+
+    def statement_csv(self, month: str, party: str) -> str:
+        """The same statement as CSV, with a totals row."""
+        return statement_csv(self.ledger.statement(month, party))
+
+    def statements(self, month: str) -> list[Statement]:
+        """Every party's statement for ``month``, the operator's first."""
+        return self.ledger.statements(month)
+
+    def reconcile(self, month: str) -> Reconciliation:
+        """``month`` checked: every party's net adds up to 0 and each statement's totals
+        are the sums of its entries."""
+        return self.ledger.reconcile(month)

@@ -6,8 +6,9 @@ identity check, a photo, a cash voucher) or when the citizen asked for help. Cou
 staff record an identity check (the document seen and its last four characters, never
 the whole number) and complete tasks; when every task a delivery waits for is done, the
 delivery is released to its department's pending set, as if it had just been submitted.
-Every change is one WATCHed transaction on the case, with its audit entry, so two
-clerks at once cannot release a delivery twice.
+Every change is one WATCHed transaction on the case, with its audit entry and the
+task's ledger entry (router.ledger), so two clerks at once cannot release a delivery
+twice nor post a task twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import keys
+from router import keys, ledger
 from router.assisted import audit, branches
 from router.assisted.staff import Staff, StaffStore
 from router.cases import Case, CaseStore, DeliveryState, history_entry, now_iso
@@ -253,6 +254,9 @@ class Desk:
             raise ValidationFailed(errors)
 
         def change(pipe: Pipeline, case: Case) -> None:
+            # The departments that need the check pay for it (router.tariff): known
+            # before the proof releases them.
+            needing = _needing_identity(case)
             record = {"document": document, "last_four": tail, **_by(staff)}
             pipe.hset(
                 keys.case(ref), "identity", self.store.seal(ref, "identity", json.dumps(record))
@@ -260,6 +264,8 @@ class Desk:
             done = {**case.tasks_done}
             if "identity_check" in case.counter_tasks:
                 done["identity_check"] = _by(staff)
+                # Posted in this transaction, so a retried one posts it once.
+                ledger.post(pipe, ledger.task_entries(ref, "identity_check", staff.branch, needing))
             proof = Proof.counter_check(staff.branch, document)
             self.release.add_in(pipe, case, proof)
             case.evidence = case.evidence.with_proof(proof)
@@ -290,6 +296,8 @@ class Desk:
             if task in AFTER_IDENTITY and "identity_check" in case.counter_tasks:
                 raise ValidationFailed({"task": IDENTITY_FIRST})
             done = {**case.tasks_done, task: _by(staff)}
+            needing = [n for n, d in case.deliveries.items() if task in d.tasks]
+            ledger.post(pipe, ledger.task_entries(ref, task, staff.branch, needing))
             audit.record(
                 pipe,
                 "task_completed",
@@ -352,6 +360,17 @@ class Desk:
             change(pipe, case)
 
         self.redis.transaction(attempt, key)
+
+
+def _needing_identity(case: Case) -> list[str]:
+    """The departments an identity check at the counter is done for: those whose
+    counter tasks include it, and those waiting for the reporter's identity."""
+    needing = [
+        name
+        for name, d in case.deliveries.items()
+        if d.state == DeliveryState.ASSISTED and "identity_check" in d.tasks
+    ]
+    return needing + [n for n in case.waiting_for("identity") if n not in needing]
 
 
 def _by(staff: Staff) -> dict[str, str]:

@@ -6,7 +6,8 @@ A batch costs a handful of Redis round trips however large it is: one script cla
 it (pending set -> ``deliveries:sending``, with a lease), one pipeline loads its cases,
 one breaker check, one transaction marks them all "sending", and one transaction
 records every outcome (delivered, retrying with its due time back in the pending set,
-or failed with its dead letter and the case's flag). Each delivery keeps its own
+or failed with its dead letter and the case's flag; a delivered one's ledger entry,
+router.ledger, one HSETNX). Each delivery keeps its own
 idempotency key, attempts, retries, backoff and history; only the round trips are
 shared. The adapters' calls are blocking I/O and run on threads, so a department that
 answers in 20 ms delivers a whole batch in about 20 ms.
@@ -25,12 +26,12 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from redis import Redis
 from redis.client import Pipeline
 
-from router import keys
+from router import keys, ledger, tariff
 from router.adapters.contract import (
     Adapter,
     PermanentError,
@@ -112,6 +113,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self.policy = policy or RetryPolicy.from_env()
         self.store = CaseStore(redis)
+        tariff.current()  # a wrong tariff file stops the worker at start
         self._claim = redis.register_script(CLAIM_SCRIPT)
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
@@ -342,6 +344,8 @@ class Dispatcher:
         now = time.time()
         told_after: list[float] = []
         given_up = 0
+        prices = tariff.current()
+        at = datetime.fromtimestamp(now, UTC)
         with self.redis.pipeline(transaction=True) as pipe:
             for case, outcome in zip(todo, outcomes, strict=True):
                 ref = case.ref
@@ -358,6 +362,9 @@ class Dispatcher:
                         receipt=outcome.receipt,
                         pipeline=pipe,
                     )
+                    # Its department owes the operator for it: posted in this same
+                    # transaction, once (HSETNX by delivery id) however often recorded.
+                    ledger.post(pipe, [ledger.delivery_entry(ref, department, prices, at)])
                 elif outcome.permanent:
                     answered += 1
                     tally.failed += 1

@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from redis import Redis
+from redis.client import Pipeline
 
-from router import keys
+from router import keys, ledger
 from router.adapters import register
 from router.adapters.contract import RetryableError
 from router.adapters.register import Entry, RegisterSource
@@ -108,6 +109,12 @@ class Registrations:
         how = "reference" if answers.get("registration_how") == "reference" else "entry"
         return Proof.registered(self.source.name, how)
 
+    def post_check(self, pipe: Pipeline, ref: str) -> None:
+        """Post the ledger entry of a check the register answered for case ``ref``, in
+        the caller's transaction (once per case: router.ledger)."""
+        assert self.source is not None
+        ledger.post(pipe, [ledger.registration_entry(ref, self.source.name)])
+
     @staticmethod
     def schedule(pipe: object, ref: str, delay: float = FIRST_RETRY_SECONDS) -> None:
         """Ask again about ``ref``'s registration in ``delay`` seconds (in ``pipe``)."""
@@ -147,6 +154,7 @@ class Registrations:
         if errors:
             # Nothing is sent; a person looks at it (which answers, not what they are).
             with self.redis.pipeline(transaction=True) as pipe:
+                self.post_check(pipe, ref)  # it answered: the check is paid for
                 self.store.flag(
                     ref,
                     f"the register did not confirm the registration ({sorted(errors)[0]})",
@@ -158,9 +166,10 @@ class Registrations:
             log.warning("case %s: the register did not confirm its registration", ref)
             return 1
 
-        def also(pipe: object, _case: Case) -> None:
-            pipe.zrem(keys.VERIFYING, ref)  # type: ignore[attr-defined]
-            pipe.hdel(keys.case(ref), "verifying")  # type: ignore[attr-defined]
+        def also(pipe: Pipeline, _case: Case) -> None:
+            pipe.zrem(keys.VERIFYING, ref)
+            pipe.hdel(keys.case(ref), "verifying")
+            self.post_check(pipe, ref)
 
         self.release.add(ref, self._proof(case.answers), also=also)
         return 1

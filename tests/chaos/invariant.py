@@ -13,7 +13,11 @@ The invariant, for every case whose submission returned a reference:
   the first (must be 0), ``lost`` counts digital deliveries not delivered or with no
   entry (must be 0);
 * no log entry names a delivery that is in no stored case's plan (``stray``), and the
-  ``changes`` counters of each department's records add up to its log's length.
+  ``changes`` counters of each department's records add up to its log's length;
+* the ledger (router.ledger, every month's) holds exactly one delivery entry for each
+  delivered delivery, none for one not delivered, none doubled (``ledger_doubled``
+  counts entries beyond the first for one delivery id, across months) and none for a
+  delivery in no stored case's plan.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from datetime import datetime
 
 from redis import Redis
 
-from router import keys
+from router import keys, tariff
 from router.cases import PENDING_STATES, CaseStore, DeliveryState, delivery_id
 from router.delivery.queues import queue_for
 from router.delivery.recovery import RECOVERED_DETAIL
 from router.exceptions import UnknownCase
+from router.ledger import Ledger
 from tests.chaos.workload import DEPARTMENTS
 from tests.chaos.world import RQ_QUEUE_KEY, Kill, as_text, case_refs
 from tests.support.redis_dump import mock_log
@@ -54,6 +59,8 @@ class Report:
     failed: int = 0
     unacknowledged: int = 0  # stored cases whose submission never returned a reference
     retries: int = 0  # "retrying" entries in accepted cases' histories
+    ledger_entries: int = 0  # delivery entries in the ledger
+    ledger_doubled: int = 0  # delivery entries beyond the first for one delivery id
     problems: list[str] = field(default_factory=list)
 
     def problem(self, text: str) -> None:
@@ -114,6 +121,20 @@ def check_invariant(redis: Redis, accepted: Iterable[str]) -> Report:
             report.stray += count
             report.problem(f"{key[1]}: in the {key[0]} log but in no case's plan")
 
+    posted: Counter[str] = Counter()
+    for month in Ledger(redis).months():
+        for posting in Ledger(redis).entries(month):
+            if posting.kind == tariff.DELIVERY:
+                posted[posting.id] += 1
+    report.ledger_entries = sum(posted.values())
+    planned_ids = {delivery for _, delivery in planned}
+    for delivery, count in posted.items():
+        if count > 1:
+            report.ledger_doubled += count - 1
+            report.problem(f"{delivery}: {count} ledger entries")
+        if delivery not in planned_ids:
+            report.problem(f"{delivery}: a ledger entry but in no case's plan")
+
     report.cases = len(accepted)
     report.unacknowledged = len(set(stored) - set(accepted))
     with redis.pipeline(transaction=False) as pipe:
@@ -129,6 +150,10 @@ def check_invariant(redis: Redis, accepted: Iterable[str]) -> Report:
             continue
         for name, d in case.deliveries.items():
             key = (name, case.delivery_id(name))
+            if d.state != DeliveryState.DELIVERED and posted[key[1]]:
+                report.problem(f"{key[1]}: {d.state}, but {posted[key[1]]} ledger entries")
+            if d.state == DeliveryState.DELIVERED and posted[key[1]] != 1:
+                report.problem(f"{key[1]}: delivered, with {posted[key[1]]} ledger entries")
             if d.mode == "assisted":
                 report.assisted += 1
                 if d.state != DeliveryState.ASSISTED or entries[key]:
@@ -278,6 +303,8 @@ def summary(name: str, report: Report, elapsed: float, **extra: object) -> str:
         f"duplicates={report.duplicates}",
         f"lost={report.lost}",
         f"waiting={report.waiting}",
+        f"ledger={report.ledger_entries}",
+        f"ledger_doubled={report.ledger_doubled}",
         *(f"{k}={v}" for k, v in extra.items() if k not in first),
         f"elapsed={elapsed:.1f}s",
     ]

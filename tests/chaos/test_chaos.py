@@ -106,6 +106,7 @@ def _assert_clean(report: Report, settle: Settled) -> None:
     assert report.duplicates == 0, report.describe()
     assert report.lost == 0, report.describe()
     assert report.stray == 0, report.describe()
+    assert report.ledger_doubled == 0, report.describe()
     assert not report.problems, report.describe()
     assert settle.settled, f"still pending after {settle.seconds:.0f}s: {settle}"
 

@@ -320,3 +320,85 @@ def test_no_redis_names_the_data_folder_it_looked_in(tmp_path: Path) -> None:
     result = router_cli("status", "ACDE-FGHJ-K", env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "ROUTER_DATA_DIR=" in result.stderr and str(tmp_path / "elsewhere") in result.stderr
+
+
+# --- the ledger (router.ledger) ------------------------------------------------------------
+
+
+def _a_ledger_month(redis: Redis) -> str:
+    from datetime import UTC, datetime
+
+    from router import ledger
+
+    at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    entries = [
+        ledger.delivery_entry("ACDEFGHJK", "dwp", at=at),
+        ledger.delivery_entry("BCDEFGHJK", "dwp", at=at),
+        ledger.delivery_entry("BCDEFGHJK", "hmrc", at=at),
+        *ledger.task_entries("BCDEFGHJK", "identity_check", "cardiff-canton", ["dwp"], at=at),
+    ]
+    with redis.pipeline(transaction=True) as pipe:
+        ledger.post(pipe, entries)
+        pipe.execute()
+    return "2026-11"
+
+
+def test_ledger_months_and_a_departments_statement(cli_env: dict[str, str], redis: Redis) -> None:
+    assert router_cli("ledger", "months", env=cli_env).stdout == "No ledger entries yet.\n"
+    month = _a_ledger_month(redis)
+    listed = router_cli("ledger", "months", env=cli_env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [month]
+
+    result = router_cli("ledger", "statement", "--month", month, "--department", "dwp", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "Statement for department:dwp, 2026-11" in result.stdout
+    assert "owes  delivery" in result.stdout and "operator" in result.stdout
+    assert "branch:cardiff-canton" in result.stdout
+    assert "Owes £3.40; owed £0.00; net £-3.40 (3 entries)" in result.stdout
+    assert "Saved: 2 contacts" in result.stdout and "Source: " in result.stdout
+
+
+def test_ledger_statement_as_csv_has_a_totals_row(cli_env: dict[str, str], redis: Redis) -> None:
+    import csv
+    import io
+
+    month = _a_ledger_month(redis)
+    result = router_cli("ledger", "statement", "--month", month, "--operator", "--csv", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[-1]["direction"] == "total"
+    assert int(rows[-1]["subtotal_pence"]) == sum(int(r["subtotal_pence"]) for r in rows[:-1])
+    assert int(rows[-1]["count"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--month", "2026-11"], "Choose one party", id="no-party"),
+        pytest.param(
+            ["--month", "2026-11", "--operator", "--branch", "cardiff-canton"],
+            "Choose one party",
+            id="two-parties",
+        ),
+        pytest.param(["--month", "November", "--operator"], "YYYY-MM", id="bad-month"),
+        pytest.param(
+            ["--month", "2026-11", "--department", "passports"],
+            "No department has that name",
+            id="dept",
+        ),
+    ],
+)
+def test_ledger_statement_refuses_what_it_cannot_read(
+    args: list[str], message: str, cli_env: dict[str, str]
+) -> None:
+    result = router_cli("ledger", "statement", *args, env=cli_env)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_ledger_reconcile_balances_a_month(cli_env: dict[str, str], redis: Redis) -> None:
+    month = _a_ledger_month(redis)
+    result = router_cli("ledger", "reconcile", "--month", month, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "4 entries, £3.80 in all; the nets add up to £0.00" in result.stdout

@@ -5,7 +5,6 @@ to be sent about that person; no key names a person."""
 from __future__ import annotations
 
 import re
-
 import threading
 
 import pytest

@@ -39,6 +39,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.clients",
         "router.retention",
         "router.feedback",
+        "router.tariff",
+        "router.ledger",
     ),
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),

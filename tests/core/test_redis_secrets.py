@@ -12,6 +12,7 @@ from __future__ import annotations
 import stat
 import urllib.parse
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from flask import Flask
 from redis import Redis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
-from router import keys
+from router import keys, ledger
 from router.adapters.registry import Registry
 from router.assisted.staff import StaffStore
 from router.clients import ApiClients
@@ -202,6 +203,26 @@ def test_row_9_real_workers_deliver_as_the_worker_user(
     assert {d.state.value for d in case.deliveries.values()} == {"delivered"}
     users = {c["user"] for c in redis.client_list() if c.get("name")}  # RQ names its own
     assert users == {"worker"}
+    # Each delivered delivery's ledger entry was posted by the worker user (its ACL
+    # lets it write ledger:*), in the transaction that recorded it.
+    month = ledger.month_of(datetime.now(UTC))
+    posted = {k.decode() for k in redis.hkeys(keys.ledger(month))}
+    assert posted == {case.delivery_id(name) for name in case.deliveries}
+
+
+def test_row_9_the_worker_and_web_users_may_post_to_the_ledger_and_nothing_near_it(
+    redis_server: RedisServer,
+) -> None:
+    """The counter (the web user) and the workers post entries; a worker's ACL names
+    the ledger's keys and no more."""
+    for user in ("worker", "web"):
+        client = Redis.from_url(redis_server.url_as(user))
+        assert client.hsetnx(keys.ledger("2026-12"), f"{user}-entry", "{}") == 1
+        client.close()
+    worker = Redis.from_url(redis_server.url_as("worker"))
+    with pytest.raises(NoPermissionError):
+        worker.set("ledgers", "x")
+    worker.close()
 
 
 def test_row_9_web_sessions_are_stored_under_a_digest_of_their_id(app: Flask, redis: Redis) -> None:
