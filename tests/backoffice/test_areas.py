@@ -25,6 +25,7 @@ def snapshot(redis: Redis) -> dict[bytes, bytes | None]:
     (they run out by themselves after a second and a half: keys.WAKE_MS)."""
     return {k: v for k, v in everything(redis).items() if not k.startswith(b"wake:")}
 
+
 ARGUMENTS = {
     "event_name": "change_of_name",
     "field": "full_name",
