@@ -539,3 +539,59 @@ def staff_evidence(case: Case) -> dict[str, Any]:
 def waiting_for(detail: str) -> str:
     """What a waiting delivery waits for ("identity,registration"), in words."""
     return ", ".join(gettext(WAITING_FOR_WORDS.get(w, w)) for w in detail.split(",") if w)
+
+
+# --- the money: statements (router.ledger) ------------------------------------------------
+
+PARTY_WORDS = {"operator": N_("Tell Us Once (the router’s operator)")}
+REGISTER_WORDS = {"gro": N_("General Register Office")}
+DIRECTION_WORDS = {"owes": N_("Pays"), "owed": N_("Is paid")}
+
+
+def party_name(party: str) -> str:
+    """A ledger party (``department:dvla``, ``branch:<id>``, ``operator``) in words."""
+    kind, _, name = party.partition(":")
+    if party in PARTY_WORDS:
+        return gettext(PARTY_WORDS[party])
+    if kind == "department":
+        return department_title(name)
+    if kind == "branch":
+        return branch_name(name)
+    if kind == "register":
+        return gettext(REGISTER_WORDS[name]) if name in REGISTER_WORDS else name
+    return party
+
+
+def money(pence: int) -> str:
+    """Pence as a person reads money: £1,234.50."""
+    sign = "−" if pence < 0 else ""
+    return f"{sign}£{abs(pence) // 100:,}.{abs(pence) % 100:02d}"
+
+
+def statement_view(statement: Any) -> dict[str, Any]:
+    """A ledger Statement as its page shows it."""
+    from router.ledger import KIND_WORDS
+
+    return {
+        "party": statement.party,
+        "name": party_name(statement.party),
+        "month": statement.month,
+        "lines": [
+            {
+                "direction": gettext(DIRECTION_WORDS.get(line.direction, line.direction)),
+                "kind": gettext(KIND_WORDS[line.kind]) if line.kind in KIND_WORDS else line.kind,
+                "counterparty": party_name(line.counterparty),
+                "count": line.count,
+                "unit": money(line.unit_pence),
+                "subtotal": money(line.subtotal_pence),
+            }
+            for line in statement.lines
+        ],
+        "entries": statement.entries,
+        "owes": money(statement.owes_pence),
+        "owed": money(statement.owed_pence),
+        "net": money(statement.net_pence),
+        "contacts_avoided": statement.contacts_avoided,
+        "saved": money(statement.saved_pence),
+        "versions": ", ".join(statement.tariff_versions),
+    }

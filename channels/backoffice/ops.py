@@ -9,15 +9,19 @@ Sending again is a POST with the CSRF token, audited (router.assisted.backoffice
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
+from werkzeug.wrappers import Response
 
 from channels.context import core, staff
 from channels.counter.forms import TaskForm
-from channels.presenters import adapter_titles, staff_audit, when
+from channels.presenters import adapter_titles, money, staff_audit, statement_view, when
 from router import reference
+from router.exceptions import RouterError
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
@@ -125,6 +129,76 @@ def replay() -> Any:
     if refused or not targets:
         flash(gettext("Nothing to send again: those deliveries are no longer failed."))
     return redirect(url_for(".console") + "#failed")
+
+
+def _month(default: str | None = None) -> tuple[str, list[dict[str, str]]]:
+    """The month asked for (``?month=YYYY-MM``), or the latest with entries, or this
+    one; and an error for the page if what was asked for is not a month."""
+    months = core().ledger_months()
+    asked = request.args.get("month", "").strip()
+    if not asked:
+        return (months[-1] if months else default or _this_month()), []
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", asked):
+        message = gettext("Enter a month as a year and a month, like 2026-12")
+        return (months[-1] if months else _this_month()), [{"text": message, "href": "#month"}]
+    return asked, []
+
+
+def _this_month() -> str:
+    return datetime.now(UTC).strftime("%Y-%m")
+
+
+@bp.get("/statements")
+def statements() -> Any:
+    """Every party's statement for a month, and whether the month reconciles."""
+    month, errors = _month()
+    check = core().reconcile(month)
+    rows = [statement_view(s) for s in check.statements]
+    return render_template(
+        "backoffice/statements.html",
+        month=month,
+        months=core().ledger_months(),
+        rows=rows,
+        balanced=check.balanced,
+        ledger_total=money(check.ledger_pence),
+        net_sum=money(check.net_sum_pence),
+        entries=check.entries,
+        tariff=core().tariff(),
+        errors=errors,
+    ), (400 if errors else 200)
+
+
+def _statement_or_404(month: str, party: str) -> Any:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        abort(404)
+    try:
+        return core().statement(month, party)
+    except RouterError:
+        abort(404)
+
+
+@bp.get("/statements/<month>/<party>")
+def statement(month: str, party: str) -> Any:
+    found = _statement_or_404(month, party)
+    return render_template(
+        "backoffice/statement.html",
+        statement=statement_view(found),
+        csv_url=url_for(".statement_csv", month=month, party=party),
+        tariff=core().tariff(),
+        each=money(core().tariff().saved.pence_per_contact),
+    )
+
+
+@bp.get("/statements/<month>/<party>.csv")
+def statement_csv(month: str, party: str) -> Response:
+    _statement_or_404(month, party)
+    body = core().statement_csv(month, party)
+    name = f"statement-{month}-{party.replace(':', '-')}.csv"
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @bp.get("/audit")

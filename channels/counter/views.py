@@ -44,8 +44,10 @@ from channels.presenters import (
     branch_name,
     display_answer,
     local_branch,
+    money,
     staff_audit,
     staff_evidence,
+    statement_view,
     task_done,
     task_name,
     waiting_for,
@@ -58,7 +60,7 @@ from router.assisted.desk import AFTER_IDENTITY, DOCUMENTS
 from router.assisted.staff import Staff
 from router.cases import Case, DeliveryState
 from router.catalogue import EVENTS, Role
-from router.exceptions import UnknownCase, ValidationFailed
+from router.exceptions import RouterError, UnknownCase, ValidationFailed
 from router.throttle import Throttle
 
 bp = Blueprint("counter", __name__, url_prefix="/counter")
@@ -67,7 +69,7 @@ bp = Blueprint("counter", __name__, url_prefix="/counter")
 IDLE_SECONDS = 30 * 60
 LONGEST_SECONDS = 10 * 3600
 PUBLIC = {"counter.sign_in"}
-MANAGERS_ONLY = {"counter.audit_log"}
+MANAGERS_ONLY = {"counter.audit_log", "counter.statement", "counter.statement_csv"}
 # What every member of staff may do, whatever their area.
 EVERY_ROLE = {"counter.sign_out"}
 COUNTER_ROLES = ("clerk", "manager")
@@ -500,4 +502,37 @@ def audit_log() -> str:
     rows = staff_audit(core().desk.branch_audit(me))
     return render_template(
         "counter/audit.html", rows=rows, branch=local_branch(branches.branch(me.branch))
+    )
+
+
+def _branch_statement() -> tuple[Any, str]:
+    """This manager's branch's statement for ``?month=`` (this month by default)."""
+    month = request.args.get("month", "").strip() or datetime.now(UTC).strftime("%Y-%m")
+    party = core().ledger_party(branch=staff().branch)
+    try:
+        return core().statement(month, party), party
+    except RouterError:
+        abort(404)
+
+
+@bp.get("/statement")
+def statement() -> str:
+    found, party = _branch_statement()
+    return render_template(
+        "counter/statement.html",
+        statement=statement_view(found),
+        csv_url=url_for(".statement_csv", month=found.month),
+        tariff=core().tariff(),
+        each=money(core().tariff().saved.pence_per_contact),
+        months=core().ledger_months(),
+    )
+
+
+@bp.get("/statement.csv")
+def statement_csv() -> Response:
+    found, party = _branch_statement()
+    body = core().statement_csv(found.month, party)
+    name = f"statement-{found.month}-{staff().branch}.csv"
+    return Response(
+        body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
