@@ -7,6 +7,7 @@ citizen's page and a clerk's say the same thing in the same words.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -19,7 +20,13 @@ from router.adapters.contract import Adapter
 from router.assisted import branches
 from router.assisted.audit import Entry
 from router.assisted.desk import DOCUMENTS
-from router.cases import Case, DeliveryState
+from router.cases import (
+    FLAG_DEPARTMENT_REMOVED,
+    FLAG_REASONS,
+    FLAG_REFUSED_BY_REGISTER,
+    Case,
+    DeliveryState,
+)
 from router.catalogue import EVENTS, EventType, Kind
 from router.i18n import N_, Contextual
 from router.retention import LAPSED
@@ -133,6 +140,30 @@ def department_title(name: str) -> str:
     from channels.context import core
 
     return adapter_titles(core().adapters).get(name, name)
+
+
+def flag_reason(stored: str) -> str:
+    """Why a case is flagged, in the page's language. The case keeps the English words of
+    router.cases' FLAG_ reasons; a reason of another shape (an older one) is shown as is."""
+    if stored in FLAG_REASONS:
+        return gettext(stored)
+    if found := _FLAG_REGISTER.fullmatch(stored):
+        return gettext(FLAG_REFUSED_BY_REGISTER, field=found["field"])
+    if found := _FLAG_REMOVED.fullmatch(stored):
+        return gettext(FLAG_DEPARTMENT_REMOVED, department=department_title(found["department"]))
+    return stored
+
+
+def _pattern_of(message: str) -> re.Pattern[str]:
+    """A regular expression matching ``message`` with each %(name)s filled in."""
+    parts = re.split(r"%\((\w+)\)s", message)
+    return re.compile(
+        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+    )
+
+
+_FLAG_REGISTER = _pattern_of(FLAG_REFUSED_BY_REGISTER)
+_FLAG_REMOVED = _pattern_of(FLAG_DEPARTMENT_REMOVED)
 
 
 # --- counter tasks -----------------------------------------------------------------------

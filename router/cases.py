@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from router import keys, reference, sealing
 from router.adapters.contract import Notification, Receipt
 from router.exceptions import UnknownCase, UnknownDelivery
+from router.i18n import N_
 from router.routing import Decision, RoutingPlan
 from router.trust import Evidence, Missing
 
@@ -189,6 +190,20 @@ class SealedRecord(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return "SealedRecord(...)"
+
+
+# Why a case is flagged for a caseworker. The case keeps the English words (message ids);
+# the caseworkers' pages give them in the page's language (channels.presenters.flag_reason).
+FLAG_HELP = N_("the citizen asked for help")
+FLAG_NO_BRANCH = N_("no Post Office branch found for its postcode")
+FLAG_NOT_TOLD = N_("a department could not be told online")
+FLAG_DEATH_REPORTED = N_("a death was reported for the person it is about")
+FLAG_NOT_AT_COUNTER = N_("not completed at a Post Office in time")
+FLAG_REFUSED_BY_REGISTER = N_("the register did not confirm the registration (%(field)s)")
+FLAG_DEPARTMENT_REMOVED = N_(
+    "%(department)s: its department was removed; replay it once the department is back"
+)
+FLAG_REASONS = (FLAG_HELP, FLAG_NO_BRANCH, FLAG_NOT_TOLD, FLAG_DEATH_REPORTED, FLAG_NOT_AT_COUNTER)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from redis import Redis
 from redis.client import Pipeline
 
 from router import keys
-from router.cases import Case, CaseStore, DeliveryState
+from router.cases import FLAG_DEATH_REPORTED, Case, CaseStore, DeliveryState
 from router.exceptions import UnknownCase
 from router.i18n import N_
 from router.routing import Decision, RoutingPlan
@@ -175,7 +175,7 @@ class People:
                 pipe.zrem(keys.pending(name), ref)
                 self.store.mark(ref, name, DeliveryState.HELD, HELD_DETAIL, pipeline=pipe)
             if waiting:
-                self.store.flag(ref, "a death was reported for the person it is about", pipe)
+                self.store.flag(ref, FLAG_DEATH_REPORTED, pipe)
 
         self.redis.transaction(attempt, keys.case(ref))
         return held

@@ -50,6 +50,7 @@ from router import keys
 from router.cases import (
     COUNTER_VALIDITY,
     FINAL_STATES,
+    FLAG_NOT_AT_COUNTER,
     RETENTION_LOOK_SECONDS,
     Case,
     CaseStore,
@@ -270,7 +271,7 @@ class Retention:
         if case.branch:
             pipe.zrem(keys.branch_queue(case.branch), case.ref)
         if lapsed:
-            self.store.flag(case.ref, "not completed at a Post Office in time", pipe)
+            self.store.flag(case.ref, FLAG_NOT_AT_COUNTER, pipe)
         return True
 
     def trim_audits(self, now: float) -> int:

@@ -28,7 +28,7 @@ from router.assisted import audit, branches
 from router.assisted.backoffice import Casework, Operations
 from router.assisted.desk import HELP_FLAG, Desk, choose_branch, tasks_needed
 from router.assisted.staff import StaffStore
-from router.cases import Case, CaseStore
+from router.cases import FLAG_NO_BRANCH, Case, CaseStore
 from router.catalogue import CONTACT_FIELDS
 from router.clients import ApiClients
 from router.delivery import health, notices
@@ -298,7 +298,7 @@ class LifeEventRouter:
                 if help_requested:  # caseworkers see who asked, and follow it up
                     self.store.flag(ref, HELP_FLAG, pipe)
             elif tasks or help_requested:
-                self.store.flag(ref, "no Post Office branch found for its postcode", pipe)
+                self.store.flag(ref, FLAG_NO_BRANCH, pipe)
             if verify_later:
                 Registrations.schedule(pipe, ref)
             if claim:

@@ -26,6 +26,7 @@ from channels.presenters import (
     TAG_COLOURS,
     adapter_titles,
     branch_name,
+    flag_reason,
     local_branch,
     staff_audit,
     when,
@@ -61,7 +62,7 @@ def queue() -> str:
         {
             "case": f.case,
             "event": gettext(EVENTS[f.case.event_type].title),
-            "reason": f.case.flagged,
+            "reason": flag_reason(f.case.flagged),
             "since": when(f.since.isoformat()),
             "waited": _waited(f.since),
             "branch": branch_name(f.case.branch) if f.case.branch else "",
@@ -126,6 +127,7 @@ def _page(
     return render_template(
         "backoffice/case.html",
         case=case,
+        flagged=flag_reason(case.flagged),
         event=gettext(EVENTS[case.event_type].title),
         deliveries=deliveries,
         history=history,

@@ -26,7 +26,7 @@ from redis.client import Pipeline
 from router import keys, ledger
 from router.assisted import audit, branches
 from router.assisted.staff import Staff, StaffStore
-from router.cases import Case, CaseStore, DeliveryState, history_entry, now_iso
+from router.cases import FLAG_HELP, Case, CaseStore, DeliveryState, history_entry, now_iso
 from router.catalogue import EVENTS
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
@@ -49,7 +49,7 @@ DOCUMENTS: dict[str, str] = {
 # (How each reads once done is channels.presenters.TASK_DONE_WORDS.)
 BUTTON_TASKS = ("photo", "cash_voucher", "help")
 # The flag (router.cases) of a case whose citizen asked for help, until a counter gives it.
-HELP_FLAG = "the citizen asked for help"
+HELP_FLAG = FLAG_HELP
 # Tasks done for the person the report is about, so only once their identity is checked
 # when the report needs it (help can be given to anyone).
 AFTER_IDENTITY = frozenset({"photo", "cash_voucher"})

@@ -40,7 +40,14 @@ from router.adapters.contract import (
     RetryableError,
 )
 from router.adapters.registry import Registry
-from router.cases import PENDING_STATES, Case, CaseStore, DeliveryState, delivery_id
+from router.cases import (
+    FLAG_NOT_TOLD,
+    PENDING_STATES,
+    Case,
+    CaseStore,
+    DeliveryState,
+    delivery_id,
+)
 from router.delivery import breaker, health, recovery
 from router.settings import RetryPolicy
 
@@ -435,7 +442,7 @@ class Dispatcher:
         """Record a delivery as failed, dead-letter it and flag its case for a person."""
         self.store.mark(ref, department, DeliveryState.FAILED, reason, pipeline=pipe)
         self.store.dead_letter(ref, department, reason, pipeline=pipe)
-        self.store.flag(ref, "a department could not be told online", pipeline=pipe)
+        self.store.flag(ref, FLAG_NOT_TOLD, pipeline=pipe)
         log.warning("delivery %s-%s failed and was dead-lettered", ref, department)
 
 

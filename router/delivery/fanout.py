@@ -37,7 +37,7 @@ from rq.serializers import JSONSerializer
 
 from router import keys
 from router.adapters.registry import Registry
-from router.cases import CaseStore, DeliveryState, split_delivery_id
+from router.cases import FLAG_DEPARTMENT_REMOVED, CaseStore, DeliveryState, split_delivery_id
 from router.delivery.jobs import drain
 from router.delivery.queues import queue_for
 from router.exceptions import UnknownCase, UnknownDelivery
@@ -163,7 +163,7 @@ class FanOut:
                 pipe.zrem(keys.pending(department), ref)
                 store.mark(ref, department, DeliveryState.FAILED, reason, pipeline=pipe)
                 store.dead_letter(ref, department, reason, pipe)
-                store.flag(ref, f"{department}: {reason}", pipe)
+                store.flag(ref, FLAG_DEPARTMENT_REMOVED % {"department": department}, pipe)
                 pipe.execute()
             failed.append(f"{ref}-{department}")
         return failed

@@ -27,7 +27,7 @@ from router import keys, ledger
 from router.adapters import register
 from router.adapters.contract import RetryableError
 from router.adapters.register import Entry, RegisterSource
-from router.cases import Case, CaseStore
+from router.cases import FLAG_REFUSED_BY_REGISTER, Case, CaseStore
 from router.catalogue import EVENTS, EventType
 from router.delivery.evidence import Release
 from router.exceptions import UnknownCase, ValidationFailed
@@ -157,7 +157,7 @@ class Registrations:
                 self.post_check(pipe, ref)  # it answered: the check is paid for
                 self.store.flag(
                     ref,
-                    f"the register did not confirm the registration ({sorted(errors)[0]})",
+                    FLAG_REFUSED_BY_REGISTER % {"field": sorted(errors)[0]},
                     pipe,
                 )
                 pipe.zrem(keys.VERIFYING, ref)

@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import time
 
+from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from channels.presenters import flag_reason
 from router import keys
 from router.adapters.mocks import Faults, configure_faults
 from router.assisted import audit, branches
-from router.cases import DeliveryState
+from router.cases import (
+    FLAG_DEPARTMENT_REMOVED,
+    FLAG_REASONS,
+    FLAG_REFUSED_BY_REGISTER,
+    DeliveryState,
+)
 from router.delivery.notices import Outbox
 from router.delivery.worker import Supervisor
 from router.service import LifeEventRouter
@@ -165,3 +172,32 @@ def test_a_citizen_who_asked_for_help_is_flagged_until_a_counter_gives_it(
     assert redirected_to(clerk.post(f"{page}/tasks/help", data={"csrf_token": token})) == page
     assert core.case(sent.ref).flagged == ""
     assert sent.ref not in core.store.flagged()
+
+
+def test_why_a_report_is_flagged_is_given_in_welsh_on_welsh_pages(
+    core: LifeEventRouter, staff_client: StaffClient
+) -> None:
+    sent = submit_to_core(core, "moving_house", channel="test", help_requested=True)
+    cas = staff_client("cas", "", "caseworker")
+    queue = text(soup(cas.get("/casework?lang=cy")).select_one("tbody"))
+    assert "gofynnodd y dinesydd am help" in queue
+    assert "asked for help" not in queue
+    page = soup(cas.get(f"/casework/cases/{sent.display}?lang=cy"))
+    assert text(page.select_one("#flag")) == "gofynnodd y dinesydd am help"
+
+
+def test_every_reason_for_a_flag_reads_in_welsh(app: Flask) -> None:
+    stored = [
+        *FLAG_REASONS,
+        FLAG_REFUSED_BY_REGISTER % {"field": "entry_number"},
+        FLAG_DEPARTMENT_REMOVED % {"department": "hmrc"},
+    ]
+    with app.test_request_context("/casework?lang=cy"):
+        for reason in stored:
+            welsh = flag_reason(reason)
+            assert welsh and welsh != reason, reason
+        assert "entry_number" in flag_reason(stored[-2])
+        assert "Cyllid a Thollau EF" in flag_reason(stored[-1])
+    with app.test_request_context("/casework?lang=en"):
+        assert [flag_reason(r) for r in stored][:-1] == stored[:-1]
+        assert flag_reason("an older reason of another shape") == "an older reason of another shape"
