@@ -270,12 +270,12 @@ class Supervisor:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for child in self.children.values():
-            _stop_child(child, max(0.1, deadline - time.monotonic()))
+            _stop_child(child, max(0.1, deadline - time.monotonic()), signalled=True)
         self.children.clear()
 
 
-def _stop_child(child: subprocess.Popen[bytes], timeout: float) -> None:
-    if child.poll() is None:
+def _stop_child(child: subprocess.Popen[bytes], timeout: float, signalled: bool = False) -> None:
+    if not signalled and child.poll() is None:
         child.send_signal(signal.SIGTERM)
     try:
         child.wait(timeout=timeout)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -273,3 +276,41 @@ def test_the_supervisor_keeps_serving_when_a_new_adapter_cannot_be_imported(
         "departments not looked at again (ImportError: No module named "
         "'half_installed_adapter'); keeping none"
     ]
+
+
+# A stand-in worker: counts the SIGTERMs it is sent into a file, and takes a moment to
+# finish its batches after the first, as a real one does (the second longer).
+_COUNTS_SIGTERMS = """
+import signal, sys, time
+got = []
+def handle(signum, frame):
+    got.append(signum)
+    open(sys.argv[1], "w").write(str(len(got)))
+signal.signal(signal.SIGTERM, handle)
+print("ready", flush=True)
+while not got:
+    time.sleep(0.01)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_stopping_the_workers_asks_each_once(tmp_path: Path) -> None:
+    """One SIGTERM is RQ's warm shutdown (finish the batches in hand); a second one more
+    than a second later is its cold shutdown, which raises SystemExit wherever the worker
+    is. The supervisor asked twice (once for all, then again while waiting for each), so
+    a worker still finishing got the cold one, and could hang until it was killed 15 s
+    later (seen as 15 s teardowns across the suite)."""
+    supervisor = Supervisor("redis://127.0.0.1:1", ["dwp"])
+    for i in range(2):
+        child = subprocess.Popen(
+            [sys.executable, "-c", _COUNTS_SIGTERMS, str(tmp_path / f"{i}"), f"{0.3 + i}"],
+            stdout=subprocess.PIPE,
+        )
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        supervisor.children[f"worker-{i}"] = child
+    children = list(supervisor.children.values())
+    supervisor.stop()
+    for child in children:
+        assert child.stdout is not None
+        child.stdout.close()
+    assert [(tmp_path / f"{i}").read_text() for i in range(2)] == ["1", "1"]
