@@ -20,7 +20,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, routing, sealing, settings, tariff
+from router import catalogue, i18n, keys, routing, sealing, settings, stats, tariff
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
@@ -309,6 +309,8 @@ class LifeEventRouter:
                 notices.subscribe(pipe, ref)
             if registered_as:
                 self.registrations.post_check(pipe, ref)  # the register answered
+            # The published performance counts the report with it (router.stats).
+            stats.count_report(pipe, channel, event.name)
             if submitted_by and branch:
                 audit.record(
                     pipe,
@@ -391,6 +393,15 @@ class LifeEventRouter:
 
     def case(self, ref: str) -> Case:
         return self.store.load(ref)
+
+    def journey_started(self, event_type: str) -> None:
+        """A citizen started reporting ``event_type`` online: counted for the published
+        completion rate (router.stats), with nothing about them."""
+        if event_type not in catalogue.EVENTS:
+            raise ValueError(f"unknown life event {event_type!r}")
+        with self.redis.pipeline(transaction=True) as pipe:
+            stats.count_journey(pipe, event_type)
+            pipe.execute()
 
     # --- what an operator looks at (router.delivery.health) ----------------------------
 

@@ -197,6 +197,8 @@ def begin(event_name: str) -> Response:
     journey = _journey(event)
     if journey is None or journey.get("ref"):
         journey = _new_journey(event)
+        if not counter_mode():
+            core().journey_started(event.name)  # the published completion rate
     return redirect(_next_page(event, journey, None))
 
 

@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.people",
         "router.clients",
         "router.retention",
+        "router.stats",
         "router.feedback",
         "router.tariff",
         "router.ledger",
