@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from redis import Redis
 
 from router import keys, ledger, stats
-from router.delivery import health
 from router.service import LifeEventRouter
+from tests.support.performance import at, craft
 from tests.support.samples import answers_for, sample, submit_to_core
 
 
@@ -51,45 +51,13 @@ def test_a_report_is_counted_by_channel_in_its_own_write_and_once(
 
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)  # the page's last day is 2026-12-03
-DAY, BEFORE = "2026-12-03", "2026-12-02"
-
-
-def _at(day: str, hour: int) -> datetime:
-    return datetime.fromisoformat(f"{day}T{hour:02d}:00:00+00:00")
-
-
-def _craft(redis: Redis) -> None:
-    """2026-12-03: 6 reports online, 2 through an API client, 2 at a counter, 1 from
-    the command line; 8 journeys started online; ratings 3 very satisfied, 1 satisfied,
-    1 dissatisfied; dwp told 4 times (45p each), a photo at a branch paid by dvla
-    (350p), help paid by the operator and a register check (not the departments');
-    22 told at dwp, 10 of them within 0.1 s, 10 in 1-2.5 s, 2 in 10-30 s."""
-    with redis.pipeline(transaction=True) as pipe:
-        for channel, n in (("web", 6), ("api:partner", 2), ("counter", 2), ("cli", 1)):
-            for _ in range(n):
-                stats.count_report(pipe, channel, "moving_house", day=DAY)
-        stats.count_journey(pipe, "moving_house", day=DAY, by=5)
-        stats.count_journey(pipe, "birth", day=DAY, by=3)
-        for rating, n in (("very_satisfied", 3), ("satisfied", 1), ("dissatisfied", 1)):
-            for _ in range(n):
-                stats.count_rating(pipe, rating, day=DAY)
-        stats.count_report(pipe, "counter", "birth", day=BEFORE)
-        entries = [ledger.delivery_entry(f"R{i}", "dwp", at=_at(DAY, 9 + i)) for i in range(4)]
-        entries += ledger.task_entries(
-            "R1", "photo", "cardiff-queen-street", ["dvla"], at=_at(DAY, 15)
-        )
-        entries += ledger.task_entries("R2", "help", "cardiff-queen-street", [], at=_at(DAY, 16))
-        entries.append(ledger.registration_entry("R3", "gro", at=_at(DAY, 9)))
-        entries.append(ledger.delivery_entry("R5", "dvla", at=_at(BEFORE, 23)))
-        ledger.post(pipe, entries)
-        health.record_day(pipe, "dwp", DAY, [0.05] * 10 + [2.0] * 10 + [20.0] * 2, failed=1)
-        pipe.execute()
+DAY = "2026-12-03"
 
 
 def test_the_four_figures_and_the_time_to_tell_come_from_the_days_records(
     core: LifeEventRouter, redis: Redis
 ) -> None:
-    _craft(redis)
+    craft(redis, DAY)
     figures = core.performance(now=NOW)
     assert len(figures.days) == 30 and (figures.first, figures.last) == ("2026-11-04", DAY)
     assert figures.sample is False
@@ -130,7 +98,7 @@ def test_the_four_figures_and_the_time_to_tell_come_from_the_days_records(
 def test_a_finished_days_money_is_read_from_the_ledger_once(
     core: LifeEventRouter, redis: Redis
 ) -> None:
-    _craft(redis)
+    craft(redis, DAY)
     just_after = datetime(2026, 12, 4, 0, 5, tzinfo=UTC)  # a late batch may still commit
     assert core.performance(now=just_after).days[-1].paid.total == 530
     assert not redis.hexists(keys.STATS_MONEY, DAY)
@@ -141,6 +109,6 @@ def test_a_finished_days_money_is_read_from_the_ledger_once(
     }
     # Read from what was kept, not the ledger (no entry is stamped in a day that is over).
     with redis.pipeline(transaction=True) as pipe:
-        ledger.post(pipe, [ledger.delivery_entry("R9", "dwp", at=_at(DAY, 23))])
+        ledger.post(pipe, [ledger.delivery_entry("R9", "dwp", at=at(DAY, 23))])
         pipe.execute()
     assert core.performance(now=NOW).days[-1].paid.total == 530

@@ -4,10 +4,16 @@ on the confirmation page."""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from babel.dates import format_date
+from babel.support import Translations
+from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
 from redis import Redis
 
@@ -15,10 +21,21 @@ from router import keys, stats
 from router.service import LifeEventRouter
 from tests.support.counter import StaffClient
 from tests.support.journeys import REF_SHAPE, submit_sample
-from tests.support.pages import csrf_token, errors_of, path_of, soup, text
+from tests.support.pages import csrf_token, errors_of, heading, path_of, soup, text
+from tests.support.performance import craft
 from tests.support.redis_dump import keys_holding
 
 QUESTION = "Overall, how did you feel about the service you received today?"
+TRANSLATIONS = Path(__file__).resolve().parents[2] / "channels" / "translations"
+
+
+def translate(lang: str, msgid: str) -> str:
+    """The catalogue's own wording (it must have one), so the test follows the translators."""
+    if lang == "en":
+        return msgid
+    found = Translations.load(str(TRANSLATIONS), [lang]).gettext(msgid)
+    assert found != msgid, f"{msgid!r} has no {lang} translation"
+    return found
 
 
 def _today() -> str:
@@ -105,3 +122,98 @@ def test_a_wrong_satisfaction_answer_gets_the_error_summary_on_the_confirmation_
     assert client.post(DONE, data={"csrf_token": token}).status_code == 400
     assert sum(core.feedback.counts().values()) == 0 and core.feedback.comments() == []
     assert stats.read(redis, [_today()])[0].ratings == {}
+
+
+# --- the page and its downloads ----------------------------------------------------------------
+
+FIGURES = ("digital-take-up", "completion-rate", "user-satisfaction", "cost-per-transaction")
+CHARTS = (*FIGURES, "time-to-tell")
+
+
+def _yesterday() -> str:
+    return (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+
+
+def _cell(page: BeautifulSoup, day: str, figure: str) -> str:
+    return text(page.select_one(f"tr[data-day='{day}'] td[data-figure='{figure}']"))
+
+
+@pytest.mark.parametrize("lang", ["en", "cy"])
+def test_the_performance_page_shows_each_figure_as_a_chart_and_a_table(
+    client: FlaskClient, redis: Redis, lang: str
+) -> None:
+    yesterday = _yesterday()
+    craft(redis, yesterday)
+    page = soup(client.get(f"/performance?lang={lang}"))  # nobody signed in
+    assert page.html["lang"] == lang
+    assert heading(page) == translate(lang, "Service performance")
+    assert page.select_one("#sample-data") is None
+    # The period's figures: yesterday's and the day before's counts added up.
+    summary = [[text(td) for td in tr.select("td")] for tr in page.select("#summary tbody tr")]
+    assert summary == [
+        ["73%", translate(lang, "about %(great)s") % {"great": "80%"}],
+        ["75%", translate(lang, "about %(great)s") % {"great": "80%"}],
+        ["80%", translate(lang, "about %(great)s") % {"great": "80%"}],
+        ["£0.48", "–"],
+    ]
+    for figure, shown in zip(
+        ("digital_take_up", "completion_rate", "satisfaction", "cost_per_transaction_pence"),
+        ("80%", "75%", "80%", "£0.48"),
+        strict=True,
+    ):
+        assert _cell(page, yesterday, figure) == shown
+    dwp = page.select_one("#time-to-tell-period tr[data-department='dwp']")
+    assert [text(td) for td in dwp.select("td")] == [
+        "22",
+        *(seconds(lang, s) for s in ("1.15", "19")),
+    ]
+    # Each chart an image of our own address, with words in the page's language.
+    images = {img.find_parent("figure")["id"]: img for img in page.select("figure img")}
+    assert sorted(images) == sorted(f"chart-{name}" for name in CHARTS)
+    for name in CHARTS:
+        img = images[f"chart-{name}"]
+        assert img["src"] == f"/performance/{name}.svg?lang={lang}"
+        assert len(img["alt"]) > 80, img["alt"]
+        svg = client.get(img["src"])
+        assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+        body = svg.get_data(as_text=True)
+        assert (
+            "<script" not in body and "default-src 'none'" in svg.headers["Content-Security-Policy"]
+        )
+    take_up = client.get(f"/performance/digital-take-up.svg?lang={lang}").get_data(as_text=True)
+    assert f"<title>{translate(lang, 'Digital take-up')}</title>" in take_up
+    month = format_date(date.fromisoformat(yesterday), "MMM", locale=lang)
+    assert month in take_up
+    assert client.get("/performance/nothing.svg").status_code == 404
+
+
+def seconds(lang: str, value: str) -> str:
+    return translate(lang, "%(s)s s") % {"s": value}
+
+
+def test_the_downloads_say_what_the_page_says(client: FlaskClient, redis: Redis) -> None:
+    yesterday = _yesterday()
+    craft(redis, yesterday)
+    page = soup(client.get("/performance"))
+    links = [a["href"] for a in page.select("#downloads a")]
+    assert links == ["/performance.csv", "/performance.json"]
+    as_csv = client.get(links[0])
+    assert as_csv.mimetype == "text/csv" and "attachment" in as_csv.headers["Content-Disposition"]
+    rows = {row["date"]: row for row in csv.DictReader(io.StringIO(as_csv.get_data(as_text=True)))}
+    as_json = client.get(links[1]).get_json()
+    days = {day["date"]: day for day in as_json["days"]}
+    assert len(rows) == 31 and len(days) == 30 and as_json["sample_data"] is False
+    for day in days:
+        row, data = rows[day], days[day]
+        for figure in ("digital_take_up", "completion_rate", "satisfaction"):
+            share = None if row[figure] == "" else float(row[figure])
+            assert share == data[figure]
+            assert _cell(page, day, figure) == ("–" if share is None else f"{share * 100:.0f}%")
+        cost = row["cost_per_transaction_pence"]
+        assert (int(cost) if cost else None) == data["cost_per_transaction_pence"]
+        assert _cell(page, day, "cost_per_transaction_pence") == (
+            f"£0.{int(cost):02d}" if cost else "–"
+        )
+    assert (
+        rows["total"]["reports_total"] == "12" == str(as_json["period_figures"]["reports"]["total"])
+    )
