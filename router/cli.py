@@ -18,7 +18,7 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import redis_server, reference, retention, sealing, settings
+from router import demo, redis_server, reference, retention, sealing, settings
 from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
@@ -1294,3 +1294,50 @@ def ledger_reconcile(month: str) -> None:
     if not result.balanced:
         mismatched = ", ".join(result.mismatched) or "none"
         raise click.ClickException(f"{month} does not balance (mismatched: {mismatched})")
+
+
+# --- sample data for a demonstration (router.demo) --------------------------------------
+
+
+@main.group("demo")
+def demo_group() -> None:
+    """Sample data, to show the service: never for a service people use."""
+
+
+def _seeded_words(seeded: demo.Seeded) -> str:
+    if not seeded.filled:
+        return f"Sample figures: the {len(seeded.kept)} days had them already; left as they were."
+    first, last = seeded.filled[0], seeded.filled[-1]
+    words = (
+        f"Sample figures for {len(seeded.filled)} days ({first} to {last}): "
+        f"{seeded.reports:,} reports, {seeded.entries:,} ledger entries"
+    )
+    if seeded.kept:
+        words += f"; {len(seeded.kept)} days had them already"
+    return words + ". The performance page says they are sample data."
+
+
+@demo_group.command("seed")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=30,
+    show_default=True,
+    help="How many whole days before today to fill.",
+)
+@click.option(
+    "--seed",
+    "seed_number",
+    type=int,
+    default=demo.SEED,
+    show_default=True,
+    help="The random generator's seed: the same gives the same figures for the same day.",
+)
+def demo_seed(days: int, seed_number: int) -> None:
+    """Fill the last DAYS days with sample performance figures and ledger entries.
+
+    Reports by channel, journeys, ratings and a few comments, each department's time
+    to tell, and ledger entries posted as deliveries and counter tasks post theirs:
+    counts and made-up references only, no case and nothing about anyone. The
+    performance page says they are sample data. A day filled before is left alone."""
+    click.echo(_seeded_words(demo.seed(core(), days=days, seed=seed_number)))

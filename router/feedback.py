@@ -69,15 +69,8 @@ class Feedback:
             errors["comment"] = N_("Your comment must be 1,200 characters or fewer")
         if errors:
             raise ValidationFailed(errors)
-        day = day or stats.day_of()
-        text = cleaned(comment)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(keys.FEEDBACK, rating, 1)
-            stats.count_rating(pipe, rating, day)
-            if text:
-                kept = {"day": day, "rating": rating, "text": text}
-                pipe.lpush(keys.FEEDBACK_COMMENTS, json.dumps(kept, ensure_ascii=False))
-                pipe.ltrim(keys.FEEDBACK_COMMENTS, 0, keys.FEEDBACK_COMMENTS_KEPT - 1)
+            add(pipe, rating, cleaned(comment), day or stats.day_of())
             pipe.execute()
 
     def counts(self) -> dict[str, int]:
@@ -93,6 +86,17 @@ class Feedback:
     def comments(self, count: int = 50) -> list[dict[str, Any]]:
         """The latest comments, newest first: each its day, rating and text."""
         return [json.loads(raw) for raw in self.redis.lrange(keys.FEEDBACK_COMMENTS, 0, count - 1)]
+
+
+def add(pipe: Any, rating: str, comment: str, day: str) -> None:
+    """The writes of one answer, in the caller's transaction: ``rating`` counted in all
+    and on ``day``; ``comment`` (cleaned already), if any, kept apart."""
+    pipe.hincrby(keys.FEEDBACK, rating, 1)
+    stats.count_rating(pipe, rating, day)
+    if comment:
+        kept = {"day": day, "rating": rating, "text": comment}
+        pipe.lpush(keys.FEEDBACK_COMMENTS, json.dumps(kept, ensure_ascii=False))
+        pipe.ltrim(keys.FEEDBACK_COMMENTS, 0, keys.FEEDBACK_COMMENTS_KEPT - 1)
 
 
 def satisfaction(counts: dict[str, int]) -> float | None:

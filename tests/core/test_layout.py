@@ -46,7 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),
     ("router.assisted", "router.performance"),
-    ("router.service", "router.dev_identity", "router.rotation"),
+    ("router.service", "router.dev_identity", "router.rotation", "router.demo"),
     ("router.cli", "router.__main__"),
     ("channels",),
 )

@@ -14,16 +14,19 @@ import pytest
 from babel.dates import format_date
 from babel.support import Translations
 from bs4 import BeautifulSoup
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 from redis import Redis
 
 from router import keys, stats
+from router.cli import main
+from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from tests.support.counter import StaffClient
 from tests.support.journeys import REF_SHAPE, submit_sample
 from tests.support.pages import csrf_token, errors_of, heading, path_of, soup, text
 from tests.support.performance import craft
-from tests.support.redis_dump import keys_holding
+from tests.support.redis_dump import case_keys, keys_holding, written_keys
 
 QUESTION = "Overall, how did you feel about the service you received today?"
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "channels" / "translations"
@@ -217,3 +220,36 @@ def test_the_downloads_say_what_the_page_says(client: FlaskClient, redis: Redis)
     assert (
         rows["total"]["reports_total"] == "12" == str(as_json["period_figures"]["reports"]["total"])
     )
+
+
+def test_router_demo_seed_fills_the_page_with_sample_figures_and_nothing_about_anyone(
+    client: FlaskClient, core: LifeEventRouter, redis: Redis, redis_server: RedisServer
+) -> None:
+    runner = CliRunner(env={"REDIS_URL": redis_server.url_as("cli")})
+    seeded = runner.invoke(main, ["demo", "seed", "--days", "30"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "Sample figures for 30 days" in seeded.output
+    first = core.performance()
+    again = runner.invoke(main, ["demo", "seed", "--days", "30"])
+    assert "had them already" in again.output
+    assert core.performance().as_dict() == first.as_dict()  # seeding twice changes nothing
+
+    page = soup(client.get("/performance"))
+    assert text(page.select_one("#sample-data")).endswith(
+        "They were made up to show how this page works, by the command router demo seed. "
+        "They are not how the service performed."
+    )
+    assert first.sample and all(day.reports_total > 0 for day in first.days)
+    period = first.period
+    for share in (period.digital_take_up, period.completion_rate, period.satisfaction):
+        assert share is not None and 0.5 < share < 1
+    assert period.cost_per_transaction_pence and period.cost_per_transaction_pence > 40
+    assert all(told.delivered and told.p95_seconds for told in period.tell.values())
+    assert core.feedback.comments()  # a few comments, kept as the page keeps them
+    # The money went through the ledger: each month's statements reconcile.
+    for month in sorted({day.day[:7] for day in first.days}):
+        assert core.reconcile(month).balanced and core.reconcile(month).entries
+    # Counts and made-up references only: no case, no history, no answer.
+    assert written_keys(redis) and case_keys(redis) == []
+    prefixes = ("stats:", "outcomes:", "ledger:", "feedback:")
+    assert [k for k in written_keys(redis) if not k.startswith(prefixes)] == []
