@@ -163,8 +163,19 @@ def start_identity_provider() -> DevelopmentProvider | None:
     help="Port for the web front door (0, or a port in use: a free one).",
 )
 @click.option("--no-web", is_flag=True, help="Run Redis and the workers only.")
-def up(host: str, port: int, no_web: bool) -> None:
-    """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door."""
+@click.option(
+    "--demo",
+    "with_demo",
+    is_flag=True,
+    help="Show the service: 30 days of sample figures, a demo account for each staff "
+    "role (new passwords, shown once) and a few sample reports.",
+)
+def up(host: str, port: int, no_web: bool, with_demo: bool) -> None:
+    """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door.
+
+    With --demo, also what a demonstration needs (router.demo): sample figures for the
+    performance page, staff accounts for the counter, /ops and /casework, and sample
+    reports, one of them waiting for a caseworker."""
     folder = data_dir()
     external = os.environ.get("REDIS_URL", "").strip()
     try:
@@ -237,6 +248,10 @@ def up(host: str, port: int, no_web: bool) -> None:
             click.echo(f"Messages to citizens: GOV.UK Notify ({notify_settings.base_url})")
         else:
             click.echo("Messages to citizens: the outbox (read it with: router outbox)")
+        if with_demo:
+            site = f"http://{host}:{port}" if web is not None else ""
+            for line in _demo(LifeEventRouter(redis, registry), site):
+                click.echo(line)
         if web is not None:
             (folder / "web.url").write_text(f"http://{host}:{port}/\n")
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
@@ -267,6 +282,47 @@ def up(host: str, port: int, no_web: bool) -> None:
         (folder / "redis.url").unlink(missing_ok=True)
         (folder / "web.url").unlink(missing_ok=True)
         click.echo("Stopped.")
+
+
+# Where each demo account's area is, and how each sample report was sent.
+DEMO_HOMES = {
+    "clerk": "/counter",
+    "manager": "/counter",
+    "operator": "/ops",
+    "caseworker": "/casework",
+}
+HOW_SENT = {
+    "web": "sent online",
+    "counter": f"sent at the counter by {demo.ACCOUNTS[0][0]}",
+    "help": "sent online asking for help: in the caseworkers' queue",
+}
+
+
+def _demo(router: LifeEventRouter, site: str) -> list[str]:
+    """Set up what ``router up --demo`` shows (router.demo); the lines to print, the
+    staff passwords among them (shown this once: only their hashes are kept)."""
+    lines = [f"Demo: {_seeded_words(demo.seed(router, days=30))}"]
+    if site:
+        lines.append(f"  {site}/performance")
+    where = f"; sign in at {site}/counter/sign-in" if site else ""
+    lines.append(f"Demo staff accounts (new passwords at each start, shown once{where}):")
+    for account in demo.accounts(router):
+        at = branches.branch(account.branch).name if account.branch else ""
+        home = f"{site}{DEMO_HOMES[account.role]}" if site else ""
+        lines.append(
+            f"  {account.role:<11} {account.username:<16} {account.password}  "
+            + "  ".join(filter(None, (home, at)))
+        )
+    cases = demo.sample_cases(router)
+    if cases:
+        lines.append("Demo reports:")
+    for case in cases:
+        again = "" if case.created else " (sent at an earlier start)"
+        lines.append(
+            f"  {reference.display(case.ref)}  {case.event.replace('_', ' ')}, "
+            f"{HOW_SENT[case.how]}{again}"
+        )
+    return lines
 
 
 @main.command()

@@ -10,21 +10,31 @@ and nothing about anyone: each entry names a made-up reference ``demo-<day>-<n>`
 which no case has. Every day it fills is listed in ``keys.STATS_DEMO``, so the
 performance page says its figures are sample data, and a day seeded once is left alone
 the next time (seeding is idempotent).
+
+``accounts`` and ``sample_cases`` are what ``router up --demo`` adds: a demo account for
+each staff role, with a new password each start, and a few reports from
+examples/events sent through the real submission path, one of them asking for help, so
+it waits in the caseworkers' queue.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from router import feedback, keys, ledger, routing, stats, tariff
 from router.assisted.branches import load_branches
+from router.assisted.staff import too_weak
 from router.catalogue import EVENTS
 from router.delivery import health
+from router.dev_identity import EXAMPLES
 from router.service import LifeEventRouter
 
 SEED = 16  # issue 16: any number gives the same figures for the same day every time
@@ -179,3 +189,79 @@ def _day(
         health.record_day(pipe, department, day, told[department], failed[department])
     ledger.post(pipe, entries)
     return volume, len(entries)
+
+
+# --- router up --demo --------------------------------------------------------------------------
+
+# A demo account for each role: the counter's at one branch, the back office's at none.
+DEMO_BRANCH = "cardiff-queen-street"
+ACCOUNTS = (
+    ("demo-clerk", "clerk", DEMO_BRANCH),
+    ("demo-manager", "manager", DEMO_BRANCH),
+    ("demo-operator", "operator", ""),
+    ("demo-caseworker", "caseworker", ""),
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    role: str
+    branch: str
+    password: str  # shown once, when made; only its hash is kept
+
+
+def new_password(username: str, branch: str = "") -> str:
+    """A random password the staff store accepts (20 characters from ``secrets``)."""
+    while True:
+        password = secrets.token_urlsafe(15)
+        if not too_weak(password, username, branch):
+            return password
+
+
+def accounts(core: LifeEventRouter) -> list[Account]:
+    """Make (or make again) the demo staff accounts, each with a new password: what was
+    there is replaced, so each start's passwords are the only ones that work."""
+    made = []
+    for username, role, branch in ACCOUNTS:
+        password = new_password(username, branch)
+        core.staff.add(username, password, branch, role, replace=True)
+        made.append(Account(username, role, branch, password))
+    return made
+
+
+@dataclass(frozen=True)
+class SampleCase:
+    ref: str
+    event: str
+    how: str  # "web", "counter" or "help": sent online asking for help (casework)
+    created: bool  # False: sent at an earlier start (its submission key seen before)
+
+
+# (event, how): online; at the demo branch by the demo clerk; online, asking for help.
+SAMPLE_CASES = (("moving_house", "web"), ("change_of_name", "counter"), ("new_job", "help"))
+
+
+def sample_cases(core: LifeEventRouter, folder: Path = EXAMPLES) -> list[SampleCase]:
+    """Send the sample reports through the real submission path (once: a submission key
+    each, so a restart within a week finds the same ones); none if the examples are
+    not there (an installed wheel has none)."""
+    sent = []
+    for event, how in SAMPLE_CASES:
+        path = folder / f"{event}.json"
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        counter = how == "counter"
+        result = core.submit(
+            event,
+            data["answers"],
+            data["consent"],
+            channel="counter" if counter else "web",
+            submission_key=f"demo-sample-{event}",
+            help_requested=how == "help",
+            branch=DEMO_BRANCH if counter else None,
+            submitted_by="demo-clerk" if counter else "",
+        )
+        sent.append(SampleCase(result.ref, event, how, result.created))
+    return sent
