@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 from flask import Blueprint, Response, abort, g, render_template, url_for
 from flask_babel import format_date, gettext
@@ -51,7 +50,11 @@ def _date(day: str, pattern: str = "d MMMM yyyy") -> str:
 
 
 def _period(figures: Figures) -> dict[str, str]:
-    return {"first": _date(figures.first), "last": _date(figures.last), "days": str(len(figures.days))}
+    return {
+        "first": _date(figures.first),
+        "last": _date(figures.last),
+        "days": str(len(figures.days)),
+    }
 
 
 @bp.get("/performance")
@@ -85,9 +88,7 @@ def _alternatives(figures: Figures, period: Day, titles: dict[str, str]) -> dict
     great = percent(GREAT)
     slowest = [
         titles.get(name, name)
-        for name, told in sorted(
-            period.tell.items(), key=lambda item: -(item[1].p95_seconds or 0)
-        )
+        for name, told in sorted(period.tell.items(), key=lambda item: -(item[1].p95_seconds or 0))
         if told.p95_seconds is not None
     ]
     return {
