@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -253,3 +254,13 @@ def test_router_demo_seed_fills_the_page_with_sample_figures_and_nothing_about_a
     assert written_keys(redis) and case_keys(redis) == []
     prefixes = ("stats:", "outcomes:", "ledger:", "feedback:")
     assert [k for k in written_keys(redis) if not k.startswith(prefixes)] == []
+
+
+def test_drawing_charts_leaves_no_import_hook_without_find_spec() -> None:
+    """pygal's map-plugin hook on sys.meta_path made every later import of a missing
+    module warn (ImportWarning: the API fuzz test failed on it): charts takes it off."""
+    import channels.web.charts  # noqa: F401 - imported for what importing it does
+
+    assert all(hasattr(finder, "find_spec") for finder in sys.meta_path)
+    with pytest.raises(ImportError):
+        __import__("no_such_module_anywhere")  # no ImportWarning on the way
