@@ -191,6 +191,15 @@ def test_the_performance_page_shows_each_figure_as_a_chart_and_a_table(
     assert client.get("/performance/nothing.svg").status_code == 404
 
 
+def test_with_nothing_counted_yet_the_page_and_its_charts_say_so(client: FlaskClient) -> None:
+    page = soup(client.get("/performance"))
+    assert [text(td) for td in page.select("#summary tbody td")][::2] == ["–"] * 4
+    for name in CHARTS:
+        svg = client.get(f"/performance/{name}.svg?lang=cy").get_data(as_text=True)
+        assert translate("cy", "No figures for these days") in svg, name
+    assert client.get("/performance.json").get_json()["period_figures"]["satisfaction"] is None
+
+
 def seconds(lang: str, value: str) -> str:
     return translate(lang, "%(s)s s") % {"s": value}
 
