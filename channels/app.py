@@ -293,11 +293,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from channels.backoffice import casework, ops
     from channels.counter import views as counter
-    from channels.web import api, health, journey, pages, sign_in, status
+    from channels.web import api, health, journey, pages, performance, sign_in, status
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(journey.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(performance.bp)
     app.register_blueprint(sign_in.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)

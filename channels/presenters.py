@@ -593,6 +593,20 @@ def party_name(party: str) -> str:
     return party
 
 
+def seconds_words(value: float | None) -> str:
+    """A time in seconds as a person reads it (0.25 s, 4 min, 2.5 h, 1.5 d); a dash for
+    none."""
+    if value is None:
+        return "–"
+    if value < 60:
+        return gettext("%(s)s s", s=f"{value:.2f}".rstrip("0").rstrip(".") if value else "0")
+    if value < 3600:
+        return gettext("%(m)d min", m=round(value / 60))
+    if value < 86400:
+        return gettext("%(h)s h", h=f"{value / 3600:.1f}")
+    return gettext("%(d)s d", d=f"{value / 86400:.1f}")
+
+
 def money(pence: int) -> str:
     """Pence as a person reads money: £1,234.50."""
     sign = "−" if pence < 0 else ""

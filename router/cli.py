@@ -18,7 +18,7 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import redis_server, reference, retention, sealing, settings
+from router import demo, redis_server, reference, retention, sealing, settings
 from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
@@ -163,8 +163,19 @@ def start_identity_provider() -> DevelopmentProvider | None:
     help="Port for the web front door (0, or a port in use: a free one).",
 )
 @click.option("--no-web", is_flag=True, help="Run Redis and the workers only.")
-def up(host: str, port: int, no_web: bool) -> None:
-    """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door."""
+@click.option(
+    "--demo",
+    "with_demo",
+    is_flag=True,
+    help="Show the service: 30 days of sample figures, a demo account for each staff "
+    "role (new passwords, shown once) and a few sample reports.",
+)
+def up(host: str, port: int, no_web: bool, with_demo: bool) -> None:
+    """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door.
+
+    With --demo, also what a demonstration needs (router.demo): sample figures for the
+    performance page, staff accounts for the counter, /ops and /casework, and sample
+    reports, one of them waiting for a caseworker."""
     folder = data_dir()
     external = os.environ.get("REDIS_URL", "").strip()
     try:
@@ -237,6 +248,10 @@ def up(host: str, port: int, no_web: bool) -> None:
             click.echo(f"Messages to citizens: GOV.UK Notify ({notify_settings.base_url})")
         else:
             click.echo("Messages to citizens: the outbox (read it with: router outbox)")
+        if with_demo:
+            site = f"http://{host}:{port}" if web is not None else ""
+            for line in _demo(LifeEventRouter(redis, registry), site):
+                click.echo(line)
         if web is not None:
             (folder / "web.url").write_text(f"http://{host}:{port}/\n")
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
@@ -267,6 +282,47 @@ def up(host: str, port: int, no_web: bool) -> None:
         (folder / "redis.url").unlink(missing_ok=True)
         (folder / "web.url").unlink(missing_ok=True)
         click.echo("Stopped.")
+
+
+# Where each demo account's area is, and how each sample report was sent.
+DEMO_HOMES = {
+    "clerk": "/counter",
+    "manager": "/counter",
+    "operator": "/ops",
+    "caseworker": "/casework",
+}
+HOW_SENT = {
+    "web": "sent online",
+    "counter": f"sent at the counter by {demo.ACCOUNTS[0][0]}",
+    "help": "sent online asking for help: in the caseworkers' queue",
+}
+
+
+def _demo(router: LifeEventRouter, site: str) -> list[str]:
+    """Set up what ``router up --demo`` shows (router.demo); the lines to print, the
+    staff passwords among them (shown this once: only their hashes are kept)."""
+    lines = [f"Demo: {_seeded_words(demo.seed(router, days=30))}"]
+    if site:
+        lines.append(f"  {site}/performance")
+    where = f"; sign in at {site}/counter/sign-in" if site else ""
+    lines.append(f"Demo staff accounts (new passwords at each start, shown once{where}):")
+    for account in demo.accounts(router):
+        at = branches.branch(account.branch).name if account.branch else ""
+        home = f"{site}{DEMO_HOMES[account.role]}" if site else ""
+        lines.append(
+            f"  {account.role:<11} {account.username:<16} {account.password}  "
+            + "  ".join(filter(None, (home, at)))
+        )
+    cases = demo.sample_cases(router)
+    if cases:
+        lines.append("Demo reports:")
+    for case in cases:
+        again = "" if case.created else " (sent at an earlier start)"
+        lines.append(
+            f"  {reference.display(case.ref)}  {case.event.replace('_', ' ')}, "
+            f"{HOW_SENT[case.how]}{again}"
+        )
+    return lines
 
 
 @main.command()
@@ -1294,3 +1350,50 @@ def ledger_reconcile(month: str) -> None:
     if not result.balanced:
         mismatched = ", ".join(result.mismatched) or "none"
         raise click.ClickException(f"{month} does not balance (mismatched: {mismatched})")
+
+
+# --- sample data for a demonstration (router.demo) --------------------------------------
+
+
+@main.group("demo")
+def demo_group() -> None:
+    """Sample data, to show the service: never for a service people use."""
+
+
+def _seeded_words(seeded: demo.Seeded) -> str:
+    if not seeded.filled:
+        return f"Sample figures: the {len(seeded.kept)} days had them already; left as they were."
+    first, last = seeded.filled[0], seeded.filled[-1]
+    words = (
+        f"Sample figures for {len(seeded.filled)} days ({first} to {last}): "
+        f"{seeded.reports:,} reports, {seeded.entries:,} ledger entries"
+    )
+    if seeded.kept:
+        words += f"; {len(seeded.kept)} days had them already"
+    return words + ". The performance page says they are sample data."
+
+
+@demo_group.command("seed")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=30,
+    show_default=True,
+    help="How many whole days before today to fill.",
+)
+@click.option(
+    "--seed",
+    "seed_number",
+    type=int,
+    default=demo.SEED,
+    show_default=True,
+    help="The random generator's seed: the same gives the same figures for the same day.",
+)
+def demo_seed(days: int, seed_number: int) -> None:
+    """Fill the last DAYS days with sample performance figures and ledger entries.
+
+    Reports by channel, journeys, ratings and a few comments, each department's time
+    to tell, and ledger entries posted as deliveries and counter tasks post theirs:
+    counts and made-up references only, no case and nothing about anyone. The
+    performance page says they are sample data. A day filled before is left alone."""
+    click.echo(_seeded_words(demo.seed(core(), days=days, seed=seed_number)))

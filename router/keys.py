@@ -87,6 +87,14 @@ def outcomes(department: str, minute: int) -> str:
 
 OUTCOMES_SECONDS = 2 * 3600
 
+
+def outcomes_day(department: str, day: str) -> str:
+    """Hash: the same counts as ``outcomes`` for one whole day (UTC, ``YYYY-MM-DD``),
+    written beside the minute's record, so the published time to tell reads 30 days in
+    30 reads. Kept STATS_SECONDS."""
+    return f"outcomes:{department}:day:{day}"
+
+
 # Cases whose registration the register could not confirm yet: reference -> when to ask
 # again (epoch seconds). A worker's beat claims due ones by pushing their time on by
 # VERIFY_LEASE_SECONDS, so a worker that dies mid-question leaves them to be asked again.
@@ -218,8 +226,33 @@ OUTBOX_INDEX = "notices:outbox"
 
 # --- what citizens think (router.feedback) ------------------------------------------------
 
-# How many gave each satisfaction rating: rating -> count. Nothing else is kept.
+# How many gave each satisfaction rating: rating -> count.
 FEEDBACK = "feedback:ratings"
+# The comments given with a rating, newest first: JSON (the day, the rating, the text),
+# never a reference or a time finer than the day, so none can be matched to a report.
+# Trimmed to FEEDBACK_COMMENTS_KEPT.
+FEEDBACK_COMMENTS = "feedback:comments"
+FEEDBACK_COMMENTS_KEPT = 500
+
+
+# --- the published performance figures (router.stats, router.performance) ---------------
+
+
+def stats_day(day: str) -> str:
+    """Hash: what the service counted on one day (UTC, ``YYYY-MM-DD``), counts only:
+    ``report:<channel>`` (web, counter, api, other), ``sent:<event>`` (reports sent
+    online), ``started:<event>`` (journeys started online), ``rating:<rating>``.
+    Written by the web front door and the ``router`` command, never by a worker."""
+    return f"stats:day:{day}"
+
+
+STATS_SECONDS = 400 * 86400  # a year of daily figures, and a month to spare
+# What the departments paid on each finished day, read once from the ledger: day ->
+# JSON (pence to the operator, pence to branches). A cache: deleting it loses nothing.
+STATS_MONEY = "stats:money"
+# The days filled with sample figures by ``router demo seed``: day -> when. While it
+# holds any, the performance page says its figures are sample data.
+STATS_DEMO = "stats:demo"
 
 
 # --- the JSON API's clients (router.clients) --------------------------------------------
@@ -280,7 +313,7 @@ WORKER_KEY_PATTERNS = (
     SENDING,
     DEAD_LETTERS,
     WORKERS,
-    "outcomes:*",  # what each batch settled, per department and minute
+    "outcomes:*",  # what each batch settled, per department and minute, and per day
     VERIFYING,
     wake("*"),
     breaker("*"),  # and its probe
@@ -297,3 +330,5 @@ WORKER_KEY_PATTERNS = (
     MOCK_PATTERN,
     ADAPTER_PATTERN,
 )
+# Not among them: ``stats:*`` and ``feedback:*``. Reports, journeys and ratings are
+# counted where they happen (the web front door, the ``router`` command), not by workers.

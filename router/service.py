@@ -14,13 +14,13 @@ import os
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, routing, sealing, settings, tariff
+from router import catalogue, i18n, keys, routing, sealing, settings, stats, tariff
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
@@ -40,6 +40,7 @@ from router.feedback import Feedback
 from router.i18n import N_
 from router.ledger import Ledger, LedgerError, Reconciliation, Statement, statement_csv
 from router.people import People
+from router.performance import DAYS, Figures, Performance
 from router.retention import Retention
 from router.settings import RetryPolicy
 from router.tariff import OPERATOR, Tariff
@@ -85,6 +86,7 @@ class LifeEventRouter:
         self.operations = Operations(redis, self.fanout, self.store)  # the /ops console
         self.casework = Casework(redis, self.store, self.desk, self.operations)
         self.ledger = Ledger(redis)  # the money: entries, statements, reconciliation
+        self._performance = Performance(redis, self.ledger)  # the published figures
         tariff.current()  # a wrong tariff file stops the service here, not mid-delivery
         self._looked_at = time.monotonic()
         self._follow_failed = ""  # why the last look for departments failed, if it did
@@ -309,6 +311,8 @@ class LifeEventRouter:
                 notices.subscribe(pipe, ref)
             if registered_as:
                 self.registrations.post_check(pipe, ref)  # the register answered
+            # The published performance counts the report with it (router.stats).
+            stats.count_report(pipe, channel, event.name)
             if submitted_by and branch:
                 audit.record(
                     pipe,
@@ -392,6 +396,15 @@ class LifeEventRouter:
     def case(self, ref: str) -> Case:
         return self.store.load(ref)
 
+    def journey_started(self, event_type: str) -> None:
+        """A citizen started reporting ``event_type`` online: counted for the published
+        completion rate (router.stats), with nothing about them."""
+        if event_type not in catalogue.EVENTS:
+            raise ValueError(f"unknown life event {event_type!r}")
+        with self.redis.pipeline(transaction=True) as pipe:
+            stats.count_journey(pipe, event_type)
+            pipe.execute()
+
     # --- what an operator looks at (router.delivery.health) ----------------------------
 
     def queues(self) -> list[health.DepartmentFigures]:
@@ -435,6 +448,13 @@ class LifeEventRouter:
         """A branch's latest counter actions, newest first (reading them is not audited:
         a manager's page reads through ``desk.branch_audit``)."""
         return audit.for_branch(self.redis, branch)
+
+    # --- the published performance (router.performance) ---------------------------------
+
+    def performance(self, days: int = DAYS, now: datetime | None = None) -> Figures:
+        """The Service Standard's figures and each department's time to tell, for each of
+        the ``days`` whole days (UTC) before today; counts only, nothing about anyone."""
+        return self._performance.figures(self.adapters.names(), days, now)
 
     # --- the money that flows along the chain (router.ledger) ----------------------------
 

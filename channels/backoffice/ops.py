@@ -19,7 +19,14 @@ from werkzeug.wrappers import Response
 
 from channels.context import core, staff
 from channels.counter.forms import TaskForm
-from channels.presenters import adapter_titles, money, staff_audit, statement_view, when
+from channels.presenters import (
+    adapter_titles,
+    money,
+    seconds_words,
+    staff_audit,
+    statement_view,
+    when,
+)
 from router import reference
 from router.exceptions import RouterError
 
@@ -31,19 +38,6 @@ BREAKER_WORDS = {
     "open": ("Paused after repeated failures", "govuk-tag--red"),
     "half-open": ("Trying one delivery", "govuk-tag--yellow"),
 }
-
-
-def _seconds(value: float | None) -> str:
-    """A time in seconds as an operator reads it; a dash for none."""
-    if value is None:
-        return "–"
-    if value < 60:
-        return gettext("%(s)s s", s=f"{value:.2f}".rstrip("0").rstrip(".") if value else "0")
-    if value < 3600:
-        return gettext("%(m)d min", m=round(value / 60))
-    if value < 86400:
-        return gettext("%(h)s h", h=f"{value / 3600:.1f}")
-    return gettext("%(d)s d", d=f"{value / 86400:.1f}")
 
 
 def _live() -> dict[str, Any]:
@@ -58,9 +52,9 @@ def _live() -> dict[str, Any]:
                 "breaker": gettext(words),
                 "colour": colour,
                 "figures": f,
-                "oldest": _seconds(f.oldest_seconds) if f.pending else "–",
-                "p50": _seconds(f.p50_seconds),
-                "p95": _seconds(f.p95_seconds),
+                "oldest": seconds_words(f.oldest_seconds) if f.pending else "–",
+                "p50": seconds_words(f.p50_seconds),
+                "p95": seconds_words(f.p95_seconds),
             }
         )
     dead = [

@@ -42,6 +42,7 @@ from channels.presenters import (
 )
 from channels.web import forms, identity, sign_in
 from channels.web.access import grant
+from channels.web.pages import satisfaction_form, take_feedback
 from router import reference, routing
 from router.cases import DeliveryState
 from router.catalogue import CONTACT_FIELDS, EVENTS, EventType, Kind, Question
@@ -197,6 +198,8 @@ def begin(event_name: str) -> Response:
     journey = _journey(event)
     if journey is None or journey.get("ref"):
         journey = _new_journey(event)
+        if not counter_mode():
+            core().journey_started(event.name)  # the published completion rate
     return redirect(_next_page(event, journey, None))
 
 
@@ -529,17 +532,27 @@ def _told_rows(
     return told
 
 
-@bp.get("/<event_name>/" + DONE)
+@bp.route("/<event_name>/" + DONE, methods=["GET", "POST"])
 def done(event_name: str) -> Any:
-    """The confirmation: reference, status link and what happens next."""
+    """The confirmation: reference, status link and what happens next; and online,
+    GOV.UK's satisfaction question (posted here, kept apart from the report)."""
     event = _event(event_name)
     journey = _journey(event)
     if journey is None or not journey.get("ref"):
         return redirect(url_for(".begin", event_name=event.name))
+    counter = counter_mode()
+    problems: dict[str, str] = {}
+    if request.method == "POST":
+        if counter or journey.get("rated"):
+            abort(404)  # asked of citizens online, once a report
+        problems = take_feedback()
+        if not problems:
+            journey["rated"] = True
+            _save()
+            return redirect(url_for(".done", event_name=event.name, _anchor="feedback"))
     case = core().case(journey["ref"])
     titles = adapter_titles(core().adapters)
     status_link = public_url_for("status.show", ref=case.display_ref, s=journey["secret"])
-    counter = counter_mode()
     waiting = [
         (
             name,
@@ -573,5 +586,7 @@ def done(event_name: str) -> Any:
         counter=counter,
         counter_left=counter_left if counter else [],
         contacts=contacts,
+        rated=bool(journey.get("rated")),
+        **satisfaction_form(request.path, problems, page=False),
         **visit(case),
-    )
+    ), (400 if problems else 200)

@@ -10,7 +10,9 @@ The last hour's figures come from the outcome record each delivery batch writes 
 transaction that settles it (``record_outcomes``): per department and minute, how many
 were delivered and failed, and how many were told within each of TELL_BOUNDS seconds of
 their report's submission. A histogram, as Prometheus keeps one, so the p50 and p95 of
-the time to tell are read off it without keeping a figure per delivery.
+the time to tell are read off it without keeping a figure per delivery. The same counts
+are added to a record of the whole day (``daily_outcomes``), which the published
+performance page (router.performance) reads for its 30 days.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -108,10 +111,28 @@ def department_figures(
 def record_outcomes(
     pipe: Any, department: str, told_after: Sequence[float], failed: int, now: float
 ) -> None:
-    """Add one batch's outcomes to this minute's record, in the batch's own transaction
-    (``pipe``): ``told_after`` holds each delivered delivery's seconds since its report
-    was submitted, ``failed`` counts those given up on. A few commands per batch, none
-    per delivery."""
+    """Add one batch's outcomes to this minute's record and to this day's, in the
+    batch's own transaction (``pipe``): ``told_after`` holds each delivered delivery's
+    seconds since its report was submitted, ``failed`` counts those given up on. A few
+    commands per batch, none per delivery."""
+    counts = bucket_counts(told_after, failed)
+    if not counts:
+        return
+    _add(pipe, keys.outcomes(department, int(now // 60)), counts, keys.OUTCOMES_SECONDS)
+    # The same counts for the whole day, for the published time to tell (30 days read
+    # in 30 reads, not 43,200 minutes).
+    day = datetime.fromtimestamp(now, UTC).date().isoformat()
+    _add(pipe, keys.outcomes_day(department, day), counts, keys.STATS_SECONDS)
+
+
+def _add(pipe: Any, key: str, counts: Counter[str], seconds: int) -> None:
+    for name, count in sorted(counts.items()):
+        pipe.hincrby(key, name, count)
+    pipe.expire(key, seconds)
+
+
+def bucket_counts(told_after: Sequence[float], failed: int = 0) -> Counter[str]:
+    """A histogram's fields for deliveries told after ``told_after`` seconds each."""
     counts: Counter[str] = Counter()
     for seconds in told_after:
         counts[f"t{bisect.bisect_left(TELL_BOUNDS, seconds)}"] += 1
@@ -119,12 +140,68 @@ def record_outcomes(
         counts["delivered"] = len(told_after)
     if failed:
         counts["failed"] = failed
-    if not counts:
-        return
-    key = keys.outcomes(department, int(now // 60))
-    for name, count in sorted(counts.items()):
-        pipe.hincrby(key, name, count)
-    pipe.expire(key, keys.OUTCOMES_SECONDS)
+    return counts
+
+
+def record_day(
+    pipe: Any, department: str, day: str, told_after: Sequence[float], failed: int = 0
+) -> None:
+    """Add to one day's record only (``router demo seed`` fills past days with it)."""
+    counts = bucket_counts(told_after, failed)
+    if counts:
+        _add(pipe, keys.outcomes_day(department, day), counts, keys.STATS_SECONDS)
+
+
+@dataclass(frozen=True)
+class DayOutcomes:
+    """One department's deliveries settled in one day (or summed over several): how many
+    were told and failed, and the histogram of their time to tell."""
+
+    delivered: int
+    failed: int
+    buckets: tuple[int, ...]
+
+    @property
+    def p50_seconds(self) -> float | None:
+        return quantile(self.buckets, 0.5)
+
+    @property
+    def p95_seconds(self) -> float | None:
+        return quantile(self.buckets, 0.95)
+
+    @classmethod
+    def from_record(cls, record: Counter[str]) -> DayOutcomes:
+        buckets = tuple(record[f"t{i}"] for i in range(len(TELL_BOUNDS) + 1))
+        return cls(record["delivered"], record["failed"], buckets)
+
+    @classmethod
+    def summed(cls, days: Sequence[DayOutcomes]) -> DayOutcomes:
+        width = len(TELL_BOUNDS) + 1
+        return cls(
+            sum(d.delivered for d in days),
+            sum(d.failed for d in days),
+            tuple(sum(d.buckets[i] for d in days) for i in range(width)),
+        )
+
+
+def daily_outcomes(
+    redis: Redis, departments: Sequence[str], days: Sequence[str]
+) -> dict[str, list[DayOutcomes]]:
+    """Each department's outcomes on each of ``days`` (``YYYY-MM-DD``, UTC), in that
+    order, in one round trip."""
+    with redis.pipeline(transaction=False) as pipe:
+        for name in departments:
+            for day in days:
+                pipe.hgetall(keys.outcomes_day(name, day))
+        found = pipe.execute()
+    width = len(days)
+    return {
+        name: [
+            DayOutcomes.from_record(_summed([record]))
+            for record in found[index * width : (index + 1) * width]
+        ]
+        for index, name in enumerate(departments)
+    }
 
 
 def quantile(buckets: Sequence[int], q: float) -> float | None:

@@ -38,14 +38,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.people",
         "router.clients",
         "router.retention",
+        "router.stats",
         "router.feedback",
         "router.tariff",
         "router.ledger",
     ),
     ("router.adapters",),  # the registry, webhooks, mocks, the conformance kit
     ("router.delivery",),
-    ("router.assisted",),
-    ("router.service", "router.dev_identity", "router.rotation"),
+    ("router.assisted", "router.performance"),
+    ("router.service", "router.dev_identity", "router.rotation", "router.demo"),
     ("router.cli", "router.__main__"),
     ("channels",),
 )

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from redis import Redis
 
 from router import keys, reference, sealing
@@ -48,15 +49,16 @@ class Up:
 
 
 @contextlib.contextmanager
-def router_up(tmp_path: Path) -> Iterator[Up]:
-    """`router up --port 0` in ``tmp_path`` (its data in ``tmp_path/data``) until it
-    says where it is open; Ctrl-C when done, its whole output in ``output``."""
+def router_up(tmp_path: Path, *options: str) -> Iterator[Up]:
+    """`router up --port 0` (and ``options``) in ``tmp_path`` (its data in
+    ``tmp_path/data``) until it says where it is open; Ctrl-C when done, its whole
+    output in ``output``."""
     env = dict(os.environ, ROUTER_DATA_DIR=str(tmp_path / "data"))
     env.pop("REDIS_URL", None)
     env.pop("ROUTER_ADAPTERS", None)
     env.pop(sealing.MASTER_ENV)  # router up makes its own master key, in the data folder
     proc = subprocess.Popen(
-        [sys.executable, "-m", "router", "up", "--port", "0"],
+        [sys.executable, "-m", "router", "up", "--port", "0", *options],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -106,6 +108,7 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
         provider_line = up.line("Identity provider: ")
         assert "a development identity provider, not GOV.UK One Login" in provider_line
         assert "sample-moving_house" in provider_line
+        assert not [line for line in up.lines if line.startswith("Demo")]  # only with --demo
         provider = provider_line.split()[2]
         assert provider.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(f"{provider}/.well-known/openid-configuration") as found:
@@ -170,7 +173,9 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
 def test_row_9_router_up_runs_web_workers_and_the_cli_each_as_its_own_redis_user(
     tmp_path: Path,
 ) -> None:
-    with router_up(tmp_path) as up:
+    # With --demo (issue 16, item 6), which needs nothing of the cli user but its own.
+    with router_up(tmp_path, "--demo") as up:
+        _the_demo_is_there(up)
         cli_url = (tmp_path / "data" / "redis.url").read_text().strip()
         assert urllib.parse.urlsplit(cli_url).username == "cli"
         password = urllib.parse.urlsplit(cli_url).password
@@ -197,6 +202,37 @@ def test_row_9_router_up_runs_web_workers_and_the_cli_each_as_its_own_redis_user
             admin.close()
     assert "Stopped." in up.output
     assert password not in up.output and admin_password not in up.output
+
+
+def _the_demo_is_there(up: Up) -> None:
+    """`router up --demo`: sample figures on the performance page, a demo account for
+    each role with a password printed once, and sample reports, one for casework."""
+    site = up.line("Tell us once is running. Open ").split()[-1].rstrip("/")
+    assert "Sample figures for 30 days" in up.line("Demo: ")
+    with urllib.request.urlopen(f"{site}/performance") as page:
+        assert "These figures are sample data" in page.read().decode()
+    start = up.lines.index(next(line for line in up.lines if line.startswith("Demo staff")))
+    accounts = {line.split()[0]: line.split() for line in up.lines[start + 1 : start + 5]}
+    assert sorted(accounts) == ["caseworker", "clerk", "manager", "operator"]
+    assert f"{site}/counter" in accounts["clerk"] and f"{site}/ops" in accounts["operator"]
+    for _role, username, password, *_where in accounts.values():
+        assert username.startswith("demo-") and "".join(up.lines).count(password) == 1
+    reports = up.lines[up.lines.index("Demo reports:\n") + 1 :][:3]
+    flagged = next(line for line in reports if "caseworkers' queue" in line).split()[0]
+    # The caseworker signs in with the password printed and finds that report waiting.
+    _role, username, password, *_where = accounts["caseworker"]
+    browser = requests.Session()
+    form = browser.get(f"{site}/counter/sign-in", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    signed_in = browser.post(
+        f"{site}/counter/sign-in",
+        data={"csrf_token": token.group(1), "username": username, "password": password},
+        timeout=10,
+    )
+    assert signed_in.url == f"{site}/casework", signed_in.url
+    assert flagged in signed_in.text
+    browser.close()
 
 
 def test_wheel_contains_templates_translations_and_entry_points(tmp_path: Path) -> None:

@@ -68,6 +68,27 @@ def test_the_last_hours_outcomes_and_time_to_tell_come_from_each_batchs_record(
     assert (dvla.delivered_last_hour, dvla.p50_seconds, dvla.p95_seconds) == (0, None, None)
 
 
+def test_each_batchs_outcomes_are_kept_for_its_day_too_for_the_published_time_to_tell(
+    redis: Redis,
+) -> None:
+    now = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+    with redis.pipeline(transaction=True) as pipe:
+        health.record_outcomes(pipe, "hmrc", [0.05] * 10 + [2.0] * 10, 1, now)
+        health.record_outcomes(pipe, "hmrc", [20.0] * 2, 2, now - 7 * 3600)  # same day
+        health.record_outcomes(pipe, "hmrc", [0.05] * 50, 5, now - 86400)  # the day before
+        pipe.execute()
+    assert redis.ttl(keys.outcomes_day("hmrc", "2027-01-15")) > 360 * 86400
+    days = ["2027-01-14", "2027-01-15", "2027-01-16"]
+    found = health.daily_outcomes(redis, ["hmrc", "dvla"], days)
+    before, day, after = found["hmrc"]
+    assert (day.delivered, day.failed, day.p50_seconds, day.p95_seconds) == (22, 3, 1.15, 19.0)
+    assert (before.delivered, before.failed, before.p50_seconds) == (50, 5, 0.05)
+    assert (after.delivered, after.p50_seconds) == (0, None)
+    assert [d.delivered for d in found["dvla"]] == [0, 0, 0]
+    # The days add up: their buckets summed, as the page's 30-day figure does.
+    assert health.DayOutcomes.summed(found["hmrc"]).delivered == 72
+
+
 def test_quantile_reads_a_histogram_as_prometheus_does() -> None:
     buckets = [0] * (len(health.TELL_BOUNDS) + 1)
     assert health.quantile(buckets, 0.5) is None
