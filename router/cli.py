@@ -24,6 +24,7 @@ from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
 from router.assisted import branches
 from router.assisted.staff import ROLES
+from router.catalogue import EVENTS
 from router.delivery import notices
 from router.delivery.worker import Supervisor, run_worker, stop_on_signals
 from router.dev_identity import LABEL, DevelopmentProvider
@@ -1371,6 +1372,32 @@ def _seeded_words(seeded: demo.Seeded) -> str:
     if seeded.kept:
         words += f"; {len(seeded.kept)} days had them already"
     return words + ". The performance page says they are sample data."
+
+
+@demo_group.command("reports")
+@click.option(
+    "--count", type=click.IntRange(1, 1000), default=6, show_default=True, help="How many."
+)
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    type=click.Choice(sorted(EVENTS)),
+    help="Only this life event (repeatable); default: each in turn.",
+)
+def demo_reports(count: int, events: tuple[str, ...]) -> None:
+    """Send COUNT sample reports online, each from its sample reporter signed in.
+
+    The reports of examples/events, sent through the real submission path as if their
+    reporters had signed in with the development identity provider, so their
+    organisations are told at once: traffic to watch on /ops, during an outage made
+    with `router mock configure`, say."""
+    try:
+        sent = demo.reports(core(), count, events)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    for ref, event in sent:
+        click.echo(f"{reference.display(ref)}  {event.replace('_', ' ')}")
 
 
 @demo_group.command("seed")

@@ -36,6 +36,7 @@ from router.catalogue import EVENTS
 from router.delivery import health
 from router.dev_identity import EXAMPLES
 from router.service import LifeEventRouter
+from router.trust import Confidence, Identity
 
 SEED = 16  # issue 16: any number gives the same figures for the same day every time
 
@@ -242,10 +243,28 @@ class SampleCase:
 SAMPLE_CASES = (("moving_house", "web"), ("change_of_name", "counter"), ("new_job", "help"))
 
 
+# The issuer named in the proof of a demo report's sign-in: no real provider vouched.
+DEMO_ISSUER = "urn:tell-us-once:demo-sign-in"
+
+
+def signed_in(event: str, answers: dict[str, Any]) -> Identity:
+    """The identity the development identity provider gives the sample reporter of
+    ``event`` (``sample-<event>``, at medium confidence), as if they had signed in."""
+    reporter = EVENTS[event].reporter
+    return Identity(
+        issuer=DEMO_ISSUER,
+        subject=f"sample-{event}",
+        confidence=Confidence.P2,
+        full_name=reporter.names(answers)[0],
+        birthdate=reporter.date_of_birth(answers) or "",
+    )
+
+
 def sample_cases(core: LifeEventRouter, folder: Path = EXAMPLES) -> list[SampleCase]:
     """Send the sample reports through the real submission path (once: a submission key
     each, so a restart within a week finds the same ones); none if the examples are
-    not there (an installed wheel has none)."""
+    not there (an installed wheel has none). The online ones come from their sample
+    reporters signed in, so their organisations are told at once."""
     sent = []
     for event, how in SAMPLE_CASES:
         path = folder / f"{event}.json"
@@ -262,6 +281,36 @@ def sample_cases(core: LifeEventRouter, folder: Path = EXAMPLES) -> list[SampleC
             help_requested=how == "help",
             branch=DEMO_BRANCH if counter else None,
             submitted_by="demo-clerk" if counter else "",
+            identity=None if counter else signed_in(event, data["answers"]),
         )
         sent.append(SampleCase(result.ref, event, how, result.created))
+    return sent
+
+
+def reports(
+    core: LifeEventRouter, count: int, events: Sequence[str] = (), folder: Path = EXAMPLES
+) -> list[tuple[str, str]]:
+    """Send ``count`` sample reports online, each from its sample reporter signed in
+    (the events in turn: ``events``, or every one with an example), so there is traffic
+    to watch (an outage made with ``router mock configure``, say); (ref, event) each."""
+    samples = {
+        p.stem: json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(folder.glob("*.json"))
+        if p.stem in EVENTS
+    }
+    chosen = [e for e in (events or samples) if e in samples]
+    if not chosen:
+        raise ValueError("no sample report for those events")
+    sent = []
+    for n in range(count):
+        event = chosen[n % len(chosen)]
+        data = samples[event]
+        result = core.submit(
+            event,
+            data["answers"],
+            data["consent"],
+            channel="web",
+            identity=signed_in(event, data["answers"]),
+        )
+        sent.append((result.ref, event))
     return sent

@@ -19,14 +19,17 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from redis import Redis
 
-from router import keys, stats
+from router import keys, reference, stats
+from router.cases import DeliveryState
 from router.cli import main
+from router.delivery.worker import Supervisor
 from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from tests.support.counter import StaffClient
 from tests.support.journeys import REF_SHAPE, submit_sample
 from tests.support.pages import csrf_token, errors_of, heading, path_of, soup, text
 from tests.support.performance import craft
+from tests.support.processes import wait_settled
 from tests.support.redis_dump import case_keys, keys_holding, written_keys
 
 QUESTION = "Overall, how did you feel about the service you received today?"
@@ -273,3 +276,22 @@ def test_drawing_charts_leaves_no_import_hook_without_find_spec() -> None:
     assert all(hasattr(finder, "find_spec") for finder in sys.meta_path)
     with pytest.raises(ImportError):
         __import__("no_such_module_anywhere")  # no ImportWarning on the way
+
+
+def test_router_demo_reports_sends_sample_reports_whose_organisations_are_told(
+    redis: Redis, redis_server: RedisServer, workers: Supervisor
+) -> None:
+    """Traffic for a demonstration (an outage on /ops, say): each report comes from its
+    sample reporter signed in, so it does not wait for a proof of identity."""
+    runner = CliRunner(env={"REDIS_URL": redis_server.url_as("cli")})
+    sent = runner.invoke(main, ["demo", "reports", "--count", "2", "--event", "retiring"])
+    assert sent.exit_code == 0, sent.output
+    lines = sent.output.splitlines()
+    assert len(lines) == 2 and all(line.endswith("retiring") for line in lines)
+    displays = [line.split()[0] for line in lines]
+    for display in displays:
+        case = wait_settled(redis, reference.normalise(display) or display)
+        assert {d.state for d in case.deliveries.values()} == {DeliveryState.DELIVERED}
+        assert case.channel == "web"
+    wrong = runner.invoke(main, ["demo", "reports", "--event", "no_such_event"])
+    assert wrong.exit_code == 2 and "no_such_event" in wrong.output
