@@ -8,6 +8,7 @@ citizen.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, routing, sealing, settings, stats, tariff
+from router import catalogue, i18n, keys, metrics, routing, sealing, settings, stats, tariff
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
@@ -34,6 +35,7 @@ from router.clients import ApiClients
 from router.delivery import health, notices
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
+from router.delivery.gauges import QueueGauges
 from router.delivery.registrations import Registrations
 from router.exceptions import StoreUnavailable, SubmissionKeyReused, ValidationFailed
 from router.feedback import Feedback
@@ -340,6 +342,8 @@ class LifeEventRouter:
         finally:
             if claim:
                 self.people.unclaim(death_keys, claim)  # a no-op once the case named them
+        if stored.created:
+            metrics.submitted(event.name, channel)
         if stored.created and marks:
             self.fanout.trigger_woken(marks, stored.replies)
         if stored.created and claim and clean.get("deceased_nino"):
@@ -414,6 +418,18 @@ class LifeEventRouter:
     def workers_alive(self) -> dict[str, float]:
         """Each delivery worker that beat lately: its name -> seconds since."""
         return health.workers_alive(self.redis)
+
+    def metrics(self) -> bytes:
+        """The Prometheus text exposition ``/metrics`` answers with: the counters and
+        the time-to-tell histogram of every process sharing ``PROMETHEUS_MULTIPROC_DIR``
+        (router.metrics), and each department's queue and breaker read from Redis now,
+        in one round trip (router.delivery.gauges). Names no person."""
+        # A webhook department added: its gauges too. Redis down: tuo_redis_up says so,
+        # and the counters are still worth reading.
+        with contextlib.suppress(StoreUnavailable):
+            self.follow_new_departments()
+        gauges = QueueGauges(self.redis, lambda: self.adapters.names())
+        return metrics.exposition([gauges])
 
     def readiness(self) -> dict[str, bool]:
         """What ``/readyz`` checks: Redis answers, at least one delivery worker is alive

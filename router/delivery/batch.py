@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.client import Pipeline
 
-from router import keys, ledger, tariff
+from router import keys, ledger, metrics, tariff
 from router.adapters.contract import (
     Adapter,
     PermanentError,
@@ -350,7 +350,7 @@ class Dispatcher:
         answered = failed = 0
         now = time.time()
         told_after: list[float] = []
-        given_up = 0
+        given_up = retried = 0
         prices = tariff.current()
         at = datetime.fromtimestamp(now, UTC)
         with self.redis.pipeline(transaction=True) as pipe:
@@ -383,6 +383,7 @@ class Dispatcher:
                     if delivery.retries < policy.max_retries:
                         wait_s = policy.delay(delivery.retries, outcome.retry_after, self._rng)
                         tally.retrying += 1
+                        retried += 1
                         self.store.mark(
                             ref,
                             department,
@@ -401,6 +402,9 @@ class Dispatcher:
                 pipe.zrem(keys.SENDING, delivery_id(ref, department))
             health.record_outcomes(pipe, department, told_after, given_up, now)
             pipe.execute()
+        # Counted once the transaction is stored: a batch that failed to record is
+        # claimed again and counted then.
+        metrics.settled(department, told_after, retried, given_up)
         return answered, failed
 
     def _pool(self, department: str) -> ThreadPoolExecutor:

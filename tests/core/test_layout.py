@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.redis_server",
         "router.trust",
         "router.sealing",
+        "router.metrics",
     ),
     ("router.catalogue",),
     ("router.adapters.contract",),
