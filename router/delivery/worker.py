@@ -28,7 +28,7 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
-from router import keys, settings
+from router import keys, metrics, settings
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
@@ -211,6 +211,7 @@ class Supervisor:
         for slot, child in list(self.children.items()):
             self.children[slot] = spawn(self.redis_url, self.departments)
             _stop_child(child, 15.0)
+            metrics.process_gone(child.pid)
         return added
 
     def check(self) -> None:
@@ -218,6 +219,7 @@ class Supervisor:
         for slot, child in list(self.children.items()):
             if child.poll() is not None:
                 log.warning("worker %s exited (%s); restarting", slot, child.returncode)
+                metrics.process_gone(child.pid)
                 self.children[slot] = spawn(self.redis_url, self.departments)
                 self.restarts += 1
 
@@ -271,6 +273,7 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         for child in self.children.values():
             _stop_child(child, max(0.1, deadline - time.monotonic()), signalled=True)
+            metrics.process_gone(child.pid)
         self.children.clear()
 
 
