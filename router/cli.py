@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -18,7 +17,7 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import demo, metrics, redis_server, reference, retention, sealing, settings
+from router import demo, logs, metrics, redis_server, reference, retention, sealing, settings
 from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
@@ -34,7 +33,7 @@ from router.rotation import FOLLOW_MARGIN, Progress, Rotation, RotationError, de
 from router.rotation import state as rotation_state
 from router.service import LifeEventRouter
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 
 data_dir = sealing.data_dir
@@ -93,9 +92,10 @@ def core() -> LifeEventRouter:
 @click.version_option(package_name="tell-us-once-router")
 def main() -> None:
     """Tell us once: report a life event once; every department that needs to know is told."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        logs.configure()  # JSON lines on standard error, at ROUTER_LOG_LEVEL (INFO)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 # --- running -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, metrics, routing, sealing, settings, stats, tariff
+from router import catalogue, i18n, keys, logs, metrics, routing, sealing, settings, stats, tariff
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
@@ -49,7 +48,7 @@ from router.tariff import OPERATOR, Tariff
 from router.throttle import Throttle
 from router.trust import Evidence, Identity, Proof
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -128,11 +127,7 @@ class LifeEventRouter:
         except Exception as error:  # noqa: BLE001 - any import error of any adapter
             reason = f"{type(error).__name__}: {error}"
             if reason != self._follow_failed:
-                log.warning(
-                    "departments not looked at again (%s); keeping %s",
-                    reason,
-                    ", ".join(self.adapters.names()),
-                )
+                log.warning("departments_not_followed", error=reason, keeping=self.adapters.names())
             self._follow_failed = reason
             return
         self._follow_failed = ""
@@ -225,6 +220,7 @@ class LifeEventRouter:
         a different digest raises ``SubmissionKeyReused`` instead of answering with the
         first one's reference.
         """
+        started = time.monotonic()
         if submitted_by and not branch:
             raise ValueError("a report sent by counter staff names their branch")
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
@@ -344,6 +340,16 @@ class LifeEventRouter:
                 self.people.unclaim(death_keys, claim)  # a no-op once the case named them
         if stored.created:
             metrics.submitted(event.name, channel)
+        log.info(
+            "submission_accepted" if stored.created else "submission_repeated",
+            ref=stored.ref,
+            _event=event.name,  # written as "event" (router.logs)
+            channel=channel,
+            seconds=round(time.monotonic() - started, 3),
+            departments=len(digital),
+            at_counter=bool(at),
+            reported_already=bool(first),
+        )
         if stored.created and marks:
             self.fanout.trigger_woken(marks, stored.replies)
         if stored.created and claim and clean.get("deceased_nino"):

@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.trust",
         "router.sealing",
         "router.metrics",
+        "router.logs",
     ),
     ("router.catalogue",),
     ("router.adapters.contract",),
