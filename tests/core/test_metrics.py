@@ -4,7 +4,9 @@ process's counts are summed when ``PROMETHEUS_MULTIPROC_DIR`` is shared."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +129,28 @@ def test_counts_from_two_processes_sharing_the_folder_are_summed(tmp_path: Path)
     # A process that exits keeps its counts; the next `router up` starts from none.
     metrics.empty_folder(tmp_path)
     assert b"tuo_submissions_total{" not in metrics.exposition(path=str(tmp_path))
+
+
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def test_the_sample_dashboard_reads_only_what_metrics_exposes(core: LifeEventRouter) -> None:
+    families = text_string_to_metric_families(core.metrics().decode())
+    exposed = {f.name + suffix for f in families for suffix in SUFFIXES.get(f.type, ())}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    assert dashboard["schemaVersion"] >= 36 and dashboard["uid"] == "tell-us-once"
+    read = set()
+    for panel in dashboard["panels"]:
+        assert {"gridPos", "datasource", "targets", "title"} <= set(panel), panel["title"]
+        for target in panel["targets"]:
+            read |= set(re.findall(r"\btuo_\w+", target["expr"]))
+    assert read and read <= exposed, read - exposed
+    # Every family is on it somewhere.
+    assert {name.removesuffix("_bucket") for name in read} >= {
+        "tuo_submissions_total",
+        "tuo_deliveries_total",
+        "tuo_time_to_tell_seconds",
+        "tuo_queue_depth",
+        "tuo_breaker_state",
+        "tuo_counter_tasks_completed_total",
+    }
