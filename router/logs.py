@@ -88,15 +88,22 @@ def level() -> str:
     return wanted
 
 
-def configure(stream: TextIO | None = None) -> logging.Handler:
+def configure(stream: TextIO | None = None, force: bool = False) -> logging.Handler | None:
     """Write every record of this process at or above ``level()`` to ``stream``
-    (standard error) as JSON lines, in place of any handler an earlier call set."""
+    (standard error) as JSON lines, in place of any handler an earlier call set.
+
+    As ``logging.basicConfig``, it leaves alone a process whose root logger has another
+    handler already (the ``router`` command run inside a test, under pytest's own),
+    unless ``force``; then it returns None."""
     lowest = level()
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if h.get_name() == HANDLER_NAME]
+    if not force and len(ours) < len(root.handlers):
+        return None
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter())
     handler.set_name(HANDLER_NAME)
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+    for old in ours:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(lowest)

@@ -20,7 +20,7 @@ def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     stream = io.StringIO()
     root = logging.getLogger()
     was = root.level
-    logs.configure(stream)
+    logs.configure(stream, force=True)
     try:
         yield stream
     finally:
@@ -64,11 +64,25 @@ def test_the_level_comes_from_router_log_level(
     written: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(logs.LEVEL_ENV, "warning")
-    logs.configure(written)
+    logs.configure(written, force=True)
     log = logs.get_logger("router.service")
     log.info("submission_accepted", ref="ACDEFGHJK")
     log.warning("departments_not_followed", error="ImportError")
     assert [line["message"] for line in lines(written)] == ["departments_not_followed"]
     monkeypatch.setenv(logs.LEVEL_ENV, "chatty")
     with pytest.raises(ValueError, match=logs.LEVEL_ENV):
-        logs.configure(written)
+        logs.configure(written, force=True)
+
+
+def test_a_process_with_a_handler_of_its_own_is_left_alone(written: io.StringIO) -> None:
+    # As logging.basicConfig: the router command run inside a test (click's CliRunner)
+    # must not give pytest's process a handler on a stream that is closed afterwards.
+    stray = logging.StreamHandler(io.StringIO())
+    logging.getLogger().addHandler(stray)
+    try:
+        assert logs.configure(io.StringIO()) is None
+    finally:
+        logging.getLogger().removeHandler(stray)
+    assert [
+        h.stream for h in logging.getLogger().handlers if h.get_name() == logs.HANDLER_NAME
+    ] == [written]
