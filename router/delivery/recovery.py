@@ -156,8 +156,12 @@ class Beat:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop, and wait (up to ``timeout``) for a step under way to end: a beat that
+        went on after its worker said it stopped would mark it alive again."""
         self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
