@@ -73,8 +73,12 @@ def test_every_area_is_closed_to_every_role_but_its_own(
             response = browser.open(url, method=method, data=data)
             if response.status_code != 403:
                 problems.append(f"{role}: {method} {url}: {response.status_code}")
-            if snapshot(redis) != before:
-                problems.append(f"{role}: {method} {url} changed Redis")
+            after = snapshot(redis)
+            if after != before:
+                changed = sorted(
+                    k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
+                )
+                problems.append(f"{role}: {method} {url} changed Redis: {changed}")
     assert not problems, "\n".join(problems)
 
 

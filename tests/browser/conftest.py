@@ -40,6 +40,24 @@ def live_server_config() -> dict[str, Any]:
     return {}
 
 
+def _read_whole(app: Any) -> Any:
+    """The app, each answer read whole (and its file closed) before it is sent. Werkzeug's
+    development server does not close an answer whose browser went away mid-way (a page
+    left while its crest image was still being sent), and the open file's ResourceWarning
+    failed whichever test was running (seen once in CI). Gunicorn, which serves the real
+    service, closes it."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        answer = app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+
+    return serve
+
+
 @pytest.fixture
 def live_server(
     redis: Redis,
@@ -63,7 +81,7 @@ def live_server(
             **live_server_config,
         }
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _read_whole(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:

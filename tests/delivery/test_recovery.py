@@ -18,10 +18,11 @@ from router import keys
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import CaseStore, DeliveryState, delivery_id
-from router.delivery import breaker, recovery
+from router.delivery import breaker, health, recovery
 from router.delivery.batch import Dispatcher
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
+from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from tests.support.identities import reporter_identity
 from tests.support.processes import wait_settled
@@ -340,3 +341,32 @@ def test_a_beat_stopped_has_finished_its_step() -> None:
     after = len(events)
     time.sleep(0.1)
     assert len(events) == after  # and no step after it
+
+
+def test_workers_asked_to_stop_stop_at_once(
+    core: LifeEventRouter, redis: Redis, registry: Registry, redis_server: RedisServer
+) -> None:
+    """Each real worker process, asked once to stop after it has delivered a report, is
+    gone within a few seconds, every time. RQ's pub/sub listener held some for up to
+    60 s, when it read its channel's unsubscribe before it was told to stop: a race, so
+    the listener's absence is checked as well."""
+    data = sample("retiring")
+    for _ in range(3):
+        pool = Supervisor(redis_server.url_as("worker"), registry.names())
+        pool.start()
+        deadline = time.monotonic() + 15
+        while len(health.workers_alive(redis)) < len(pool.pids()) < 99:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        ref = core.submit(
+            data["event"],
+            data["answers"],
+            data["consent"],
+            identity=reporter_identity(data["event"], data["answers"]),
+        ).ref
+        wait_settled(redis, ref)
+        # No worker listens on RQ's pub/sub channel: its listener was what held them.
+        assert [c for c in redis.client_list() if int(c.get("sub", 0))] == []
+        started = time.monotonic()
+        pool.stop()
+        assert time.monotonic() - started < 5
