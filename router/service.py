@@ -35,7 +35,12 @@ from router.delivery import health, notices
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.registrations import Registrations
-from router.exceptions import StoreUnavailable, SubmissionKeyReused, ValidationFailed
+from router.exceptions import (
+    NotReplicated,
+    StoreUnavailable,
+    SubmissionKeyReused,
+    ValidationFailed,
+)
 from router.feedback import Feedback
 from router.i18n import N_
 from router.ledger import Ledger, LedgerError, Reconciliation, Statement, statement_csv
@@ -70,8 +75,16 @@ class Submission:
 class LifeEventRouter:
     """The router core, given its Redis connection and adapters explicitly."""
 
-    def __init__(self, redis: Redis, adapters: Registry, policy: RetryPolicy | None = None):
+    def __init__(
+        self,
+        redis: Redis,
+        adapters: Registry,
+        policy: RetryPolicy | None = None,
+        durability: settings.Durability | None = None,
+    ):
         self.redis = redis
+        # Replicas a submission must reach before its reference is shown (WAIT).
+        self.durability = durability or settings.Durability.from_env()
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
@@ -344,10 +357,38 @@ class LifeEventRouter:
             self.fanout.trigger_woken(marks, stored.replies)
         if stored.created and claim and clean.get("deceased_nino"):
             self.people.hold_for_death(str(clean["deceased_nino"]), stored.ref)
+        # Acknowledged means replicated, for a repeat too (the first may have been
+        # refused for want of a replica): NotReplicated is the citizen's "try again".
+        self.replicated()
         # A repeat of one submission (its key seen before) is answered as the first was,
         # not as a second report of the death.
         joined = bool(first) and stored.created
         return Submission(stored.ref, stored.secret, stored.created, matched, joined)
+
+    def replicated(self) -> None:
+        """Return once ``durability.replicas`` replicas hold every write made so far;
+        else raise ``NotReplicated`` after ``durability.timeout_ms``. None asked for (a
+        single machine): at once.
+
+        WAIT counts only what its own connection wrote, and a repeated submission
+        writes nothing: so one connection (a pipeline) writes a mark and waits for it.
+        The mark follows the case in the replication stream, whoever wrote the case,
+        so a replica that has the mark has the case."""
+        wanted = self.durability.replicas
+        if not wanted:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(keys.REPLICATION_MARK)
+            pipe.wait(wanted, self.durability.timeout_ms)
+            acknowledged = int(pipe.execute()[1])
+        if acknowledged < wanted:
+            log.warning(
+                "a submission reached %d of %d replicas in %d ms: asked to try again",
+                acknowledged,
+                wanted,
+                self.durability.timeout_ms,
+            )
+            raise NotReplicated(f"{acknowledged} of {wanted} replicas confirmed in time")
 
     # --- evidence after submission ---------------------------------------------------------
 
