@@ -175,13 +175,13 @@ def start_identity_provider() -> DevelopmentProvider | None:
     "--ha",
     is_flag=True,
     help="Redis with high availability: a primary, a replica and three sentinels on "
-    "loopback; a report is acknowledged once the replica has it (REDIS_WAIT_REPLICAS=1).",
+    "loopback; a report is acknowledged once the replica has it.",
 )
 def up(host: str, port: int, no_web: bool, with_demo: bool, ha: bool) -> None:
     """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door.
 
     With --ha, the embedded Redis is a primary, a replica and three sentinels (router.
-    redis_server.start_ha), every process connects through the sentinels, and a
+    redis_server.start_ha), every process connects through the sentinels, and so a
     submission waits for the replica (unless REDIS_WAIT_REPLICAS says otherwise).
 
     With --demo, also what a demonstration needs (router.demo): sample figures for the
@@ -196,8 +196,6 @@ def up(host: str, port: int, no_web: bool, with_demo: bool, ha: bool) -> None:
         if ha:
             server = redis_server.start_ha(folder / "redis-ha")
             redis_server.check_version(server.url)
-            # What the web front door and the CLI read: acknowledged means replicated.
-            os.environ.setdefault(settings.WAIT_REPLICAS_ENV, "1")
         else:
             server = redis_server.resolve(folder / "redis")
     except redis_server.RedisTooOld as error:

@@ -330,6 +330,11 @@ def url_from_env() -> str:
     return os.environ.get("REDIS_URL", "").strip() or sentinel_url_from_env()
 
 
+def through_sentinel(client: Redis) -> bool:
+    """Whether ``client`` reaches its primary through Sentinel (``connect``)."""
+    return isinstance(client.connection_pool, SentinelConnectionPool)
+
+
 def connect(url: str, blocking: bool = False, **options: Any) -> Redis:
     """A client for ``url``: the one way every process (web, workers, RQ, the CLI,
     benchmarks) connects. A ``redis+sentinel://`` URL gives a client of the primary the

@@ -83,8 +83,11 @@ class LifeEventRouter:
         durability: settings.Durability | None = None,
     ):
         self.redis = redis
-        # Replicas a submission must reach before its reference is shown (WAIT).
-        self.durability = durability or settings.Durability.from_env()
+        # Replicas a submission must reach before its reference is shown (WAIT): unless
+        # REDIS_WAIT_REPLICAS says otherwise, one through Sentinel, none on one server.
+        self.durability = durability or settings.Durability.from_env(
+            1 if redis_server.through_sentinel(redis) else 0
+        )
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)

@@ -31,9 +31,11 @@ class Durability:
     timeout_ms: int = 2000
 
     @classmethod
-    def from_env(cls) -> Durability:
+    def from_env(cls, replicas: int = 0) -> Durability:
+        """``REDIS_WAIT_REPLICAS`` and ``REDIS_WAIT_TIMEOUT_MS``; ``replicas`` when the
+        first is unset (the core says 1 for a Redis reached through Sentinel)."""
         return cls(
-            replicas=max(0, _int(WAIT_REPLICAS_ENV, cls.replicas)),
+            replicas=max(0, _int(WAIT_REPLICAS_ENV, replicas)),
             timeout_ms=max(1, _int(WAIT_TIMEOUT_ENV, cls.timeout_ms)),
         )
 

@@ -171,8 +171,14 @@ def test_redis_sentinels_in_the_environment_build_the_url(
 
 
 def test_a_reference_is_given_only_once_the_replica_holds_the_case(
-    ha: HighAvailability,
+    ha: HighAvailability, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv(WAIT_REPLICAS_ENV, raising=False)
+    # Through Sentinel, a core waits for one replica unless told otherwise.
+    assert LifeEventRouter.from_url(ha.url_as("web")).durability.replicas == 1
+    assert LifeEventRouter.from_url(ha.primary.url).durability.replicas == 0  # one server
+    monkeypatch.setenv(WAIT_REPLICAS_ENV, "0")
+    assert LifeEventRouter.from_url(ha.url_as("web")).durability.replicas == 0
     core = _core(ha)
     ref = _submit(core, "ack-1")
     # Straight to the replica, not through the sentinels.
