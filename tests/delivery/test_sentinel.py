@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +21,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 from redis.sentinel import MasterNotFoundError, Sentinel
 
-from router import keys, reference
+from router import keys, reference, sealing
 from router.adapters import mock_gro
 from router.adapters.registry import Registry
 from router.cases import Case, DeliveryState
@@ -41,7 +45,8 @@ from tests.support.api import api_key, bearer, conforms
 from tests.support.identities import reporter_identity
 from tests.support.journeys import done_page, reach_check, send
 from tests.support.pages import path_of, soup, text
-from tests.support.processes import wait_settled
+from tests.support.paths import EXAMPLES
+from tests.support.processes import router_cli, wait_settled
 from tests.support.samples import sample
 
 pytestmark = pytest.mark.slow
@@ -282,3 +287,59 @@ def test_after_the_primary_is_killed_the_same_url_reaches_the_new_primary_with_n
         assert _states(wait_settled(admin, second)) == {DeliveryState.DELIVERED}
     finally:
         workers.stop()
+
+
+def test_router_up_ha_serves_the_cli_through_the_sentinels_and_stops_them_all(
+    tmp_path: Path,
+) -> None:
+    env = dict(os.environ, ROUTER_DATA_DIR=str(tmp_path / "data"))
+    for name in ("REDIS_URL", "REDIS_SENTINELS", WAIT_REPLICAS_ENV, sealing.MASTER_ENV):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "router", "up", "--ha", "--no-web"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    folder = tmp_path / "data" / "redis-ha"
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Press Ctrl-C to stop."):
+                break
+        redis_line = next(line for line in lines if line.startswith("Redis: "))
+        assert redis_line.startswith("Redis: redis+sentinel://cli:***@127.0.0.1:"), lines
+
+        # The router command finds the sentinels' URL in the data folder, and waits for
+        # the replica before it prints the reference.
+        submitted = router_cli("submit", str(EXAMPLES / "moving_house.json"), env=env)
+        assert submitted.returncode == 0, submitted.stderr
+        ref = reference.normalise(submitted.stdout.split()[1])
+        assert ref is not None
+        replica = Redis(
+            port=_known_replica_port(folder / "sentinel-1" / "sentinel.conf"),
+            username="admin",
+            password=(folder / "replica" / "password-admin").read_text().strip(),
+        )
+        assert replica.exists(keys.case(ref))
+        replica.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert "Stopped." in output, "".join(lines) + output
+    for conf in folder.glob("sentinel-*/sentinel.conf"):
+        port = int(re.search(r"^port (\d+)$", conf.read_text(), re.M).group(1))  # type: ignore[union-attr]
+        for stopped in (port, _known_replica_port(conf)):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", stopped), timeout=1).close()
+
+
+def _known_replica_port(sentinel_conf: Path) -> int:
+    """The replica's port, as a sentinel wrote it into its config."""
+    found = re.search(r"^sentinel known-replica \S+ \S+ (\d+)$", sentinel_conf.read_text(), re.M)
+    assert found, sentinel_conf.read_text()
+    return int(found.group(1))
