@@ -524,9 +524,14 @@ HA_QUORUM = 2  # sentinels that must agree the primary is down before one fails 
 # wants more (the Redis documentation's defaults are 30 s and 3 minutes).
 HA_DOWN_AFTER_MS = 1000
 HA_FAILOVER_TIMEOUT_MS = 10_000
-# The servers replicate, and the sentinels watch them, as admin: replication needs
-# PSYNC and REPLCONF, a sentinel CONFIG, REPLICAOF, CLIENT KILL and the hello channel.
-HA_USER = "admin"
+# A replica replicates, and the sentinels watch and reconfigure the servers, each as a
+# user of its own with only what that needs (Redis's Sentinel documentation lists the
+# sentinel's): admin's password is in no config file, and neither can read a key.
+HA_ACL = {
+    "replica": "resetchannels -@all +psync +replconf +ping",
+    "sentinel": "resetchannels &__sentinel__:hello -@all +client +subscribe +publish +ping "
+    "+info +multi +slaveof +config +exec",
+}
 
 
 @dataclass
@@ -608,7 +613,7 @@ def _share_passwords(source: Path, target: Path) -> None:
 def _sentinel_config(
     folder: Path, port: int, primary_port: int, password: str, secrets_dir: Path
 ) -> Path:
-    """A sentinel's config, 0600 (it holds admin's password, to reach the servers)."""
+    """A sentinel's config, 0600 (it holds its user's password, to reach the servers)."""
     lines = [
         "bind 127.0.0.1",
         f"port {port}",
@@ -619,8 +624,8 @@ def _sentinel_config(
         f"requirepass {password}",
         f"sentinel sentinel-pass {password}",
         f"sentinel monitor {HA_MASTER} 127.0.0.1 {primary_port} {HA_QUORUM}",
-        f"sentinel auth-user {HA_MASTER} {HA_USER}",
-        f"sentinel auth-pass {HA_MASTER} {password_for(secrets_dir, HA_USER)}",
+        f"sentinel auth-user {HA_MASTER} sentinel",
+        f"sentinel auth-pass {HA_MASTER} {password_for(secrets_dir, 'sentinel')}",
         f"sentinel down-after-milliseconds {HA_MASTER} {HA_DOWN_AFTER_MS}",
         f"sentinel failover-timeout {HA_MASTER} {HA_FAILOVER_TIMEOUT_MS}",
         f"sentinel parallel-syncs {HA_MASTER} 1",
@@ -656,8 +661,13 @@ def _start_sentinel(
 
 
 def _replication(secrets_dir: Path) -> list[str]:
-    """What each server needs to replicate from the other, once either is primary."""
-    return [f"masteruser {HA_USER}", f"masterauth {password_for(secrets_dir, HA_USER)}"]
+    """What each server adds to its config: the replica's and the sentinels' users, and
+    how to replicate from the other, once either is the primary."""
+    lines = []
+    for user, rules in HA_ACL.items():
+        digest = hashlib.sha256(password_for(secrets_dir, user).encode()).hexdigest()
+        lines.append(f"user {user} on #{digest} {rules}")
+    return [*lines, "masteruser replica", f"masterauth {password_for(secrets_dir, 'replica')}"]
 
 
 def start_ha(data_dir: Path, fsync: str = DEFAULT_FSYNC, timeout: float = 30.0) -> HighAvailability:
@@ -684,7 +694,8 @@ def start_ha(data_dir: Path, fsync: str = DEFAULT_FSYNC, timeout: float = 30.0) 
             extra=[f"replicaof 127.0.0.1 {primary.port}", *_replication(primary_dir)],
         )
         started.append(replica)
-        password = password_for(primary_dir, "sentinel")
+        # What the sentinels ask of their clients and of each other.
+        password = password_for(primary_dir, "sentinel-clients")
         sentinels = []
         for n in range(1, HA_SENTINELS + 1):
             sentinel = _start_sentinel(
