@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -191,16 +192,13 @@ def _urls(data_dir: Path, port: int) -> dict[str, str]:
 def redacted(url: str) -> str:
     """``url`` without its passwords (a ``redis+sentinel://`` URL's sentinel password
     too), to print or log."""
+    url = re.sub(r"([?&]sentinel_password=)[^&#]*", r"\1***", url)
     parts = urllib.parse.urlsplit(url)
-    if parts.query:
-        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        hidden = [(k, "***" if k == "sentinel_password" else v) for k, v in query]
-        parts = parts._replace(query=urllib.parse.urlencode(hidden, safe="*"))
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return urllib.parse.urlunsplit(parts)
-    user = userinfo.split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
 # --- connecting: one function for every process ------------------------------------------

@@ -35,6 +35,7 @@ from router.redis_server import (
     connect,
     parse_sentinel_url,
     redacted,
+    resolve,
     sentinel_url,
     sentinel_url_from_env,
     start_ha,
@@ -161,6 +162,7 @@ def test_a_sentinel_url_names_the_sentinels_the_primary_and_both_credentials() -
     assert address.sentinel_password == "s3cret"
     assert "p@ss" not in redacted(url) and "s3cret" not in redacted(url)
     assert redacted(url).startswith("redis+sentinel://web:***@10.0.0.1:26379,10.0.0.2:26380/")
+    assert redacted("unix:///tmp/redis.sock?db=0") == "unix:///tmp/redis.sock?db=0"
 
 
 def test_redis_sentinels_in_the_environment_build_the_url(
@@ -173,6 +175,17 @@ def test_redis_sentinels_in_the_environment_build_the_url(
     address = parse_sentinel_url(sentinel_url_from_env())
     assert [h for h, _ in address.sentinels] == ["h1", "h2", "h3"]
     assert (address.master, address.username, address.password) == ("tuo", "worker", "pw")
+
+
+def test_a_sentinel_url_in_redis_url_is_the_service_s_redis(
+    ha: HighAvailability, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `router up` does with REDIS_URL set: wait for it, check its version, and
+    start no Redis of its own."""
+    monkeypatch.setenv("REDIS_URL", ha.url_as("cli"))
+    found = resolve(tmp_path / "unused")
+    assert (found.kind, found.url) == ("external", ha.url_as("cli"))
+    assert not (tmp_path / "unused").exists()
 
 
 def test_a_reference_is_given_only_once_the_replica_holds_the_case(
