@@ -84,6 +84,9 @@ class Config:
     # Host headers answered (TUO_TRUSTED_HOSTS, a JSON list); any other is a 400. By
     # default the public address's host, or this machine's own names without one.
     TRUSTED_HOSTS: list[str] | None = None
+    # The bearer token /metrics asks for (METRICS_TOKEN); without one, /metrics answers
+    # only clients on this machine (channels.web.metrics).
+    METRICS_TOKEN = ""
 
 
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
@@ -195,11 +198,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("TUO")
     if url_from_env():  # REDIS_URL, or the Sentinel URL REDIS_SENTINELS builds
         app.config["REDIS_URL"] = url_from_env()
+    if os.environ.get("METRICS_TOKEN", "").strip():
+        app.config["METRICS_TOKEN"] = os.environ["METRICS_TOKEN"].strip()
     if config:
         app.config.update(config)
     if app.config.get("HTTPS"):
         app.config["SESSION_COOKIE_SECURE"] = True
-    _behind_proxies(app)
+    app.wsgi_app = _ProbesOnAnyHost(app)  # type: ignore[method-assign]
+    _behind_proxies(app)  # outside it: the forwarded host is taken first, then replaced
     if app.config.get("TRUSTED_HOSTS") is None:
         public_host = urlsplit(str(app.config.get("PUBLIC_URL") or "")).hostname
         app.config["TRUSTED_HOSTS"] = [public_host] if public_host else list(LOCAL_HOSTS)
@@ -244,7 +250,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _follow_new_departments() -> None:
         # Webhook departments can be added while the service runs; look again now and
         # then, as the worker supervisor does (not when the config fixed the adapters).
-        if fixed is None and request.endpoint not in health.ENDPOINTS:
+        if fixed is None and request.endpoint not in PROBES:
             core.follow_new_departments()
 
     @app.before_request
@@ -294,7 +300,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from channels.backoffice import casework, ops
     from channels.counter import views as counter
-    from channels.web import api, health, journey, pages, performance, sign_in, status
+    from channels.web import api, health, journey, metrics, pages, performance, sign_in, status
+
+    # Endpoints that must answer without the follow of new departments (which asks
+    # Redis): /healthz during an outage; /metrics follows them itself, an outage or not.
+    PROBES = health.ENDPOINTS | {metrics.ENDPOINT}
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(journey.bp)
@@ -303,6 +313,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(sign_in.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(counter.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(casework.bp)
@@ -314,6 +325,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api.bp)  # the JSON API takes no cookies, so there is nothing to forge
     _register_errors(app)
     return app
+
+
+# Answered whatever the Host header (TRUSTED_HOSTS): a load balancer or Prometheus
+# probes each web process by its address, not by the service's name.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class _ProbesOnAnyHost:
+    """WSGI middleware: a request for one of PROBE_PATHS is given our own first trusted
+    host in place of the one it sent, so TRUSTED_HOSTS does not refuse it. Nothing
+    these answer is built on the host, and /metrics has its own guard."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.inner = app.wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        trusted = self.app.config.get("TRUSTED_HOSTS")
+        if trusted and environ.get("PATH_INFO") in PROBE_PATHS:
+            environ["HTTP_HOST"] = str(trusted[0]).lstrip(".")
+        return self.inner(environ, start_response)
 
 
 def _store_sessions_under_a_digest(interface: Any) -> None:

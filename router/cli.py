@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -18,7 +17,7 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
-from router import demo, redis_server, reference, retention, sealing, settings
+from router import demo, logs, metrics, redis_server, reference, retention, sealing, settings
 from router.adapters import mock_gro
 from router.adapters.mocks import Faults, configure_faults, get_faults
 from router.adapters.registry import Registry
@@ -34,7 +33,7 @@ from router.rotation import FOLLOW_MARGIN, Progress, Rotation, RotationError, de
 from router.rotation import state as rotation_state
 from router.service import LifeEventRouter
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 
 data_dir = sealing.data_dir
@@ -93,9 +92,10 @@ def core() -> LifeEventRouter:
 @click.version_option(package_name="tell-us-once-router")
 def main() -> None:
     """Tell us once: report a life event once; every department that needs to know is told."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        logs.configure()  # JSON lines on standard error, at ROUTER_LOG_LEVEL (INFO)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 # --- running -------------------------------------------------------------------------
@@ -209,6 +209,11 @@ def up(host: str, port: int, no_web: bool, with_demo: bool, ha: bool) -> None:
         ) from None
     # A fresh checkout has no data folder yet when Redis is external (REDIS_URL).
     folder.mkdir(parents=True, exist_ok=True)
+    # Every web and worker process started here writes its metrics to one folder, which
+    # /metrics sums (router.metrics); an earlier run's are removed, not counted again.
+    counted = Path(metrics.folder() or folder / "metrics")
+    metrics.empty_folder(counted)
+    os.environ[metrics.FOLDER_ENV] = str(counted)
     if not os.environ.get(sealing.MASTER_ENV):
         # The master key that opens the sealed personal data: made on the first start,
         # 0600, beside the data (a deployment gives its own: router.sealing).
@@ -271,6 +276,12 @@ def up(host: str, port: int, no_web: bool, with_demo: bool, ha: bool) -> None:
             for line in _demo(LifeEventRouter(redis, registry), site):
                 click.echo(line)
         if web is not None:
+            guard = (
+                "bearer token METRICS_TOKEN"
+                if os.environ.get("METRICS_TOKEN", "").strip()
+                else "this machine only; set METRICS_TOKEN to scrape from elsewhere"
+            )
+            click.echo(f"Metrics: http://{host}:{port}/metrics ({guard}), counted in {counted}")
             (folder / "web.url").write_text(f"http://{host}:{port}/\n")
             click.echo(f"Tell us once is running. Open http://{host}:{port}/")
         click.echo(

@@ -8,8 +8,8 @@ citizen.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -20,7 +20,19 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, redis_server, routing, sealing, settings, stats, tariff
+from router import (
+    catalogue,
+    i18n,
+    keys,
+    logs,
+    metrics,
+    redis_server,
+    routing,
+    sealing,
+    settings,
+    stats,
+    tariff,
+)
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
@@ -34,6 +46,7 @@ from router.clients import ApiClients
 from router.delivery import health, notices
 from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
+from router.delivery.gauges import QueueGauges
 from router.delivery.registrations import Registrations
 from router.exceptions import (
     NotReplicated,
@@ -52,7 +65,7 @@ from router.tariff import OPERATOR, Tariff
 from router.throttle import Throttle
 from router.trust import Evidence, Identity, Proof
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -142,11 +155,7 @@ class LifeEventRouter:
         except Exception as error:  # noqa: BLE001 - any import error of any adapter
             reason = f"{type(error).__name__}: {error}"
             if reason != self._follow_failed:
-                log.warning(
-                    "departments not looked at again (%s); keeping %s",
-                    reason,
-                    ", ".join(self.adapters.names()),
-                )
+                log.warning("departments_not_followed", error=reason, keeping=self.adapters.names())
             self._follow_failed = reason
             return
         self._follow_failed = ""
@@ -239,6 +248,7 @@ class LifeEventRouter:
         a different digest raises ``SubmissionKeyReused`` instead of answering with the
         first one's reference.
         """
+        started = time.monotonic()
         if submitted_by and not branch:
             raise ValueError("a report sent by counter staff names their branch")
         event, clean, chosen = self.validate(event_type, answers, consent, today=today)
@@ -356,6 +366,18 @@ class LifeEventRouter:
         finally:
             if claim:
                 self.people.unclaim(death_keys, claim)  # a no-op once the case named them
+        if stored.created:
+            metrics.submitted(event.name, channel)
+        log.info(
+            "submission_accepted" if stored.created else "submission_repeated",
+            ref=stored.ref,
+            _event=event.name,  # written as "event" (router.logs)
+            channel=channel,
+            seconds=round(time.monotonic() - started, 3),
+            departments=len(digital),
+            at_counter=bool(at),
+            reported_already=bool(first),
+        )
         if stored.created and marks:
             self.fanout.trigger_woken(marks, stored.replies)
         if stored.created and claim and clean.get("deceased_nino"):
@@ -458,6 +480,18 @@ class LifeEventRouter:
     def workers_alive(self) -> dict[str, float]:
         """Each delivery worker that beat lately: its name -> seconds since."""
         return health.workers_alive(self.redis)
+
+    def metrics(self) -> bytes:
+        """The Prometheus text exposition ``/metrics`` answers with: the counters and
+        the time-to-tell histogram of every process sharing ``PROMETHEUS_MULTIPROC_DIR``
+        (router.metrics), and each department's queue and breaker read from Redis now,
+        in one round trip (router.delivery.gauges). Names no person."""
+        # A webhook department added: its gauges too. Redis down: tuo_redis_up says so,
+        # and the counters are still worth reading.
+        with contextlib.suppress(StoreUnavailable):
+            self.follow_new_departments()
+        gauges = QueueGauges(self.redis, lambda: self.adapters.names())
+        return metrics.exposition([gauges])
 
     def readiness(self) -> dict[str, bool]:
         """What ``/readyz`` checks: Redis answers, at least one delivery worker is alive

@@ -23,7 +23,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import keys, ledger
+from router import keys, ledger, metrics
 from router.assisted import audit, branches
 from router.assisted.staff import Staff, StaffStore
 from router.cases import FLAG_HELP, Case, CaseStore, DeliveryState, history_entry, now_iso
@@ -280,6 +280,7 @@ class Desk:
             self._finish(pipe, case, done, staff)
 
         self._change(ref, change)
+        metrics.task_completed("identity_check")
         self.fanout.wake_quietly()
 
     def complete(self, ref: str, task: str, staff: Staff) -> None:
@@ -309,6 +310,7 @@ class Desk:
             self._finish(pipe, case, done, staff)
 
         self._change(ref, change)
+        metrics.task_completed(task)
 
     def _finish(self, pipe: Pipeline, case: Case, done: dict[str, Any], staff: Staff) -> None:
         """Store the tasks done; release each delivery whose tasks are all done; leave

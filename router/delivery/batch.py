@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.client import Pipeline
 
-from router import keys, ledger, tariff
+from router import keys, ledger, logs, metrics, tariff
 from router.adapters.contract import (
     Adapter,
     PermanentError,
@@ -51,10 +51,12 @@ from router.cases import (
 from router.delivery import breaker, health, recovery
 from router.settings import RetryPolicy
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 # Deliveries one drain thread claims and sends at once (and its thread pool's size).
 BATCH = 32
+# The log event (router.logs) of each outcome, which is also its label in /metrics.
+SAID = {"delivered": "delivery_told", "retried": "delivery_retried", "failed": "delivery_failed"}
 
 # KEYS: the department's pending set, deliveries:sending, its wake key.
 # ARGV: now (epoch s), batch size, lease expiry (epoch ms), "-<department>", wake ttl.
@@ -179,7 +181,7 @@ class Dispatcher:
                     del self._threads[department]
                     return
         except Exception as error:  # noqa: BLE001 - Redis restarting, etc.: the beat wakes it again
-            log.warning("drain of %s stopped: %s", department, type(error).__name__)
+            log.warning("drain_stopped", department=department, error=type(error).__name__)
         finally:
             with self._lock:
                 if self._threads.get(department) is threading.current_thread():
@@ -228,19 +230,21 @@ class Dispatcher:
 
     def process(self, department: str, refs: list[str]) -> Tally:
         """Send one claimed batch and record every outcome."""
+        started = time.monotonic()
         with self.leases.hold(delivery_id(ref, department) for ref in refs):
             tally = self._process(department, refs)
         level = logging.DEBUG if tally.delivered == len(refs) else logging.INFO
         log.log(
             level,
-            "%s: batch of %d: %d delivered, %d retrying, %d failed, %d paused, %d skipped",
-            department,
-            len(refs),
-            tally.delivered,
-            tally.retrying,
-            tally.failed,
-            tally.paused,
-            tally.skipped,
+            "batch_settled",
+            department=department,
+            size=len(refs),
+            delivered=tally.delivered,
+            retrying=tally.retrying,
+            failed=tally.failed,
+            paused=tally.paused,
+            skipped=tally.skipped,
+            seconds=round(time.monotonic() - started, 3),
         )
         return tally
 
@@ -250,7 +254,7 @@ class Dispatcher:
         try:
             adapter = self.adapters.get(department)
         except RegistryError:
-            log.error("department %s: no adapter here; its deliveries wait", department)
+            log.error("no_adapter_here", department=department, waiting=len(refs))
             self._put_back(department, refs, 30.0)
             tally.skipped = len(refs)
             return tally
@@ -272,7 +276,7 @@ class Dispatcher:
         answered, failed = self._record(department, todo, outcomes, tally)
         opened = breaker.record(self.redis, department, answered, failed, clean)
         if opened:
-            log.warning("department %s: breaker open for %.0fs", department, opened)
+            log.warning("breaker_opened", department=department, seconds=round(opened, 1))
         return tally
 
     def _to_send(self, department: str, refs: list[str], tally: Tally) -> list[Case]:
@@ -284,7 +288,7 @@ class Dispatcher:
             held = delivery_id(ref, department)
             delivery = case.deliveries.get(department) if case is not None else None
             if case is None or delivery is None:
-                log.error("delivery %s: no such case, or not in its plan", held)
+                log.error("delivery_not_in_a_case", ref=ref, department=department)
                 finished.append(held)
             elif delivery.state not in PENDING_STATES:
                 # Finished, at a counter, waiting for evidence or held: not for a worker.
@@ -334,9 +338,10 @@ class Dispatcher:
                 outcomes.append(Outcome(reason=error.reason, retry_after=error.retry_after))
             else:  # a bug in the adapter, or a timeout of its own
                 log.error(
-                    "delivery %s: adapter raised %s",
-                    case.delivery_id(department),
-                    type(error).__name__,
+                    "adapter_raised",
+                    ref=case.ref,
+                    department=department,
+                    error=type(error).__name__,
                     exc_info=error,
                 )
                 outcomes.append(Outcome(reason=type(error).__name__))
@@ -350,17 +355,25 @@ class Dispatcher:
         answered = failed = 0
         now = time.time()
         told_after: list[float] = []
-        given_up = 0
+        given_up = retried = 0
         prices = tariff.current()
         at = datetime.fromtimestamp(now, UTC)
+        said: list[tuple[int, str, dict[str, object]]] = []  # logged once stored
+
+        def say(level: int, outcome: str, ref: str, **fields: object) -> None:
+            said.append((level, SAID[outcome], {"ref": ref, "outcome": outcome, **fields}))
+
         with self.redis.pipeline(transaction=True) as pipe:
             for case, outcome in zip(todo, outcomes, strict=True):
                 ref = case.ref
                 delivery = case.deliveries[department]
+                attempt = delivery.attempts + 1
                 if outcome.receipt is not None:
                     answered += 1
                     tally.delivered += 1
                     told_after.append(now - _submitted(case))
+                    seconds = round(told_after[-1], 3)
+                    say(logging.INFO, "delivered", ref, attempt=attempt, seconds=seconds)
                     self.store.mark(
                         ref,
                         department,
@@ -377,12 +390,14 @@ class Dispatcher:
                     tally.failed += 1
                     given_up += 1
                     self._fail(pipe, ref, department, f"refused: {outcome.reason}")
+                    say(logging.WARNING, "failed", ref, attempt=attempt, refused=True)
                 else:
                     failed += 1
                     policy = RetryPolicy.from_field(case.retry, self.policy)
                     if delivery.retries < policy.max_retries:
                         wait_s = policy.delay(delivery.retries, outcome.retry_after, self._rng)
                         tally.retrying += 1
+                        retried += 1
                         self.store.mark(
                             ref,
                             department,
@@ -392,15 +407,22 @@ class Dispatcher:
                             extra={"retries": delivery.retries + 1},
                         )
                         pipe.zadd(keys.pending(department), {ref: now + wait_s})
+                        later = round(wait_s, 1)
+                        say(logging.INFO, "retried", ref, attempt=attempt, retry_in_seconds=later)
                     else:
                         tally.failed += 1
                         given_up += 1
-                        attempts = delivery.attempts + 1
-                        reason = f"gave up after {attempts} attempts: {outcome.reason}"
+                        reason = f"gave up after {attempt} attempts: {outcome.reason}"
                         self._fail(pipe, ref, department, reason)
+                        say(logging.WARNING, "failed", ref, attempt=attempt, refused=False)
                 pipe.zrem(keys.SENDING, delivery_id(ref, department))
             health.record_outcomes(pipe, department, told_after, given_up, now)
             pipe.execute()
+        # Counted and logged once the transaction is stored: a batch that failed to
+        # record is claimed again and counted then. Never the adapter's own words.
+        metrics.settled(department, told_after, retried, given_up)
+        for level, event, fields in said:
+            log.log(level, event, department=department, **fields)
         return answered, failed
 
     def _pool(self, department: str) -> ThreadPoolExecutor:
@@ -443,7 +465,6 @@ class Dispatcher:
         self.store.mark(ref, department, DeliveryState.FAILED, reason, pipeline=pipe)
         self.store.dead_letter(ref, department, reason, pipeline=pipe)
         self.store.flag(ref, FLAG_NOT_TOLD, pipeline=pipe)
-        log.warning("delivery %s-%s failed and was dead-lettered", ref, department)
 
 
 def _submitted(case: Case) -> float:

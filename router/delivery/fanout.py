@@ -24,7 +24,6 @@ with a later due time.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -35,7 +34,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from router import keys
+from router import keys, logs
 from router.adapters.registry import Registry
 from router.cases import FLAG_DEPARTMENT_REMOVED, CaseStore, DeliveryState, split_delivery_id
 from router.delivery.jobs import drain
@@ -43,7 +42,7 @@ from router.delivery.queues import queue_for
 from router.exceptions import UnknownCase, UnknownDelivery
 from router.settings import RetryPolicy
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 # Results are never read (the case hash is the record), so RQ keeps none.
 RESULT_TTL = 0
@@ -108,7 +107,7 @@ class FanOut:
             try:
                 self.trigger(woken)
             except RedisError as error:
-                log.warning("could not wake departments (%s); the beat will", type(error).__name__)
+                log.warning("wake_failed", error=type(error).__name__, then="the beat wakes them")
 
     def wake(self, departments: Iterable[str] | None = None) -> list[str]:
         """Queue a drain job for each of ``departments`` (default: all) that has due
@@ -149,7 +148,7 @@ class FanOut:
         try:
             self.wake(departments)
         except RedisError as error:
-            log.warning("could not wake departments now (%s); the beat will", type(error).__name__)
+            log.warning("wake_failed", error=type(error).__name__, then="the beat wakes them")
 
     def dead_letter_department(self, department: str, reason: str) -> list[str]:
         """Fail every delivery still waiting in ``department``'s pending set (its adapter

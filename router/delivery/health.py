@@ -34,12 +34,13 @@ from router.cases import split_delivery_id
 from router.delivery import breaker
 from router.exceptions import UnknownDelivery
 
+# The time from submission to told, in seconds: the bounds of the histogram's buckets,
+# the same as /metrics's tuo_time_to_tell_seconds.
+from router.metrics import TELL_BOUNDS
+
 # A worker beats about once a second; one silent for this long is not counted alive.
 ALIVE_SECONDS = 10.0
 BEAT_SECONDS = 1.0
-# The time from submission to told, in seconds: the bounds of the histogram's buckets
-# (the last bucket, past a week, has none). Counter visits make days a normal time.
-TELL_BOUNDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
 HOUR_MINUTES = 60
 
 

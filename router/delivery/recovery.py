@@ -23,7 +23,6 @@ process sends the delivery again straight away.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,11 +31,11 @@ from typing import Any
 
 from redis import Redis
 
-from router import keys
+from router import keys, logs
 from router.cases import PENDING_STATES, DeliveryState, history_entry, now_iso, split_delivery_id
 from router.exceptions import UnknownDelivery
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 INTERVAL_SECONDS = 0.5
 RECOVERED_DETAIL = "its worker stopped mid-delivery; sending again"
@@ -140,7 +139,7 @@ def sweep(redis: Redis, lease_ms: int = keys.LEASE_MS) -> list[str]:
         )
         if done:
             recovered.append(delivery)
-            log.warning("delivery %s: worker lost mid-delivery; queued again", delivery)
+            log.warning("delivery_recovered", ref=ref, department=department, outcome="queued")
     return recovered
 
 
@@ -157,13 +156,17 @@ class Beat:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop, and wait (up to ``timeout``) for a step under way to end: a beat that
+        went on after its worker said it stopped would mark it alive again."""
         self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
             try:
                 self.step()
             except Exception as error:  # noqa: BLE001 - Redis restarting, etc.
-                log.warning("lease renewal or sweep failed: %s", type(error).__name__)
+                log.warning("beat_failed", error=type(error).__name__)
             self._stopped.wait(self.interval)

@@ -13,7 +13,6 @@ drain). A supervisor restarts any worker process that dies.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
-from router import keys, redis_server, settings
+from router import keys, logs, metrics, redis_server, settings
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
@@ -38,7 +37,7 @@ from router.delivery.queues import queue_for
 from router.delivery.registrations import Registrations
 from router.retention import PURGE_SECONDS, Retention
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 # Worker processes a supervisor runs (each serves every department).
 DEFAULT_PROCESSES = 2
@@ -60,7 +59,7 @@ class WorkerProcess:
         # and skipped: refusing to start would stop every other department too.
         for name in wanted:
             if name not in registry:
-                log.error("department %s is not registered: its queue is not served", name)
+                log.error("department_not_served", department=name, why="not registered")
         self.departments = [name for name in wanted if name in registry]
         # One connection per sending thread (a batch per department at a time), the
         # drain threads, RQ and the beat: redis-py's default pool stops at 100 and then
@@ -206,7 +205,7 @@ class Supervisor:
         if not added and not removed:
             return []
         for name in removed:
-            log.warning("department %s is no longer registered: no longer served", name)
+            log.warning("department_not_served", department=name, why="no longer registered")
         self.departments = wanted
         if not self.children:
             self.start()
@@ -214,13 +213,15 @@ class Supervisor:
         for slot, child in list(self.children.items()):
             self.children[slot] = spawn(self.redis_url, self.departments)
             _stop_child(child, 15.0)
+            metrics.process_gone(child.pid)
         return added
 
     def check(self) -> None:
         """Restart any worker that has exited."""
         for slot, child in list(self.children.items()):
             if child.poll() is not None:
-                log.warning("worker %s exited (%s); restarting", slot, child.returncode)
+                log.warning("worker_restarted", slot=slot, pid=child.pid, exit=child.returncode)
+                metrics.process_gone(child.pid)
                 self.children[slot] = spawn(self.redis_url, self.departments)
                 self.restarts += 1
 
@@ -249,9 +250,7 @@ class Supervisor:
                     reason = f"{type(error).__name__}: {error}"
                     if reason != failed:
                         log.warning(
-                            "departments not looked at again (%s); keeping %s",
-                            reason,
-                            ", ".join(self.departments) or "none",
+                            "departments_not_followed", error=reason, keeping=self.departments
                         )
                     failed = reason
                 else:
@@ -274,6 +273,7 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         for child in self.children.values():
             _stop_child(child, max(0.1, deadline - time.monotonic()), signalled=True)
+            metrics.process_gone(child.pid)
         self.children.clear()
 
 

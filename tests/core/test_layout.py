@@ -28,6 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.redis_server",
         "router.trust",
         "router.sealing",
+        "router.metrics",
+        "router.logs",
     ),
     ("router.catalogue",),
     ("router.adapters.contract",),

