@@ -43,7 +43,7 @@ from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.delivery.batch import BATCH
 from router.delivery.worker import Supervisor, default_processes
-from router.redis_server import RedisServer, start_redis
+from router.redis_server import RedisServer, connect, start_redis
 from router.service import LifeEventRouter
 
 DEPARTMENTS: tuple[str, ...] = ("dwp", "dvla", "payments", "hmrc", "council")
@@ -1187,7 +1187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Its own master key, as `router up` makes one, for this process and its workers.
         os.environ.pop(sealing.MASTER_ENV, None)
         os.environ[sealing.KEY_FILE_ENV] = str(sealing.make_key_file(Path(tmp) / "master.key"))
-        redis = Redis.from_url(server.url)
+        redis = connect(server.url)
         os.environ[URL_VARIABLE] = server.url  # for the peers' producer side
         info = redis.info("server")
         redis_fsync = redis.config_get("appendfsync")["appendfsync"]

@@ -9,6 +9,8 @@ import time
 
 from redis import Redis
 
+from router.redis_server import connect
+
 URL_VARIABLE = "BENCH_REDIS_URL"
 
 _client: Redis | None = None
@@ -20,7 +22,7 @@ def client() -> Redis:
     global _client
     with _lock:
         if _client is None:
-            _client = Redis.from_url(os.environ[URL_VARIABLE])
+            _client = connect(os.environ[URL_VARIABLE])
         return _client
 
 

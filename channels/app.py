@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response
 from channels.web import identity
 from router.exceptions import StoreUnavailable
 from router.i18n import N_
+from router.redis_server import url_from_env
 from router.sealing import KeyProblem, is_sealed
 from router.service import LifeEventRouter
 
@@ -195,8 +196,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_object(Config)
     app.config.from_prefixed_env("TUO")
-    if os.environ.get("REDIS_URL"):
-        app.config["REDIS_URL"] = os.environ["REDIS_URL"]
+    if url_from_env():  # REDIS_URL, or the Sentinel URL REDIS_SENTINELS builds
+        app.config["REDIS_URL"] = url_from_env()
     if os.environ.get("METRICS_TOKEN", "").strip():
         app.config["METRICS_TOKEN"] = os.environ["METRICS_TOKEN"].strip()
     if config:

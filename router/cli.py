@@ -40,9 +40,9 @@ data_dir = sealing.data_dir
 
 
 def redis_url() -> str:
-    """``REDIS_URL``, else the address ``router up`` left in the data folder (as its cli
-    user)."""
-    url = os.environ.get("REDIS_URL", "").strip()
+    """``REDIS_URL`` (or the Sentinel URL ``REDIS_SENTINELS`` builds), else the address
+    ``router up`` left in the data folder (as its cli user)."""
+    url = redis_server.url_from_env()
     if url:
         return url
     marker = data_dir() / "redis.url"
@@ -80,7 +80,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def connect() -> Redis:
-    return Redis.from_url(redis_url())
+    return redis_server.connect(redis_url())
 
 
 def core() -> LifeEventRouter:
@@ -171,16 +171,33 @@ def start_identity_provider() -> DevelopmentProvider | None:
     help="Show the service: 30 days of sample figures, a demo account for each staff "
     "role (new passwords, shown once) and a few sample reports.",
 )
-def up(host: str, port: int, no_web: bool, with_demo: bool) -> None:
+@click.option(
+    "--ha",
+    is_flag=True,
+    help="Redis with high availability: a primary, a replica and three sentinels on "
+    "loopback; a report is acknowledged once the replica has it.",
+)
+def up(host: str, port: int, no_web: bool, with_demo: bool, ha: bool) -> None:
     """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door.
+
+    With --ha, the embedded Redis is a primary, a replica and three sentinels (router.
+    redis_server.start_ha), every process connects through the sentinels, and so a
+    submission waits for the replica (unless REDIS_WAIT_REPLICAS says otherwise).
 
     With --demo, also what a demonstration needs (router.demo): sample figures for the
     performance page, staff accounts for the counter, /ops and /casework, and sample
     reports, one of them waiting for a caseworker."""
     folder = data_dir()
-    external = os.environ.get("REDIS_URL", "").strip()
+    external = redis_server.url_from_env()
+    if ha and external:
+        raise click.UsageError("--ha starts its own Redis: unset REDIS_URL and REDIS_SENTINELS")
+    server: redis_server.RedisServer | redis_server.HighAvailability
     try:
-        server = redis_server.resolve(folder / "redis")
+        if ha:
+            server = redis_server.start_ha(folder / "redis-ha")
+            redis_server.check_version(server.url)
+        else:
+            server = redis_server.resolve(folder / "redis")
     except redis_server.RedisTooOld as error:
         raise click.ClickException(str(error)) from None
     except RuntimeError:
@@ -205,7 +222,7 @@ def up(host: str, port: int, no_web: bool, with_demo: bool) -> None:
     # set); the `router` command run by hand finds the cli user's URL here.
     cli_url = server.url_as("cli")
     _write_private(folder / "redis.url", cli_url)  # it holds the cli user's password
-    redis = Redis.from_url(cli_url)
+    redis = redis_server.connect(cli_url)
     registry = Registry.discover(redis)
     try:
         notify_settings = settings.NotifySettings.from_env()
@@ -352,7 +369,7 @@ def _demo(router: LifeEventRouter, site: str) -> list[str]:
 def worker(departments: tuple[str, ...], processes: int | None, serve: bool, burst: bool) -> None:
     """Run delivery workers: by default two processes, each serving every department."""
     url = redis_url()
-    registry = Registry.discover(Redis.from_url(url))
+    registry = Registry.discover(redis_server.connect(url))
     chosen = list(departments) or registry.names()
     unknown = [d for d in chosen if d not in registry]
     if unknown:
@@ -1034,7 +1051,7 @@ def adapters_check(name: str, keep_samples: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="adapter-check-") as folder:
         server = redis_server.start_redis(Path(folder), fsync="no")
         try:
-            scratch = Redis.from_url(server.url)
+            scratch = redis_server.connect(server.url)
             findings = conformance.check(cls, scratch, keep_samples=keep_samples)
             scratch.close()
         finally:

@@ -10,6 +10,13 @@ from redis.exceptions import RedisError
 StoreUnavailable = RedisError
 
 
+class NotReplicated(RedisError):
+    """A submission reached the primary, but not the replicas it must reach before its
+    reference is shown (REDIS_WAIT_REPLICAS) in time. A store outage, so channels
+    answer "try again" (503) as for any; the case is kept, and the same submission key
+    finds it again, waiting once more for the replicas before giving its reference."""
+
+
 class RouterError(Exception):
     """Base error of the router core; ``message`` is a translatable message id."""
 

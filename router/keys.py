@@ -278,6 +278,10 @@ def throttle(name: str, digest: str) -> str:
     return f"throttle:{name}:{digest}"
 
 
+# Written just before WAIT (router.service): its place in the replication stream comes
+# after the case a submission stored, or found again, so a replica that has it has that.
+REPLICATION_MARK = "replication:mark"
+
 # The key that signs the web front door's CSRF tokens, shared by every web process.
 WEB_SECRET_KEY = "web:secret-key"
 # Flask-Session keeps a journey's answers under this prefix, for two hours.

@@ -20,7 +20,19 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from router import catalogue, i18n, keys, logs, metrics, routing, sealing, settings, stats, tariff
+from router import (
+    catalogue,
+    i18n,
+    keys,
+    logs,
+    metrics,
+    redis_server,
+    routing,
+    sealing,
+    settings,
+    stats,
+    tariff,
+)
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.adapters.webhook import WebhookConfig, load_webhooks
@@ -36,7 +48,12 @@ from router.delivery.evidence import Release
 from router.delivery.fanout import FanOut
 from router.delivery.gauges import QueueGauges
 from router.delivery.registrations import Registrations
-from router.exceptions import StoreUnavailable, SubmissionKeyReused, ValidationFailed
+from router.exceptions import (
+    NotReplicated,
+    StoreUnavailable,
+    SubmissionKeyReused,
+    ValidationFailed,
+)
 from router.feedback import Feedback
 from router.i18n import N_
 from router.ledger import Ledger, LedgerError, Reconciliation, Statement, statement_csv
@@ -71,8 +88,19 @@ class Submission:
 class LifeEventRouter:
     """The router core, given its Redis connection and adapters explicitly."""
 
-    def __init__(self, redis: Redis, adapters: Registry, policy: RetryPolicy | None = None):
+    def __init__(
+        self,
+        redis: Redis,
+        adapters: Registry,
+        policy: RetryPolicy | None = None,
+        durability: settings.Durability | None = None,
+    ):
         self.redis = redis
+        # Replicas a submission must reach before its reference is shown (WAIT): unless
+        # REDIS_WAIT_REPLICAS says otherwise, one through Sentinel, none on one server.
+        self.durability = durability or settings.Durability.from_env(
+            1 if redis_server.through_sentinel(redis) else 0
+        )
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
@@ -96,7 +124,7 @@ class LifeEventRouter:
     def from_url(cls, url: str, adapters: Registry | None = None) -> LifeEventRouter:
         """A core on the Redis at ``url``, with ``adapters``, or else those installed and
         the webhook departments stored in that Redis."""
-        redis = Redis.from_url(url)
+        redis = redis_server.connect(url)
         return cls(redis, adapters or Registry.discover(redis))
 
     def throttle(self, name: str, limit: int) -> Throttle:
@@ -354,10 +382,38 @@ class LifeEventRouter:
             self.fanout.trigger_woken(marks, stored.replies)
         if stored.created and claim and clean.get("deceased_nino"):
             self.people.hold_for_death(str(clean["deceased_nino"]), stored.ref)
+        # Acknowledged means replicated, for a repeat too (the first may have been
+        # refused for want of a replica): NotReplicated is the citizen's "try again".
+        self.replicated()
         # A repeat of one submission (its key seen before) is answered as the first was,
         # not as a second report of the death.
         joined = bool(first) and stored.created
         return Submission(stored.ref, stored.secret, stored.created, matched, joined)
+
+    def replicated(self) -> None:
+        """Return once ``durability.replicas`` replicas hold every write made so far;
+        else raise ``NotReplicated`` after ``durability.timeout_ms``. None asked for (a
+        single machine): at once.
+
+        WAIT counts only what its own connection wrote, and a repeated submission
+        writes nothing: so one connection (a pipeline) writes a mark and waits for it.
+        The mark follows the case in the replication stream, whoever wrote the case,
+        so a replica that has the mark has the case."""
+        wanted = self.durability.replicas
+        if not wanted:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(keys.REPLICATION_MARK)
+            pipe.wait(wanted, self.durability.timeout_ms)
+            acknowledged = int(pipe.execute()[1])
+        if acknowledged < wanted:
+            log.warning(
+                "a submission reached %d of %d replicas in %d ms: asked to try again",
+                acknowledged,
+                wanted,
+                self.durability.timeout_ms,
+            )
+            raise NotReplicated(f"{acknowledged} of {wanted} replicas confirmed in time")
 
     # --- evidence after submission ---------------------------------------------------------
 

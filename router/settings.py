@@ -17,6 +17,29 @@ def _int(name: str, default: int) -> int:
 FOLLOW_SECONDS = 2.0
 
 
+WAIT_REPLICAS_ENV = "REDIS_WAIT_REPLICAS"
+WAIT_TIMEOUT_ENV = "REDIS_WAIT_TIMEOUT_MS"
+
+
+@dataclass(frozen=True)
+class Durability:
+    """How many replicas must hold a submission before its reference is shown
+    (Redis's WAIT), and how long to wait for them. 0 replicas: a single machine, the
+    primary's append-only file alone (``appendfsync always``)."""
+
+    replicas: int = 0
+    timeout_ms: int = 2000
+
+    @classmethod
+    def from_env(cls, replicas: int = 0) -> Durability:
+        """``REDIS_WAIT_REPLICAS`` and ``REDIS_WAIT_TIMEOUT_MS``; ``replicas`` when the
+        first is unset (the core says 1 for a Redis reached through Sentinel)."""
+        return cls(
+            replicas=max(0, _int(WAIT_REPLICAS_ENV, replicas)),
+            timeout_ms=max(1, _int(WAIT_TIMEOUT_ENV, cls.timeout_ms)),
+        )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with jitter, in whole seconds (RQ schedules by the second).

@@ -21,13 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from redis import BlockingConnectionPool, Redis
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
-from router import keys, logs, metrics, settings
+from router import keys, logs, metrics, redis_server, settings
 from router.adapters import register
 from router.adapters.registry import Registry
 from router.cases import split_delivery_id
@@ -65,7 +65,7 @@ class WorkerProcess:
     jobs wake this process's Dispatcher, and the beat that keeps it all honest."""
 
     def __init__(self, redis_url: str, departments: Sequence[str] = ()) -> None:
-        registry = Registry.discover(Redis.from_url(redis_url))
+        registry = Registry.discover(redis_server.connect(redis_url))
         wanted = list(departments) or registry.names()
         # A department nobody can deliver to (a webhook removed a moment ago) is logged
         # and skipped: refusing to start would stop every other department too.
@@ -76,12 +76,15 @@ class WorkerProcess:
         # One connection per sending thread (a batch per department at a time), the
         # drain threads, RQ and the beat: redis-py's default pool stops at 100 and then
         # raises. A blocking pool makes a thread wait for a connection rather than fail.
-        pool = BlockingConnectionPool.from_url(
+        # Through Sentinel too (redis_server.connect): each new connection asks the
+        # sentinels for the primary, so after a failover RQ's dequeue loop, which
+        # retries on a connection error, and the beat carry on against the new one.
+        self.redis = redis_server.connect(
             redis_url,
+            blocking=True,
             max_connections=(len(self.departments) + 1) * (batch.BATCH + 2) + 8,
             timeout=30,
         )
-        self.redis = Redis(connection_pool=pool)
         self.dispatcher = batch.Dispatcher(self.redis, registry)
         self.fanout = fanout.FanOut(self.redis, registry)
         self.registrations = Registrations(
@@ -320,7 +323,7 @@ def supervise(
     stopping = stop_on_signals()
     supervisor.start()
     try:
-        supervisor.run(stopping, follow=Redis.from_url(redis_url) if follow else None)
+        supervisor.run(stopping, follow=redis_server.connect(redis_url) if follow else None)
     except KeyboardInterrupt:
         pass
     finally:

@@ -27,7 +27,8 @@ from router.adapters.registry import Registry
 from router.cases import PENDING_STATES, CaseStore, delivery_id
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
-from router.redis_server import RedisServer, start_redis
+from router.exceptions import NotReplicated
+from router.redis_server import HighAvailability, RedisServer, connect, start_ha, start_redis
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.chaos.workload import DEPARTMENTS
@@ -79,14 +80,18 @@ class Kill:
 
 
 class World:
-    """One scenario's own Redis server and supervised `router worker` processes."""
+    """One scenario's own Redis server and supervised `router worker` processes; with
+    ``ha``, a primary, a replica and three sentinels (``start_ha``, as `router up --ha`),
+    every client going through the sentinels."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.server: RedisServer = start_redis(data_dir)
-        self.url = self.server.url
-        self.redis = Redis.from_url(self.url)
+    def __init__(self, data_dir: Path, ha: bool = False) -> None:
+        self.ha: HighAvailability | None = start_ha(data_dir) if ha else None
+        self.server: RedisServer = self.ha.primary if self.ha else start_redis(data_dir)
+        self.url = self.ha.url if self.ha else self.server.url
+        self.redis = connect(self.url)
         self.store = CaseStore(self.redis)
-        self.supervisor = Supervisor(self.server.url_as("worker"), DEPARTMENTS)
+        worker_url = self.ha.url_as("worker") if self.ha else self.server.url_as("worker")
+        self.supervisor = Supervisor(worker_url, DEPARTMENTS)
         # Processes our workers started (a forked RQ scheduler, say): a SIGKILLed worker
         # leaves them behind, so they are noted and stopped by pid at the end.
         self._descendants: set[tuple[int, str]] = set()
@@ -168,6 +173,8 @@ class World:
         finally:
             _stop_leftovers(self._descendants)
             self.redis.close()
+            if self.ha is not None:
+                self.ha.stop()
             self.server.stop()
 
 
@@ -194,10 +201,11 @@ def _stop_leftovers(processes: set[tuple[int, str]], timeout: float = 5.0) -> No
 
 
 @contextlib.contextmanager
-def world(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    """A private Redis and worker pool, stopped (by pid) however the scenario ends."""
+def world(data_dir: Path, monkeypatch: pytest.MonkeyPatch, ha: bool = False) -> Iterator[World]:
+    """A private Redis (with ``ha``, through Sentinel) and worker pool, stopped (by pid)
+    however the scenario ends."""
     monkeypatch.delenv("ROUTER_ADAPTERS", raising=False)  # the five built-in departments
-    w = World(data_dir)
+    w = World(data_dir, ha)
     try:
         w.start()
         yield w
@@ -211,8 +219,9 @@ def world(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 class Submitter:
     """Submits the workload from a background thread, ``spacing`` seconds apart.
 
-    A Redis connection error means the submission was not accepted (no reference came
-    back): it is counted as refused and left out of the invariant.
+    A Redis connection error, or too few replicas in time (NotReplicated), means the
+    submission was not accepted (no reference came back): it is counted as refused and
+    left out of the invariant.
     """
 
     def __init__(
@@ -222,7 +231,7 @@ class Submitter:
         spacing: float,
         policy: RetryPolicy = POLICY,
     ) -> None:
-        self.redis = Redis.from_url(url)
+        self.redis = connect(url)
         self.core = LifeEventRouter(self.redis, Registry.discover(), policy)
         self.cases = list(cases)
         self.spacing = spacing
@@ -258,7 +267,7 @@ class Submitter:
                         channel="chaos",
                         **evidence_for(case["event"], case["answers"]),
                     )
-                except CONNECTION_ERRORS:
+                except (*CONNECTION_ERRORS, NotReplicated):
                     self.refused += 1
                 else:
                     with self._lock:
