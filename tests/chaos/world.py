@@ -157,11 +157,13 @@ class World:
         self.kills.append(kill)
         return kill
 
-    def kill_redis(self, refs: Sequence[str]) -> Kill:
+    def kill_redis(self, refs: Sequence[str], server: RedisServer | None = None) -> Kill:
+        """SIGKILL ``server`` (default: the one the world started on, the first primary)."""
+        victim = server or self.server
         sending = self.sending(refs)
-        pid = self.server.pid or 0
+        pid = victim.pid or 0
         kill = Kill(time.time(), DEPARTMENTS, pid, tuple(d for ds in sending.values() for d in ds))
-        self.server.kill()
+        victim.kill()
         self.kills.append(kill)
         return kill
 
@@ -236,6 +238,7 @@ class Submitter:
         self.cases = list(cases)
         self.spacing = spacing
         self.accepted: list[str] = []
+        self.accepted_at: list[float] = []  # time.time() each reference came back
         self.refused = 0
         self.error: BaseException | None = None
         self.started_at = 0.0
@@ -256,6 +259,13 @@ class Submitter:
         with self._lock:
             return list(self.accepted)
 
+    def first_accepted_after(self, at: float) -> float | None:
+        """Seconds from ``at`` to the first submission acknowledged after it; None if
+        none was."""
+        with self._lock:
+            later = [t for t in self.accepted_at if t > at]
+        return min(later) - at if later else None
+
     def _run(self) -> None:
         try:
             for case in self.cases:
@@ -272,6 +282,7 @@ class Submitter:
                 else:
                     with self._lock:
                         self.accepted.append(submission.ref)
+                        self.accepted_at.append(time.time())
                 time.sleep(self.spacing)
         except BaseException as error:  # noqa: BLE001 - reported by join()
             self.error = error
