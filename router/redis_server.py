@@ -268,12 +268,15 @@ def sentinel_url(
     sentinels: str,
     master: str,
     username: str = "",
-    password: str = "",
+    password: str | None = None,
     db: int = 0,
     sentinel_username: str = "",
-    sentinel_password: str = "",
+    sentinel_password: str | None = None,
 ) -> str:
-    """The ``redis+sentinel://`` URL for ``sentinels`` ("host:port,host:port")."""
+    """The ``redis+sentinel://`` URL for ``sentinels`` ("host:port,host:port"); a password
+    of None or "" is none."""
+    password = password or ""
+    sentinel_password = sentinel_password or ""
     userinfo = ""
     if username or password:
         userinfo = f"{_quote(username)}:{_quote(password)}@" if password else f"{_quote(username)}@"
