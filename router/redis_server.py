@@ -340,8 +340,9 @@ def connect(url: str, blocking: bool = False, **options: Any) -> Redis:
     """A client for ``url``: the one way every process (web, workers, RQ, the CLI,
     benchmarks) connects. A ``redis+sentinel://`` URL gives a client of the primary the
     sentinels name, found again on each new connection, so after a failover the next
-    command (redis-py retries a failed one) reaches the new primary without a restart;
-    any other URL gives ``Redis.from_url``. With ``blocking``, a thread waits for a free
+    command reaches the new primary without a restart (one caught on the way fails and
+    is not retried: a write might have been applied); any other URL gives
+    ``Redis.from_url``. With ``blocking``, a thread waits for a free
     connection (``options``: ``max_connections``, ``timeout``) rather than fail."""
     if not url.startswith(f"{SENTINEL_SCHEME}://"):
         if blocking:
