@@ -1422,6 +1422,11 @@ def demo_reports(count: int, events: tuple[str, ...]) -> None:
     with `router mock configure`, say."""
     try:
         sent = demo.reports(core(), count, events)
+    except ValidationFailed as error:
+        raise click.ClickException(
+            "a sample report was refused (" + "; ".join(error.errors.values()) + "): "
+            "the register holds the sample births and deaths only as `router up` seeds it"
+        ) from error
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     for ref, event in sent:

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from router import keys, reference, stats
+from router.adapters import mock_gro
 from router.cases import DeliveryState
 from router.cli import main
 from router.delivery.worker import Supervisor
@@ -295,3 +296,8 @@ def test_router_demo_reports_sends_sample_reports_whose_organisations_are_told(
         assert case.channel == "web"
     wrong = runner.invoke(main, ["demo", "reports", "--event", "no_such_event"])
     assert wrong.exit_code == 2 and "no_such_event" in wrong.output
+    # A register that does not hold the sample death: said in one line, not a traceback.
+    redis.delete(mock_gro.ENTRIES, mock_gro.BY_ENTRY)
+    refused = runner.invoke(main, ["demo", "reports", "--event", "death"])
+    assert refused.exit_code == 1 and "as `router up` seeds it" in refused.output
+    assert "Traceback" not in refused.output
