@@ -174,15 +174,15 @@ def start_identity_provider() -> DevelopmentProvider | None:
 @click.option(
     "--ha",
     is_flag=True,
-    help="Redis with high availability: a primary, a replica and three sentinels on "
-    "loopback; a report is acknowledged once the replica has it.",
+    help="Redis with high availability: a primary, two replicas and three sentinels on "
+    "loopback; a report is acknowledged once a replica has it.",
 )
 def up(host: str, port: int, no_web: bool, with_demo: bool, ha: bool) -> None:
     """Start everything: Redis (embedded unless REDIS_URL is set), workers, web front door.
 
-    With --ha, the embedded Redis is a primary, a replica and three sentinels (router.
-    redis_server.start_ha), every process connects through the sentinels, and so a
-    submission waits for the replica (unless REDIS_WAIT_REPLICAS says otherwise).
+    With --ha, the embedded Redis is a primary, two replicas and three sentinels
+    (router.redis_server.start_ha), every process connects through the sentinels, and
+    so a submission waits for a replica (unless REDIS_WAIT_REPLICAS says otherwise).
 
     With --demo, also what a demonstration needs (router.demo): sample figures for the
     performance page, staff accounts for the counter, /ops and /casework, and sample

@@ -278,8 +278,9 @@ def throttle(name: str, digest: str) -> str:
     return f"throttle:{name}:{digest}"
 
 
-# Written just before WAIT (router.service): its place in the replication stream comes
-# after the case a submission stored, or found again, so a replica that has it has that.
+# Written just before WAIT (router.redis_server.replicated): its place in the
+# replication stream comes after the case a submission stored, or found again, and
+# after the batch a worker claimed, so a replica that has it has those.
 REPLICATION_MARK = "replication:mark"
 
 # The key that signs the web front door's CSRF tokens, shared by every web process.
@@ -317,6 +318,7 @@ WORKER_KEY_PATTERNS = (
     SENDING,
     DEAD_LETTERS,
     WORKERS,
+    REPLICATION_MARK,  # a batch is sent only once a replica has its cases
     "outcomes:*",  # what each batch settled, per department and minute, and per day
     VERIFYING,
     wake("*"),

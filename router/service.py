@@ -98,9 +98,7 @@ class LifeEventRouter:
         self.redis = redis
         # Replicas a submission must reach before its reference is shown (WAIT): unless
         # REDIS_WAIT_REPLICAS says otherwise, one through Sentinel, none on one server.
-        self.durability = durability or settings.Durability.from_env(
-            1 if redis_server.through_sentinel(redis) else 0
-        )
+        self.durability = durability or redis_server.durability(redis)
         self.adapters = adapters
         self.store = CaseStore(redis)
         self.fanout = FanOut(redis, adapters, policy)
@@ -391,29 +389,18 @@ class LifeEventRouter:
         return Submission(stored.ref, stored.secret, stored.created, matched, joined)
 
     def replicated(self) -> None:
-        """Return once ``durability.replicas`` replicas hold every write made so far;
-        else raise ``NotReplicated`` after ``durability.timeout_ms``. None asked for (a
-        single machine): at once.
-
-        WAIT counts only what its own connection wrote, and a repeated submission
-        writes nothing: so one connection (a pipeline) writes a mark and waits for it.
-        The mark follows the case in the replication stream, whoever wrote the case,
-        so a replica that has the mark has the case."""
-        wanted = self.durability.replicas
-        if not wanted:
-            return
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(keys.REPLICATION_MARK)
-            pipe.wait(wanted, self.durability.timeout_ms)
-            acknowledged = int(pipe.execute()[1])
-        if acknowledged < wanted:
+        """Return once ``durability.replicas`` replicas hold every write made so far
+        (the case this submission stored, or found again: a repeat writes nothing, and
+        its first may have been refused for want of a replica); else raise
+        ``NotReplicated`` after ``durability.timeout_ms``. None asked for (a single
+        machine): at once."""
+        if not redis_server.replicated(self.redis, self.durability):
             log.warning(
-                "a submission reached %d of %d replicas in %d ms: asked to try again",
-                acknowledged,
-                wanted,
-                self.durability.timeout_ms,
+                "submission_not_replicated",
+                replicas=self.durability.replicas,
+                timeout_ms=self.durability.timeout_ms,
             )
-            raise NotReplicated(f"{acknowledged} of {wanted} replicas confirmed in time")
+            raise NotReplicated(f"fewer than {self.durability.replicas} replicas confirmed in time")
 
     # --- evidence after submission ---------------------------------------------------------
 

@@ -4,7 +4,8 @@ concurrently on the department's own thread pool.
 
 A batch costs a handful of Redis round trips however large it is: one script claims
 it (pending set -> ``deliveries:sending``, with a lease), one pipeline loads its cases,
-one breaker check, one transaction marks them all "sending", and one transaction
+one breaker check, through Sentinel one WAIT (no department is told of a case no
+replica holds yet), one transaction marks them all "sending", and one transaction
 records every outcome (delivered, retrying with its due time back in the pending set,
 or failed with its dead letter and the case's flag; a delivered one's ledger entry,
 router.ledger, one HSETNX). Each delivery keeps its own
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.client import Pipeline
 
-from router import keys, ledger, logs, metrics, tariff
+from router import keys, ledger, logs, metrics, redis_server, tariff
 from router.adapters.contract import (
     Adapter,
     PermanentError,
@@ -49,12 +50,14 @@ from router.cases import (
     delivery_id,
 )
 from router.delivery import breaker, health, recovery
-from router.settings import RetryPolicy
+from router.settings import Durability, RetryPolicy
 
 log = logs.get_logger(__name__)
 
 # Deliveries one drain thread claims and sends at once (and its thread pool's size).
 BATCH = 32
+# Seconds a claimed batch waits when no replica confirmed its cases in time.
+NOT_REPLICATED_DELAY = 1.0
 # The log event (router.logs) of each outcome, which is also its label in /metrics.
 SAID = {"delivered": "delivery_told", "retried": "delivery_retried", "failed": "delivery_failed"}
 
@@ -115,8 +118,12 @@ class Dispatcher:
         concurrency: int = BATCH,
         policy: RetryPolicy | None = None,
         leases: recovery.Leases | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self.redis = redis
+        # The replicas a case must be on before a department is told of it: the same
+        # as a submission waits for (REDIS_WAIT_REPLICAS; one through Sentinel).
+        self.durability = durability or redis_server.durability(redis)
         self.leases = leases or recovery.Leases(redis)
         self.adapters = adapters
         self.concurrency = concurrency
@@ -271,6 +278,15 @@ class Dispatcher:
             self._pause(department, todo[1:], 1.0)
             tally.paused += len(todo) - 1
             todo = todo[:1]
+        if not redis_server.replicated(self.redis, self.durability):
+            # A case the primary took but no replica holds yet may be lost with the
+            # primary (its citizen was asked to try again): no department is told of
+            # it until a replica has it, or a failover could tell them of a case that
+            # is gone, and then of the one sent again. Back in a second, untouched.
+            log.warning("batch_not_replicated", department=department, waiting=len(todo))
+            self._put_back(department, [case.ref for case in todo], NOT_REPLICATED_DELAY)
+            tally.paused += len(todo)
+            return tally
         self._mark_sending(department, todo)
         outcomes = self._send(adapter, department, todo)
         answered, failed = self._record(department, todo, outcomes, tally)

@@ -48,6 +48,7 @@ from tests.support.journeys import done_page, reach_check, send
 from tests.support.pages import path_of, soup, text
 from tests.support.paths import EXAMPLES
 from tests.support.processes import router_cli, wait_settled
+from tests.support.redis_dump import mock_log
 from tests.support.samples import sample
 
 pytestmark = pytest.mark.slow
@@ -61,9 +62,10 @@ def _started(folder: Path) -> Iterator[HighAvailability]:
     try:
         yield servers
     finally:
-        if servers.replica.process is not None:
-            # Resume a replica a failed test left stopped, or it cannot be stopped.
-            os.kill(servers.replica.process.pid, signal.SIGCONT)
+        for replica in servers.replicas:
+            if replica.process is not None:
+                # Resume a replica a failed test left stopped, or it cannot be stopped.
+                os.kill(replica.process.pid, signal.SIGCONT)
         servers.stop()
 
 
@@ -74,7 +76,7 @@ def shared_ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HighAvailabi
 
 @pytest.fixture
 def ha(shared_ha: HighAvailability) -> HighAvailability:
-    """A primary, a replica and three sentinels, as `router up --ha` starts them (one
+    """A primary, two replicas and three sentinels, as `router up --ha` starts them (one
     set for the tests that leave it whole), flushed first."""
     connect(shared_ha.url).flushdb()
     return shared_ha
@@ -87,14 +89,18 @@ def own_ha(tmp_path: Path) -> Iterator[HighAvailability]:
 
 
 @contextlib.contextmanager
-def _stopped(server: RedisServer) -> Iterator[None]:
-    """The server frozen (SIGSTOP): it takes no more of the replication stream."""
-    assert server.process is not None
-    os.kill(server.process.pid, signal.SIGSTOP)
+def _stopped(*servers: RedisServer) -> Iterator[None]:
+    """The servers frozen (SIGSTOP): they take no more of the replication stream."""
+    pids = [server.pid for server in servers]
+    for pid in pids:
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(server.process.pid, signal.SIGCONT)
+        for pid in pids:
+            assert pid is not None
+            os.kill(pid, signal.SIGCONT)
 
 
 @pytest.fixture
@@ -210,7 +216,7 @@ def test_with_the_replica_stopped_the_citizen_is_asked_to_try_again_and_the_retr
     ha: HighAvailability,
 ) -> None:
     core = _core(ha)
-    with _stopped(ha.replica):
+    with _stopped(*ha.replicas):
         began = time.monotonic()
         with pytest.raises(NotReplicated):
             _submit(core, "try-again-1")
@@ -230,7 +236,7 @@ def test_online_the_citizen_is_asked_to_try_again_and_sending_again_gives_the_re
     ha: HighAvailability, web: FlaskClient
 ) -> None:
     reach_check(web, "retiring")
-    with _stopped(ha.replica):
+    with _stopped(*ha.replicas):
         busy = send(web, "retiring")
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "30"
     assert "Sorry, the service is busy" in text(soup(busy).h1)
@@ -247,7 +253,7 @@ def test_the_api_answers_503_with_retry_after_and_the_same_idempotency_key_gets_
     ha: HighAvailability, web: FlaskClient
 ) -> None:
     headers = bearer(api_key(connect(ha.url)), Idempotency_Key="api-try-again")
-    with _stopped(ha.replica):
+    with _stopped(*ha.replicas):
         busy = web.post("/api/v1/submissions", json=sample("retiring"), headers=headers)
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "30"
 
@@ -257,10 +263,43 @@ def test_the_api_answers_503_with_retry_after_and_the_same_idempotency_key_gets_
     assert ref is not None and Redis.from_url(ha.replica.url).exists(keys.case(ref))
 
 
+def test_no_department_is_told_of_a_case_until_a_replica_holds_it(
+    ha: HighAvailability, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case the primary took while no replica answered (its citizen was asked to try
+    again) could be lost with the primary: a worker sends nothing of it until a replica
+    has it, then sends it once."""
+    monkeypatch.delenv(WAIT_REPLICAS_ENV, raising=False)  # through Sentinel: one
+    monkeypatch.setenv(WAIT_TIMEOUT_ENV, str(TIMEOUT_MS))
+    admin = connect(ha.url)
+    workers = Supervisor(ha.url_as("worker"), registry.names(), processes=1)
+    workers.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not admin.scard("rq:workers"):
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+        core = _core(ha)
+        with _stopped(*ha.replicas):
+            with pytest.raises(NotReplicated):
+                _submit(core, "not-yet-replicated")
+            [raw] = admin.zrange(keys.RETENTION, 0, -1)
+            ref = raw.decode()
+            departments = sorted(core.case(ref).deliveries)
+            time.sleep(3)  # a worker tells a department within a tenth of a second
+            assert all(not mock_log(admin, name) for name in departments)
+            assert _states(core.case(ref)) <= {DeliveryState.QUEUED, DeliveryState.RETRYING}
+        assert _states(wait_settled(admin, ref)) == {DeliveryState.DELIVERED}
+        for name in departments:
+            assert [e["delivery_id"] for e in mock_log(admin, name)] == [f"{ref}-{name}"]
+    finally:
+        workers.stop()
+
+
 def test_after_the_primary_is_killed_the_same_url_reaches_the_new_primary_with_no_restart(
     own_ha: HighAvailability, registry: Registry
 ) -> None:
-    """SIGKILL the primary: the sentinels (down-after 1 s) promote the replica. The core
+    """SIGKILL the primary: the sentinels (down-after 1 s) promote a replica. The core
     made before it, its connections and Lua scripts (NOSCRIPT: the new primary has not
     loaded them), a new connection through the same URL, and a worker process started
     before it, all carry on."""
@@ -279,15 +318,17 @@ def test_after_the_primary_is_killed_the_same_url_reaches_the_new_primary_with_n
             sentinel_kwargs={"password": ha.sentinel_password},
         )
         killed = time.monotonic()
-        while _primary_port(sentinel) != ha.replica.port:
+        while (port := _primary_port(sentinel)) not in {r.port for r in ha.replicas}:
             assert time.monotonic() - killed < 15, "no failover within 15 s"
             time.sleep(0.1)
-        new_primary = Redis.from_url(ha.replica.url)
+        heir = next(r for r in ha.replicas if r.port == port)
+        new_primary = Redis.from_url(heir.url)
         assert new_primary.info("replication")["role"] == "master"
         create_sha = core.store._create.sha
         assert new_primary.script_exists(create_sha) == [False]
 
-        core.durability = Durability(replicas=0)  # no replica is left to wait for
+        # The other replica follows the new primary, and confirms what it takes.
+        core.durability = Durability(replicas=1, timeout_ms=10_000)
         second = _submit(core, "after-failover")
         assert new_primary.script_exists(create_sha) == [True]  # reloaded on NOSCRIPT
         assert new_primary.exists(keys.case(second))
@@ -333,26 +374,28 @@ def test_router_up_ha_serves_the_cli_through_the_sentinels_and_stops_them_all(
         assert submitted.returncode == 0, submitted.stderr
         ref = reference.normalise(submitted.stdout.split()[1])
         assert ref is not None
-        replica = Redis(
-            port=_known_replica_port(folder / "sentinel-1" / "sentinel.conf"),
-            username="admin",
-            password=(folder / "replica" / "password-admin").read_text().strip(),
-        )
-        assert replica.exists(keys.case(ref))
-        replica.close()
+        admin = (folder / "primary" / "password-admin").read_text().strip()
+        ports = _known_replica_ports(folder / "sentinel-1" / "sentinel.conf")
+        assert len(ports) == 2, ports
+        held = []
+        for port in ports:
+            replica = Redis(port=port, username="admin", password=admin)
+            held.append(bool(replica.exists(keys.case(ref))))
+            replica.close()
+        assert any(held), "no replica holds the case whose reference was printed"
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
     assert "Stopped." in output, "".join(lines) + output
     for conf in folder.glob("sentinel-*/sentinel.conf"):
         port = int(re.search(r"^port (\d+)$", conf.read_text(), re.M).group(1))  # type: ignore[union-attr]
-        for stopped in (port, _known_replica_port(conf)):
+        for stopped in (port, *_known_replica_ports(conf)):
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", stopped), timeout=1).close()
 
 
-def _known_replica_port(sentinel_conf: Path) -> int:
-    """The replica's port, as a sentinel wrote it into its config."""
-    found = re.search(r"^sentinel known-replica \S+ \S+ (\d+)$", sentinel_conf.read_text(), re.M)
+def _known_replica_ports(sentinel_conf: Path) -> list[int]:
+    """The replicas' ports, as a sentinel wrote them into its config."""
+    found = re.findall(r"^sentinel known-replica \S+ \S+ (\d+)$", sentinel_conf.read_text(), re.M)
     assert found, sentinel_conf.read_text()
-    return int(found.group(1))
+    return [int(port) for port in found]
