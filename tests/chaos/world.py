@@ -5,11 +5,16 @@ until it settles."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,18 +26,26 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from router import keys, sealing
+from router import keys, metrics, reference, sealing
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import PENDING_STATES, CaseStore, delivery_id
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
 from router.exceptions import NotReplicated
-from router.redis_server import HighAvailability, RedisServer, connect, start_ha, start_redis
+from router.redis_server import (
+    HighAvailability,
+    RedisServer,
+    connect,
+    free_port,
+    start_ha,
+    start_redis,
+)
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.chaos.workload import DEPARTMENTS
 from tests.support.identities import evidence_for
+from tests.support.paths import ROOT
 
 POLICY = RetryPolicy(max_retries=8, base_seconds=1, cap_seconds=4)
 POLL_SECONDS = 0.2
@@ -81,10 +94,11 @@ class Kill:
 
 class World:
     """One scenario's own Redis server and supervised `router worker` processes; with
-    ``ha``, a primary, a replica and three sentinels (``start_ha``, as `router up --ha`),
+    ``ha``, a primary, two replicas and three sentinels (``start_ha``, as `router up --ha`),
     every client going through the sentinels."""
 
-    def __init__(self, data_dir: Path, ha: bool = False) -> None:
+    def __init__(self, data_dir: Path, ha: bool = False, workers: bool = True) -> None:
+        self.workers = workers
         self.ha: HighAvailability | None = start_ha(data_dir) if ha else None
         self.server: RedisServer = self.ha.primary if self.ha else start_redis(data_dir)
         self.url = self.ha.url if self.ha else self.server.url
@@ -99,7 +113,9 @@ class World:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the worker processes (each serves every department) and wait until
-        each has registered."""
+        each has registered. Without ``workers`` (hosts of their own run them), none."""
+        if not self.workers:
+            return
         self.supervisor.start()
         deadline = time.monotonic() + timeout
         while int(self.redis.scard("rq:workers")) < self.supervisor.processes:
@@ -203,11 +219,13 @@ def _stop_leftovers(processes: set[tuple[int, str]], timeout: float = 5.0) -> No
 
 
 @contextlib.contextmanager
-def world(data_dir: Path, monkeypatch: pytest.MonkeyPatch, ha: bool = False) -> Iterator[World]:
-    """A private Redis (with ``ha``, through Sentinel) and worker pool, stopped (by pid)
-    however the scenario ends."""
+def world(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, ha: bool = False, workers: bool = True
+) -> Iterator[World]:
+    """A private Redis (with ``ha``, through Sentinel) and worker pool (unless not
+    ``workers``), stopped (by pid) however the scenario ends."""
     monkeypatch.delenv("ROUTER_ADAPTERS", raising=False)  # the five built-in departments
-    w = World(data_dir, ha)
+    w = World(data_dir, ha, workers)
     try:
         w.start()
         yield w
@@ -222,8 +240,11 @@ class Submitter:
     """Submits the workload from a background thread, ``spacing`` seconds apart.
 
     A Redis connection error, or too few replicas in time (NotReplicated), means the
-    submission was not accepted (no reference came back): it is counted as refused and
-    left out of the invariant.
+    submission was not accepted (no reference came back): it is counted as refused.
+    Without ``retry`` it is left out of the invariant. With ``retry`` it is sent again,
+    ``spacing`` later, with the same submission key, as a citizen pressing "try again"
+    (whose journey keeps its key) or an API client resending its Idempotency-Key does,
+    until it is accepted or ``give_up`` seconds have passed.
     """
 
     def __init__(
@@ -232,14 +253,19 @@ class Submitter:
         cases: Sequence[dict[str, Any]],
         spacing: float,
         policy: RetryPolicy = POLICY,
+        retry: bool = False,
+        give_up: float = 60.0,
     ) -> None:
         self.redis = connect(url)
         self.core = LifeEventRouter(self.redis, Registry.discover(), policy)
         self.cases = list(cases)
         self.spacing = spacing
+        self.retry = retry
+        self.give_up = give_up
         self.accepted: list[str] = []
         self.accepted_at: list[float] = []  # time.time() each reference came back
-        self.refused = 0
+        self.refused = 0  # attempts refused (with ``retry``, several for one case)
+        self.abandoned = 0  # with ``retry``: cases still refused after ``give_up``
         self.error: BaseException | None = None
         self.started_at = 0.0
         self.finished_at = 0.0
@@ -268,21 +294,29 @@ class Submitter:
 
     def _run(self) -> None:
         try:
-            for case in self.cases:
-                try:
-                    submission = self.core.submit(
-                        case["event"],
-                        case["answers"],
-                        case["consent"],
-                        channel="chaos",
-                        **evidence_for(case["event"], case["answers"]),
-                    )
-                except (*CONNECTION_ERRORS, NotReplicated):
-                    self.refused += 1
-                else:
-                    with self._lock:
-                        self.accepted.append(submission.ref)
-                        self.accepted_at.append(time.time())
+            for number, case in enumerate(self.cases):
+                first_try = time.monotonic()
+                while True:
+                    try:
+                        submission = self.core.submit(
+                            case["event"],
+                            case["answers"],
+                            case["consent"],
+                            channel="chaos",
+                            submission_key=f"chaos-{number}" if self.retry else None,
+                            **evidence_for(case["event"], case["answers"]),
+                        )
+                    except (*CONNECTION_ERRORS, NotReplicated):
+                        self.refused += 1
+                        if self.retry and time.monotonic() - first_try < self.give_up:
+                            time.sleep(self.spacing)
+                            continue
+                        self.abandoned += self.retry
+                    else:
+                        with self._lock:
+                            self.accepted.append(submission.ref)
+                            self.accepted_at.append(time.time())
+                    break
                 time.sleep(self.spacing)
         except BaseException as error:  # noqa: BLE001 - reported by join()
             self.error = error
@@ -383,3 +417,218 @@ def wait_settled(
         if now - started > timeout or now - last_change > stall:
             return Settled(False, now - started, pending, jobs)
         time.sleep(POLL_SECONDS)
+
+
+# --- several hosts: `router up` each, sharing one Redis --------------------------------------
+
+
+class Host:
+    """One host of a deployment, as `router up` runs it with ``REDIS_URL`` set: a
+    worker supervisor and its workers, and a web front door (gunicorn), with a data
+    folder and port of its own. Started in a session of its own, so that ``kill``
+    takes every process of it at once, as losing the machine would."""
+
+    def __init__(self, name: str, folder: Path, redis_url: str) -> None:
+        self.name = name
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        for unset in ("REDIS_SENTINELS", "TUO_PUBLIC_URL", metrics.FOLDER_ENV):
+            self.env.pop(unset, None)
+        self.env.update(
+            REDIS_URL=redis_url,
+            ROUTER_DATA_DIR=str(folder),
+            # The chaos workload's retries (POLICY), as the other scenarios' workers.
+            ROUTER_RETRY_MAX=str(POLICY.max_retries),
+            ROUTER_RETRY_BASE_SECONDS=str(POLICY.base_seconds),
+            ROUTER_RETRY_CAP_SECONDS=str(POLICY.cap_seconds),
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+        self.killed_at: float | None = None
+
+    def start(self) -> Host:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "router-up.log").open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "router", "up", "--port", str(self.port)],
+                env=self.env,
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until its /readyz answers 200 (Redis reachable, a worker beating)."""
+        deadline = time.monotonic() + timeout
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} stopped at start: {self.log()[-2000:]}")
+            try:
+                with opener.open(f"{self.url}/readyz", timeout=5) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name} not ready in {timeout}s: {self.log()[-2000:]}")
+
+    def log(self) -> str:
+        path = self.folder / "router-up.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def processes(self) -> list[int]:
+        """The pids of its session: `router up`, its workers, gunicorn and its workers."""
+        if self.process is None:
+            return []
+        session = self.process.pid
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    rest = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                    if int(rest[3]) == session and rest[0] not in ("Z", "X"):
+                        found.append(int(entry))
+        return found
+
+    def kill(self) -> int:
+        """SIGKILL every process of the host at once; return how many there were."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"{self.name} had stopped (exit {self.process.returncode}): {self.log()[-3000:]}"
+            )
+        count = len(self.processes())
+        self.killed_at = time.time()
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        return count
+
+    def stop(self) -> None:
+        """Ctrl-C's way (SIGTERM to `router up`, which stops what it started); then
+        SIGKILL whatever of its session is left."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+
+
+class Balancer:
+    """A load balancer's clients: each submission goes to the next host in turn, over
+    HTTP (the JSON API, with an Idempotency-Key); a host that does not answer, or
+    answers 5xx, is skipped for ``skip`` seconds and the same submission is sent to
+    the next host with the same key, until one gives a reference (or ``give_up``)."""
+
+    def __init__(
+        self,
+        hosts: Sequence[Host],
+        cases: Sequence[dict[str, Any]],
+        token: str,
+        spacing: float,
+        give_up: float = 60.0,
+        skip: float = 5.0,
+    ) -> None:
+        self.hosts = list(hosts)
+        self.cases = list(cases)
+        self.token = token
+        self.spacing = spacing
+        self.give_up = give_up
+        self.skip = skip
+        self.accepted: list[str] = []
+        self.accepted_at: list[float] = []
+        self.served: dict[str, int] = {h.name: 0 for h in hosts}
+        self.refused = 0  # attempts a host did not answer, or answered 5xx
+        self.abandoned = 0
+        self.error: BaseException | None = None
+        self._down_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="chaos-balancer", daemon=True)
+
+    def start(self) -> Balancer:
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def refs(self) -> list[str]:
+        with self._lock:
+            return list(self.accepted)
+
+    def first_accepted_after(self, at: float) -> float | None:
+        with self._lock:
+            later = [t for t in self.accepted_at if t > at]
+        return min(later) - at if later else None
+
+    def _post(self, host: Host, body: dict[str, Any], key: str) -> str | None:
+        """The reference ``host`` gave, or None if it did not answer or answered 5xx."""
+        request = urllib.request.Request(
+            f"{host.url}/api/v1/submissions",
+            data=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.token}",
+                "Idempotency-Key": key,
+            },
+            method="POST",
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=30) as answer:
+                ref = reference.normalise(str(json.loads(answer.read())["reference"]))
+        except urllib.error.HTTPError as error:
+            with error:
+                if error.code < 500:
+                    raise AssertionError(f"{host.name} refused {key}: {error.code}") from None
+            return None
+        except (urllib.error.URLError, OSError):
+            return None
+        if ref is None:
+            raise AssertionError(f"{host.name} gave {key} no reference")
+        return ref
+
+    def _run(self) -> None:
+        turn = 0
+        try:
+            for number, body in enumerate(self.cases):
+                key, first_try = f"chaos-host-{number}", time.monotonic()
+                while True:
+                    now = time.monotonic()
+                    live = [h for h in self.hosts if self._down_until.get(h.name, 0) <= now]
+                    host = (live or self.hosts)[turn % len(live or self.hosts)]
+                    turn += 1
+                    ref = self._post(host, body, key)
+                    if ref is not None:
+                        with self._lock:
+                            self.accepted.append(ref)
+                            self.accepted_at.append(time.time())
+                            self.served[host.name] += 1
+                        break
+                    self.refused += 1
+                    self._down_until[host.name] = time.monotonic() + self.skip
+                    if time.monotonic() - first_try > self.give_up:
+                        self.abandoned += 1
+                        break
+                    time.sleep(self.spacing)
+                time.sleep(self.spacing)
+        except BaseException as error:  # noqa: BLE001 - reported by join()
+            self.error = error
+
+    def join(self, timeout: float = 300.0) -> None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError("the balancer did not finish")
+        if self.error is not None:
+            raise AssertionError(f"submitting failed: {self.error!r}") from self.error
