@@ -1,138 +1,280 @@
 """Mutation testing of the core: plant one small bug at a time, see if a test notices.
 
-    python -m scripts.mutation                        # the core modules in MODULES
+    python -m scripts.mutation                        # every module in TARGETS
     python -m scripts.mutation router/reference.py    # only these
+    python -m scripts.mutation --list                 # the modules and their tests
 
-mutmut 3 (``pip install "mutmut>=3.8"`` into .venv; it is a developer's tool, not a
-dependency) mutates each function of the modules named and runs the fast tests that
-cover it. A mutant no test fails on "survived": a bug the suite would let through.
-Not part of CI: it is slow, and its result is a score to improve, not a gate.
+mutmut 3 (``pip install -e ".[mutation]"``, or ``pip install "mutmut>=3.8"``, into .venv;
+a developer's tool, not a dependency) mutates each function of a module and, for each
+mutant, runs those of the module's tests that call the function. A mutant no test fails
+"survived": a bug the suite would let through. Not part of CI: it is slow, and its result
+is a score to improve, not a gate.
 
-It runs in a scratch copy of the working tree (so the repository gets no mutants/
-folder) and prints, per module, the mutants killed, survived and timed out, then the
-diff of every survivor. The meta-tests that read the source as text (translations,
-the layout) are left out: a mutated string would only fail them for being new.
+Each module runs in its own copy of the working tree, ``mutants/<module>/`` (ignored by
+git), with a ``[tool.mutmut]`` table that mutates that module only (only the access
+checks of the counter's views) and selects only the test files that cover it, so each
+run stays short. mutmut makes its own ``mutants/`` inside that copy and runs the tests
+there: the suite's own Redis (tests/conftest.py) and the worker processes it starts
+import the mutated code from it. The copy is kept until the next run, to look at the
+survivors by hand:
+
+    cd mutants/router-reference && ../../.venv/bin/mutmut show <name>
+
+The script prints, per module, the mutants, killed, survived (mutmut's "no tests"
+counted too: no test runs that code), timed out, and the score (killed and timed out,
+as mutmut counts them, over all mutants), then the diff of every survivor.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
+from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "mutants"
 
-# The core, and the access checks of the status page and the counter.
-MODULES = (
-    "router/reference.py",
-    "router/routing.py",
-    "router/validators.py",
-    "router/cases.py",
-    "router/delivery/batch.py",
-    "router/delivery/recovery.py",
-    "router/delivery/breaker.py",
-    "router/assisted/desk.py",
-    "channels/web/access.py",
-    "channels/counter/views.py",
+
+@dataclass(frozen=True)
+class Target:
+    module: str
+    tests: tuple[str, ...]
+    # Only these functions (methods as Class.method), when not the whole module.
+    functions: tuple[str, ...] = ()
+
+    @property
+    def slug(self) -> str:
+        return self.module.removesuffix(".py").replace("/", "-")
+
+    @property
+    def dotted(self) -> str:
+        return self.module.removesuffix(".py").replace("/", ".")
+
+    def patterns(self) -> list[str]:
+        """mutmut's mutant names of this target: ``router.reference.x_new_secret__mutmut_3``,
+        ``router.cases.xǁCaseǁat_counter__mutmut_1``."""
+        if not self.functions:
+            return [f"{self.dotted}.*"]
+        names = []
+        for function in self.functions:
+            owner, _, method = function.rpartition(".")
+            mangled = f"xǁ{owner}ǁ{method}" if owner else f"x_{method}"
+            names.append(f"{self.dotted}.{mangled}__mutmut_*")
+        return names
+
+
+# The core, and the access checks of the status page and the counter, each with the
+# tests that cover it.
+TARGETS = (
+    Target(
+        "router/reference.py",
+        ("tests/core/test_reference.py", "tests/core/test_properties.py"),
+    ),
+    Target(
+        "router/routing.py",
+        (
+            "tests/core/test_routing.py",
+            "tests/core/test_case_model.py",
+            "tests/core/test_properties.py",
+        ),
+    ),
+    Target(
+        "router/validators.py",
+        (
+            "tests/core/test_validators.py",
+            "tests/core/test_names.py",
+            "tests/core/test_properties.py",
+        ),
+    ),
+    Target(
+        "router/cases.py",
+        (
+            "tests/core/test_case_model.py",
+            "tests/core/test_case_store.py",
+            "tests/core/test_case_rights.py",
+            "tests/core/test_duplicates.py",
+            "tests/core/test_trust.py",
+            "tests/core/test_service.py",
+        ),
+    ),
+    Target(
+        "router/delivery/batch.py",
+        ("tests/delivery/test_recovery.py", "tests/delivery/test_ledger_posting.py"),
+    ),
+    Target(
+        "router/delivery/recovery.py",
+        ("tests/delivery/test_recovery.py", "tests/delivery/test_ledger_posting.py"),
+    ),
+    Target(
+        "router/delivery/breaker.py",
+        ("tests/delivery/test_recovery.py", "tests/delivery/test_health.py"),
+    ),
+    Target("router/assisted/desk.py", ("tests/counter/test_desk.py", "tests/core/test_ledger.py")),
+    # The status page's access: which cases a browser has proved it may see.
+    Target(
+        "channels/web/access.py", ("tests/web/test_status.py", "tests/web/test_hardening_web.py")
+    ),
+    # The counter's access checks: each role into its own area only, a safe ``next``,
+    # another branch's case only while serving that citizen.
+    Target(
+        "channels/counter/views.py",
+        (
+            "tests/counter/test_access.py",
+            "tests/counter/test_hardening.py",
+            "tests/backoffice/test_areas.py",
+        ),
+        functions=("guard", "_under", "_safe_next", "_may_serve"),
+    ),
 )
-PACKAGES = ("router", "channels")
-COPY = ("tests", "templates", "examples", "docs", "scripts", "benchmarks")
+BY_MODULE = {target.module: target for target in TARGETS}
+
+SOURCES = ("router", "channels")
+# Copied beside the mutated code: the tests run there (cwd mutants/), and read these.
+ALSO = ("tests", "templates", "examples", "docs", "scripts", "benchmarks")
 COPY_FILES = ("babel.cfg", "README.md", "hatch_build.py", "pyproject.toml")
-TEST_ARGS = [
-    "-m",
-    "not slow and not browser",
-    "-p",
-    "no:cacheprovider",
-    "--ignore=tests/core/test_i18n.py",
-    "--ignore=tests/core/test_layout.py",
-]
+# The tests' own options: fast tests only, none that reads the source as text.
+TEST_ARGS = ["-m", "not slow and not browser", "-p", "no:cacheprovider", "-x", "-q"]
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>\w[\w ]*)$")
 
 
-def _config(modules: list[str]) -> str:
-    """The [tool.mutmut] table: mutate ``modules`` and no other file of the packages."""
-    others = sorted(
-        str(path.relative_to(ROOT))
-        for package in PACKAGES
-        for path in (ROOT / package).rglob("*.py")
-        if str(path.relative_to(ROOT)) not in modules
-    )
+def _config(target: Target) -> str:
+    """The [tool.mutmut] table: mutate ``target`` only, with its tests only."""
     # TOML's arrays of basic strings read JSON's arrays of strings as they are.
     return (
         "\n[tool.mutmut]\n"
-        f"source_paths = {json.dumps(list(PACKAGES))}\n"
-        f"do_not_mutate = {json.dumps(others)}\n"
+        f"source_paths = {json.dumps(list(SOURCES))}\n"
+        f"only_mutate = {json.dumps([target.module])}\n"
         f"pytest_add_cli_args = {json.dumps(TEST_ARGS)}\n"
-        f"also_copy = {json.dumps([*COPY, *COPY_FILES[:-1]])}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}\n"
+        f"also_copy = {json.dumps([*ALSO, *COPY_FILES])}\n"
+        # Under two cores a run's Redis and workers share the machine with the tests.
+        "timeout_multiplier = 20.0\n"
+        "timeout_constant = 5.0\n"
     )
 
 
-def _module_of(mutant: str) -> str:
-    """``router.reference.x_new_secret__mutmut_1`` -> ``router/reference.py``."""
-    dotted = re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]
-    return dotted.replace(".", "/") + ".py"
+def _tree(target: Target) -> Path:
+    """A fresh copy of the working tree for ``target``, with its [tool.mutmut] table."""
+    tree = WORK / target.slug
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    skip = shutil.ignore_patterns("node_modules", "__pycache__", ".hypothesis", "results")
+    for name in (*SOURCES, *ALSO):
+        shutil.copytree(ROOT / name, tree / name, ignore=skip)
+    for name in COPY_FILES:
+        shutil.copy2(ROOT / name, tree / name)
+    with (tree / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
+        pyproject.write(_config(target))
+    return tree
 
 
-def main(argv: list[str]) -> int:
-    modules = argv or list(MODULES)
-    unknown = [m for m in modules if not (ROOT / m).is_file()]
-    if unknown:
-        print(f"no such module: {', '.join(unknown)}", file=sys.stderr)
-        return 2
-    mutmut = Path(sys.executable).with_name("mutmut")
-    if not mutmut.exists():
-        print('mutmut is not installed: .venv/bin/pip install "mutmut>=3.8"', file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
-        work = Path(scratch) / "tree"
-        work.mkdir()
-        for name in (*PACKAGES, *COPY):
-            shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("node_modules"))
-        for name in COPY_FILES:
-            shutil.copy2(ROOT / name, work / name)
-        with (work / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
-            pyproject.write(_config(modules))
-        subprocess.run([sys.executable, "-m", "scripts.i18n", "compile"], cwd=work, check=True)
-        subprocess.run([str(mutmut), "run"], cwd=work, check=False)
-        listed = subprocess.run(
-            [str(mutmut), "results", "--all", "true"],
-            cwd=work,
-            capture_output=True,
-            text=True,
+def _env() -> dict[str, str]:
+    # The mutated code must be the only router on the path: no PYTHONPATH to this tree.
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run(target: Target, mutmut: Path) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
+    """Run mutmut over ``target``: the count of each status, and each survivor's diff."""
+    tree = _tree(target)
+    env = _env()
+    subprocess.run([sys.executable, "-m", "scripts.i18n", "compile"], cwd=tree, env=env, check=True)
+    patterns = target.patterns()
+    with (tree / "mutmut.log").open("w", encoding="utf-8") as log:
+        subprocess.run(
+            [str(mutmut), "run", *(patterns if target.functions else [])],
+            cwd=tree,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             check=False,
-        ).stdout
-        results = [m.groupdict() for m in map(_RESULT.match, listed.splitlines()) if m]
-        by_module: dict[str, Counter[str]] = {}
-        for result in results:
-            by_module.setdefault(_module_of(result["name"]), Counter())[result["status"]] += 1
-        heading = ("module", "mutants", "killed", "survived", "other", "score")
-        print("\n{:<32} {:>8} {:>7} {:>9} {:>6} {:>6}".format(*heading))
-        for module in modules:
-            counts = by_module.get(module, Counter())
-            total = sum(counts.values())
-            killed = counts["killed"]
-            other = total - killed - counts["survived"]
-            score = f"{100 * killed / total:.0f}%" if total else "-"
-            print(
-                f"{module:<32} {total:>8} {killed:>7} {counts['survived']:>9} {other:>6} {score:>6}"
-            )
-        survivors = [r["name"] for r in results if r["status"] != "killed"]
-        for name in survivors:
+        )
+    listed = subprocess.run(
+        [str(mutmut), "results", "--all", "true"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    counts: Counter[str] = Counter()
+    survivors = []
+    for found in map(_RESULT.match, listed.splitlines()):
+        if not found or not any(fnmatch(found["name"], p) for p in patterns):
+            continue
+        name, status = found["name"], found["status"]
+        counts[status] += 1
+        if status == "not checked":  # a run stopped before it came to them
+            continue
+        if status not in ("killed", "timeout"):
             shown = subprocess.run(
-                [str(mutmut), "show", name], cwd=work, capture_output=True, text=True, check=False
+                [str(mutmut), "show", name],
+                cwd=tree,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             ).stdout
             changed = [
                 line
                 for line in shown.splitlines()
                 if line[:1] in "+-" and not line.startswith(("+++", "---"))
             ]
-            status = next(r["status"] for r in results if r["name"] == name)
-            print(f"\n{name} ({status})")
+            survivors.append((name, status, changed))
+    return counts, survivors
+
+
+def row(module: str, counts: Counter[str]) -> str:
+    total = sum(counts.values()) - counts["not checked"]
+    killed, timeout = counts["killed"], counts["timeout"]
+    survived = total - killed - timeout
+    score = f"{100 * (killed + timeout) / total:.0f}%" if total else "-"
+    unchecked = f" ({counts['not checked']} not checked)" if counts["not checked"] else ""
+    return f"| {module}{unchecked} | {total} | {killed} | {survived} | {timeout} | {score} |"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.mutation", description=__doc__)
+    parser.add_argument("modules", nargs="*", help="modules of TARGETS (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    args = parser.parse_args(argv)
+    if args.list:
+        for target in TARGETS:
+            only = f" ({', '.join(target.functions)})" if target.functions else ""
+            print(f"{target.module}{only}: {' '.join(target.tests)}")
+        return 0
+    unknown = [m for m in args.modules if m not in BY_MODULE]
+    if unknown:
+        print(f"not a module of TARGETS: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    mutmut = Path(sys.executable).with_name("mutmut")
+    if not mutmut.exists():
+        print('mutmut is not installed: .venv/bin/pip install "mutmut>=3.8"', file=sys.stderr)
+        return 2
+    rows = []
+    details = []
+    for target in [BY_MODULE[m] for m in args.modules] or list(TARGETS):
+        print(f"== {target.module}", flush=True)
+        counts, survivors = run(target, mutmut)
+        rows.append(row(target.module, counts))
+        print(rows[-1], flush=True)
+        details.append((target, survivors))
+    print("\n| module | mutants | killed | survived | timeout | score |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    for target, survivors in details:
+        for name, status, changed in survivors:
+            print(f"\n{name} ({status}; mutants/{target.slug})")
             print("\n".join(f"  {line}" for line in changed))
     return 0
 

@@ -193,3 +193,15 @@ def test_answers_in_any_script_are_stored_byte_for_byte(
     assert opened.decode() == '"🏠 Tŷ \\"Newydd\\" \\\\ 14 Heol y Castell"'
     due = redis.zscore(keys.pending("dwp"), ref)
     assert due is not None and abs(due - time.time()) < 60
+
+
+def test_a_case_flagged_on_its_own_is_flagged_and_unflagged_at_once(
+    core: LifeEventRouter, stored: str
+) -> None:
+    # flag and unflag without a pipeline of the caller's: each writes straight away.
+    core.store.flag(stored, "the citizen asked for help")
+    assert core.store.flagged() == [stored]
+    assert core.case(stored).flagged == "the citizen asked for help"
+    core.store.unflag(stored)
+    assert core.store.flagged() == []
+    assert not core.case(stored).flagged

@@ -250,6 +250,29 @@ def test_reference_any_single_substitution_is_rejected(body, position, data):
     assert reference.normalise(reference.display(typo)) is None
 
 
+@settings(PROPERTY, max_examples=60)
+@given(_BODY)
+def test_every_typo_of_a_reference_is_caught(body):
+    # Exhaustively for each reference drawn: every character replaced by every other
+    # character of the alphabet, and every two different neighbours swapped, the check
+    # character included; each is refused as a "check" mistake, never read as a case.
+    ref = _with_check(body)
+    typos = [
+        ref[:at] + other + ref[at + 1 :]
+        for at in range(len(ref))
+        for other in reference.ALPHABET
+        if other != ref[at]
+    ]
+    typos += [
+        ref[:at] + ref[at + 1] + ref[at] + ref[at + 2 :]
+        for at in range(len(ref) - 1)
+        if ref[at] != ref[at + 1]
+    ]
+    missed = [typo for typo in typos if reference.normalise(typo) is not None]
+    assert missed == []
+    assert {reference.mistake(typo) for typo in typos} == {"check"}
+
+
 @pytest.mark.parametrize(
     "text", ["", "ACDE-FGHJ", "ACDE-FGHJ-KM", "ACDE-FGHJ-!", None, 123456789, "ÄCDE-FGHJ-K"]
 )

@@ -13,7 +13,7 @@ from router.adapters.registry import ENTRY_POINT_GROUP, Registry
 from router.catalogue import EVENTS
 from router.exceptions import ValidationFailed
 from router.routing import ASSISTED_TASKS, Decision, check_consent, interested, plan
-from router.trust import Need
+from router.trust import Evidence, Need, Proof
 from tests.support.answers import ADAPTERS, BY_NAME, TODAY, valid_answers
 
 # Which departments each life event concerns.
@@ -419,3 +419,36 @@ def test_discover_refuses_a_bad_spec(monkeypatch, spec):
     monkeypatch.setenv("ROUTER_ADAPTERS", spec)
     with pytest.raises(RegistryError):
         Registry.discover()
+
+
+# --- mutation survivors (issue 19) ----------------------------------------------------------
+
+
+def test_a_decision_not_consented_says_the_citizen_chose_it():
+    _, result = plan_for("birth", consent={"hmrc"})
+    assert result.decision("dwp").reason == "You chose not to tell them"
+
+
+@pytest.mark.parametrize("event_type", sorted(CONCERNED))
+def test_a_told_decision_carries_what_its_department_needs(event_type):
+    _, result = plan_for(event_type)
+    for decision in result.deliveries:
+        assert decision.need == BY_NAME[decision.department].need_for(event_type)
+
+
+def test_a_decision_stored_without_fields_tasks_or_need_reads_back_with_none():
+    stored = {"department": "dwp", "mode": "digital", "reason": "r"}
+    assert Decision.from_dict(stored) == Decision("dwp", "digital", "r", (), (), Need())
+
+
+def test_a_decision_says_what_its_delivery_still_waits_for():
+    decision = Decision("dwp", "digital", "r", need=Need.from_code("P0+registration"))
+    assert decision.missing(Evidence()) == ("registration",)
+    assert decision.missing(Evidence((Proof.vouched("gro"),))) == ()
+
+
+def test_a_plan_names_the_department_it_has_no_decision_for():
+    _, result = plan_for("birth")
+    with pytest.raises(KeyError) as raised:
+        result.decision("dvla")
+    assert raised.value.args == ("dvla",)

@@ -6,6 +6,7 @@ person reads, so the wrong key means the wrong advice.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 
 import pytest
@@ -147,7 +148,7 @@ def test_nino_suffix_a_to_d_accepted(suffix):
     assert v.parse_nino(f"AB123456{suffix}") == f"AB123456{suffix}"
 
 
-@pytest.mark.parametrize("suffix", "EZ")
+@pytest.mark.parametrize("suffix", "EXZ")
 def test_nino_bad_suffix_is_a_format_error(suffix):
     # A bad suffix is a format problem: the "never issued" message would send someone
     # who typed AB123456E to check first letters that are right.
@@ -439,6 +440,7 @@ def test_invalid_carries_its_key():
     problem = v.Invalid("format")
     assert problem.key == "format"
     assert isinstance(problem, ValueError)
+    assert str(problem) == "format" and problem.args == ("format",)
 
 
 # --- contact details ----------------------------------------------------------------------
@@ -509,3 +511,89 @@ def test_uk_mobile_accepted_in_the_ways_people_write_it(raw):
 )
 def test_uk_mobile_refused(raw, key):
     assert refused(v.parse_uk_mobile, raw) == key
+
+
+# --- mutation survivors (issue 19): the edges each check draws ---------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Xavier Dupont",  # a name may start with any letter
+        "Sha\u0301\u0302\u0303ne",  # exactly 3 marks on one letter: the most allowed
+        "שַּׁבְּתַאי",  # Hebrew: shin with a dagesh, a shin dot and a vowel (3 marks)
+        "Оле\u0301на",  # a stress mark (script Inherited) on a Cyrillic name
+        "金 민준",  # Korean: a hanja surname with a hangul given name
+        "佐藤 まりア",  # Japanese: kanji, hiragana and katakana, all three
+    ],
+)
+def test_names_at_the_edges_of_the_rules_are_accepted(raw):
+    assert v.parse_name(raw) == unicodedata.normalize("NFC", raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("Acme\x07Ltd", "characters"),  # a control character (Cc)
+        ("Acme\ud800Ltd", "characters"),  # a lone surrogate (Cs)
+        ("Acme\ue000Ltd", "characters"),  # private use (Co)
+    ],
+)
+def test_text_refuses_every_category_of_unprintable_character(raw, key):
+    assert refused(v.parse_text, raw) == key
+
+
+def test_email_edges():
+    local = "a" * (320 - len("@example.com"))
+    assert v.parse_email(f"{local}@example.com") == f"{local}@example.com"  # 320: allowed
+    assert refused(v.parse_email, f"{local}a@example.com") == "format"  # 321
+    label = "a" * 63
+    assert v.parse_email(f"sian@{label}.com") == f"sian@{label}.com"  # a 63-letter label
+    assert v.parse_email("Xavier@Example.COM") == "Xavier@example.com"
+    # Only the top level must be letters: a label before it may hold digits.
+    assert v.parse_email("sian@mail.x1.example.com") == "sian@mail.x1.example.com"
+
+
+def test_a_contact_is_masked_to_be_recognised_not_used():
+    assert v.mask_contact("sian.obrien@example.com") == "s***@example.com"
+    assert v.mask_contact("a@b@example.com") == "a***@b@example.com"
+    assert v.mask_contact("07700900982") == "*******0982"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("DX7Q4K2M9PLA", "DX7Q4K2M9PLA"), (" dx7q-4k2m 9pla ", "DX7Q4K2M9PLA")],
+)
+def test_registrar_reference_accepted_and_normalised(raw, expected):
+    assert v.parse_registrar_reference(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [("", "required"), (" - ", "required"), ("DX7Q4K2M9PL", "format"), ("DX7Q4K2M9PL!", "format")],
+)
+def test_registrar_reference_refused(raw, key):
+    assert refused(v.parse_registrar_reference, raw) == key
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("214", "214"), ("0214", "214"), (" 2 14 ", "214"), ("1", "1"), ("999999", "999999")],
+)
+def test_entry_number_accepted_without_leading_zeros(raw, expected):
+    assert v.parse_entry_number(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("", "required"),
+        ("0", "format"),
+        ("000", "format"),
+        ("1234567", "format"),  # more than 6 digits
+        ("12a", "format"),
+        ("١٢٣", "format"),  # Arabic-Indic digits: digits, but not ASCII
+    ],
+)
+def test_entry_number_refused(raw, key):
+    assert refused(v.parse_entry_number, raw) == key

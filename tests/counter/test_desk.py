@@ -140,6 +140,37 @@ def test_a_case_waits_in_its_branch_queue_oldest_first(core: LifeEventRouter) ->
     assert waiting[0].since <= waiting[1].since
 
 
+def test_the_counter_says_what_is_wrong_with_each_kind_of_mistyped_reference(
+    core: LifeEventRouter, staff_client: StaffClient
+) -> None:
+    # A clerk reading a reference back to the citizen needs to know which kind of
+    # mistake to look for: too short or long, a character the references never use,
+    # or a typo the check character caught.
+    sent = photocard_change(core)
+    clerk = staff_client("ann", HOME)
+    ref = sent.ref
+    typo = ref[:3] + next(c for c in reference.ALPHABET if c != ref[3]) + ref[4:]
+    unknown = next(r for r in iter(reference.new_reference, None) if not core.store.exists(r))
+    expected = {
+        "": "Enter the reference number",
+        reference.display(ref)[:9]: "A reference number has 9 characters, like ACDE-FGHJ-K",
+        ref[:5]: "A reference number has 9 characters, like ACDE-FGHJ-K",
+        ref + "A": "A reference number has 9 characters, like ACDE-FGHJ-K",
+        ref[:8] + "0": "A reference number has only the letters and numbers shown on the "
+        "confirmation: check each character with the citizen",
+        reference.display(typo): "That reference number has a mistake in it: "
+        "check each character with the citizen",
+        reference.display(unknown): "There is no report with that reference number",
+    }
+    for typed, message in expected.items():
+        found = post_form(clerk, "/counter/find", {"reference": typed})
+        assert found.status_code == 400, typed
+        assert errors_of(soup(found)) == [message], typed
+        assert field_errors(soup(found)) == [message], typed
+    found = post_form(clerk, "/counter/find", {"reference": reference.display(ref).lower()})
+    assert redirected_to(found) == sent.page
+
+
 # --- 2. the whole assisted path, with real workers ---------------------------------------------
 
 

@@ -178,3 +178,60 @@ def test_readyz_is_not_ready_without_a_worker_and_ready_with_one(
     assert ready.status_code == 200, ready.get_json()
     assert ready.get_json()["checks"] == {"catalogue": True, "redis": True, "workers": True}
     assert ready.headers["Cache-Control"] == "no-store"
+
+
+# --- the breaker, step by step in this process (issue 19: its mutants ran in workers only) ---
+
+
+def test_the_breaker_opens_after_the_threshold_and_doubles_its_pause(redis: Redis) -> None:
+    assert breaker.before_batch(redis, "dwp", 5.0) == (0.0, True, False)
+    assert breaker.state(redis, "dwp") == "closed"
+    # Failures short of the threshold, in a row: still closed, no pause.
+    assert breaker.record(redis, "dwp", answered=0, failed=breaker.THRESHOLD - 1, clean=True) == 0
+    assert breaker.state(redis, "dwp") == "closed"
+    assert breaker.before_batch(redis, "dwp", 5.0) == (0.0, False, False)  # not clean
+    before = time.time()
+    assert breaker.record(redis, "dwp", 0, 1, clean=False) == breaker.BASE_PAUSE_SECONDS
+    assert breaker.state(redis, "dwp") == "open"
+    wait, clean, probe = breaker.before_batch(redis, "dwp", 5.0)
+    assert 0 < wait <= breaker.BASE_PAUSE_SECONDS and not clean and not probe
+    open_until = float(redis.hget(keys.breaker("dwp"), "open_until"))  # type: ignore[arg-type]
+    assert before + breaker.BASE_PAUSE_SECONDS <= open_until <= time.time() + 2
+    assert breaker.state(redis, "hmrc") == "closed"  # each department its own
+
+    # The pause over: half-open, and one batch only is the probe.
+    redis.hset(keys.breaker("dwp"), "open_until", time.time() - 1)
+    assert breaker.state(redis, "dwp") == "half-open"
+    assert breaker.before_batch(redis, "dwp", 5.0) == (0.0, False, True)
+    assert breaker.before_batch(redis, "dwp", 5.0) == (1.0, False, False)
+    ttl = redis.pttl(keys.breaker_probe("dwp"))
+    assert 5000 < ttl <= 6000
+    # A failed probe reopens at once, for twice as long.
+    assert breaker.record(redis, "dwp", 0, 1, clean=False) == 2 * breaker.BASE_PAUSE_SECONDS
+    assert not redis.exists(keys.breaker_probe("dwp"))
+    # An answer closes it, probe and all.
+    redis.hset(keys.breaker("dwp"), "open_until", time.time() - 1)
+    assert breaker.before_batch(redis, "dwp", 5.0)[2]
+    assert breaker.record(redis, "dwp", answered=1, failed=3, clean=False) == 0
+    assert not redis.exists(keys.breaker("dwp"), keys.breaker_probe("dwp"))
+    assert breaker.state(redis, "dwp") == "closed"
+
+
+def test_the_breakers_pause_is_capped(redis: Redis) -> None:
+    redis.hset(keys.breaker("dwp"), mapping={"opens": 20, "open_until": 1})
+    assert breaker.failed_many(redis, "dwp", 1) == breaker.MAX_PAUSE_SECONDS
+
+
+def test_a_batch_with_no_failures_and_no_answers_leaves_the_breaker_alone(redis: Redis) -> None:
+    assert breaker.record(redis, "dwp", answered=0, failed=0, clean=True) == 0
+    assert breaker.record(redis, "dwp", answered=2, failed=0, clean=True) == 0
+    assert not redis.exists(keys.breaker("dwp"))
+
+
+def test_the_breakers_state_from_its_open_until() -> None:
+    assert breaker.state_of(None) == "closed"
+    assert breaker.state_of(b"") == "closed"
+    assert breaker.state_of(b"100.5", now=100.0) == "open"
+    assert breaker.state_of("100.0", now=100.0) == "half-open"
+    assert breaker.state_of(str(time.time() + 60)) == "open"
+    assert breaker.state_of(str(time.time() - 60)) == "half-open"

@@ -293,6 +293,30 @@ def test_row_20_sign_out_of_this_report_ends_this_browsers_access(
     assert browser.get(f"/status/{sent.display}/deliveries").status_code == 404
 
 
+def test_signing_out_of_one_report_keeps_the_others_and_needs_no_report_open(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    from tests.support.pages import csrf_token, soup
+
+    first, second = submit_to_core(core, "death"), submit_to_core(core, "birth")
+    browser = app.test_client()
+    page = soup(browser.get(first.status_link, follow_redirects=True))
+    browser.get(second.status_link, follow_redirects=True)
+    token = {"csrf_token": csrf_token(page)}
+    assert browser.post(f"/status/{first.display}/sign-out", data=token).status_code == 302
+    assert browser.get(f"/status/{first.display}").status_code == 302
+    assert browser.get(f"/status/{second.display}").status_code == 200
+    # Signing out twice, or from a browser that never opened the report, changes nothing.
+    assert browser.post(f"/status/{first.display}/sign-out", data=token).status_code == 302
+    assert browser.get(f"/status/{second.display}").status_code == 200
+    stranger = app.test_client()
+    page = soup(stranger.get("/status"))
+    signed_out = stranger.post(
+        f"/status/{first.display}/sign-out", data={"csrf_token": csrf_token(page)}
+    )
+    assert signed_out.status_code == 302
+
+
 # --- row 17: links are built on the configured address, never on the Host header ---------
 
 
