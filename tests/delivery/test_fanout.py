@@ -14,6 +14,7 @@ from router.cases import DeliveryState
 from router.delivery.fanout import FanOut
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
+from router.redis_server import RedisServer
 from router.service import LifeEventRouter
 from router.settings import RetryPolicy
 from tests.support.identities import reporter_identity
@@ -242,3 +243,25 @@ def test_a_departments_retry_after_is_honoured(
     ).total_seconds()
     assert waited >= 2.95
     assert "next attempt in about 3s" in retrying.detail
+
+
+def test_the_drain_job_run_outside_a_worker_uses_the_service_s_redis(
+    core: LifeEventRouter,
+    redis: Redis,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An RQ job run by hand (``rq worker``, or called directly) drains on the Redis
+    REDIS_URL names, not on whatever answers on localhost:6379."""
+    from router.delivery.jobs import drain
+
+    ref = submit_to_core(core, "retiring").ref
+    departments = sorted(core.case(ref).deliveries)
+    monkeypatch.delenv("REDIS_SENTINELS", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(RuntimeError, match="REDIS_URL"):
+        drain(departments[0])
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    for name in departments:
+        assert drain(name) == "drained 1"
+    assert {d.state for d in core.case(ref).deliveries.values()} == {DeliveryState.DELIVERED}
