@@ -162,13 +162,19 @@ class Dispatcher:
             return sorted(self._threads)
 
     def renew_wakes(self) -> None:
-        """Keep the wake keys of departments this process is draining (the beat)."""
+        """Keep the wake keys of departments this process is draining (the beat).
+
+        Only a key still there is renewed (PEXPIRE): a drain that found nothing due
+        deleted its key just before its thread ends, and a renewal sent in between
+        would set it again, with no drain behind it, for WAKE_MS. Every submission in
+        that time would find the department "awake" and wake nobody; its deliveries
+        would wait for the key to run out (up to 1.5 s: the tail of steady traffic)."""
         departments = self.active()
         if not departments:
             return
         with self.redis.pipeline(transaction=False) as pipe:
             for department in departments:
-                pipe.set(keys.wake(department), "1", px=keys.WAKE_MS)
+                pipe.pexpire(keys.wake(department), keys.WAKE_MS)
             pipe.execute()
 
     def _run(self, department: str) -> None:

@@ -218,6 +218,26 @@ def test_a_lost_wake_up_loses_nothing(
     assert len(mock_log(redis, "dwp")) == len(mock_log(redis, "hmrc")) == 1
 
 
+def test_the_beat_keeps_a_draining_department_s_wake_key_but_never_brings_one_back(
+    redis: Redis, registry: Registry
+) -> None:
+    """The beat renews the wake keys of the departments this process drains. A drain
+    that finds nothing due deletes its key just before its thread ends: a renewal sent
+    in between must not set it again, or for its 1.5 s nobody is woken by a
+    submission (SET NX fails), and nothing drains the department until it runs out
+    (the tail of steady traffic in the benchmark, issue 18)."""
+    dispatcher = Dispatcher(redis, registry)
+    # A drain thread of "hmrc" still registered (the moment between its last claim,
+    # which deleted the wake key, and its end); "dwp" draining with its key set.
+    dispatcher._threads.update({"hmrc": threading.current_thread()})
+    dispatcher._threads.update({"dwp": threading.current_thread()})
+    redis.delete(keys.wake("hmrc"))
+    redis.set(keys.wake("dwp"), "1", px=200)
+    dispatcher.renew_wakes()
+    assert not redis.exists(keys.wake("hmrc"))
+    assert redis.pttl(keys.wake("dwp")) > 1000  # renewed to WAKE_MS
+
+
 def test_the_sweeping_worker_sends_orphans_again_whoever_holds_the_wake_key(
     core: LifeEventRouter, redis: Redis, registry: Registry, workers: Supervisor
 ) -> None:
