@@ -54,6 +54,7 @@ PHASES: tuple[str, ...] = (
     "dramatiq",
     "router",
     "latency",
+    "morning",
     "frontdoor",
     "memory",
     "sealing",
@@ -591,6 +592,53 @@ def run_latency(
     }
 
 
+def run_morning(
+    ctx: Context,
+    backlog: Sequence[dict[str, Any]],
+    steady: Sequence[dict[str, Any]],
+    planned: tuple[int, int],
+    rate: float,
+    latency_ms: int,
+) -> dict[str, Any]:
+    """A morning: a backlog stored overnight (submitted with no worker running), then
+    the workers start and steady traffic arrives at ``rate`` (open loop, one thread);
+    per steady event, from its submission accepted to its last digital delivery, split
+    by whether it arrived while the backlog was still draining or after."""
+    redis = ctx.redis
+    workers = RouterWorkers(ctx, latency_ms)
+    core = LifeEventRouter(redis, Registry.discover(redis))
+    backlog_refs = produce(backlog, lambda c: submit(core, c), ctx.args.producers)
+    accepted: dict[str, float] = {}
+    with workers:
+        began = time.time()
+        begin = time.monotonic()
+        for i, c in enumerate(steady):
+            pause = begin + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            ref = submit(core, c)
+            accepted[ref] = time.time()
+        times = wait_delivered(redis, [*backlog_refs, *accepted], sum(planned))
+    drained = max(t for ref in backlog_refs for t in times[ref])
+    during = [max(times[r]) - at for r, at in accepted.items() if times[r] and at <= drained]
+    after = [max(times[r]) - at for r, at in accepted.items() if times[r] and at > drained]
+    figures: dict[str, Any] = {
+        "router_morning_backlog_deliveries": planned[0],
+        "router_morning_backlog_drained_s": drained - began,
+        "router_morning_steady_events": len(steady),
+        "router_morning_steady_deliveries": planned[1],
+        "router_morning_rate": rate,
+        "router_morning_adapter_ms": latency_ms,
+    }
+    for name, values in (("during", during), ("after", after)):
+        figures[f"router_morning_{name}_events"] = len(values)
+        for q in (0.50, 0.99):
+            figures[f"router_morning_{name}_p{round(q * 100)}_s"] = (
+                percentile(values, q) if values else None
+            )
+    return figures
+
+
 # --- 5. the front door ----------------------------------------------------------------------------
 
 WRK_SCRIPT = """wrk.method = "POST"
@@ -808,6 +856,10 @@ def expected_keys() -> list[str]:
         "router_latency_p50_s",
         "router_latency_p95_s",
         "router_latency_p99_s",
+        "router_morning_backlog_deliveries",
+        "router_morning_backlog_drained_s",
+        "router_morning_during_p99_s",
+        "router_morning_after_p99_s",
         "router_memory_bytes_per_case_incl_queued_jobs",
         "router_memory_bytes_per_case_alone",
         "front_door_rps",
@@ -963,6 +1015,19 @@ def table(results: dict[str, Any], notes: dict[str, str]) -> str:
             f"last submission; submit call p50 {r['router_latency_submit_p50_ms']:.1f} ms, "
             f"p99 {r['router_latency_submit_p99_ms']:.1f} ms"
         )
+    if r.get("router_morning_backlog_deliveries") is not None:
+        lines.append(
+            f"morning: a backlog of {r['router_morning_backlog_deliveries']} deliveries "
+            f"(drained in {r['router_morning_backlog_drained_s']:.1f} s), then "
+            f"{r['router_morning_steady_events']} events at {r['router_morning_rate']:.0f}/s, "
+            f"{r['router_morning_adapter_ms']} ms departments; submission to all delivered:"
+        )
+        for name, label in (("during", "while the backlog drains"), ("after", "after it")):
+            lines.append(
+                f"  {label:<25} {r[f'router_morning_{name}_events']:>5} events  p50 "
+                f"{fmt(r[f'router_morning_{name}_p50_s'], 3)} s  p99 "
+                f"{fmt(r[f'router_morning_{name}_p99_s'], 3)} s"
+            )
     if r.get("router_memory_cases") is not None:
         lines.append(
             f"Redis memory per case ({r['router_memory_cases']} cases, INFO used_memory): "
@@ -1029,6 +1094,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, help="latency part (default 10; quick 5)")
     parser.add_argument("--memory-cases", type=int, help="memory part (default 10000; quick 2000)")
     parser.add_argument(
+        "--morning-backlog-events",
+        type=int,
+        help="morning part: events in the backlog (default 3000, about 10,000 deliveries; "
+        "quick 600)",
+    )
+    parser.add_argument(
+        "--morning-seconds", type=float, help="morning part: steady traffic (default 20; quick 8)"
+    )
+    parser.add_argument(
         "--front-door-seconds", type=float, help="front door part, per server (default 10; quick 5)"
     )
     parser.add_argument(
@@ -1060,6 +1134,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args.events = args.events or (200 if args.quick else 1000)
     args.latency_seconds = args.latency_seconds or (5.0 if args.quick else 10.0)
     args.memory_cases = args.memory_cases or (2000 if args.quick else 10000)
+    args.morning_backlog_events = args.morning_backlog_events or (600 if args.quick else 3000)
+    args.morning_seconds = args.morning_seconds or (8.0 if args.quick else 20.0)
     args.front_door_seconds = args.front_door_seconds or (5.0 if args.quick else 10.0)
     args.retention_days = args.retention_days or 460
     args.retention_per_day = args.retention_per_day or (10 if args.quick else 40)
@@ -1125,6 +1201,22 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
         say(f"4. latency: {count} events at {args.rate:.0f}/s, 20 ms departments ...")
         results.update(run_latency(ctx, cases, planned, args.rate, 20))
         say(f"   p99 {results['router_latency_p99_s']:.3f} s")
+
+    if "morning" in args.only:
+        steady_count = max(1, round(args.rate * args.morning_seconds))
+        backlog = workload(args.seed + 4, args.morning_backlog_events, registry)
+        steady = workload(args.seed + 5, steady_count, registry)
+        planned_morning = (planned_digital(core, backlog), planned_digital(core, steady))
+        say(
+            f"4b. morning: a backlog of {planned_morning[0]} deliveries, then "
+            f"{steady_count} events at {args.rate:.0f}/s, 20 ms departments ..."
+        )
+        results.update(run_morning(ctx, backlog, steady, planned_morning, args.rate, 20))
+        say(
+            f"   backlog drained in {results['router_morning_backlog_drained_s']:.1f} s; p99 "
+            f"{fmt(results['router_morning_during_p99_s'], 3)} s during, "
+            f"{fmt(results['router_morning_after_p99_s'], 3)} s after"
+        )
 
     if "frontdoor" in args.only:
         say(
