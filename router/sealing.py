@@ -146,10 +146,10 @@ class KeyRing:
     def seal(self, plain: bytes, context: str, kid: str = "") -> bytes:
         """``plain`` sealed for ``context`` under the current data key (or ``kid``)."""
         kid = kid or self.current()
-        if kid not in self._keys:
-            self._load(kid)
+        # One look at the dict: another thread's refresh may empty it at any moment.
+        aead = self._keys.get(kid) or self._load(kid)
         nonce = os.urandom(NONCE)
-        body = self._keys[kid].encrypt(nonce, plain, context.encode())
+        body = aead.encrypt(nonce, plain, context.encode())
         return MARK + bytes.fromhex(kid) + nonce + body
 
     def open(self, token: bytes, context: str) -> bytes:
@@ -180,15 +180,16 @@ class KeyRing:
 
     def current(self) -> str:
         """The id of the data key new values are sealed under (made on first use)."""
-        if not self._current or time.monotonic() - self._checked > FOLLOW_SECONDS:
+        known = self._current  # one look: another thread's refresh may empty it
+        if not known or time.monotonic() - self._checked > FOLLOW_SECONDS:
             held = self.redis.hget(keys.KEY_RING, "current")
-            kid = held.decode() if isinstance(held, bytes) else ""
-            if not kid:
-                kid = self._first_key()
-            if kid not in self._keys:
-                self._load(kid)
-            self._current, self._checked = kid, time.monotonic()
-        return self._current
+            known = held.decode() if isinstance(held, bytes) else ""
+            if not known:
+                known = self._first_key()
+            if known not in self._keys:
+                self._load(known)
+            self._current, self._checked = known, time.monotonic()
+        return known
 
     def ids(self) -> list[str]:
         """Every data key in the ring, current first."""

@@ -4,6 +4,7 @@ it holds is no longer the ring's current one."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 from redis import Redis
@@ -42,3 +43,35 @@ def test_a_value_sealed_under_one_master_key_does_not_open_under_another(redis: 
         mine.open(token, "case:Y/a:nino")  # bound to its case and field
     with pytest.raises(sealing.KeyProblem):
         sealing.KeyRing(redis, master=os.urandom(32)).open(token, "case:X/a:nino")
+
+
+def test_threads_seal_and_open_while_another_refreshes_the_ring(redis: Redis) -> None:
+    """A web process's request threads share one ring; a refresh (a rotation seen, a
+    create refused for a stale key) empties its keys while others are mid-seal. None
+    of them may fail for it (a KeyError there was a citizen's 500)."""
+    ring = sealing.KeyRing(redis)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def refresher() -> None:
+        while not stop.is_set():
+            ring.refresh()
+
+    def sealer() -> None:
+        try:
+            for n in range(1500):
+                token = ring.seal(b"AB123456A", f"case:X:{n}")
+                assert ring.open(token, f"case:X:{n}") == b"AB123456A"
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sealer) for _ in range(3)]
+    other = threading.Thread(target=refresher)
+    other.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    other.join()
+    assert not errors, errors[:3]
