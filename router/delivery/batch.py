@@ -64,13 +64,27 @@ SAID = {"delivered": "delivery_told", "retried": "delivery_retried", "failed": "
 # KEYS: the department's pending set, deliveries:sending, its wake key.
 # ARGV: now (epoch s), batch size, lease expiry (epoch ms), "-<department>", wake ttl.
 # Moves up to a batch of due deliveries to the sending set with a lease, atomically, so
-# a worker killed at any moment after this leaves them where the sweeper looks. With
-# nothing due, clears the wake key: the next submission wakes the department again.
+# a worker killed at any moment after this leaves them where the sweeper looks. Half
+# the batch is the longest due, half the most recently due: behind a backlog (a night's
+# reports, a department back from an outage) a report made now is sent within a batch
+# or two, not after the whole backlog, while the oldest still go first in each batch,
+# so none waits for ever. With nothing due, clears the wake key: the next submission
+# wakes the department again.
 CLAIM_SCRIPT = """
-local refs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local size = tonumber(ARGV[2])
+local newest = math.floor(size / 2)
+local refs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, size - newest)
 if #refs == 0 then
   redis.call('DEL', KEYS[3])
   return refs
+end
+if #refs == size - newest and newest > 0 then
+  local taken = {}
+  for _, ref in ipairs(refs) do taken[ref] = true end
+  local recent = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, newest)
+  for _, ref in ipairs(recent) do
+    if not taken[ref] then refs[#refs + 1] = ref end
+  end
 end
 redis.call('ZREM', KEYS[1], unpack(refs))
 local leases = {}

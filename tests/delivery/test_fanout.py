@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from redis import Redis
@@ -11,6 +12,7 @@ from router import keys
 from router.adapters.mocks import Faults, configure_faults
 from router.adapters.registry import Registry
 from router.cases import DeliveryState
+from router.delivery.batch import Dispatcher
 from router.delivery.fanout import FanOut
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
@@ -265,3 +267,23 @@ def test_the_drain_job_run_outside_a_worker_uses_the_service_s_redis(
     for name in departments:
         assert drain(name) == "drained 1"
     assert {d.state for d in core.case(ref).deliveries.values()} == {DeliveryState.DELIVERED}
+
+
+def test_a_batch_takes_the_longest_due_and_the_most_recently_due(
+    redis: Redis, registry: Registry
+) -> None:
+    """Behind a backlog, a report made now goes in the next batch, not after the whole
+    backlog; the oldest still go first, so none waits for ever. Nothing not yet due."""
+    dispatcher = Dispatcher(redis, registry, concurrency=4)
+    now = time.time()
+    pending = keys.pending("hmrc")
+    redis.zadd(pending, {f"OLD{i}": now - 1000 + i for i in range(100)})
+    redis.zadd(pending, {"NEW": now - 0.01, "LATER": now + 60})
+    assert dispatcher.claim("hmrc") == ["OLD0", "OLD1", "NEW", "OLD99"]
+    assert redis.zscore(keys.SENDING, "NEW-hmrc") is not None
+    assert redis.zscore(pending, "NEW") is None and redis.zscore(pending, "LATER") is not None
+    # Fewer due than a batch: every one of them, once.
+    redis.delete(pending)
+    redis.zadd(pending, {"A": now - 3, "B": now - 2, "C": now - 1})
+    assert dispatcher.claim("hmrc") == ["A", "B", "C"]
+    assert dispatcher.claim("hmrc") == []
