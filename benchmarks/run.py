@@ -36,6 +36,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from benchmarks import retention as retention_parts
+from benchmarks.bare_flask import CASE_BYTES
 from benchmarks.procs import ROOT, Group
 from benchmarks.tasks import URL_VARIABLE, rq_record
 from router import keys, routing, sealing
@@ -700,8 +701,9 @@ def wait_http(url: str, group: Group, timeout: float = 30.0) -> None:
 
 def run_front_door(ctx: Context, seconds: float) -> dict[str, Any]:
     """POST /api/v1/submissions under FRONT_DOOR_CLIENTS concurrent wrk connections,
-    to the real front door (gunicorn as `router up` serves it) and to a bare Flask
-    endpoint on the same gunicorn settings; requests/s, p50/p99, their ratio."""
+    to the real front door (gunicorn as `router up` serves it) and to two yardsticks on
+    the same gunicorn settings (benchmarks.bare_flask): bare Flask, and bare Flask with
+    the one durable write a submission needs; requests/s, p50/p99, the ratios."""
     import shutil
 
     from router.cli import WEB_APP, gunicorn_command
@@ -716,7 +718,11 @@ def run_front_door(ctx: Context, seconds: float) -> dict[str, Any]:
     body = json.dumps({k: event[k] for k in ("event", "answers", "consent")})
     script = ctx.logs / "post.lua"
     results: dict[str, Any] = {}
-    for name, app in (("bare_flask", "benchmarks.bare_flask:app"), ("front_door", WEB_APP)):
+    for name, app in (
+        ("bare_flask", "benchmarks.bare_flask:app"),
+        ("durable_floor", "benchmarks.bare_flask:durable"),
+        ("front_door", WEB_APP),
+    ):
         ctx.fresh()
         # The API takes only a partner's key (the bare endpoint ignores it: the same
         # request bytes for both).
@@ -771,6 +777,9 @@ def run_front_door(ctx: Context, seconds: float) -> dict[str, Any]:
             results["front_door_redis_keys_added"] = cases_added
     ratio = results["front_door_rps"] / results["bare_flask_rps"]
     results["ratio_front_door_vs_bare_flask"] = ratio
+    results["ratio_front_door_vs_durable_floor"] = (
+        results["front_door_rps"] / results["durable_floor_rps"]
+    )
     results["front_door_clients"] = FRONT_DOOR_CLIENTS
     results["front_door_seconds"] = seconds
     results["front_door_server"] = " ".join(gunicorn_command("HOST", 0, "APP")[1:])
@@ -869,6 +878,8 @@ def expected_keys() -> list[str]:
         "bare_flask_p50_ms",
         "bare_flask_p99_ms",
         "ratio_front_door_vs_bare_flask",
+        "durable_floor_rps",
+        "ratio_front_door_vs_durable_floor",
     ]
     return keys
 
@@ -1050,12 +1061,20 @@ def table(results: dict[str, Any], notes: dict[str, str]) -> str:
             f"front door, POST /api/v1/submissions, {r['front_door_clients']} wrk connections "
             f"for {r['front_door_seconds']:g} s, gunicorn 2 workers x 4 threads:"
         )
-        for key, label in (("front_door", "router front door"), ("bare_flask", "bare Flask")):
+        for key, label in (
+            ("front_door", "router front door"),
+            ("bare_flask", "bare Flask"),
+            ("durable_floor", "bare Flask + 1 EVAL"),
+        ):
             lines.append(
-                f"  {label:<18} {r[f'{key}_rps']:>8,.0f} requests/s  p50 "
+                f"  {label:<20} {r[f'{key}_rps']:>8,.0f} requests/s  p50 "
                 f"{r[f'{key}_p50_ms']:6.1f} ms  p99 {r[f'{key}_p99_ms']:6.1f} ms"
             )
-        lines.append(f"  ratio front door / bare Flask: {r['ratio_front_door_vs_bare_flask']:.2f}")
+        lines.append(
+            f"  ratio front door / bare Flask: {r['ratio_front_door_vs_bare_flask']:.2f}; "
+            f"/ the durable-write floor (one EVAL of {CASE_BYTES:,} B, appendfsync always): "
+            f"{r['ratio_front_door_vs_durable_floor']:.2f}"
+        )
     elif notes.get("frontdoor"):
         lines.append(f"front door: {notes['frontdoor']}")
     lines += [
