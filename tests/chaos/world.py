@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -423,6 +423,29 @@ def wait_settled(
 # --- several hosts: `router up` each, sharing one Redis --------------------------------------
 
 
+def _wait_ok(
+    url: str,
+    process: subprocess.Popen[bytes],
+    name: str,
+    timeout: float,
+    log: Callable[[], str],
+) -> None:
+    """Until ``url`` answers 200; fail at once if ``process`` stops meanwhile."""
+    deadline = time.monotonic() + timeout
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} stopped at start ({process.returncode}): {log()[-2000:]}")
+        try:
+            with opener.open(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{name} did not answer {url} in {timeout}s: {log()[-2000:]}")
+
+
 class Host:
     """One host of a deployment, as `router up` runs it with ``REDIS_URL`` set: a
     worker supervisor and its workers, and a web front door (gunicorn), with a data
@@ -464,20 +487,8 @@ class Host:
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Until its /readyz answers 200 (Redis reachable, a worker beating)."""
-        deadline = time.monotonic() + timeout
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} stopped at start: {self.log()[-2000:]}")
-            try:
-                with opener.open(f"{self.url}/readyz", timeout=5) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"{self.name} not ready in {timeout}s: {self.log()[-2000:]}")
+        assert self.process is not None
+        _wait_ok(f"{self.url}/readyz", self.process, self.name, timeout, self.log)
 
     def log(self) -> str:
         path = self.folder / "router-up.log"
@@ -537,19 +548,7 @@ class FrontDoor:
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until its /healthz answers 200."""
-        deadline = time.monotonic() + timeout
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} stopped at start ({self.process.returncode})")
-            try:
-                with opener.open(f"{self.url}/healthz", timeout=5) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} did not answer in {timeout}s")
+        _wait_ok(f"{self.url}/healthz", self.process, self.name, timeout, lambda: "")
 
     def stop(self) -> None:
         if self.process.poll() is None:
