@@ -211,3 +211,19 @@ def test_months_lists_the_months_with_entries_and_parties_are_checked(
         core.statement("2026-13", "operator")
     empty = core.statement("2025-01", "operator")
     assert empty.lines == [] and empty.net_pence == 0
+
+
+@pytest.mark.parametrize(
+    ("at", "month"),
+    [
+        (datetime(2026, 11, 30, 23, 59, 59, 999000, tzinfo=UTC), "2026-11"),
+        (datetime(2026, 12, 1, 0, 0, tzinfo=UTC), "2026-12"),
+        # Stamped elsewhere: posted under the month it was in UTC.
+        (datetime.fromisoformat("2026-11-30T23:30:00-02:00"), "2026-12"),
+        (datetime.fromisoformat("2026-12-01T00:30:00+01:00"), "2026-11"),
+    ],
+)
+def test_an_entry_is_posted_under_its_month_in_utc(at: datetime, month: str) -> None:
+    entry = ledger.delivery_entry("BCDFGHJKL", "dwp", tariff.current(), at)
+    assert entry.month == month
+    assert ledger.Entry.from_json(entry.id, entry.to_json()) == entry
