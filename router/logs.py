@@ -1,12 +1,12 @@
 """Structured logs: one JSON object per line, for an operator's log shipper.
 
 Our own events are logged with keys and values (structlog):
-``log.info("delivery_told", ref=ref, department="dwp", outcome="delivered", seconds=0.4)``.
+``log.info("delivery_retried", ref=ref, department="dwp", outcome="retried", attempt=2)``.
 They travel through the standard library's logging, like every library's records, so
 one handler writes both, and pytest's caplog, gunicorn and any handler see them all.
 ``configure`` (run by the ``router`` command and by each gunicorn worker) gives the
 root logger that handler: every line is then a JSON object with ``message`` (what
-happened: ``delivery_told``; a library's record, its formatted message), ``level``,
+happened: ``delivery_retried``; a library's record, its formatted message), ``level``,
 ``logger`` and ``timestamp``, and the event's own keys. ``event`` is the life event
 (``death``), as in /metrics's labels: structlog keeps its message under "event", so a
 call gives the life event as ``_event=`` (renamed when written).

@@ -205,3 +205,33 @@ def test_a_case_flagged_on_its_own_is_flagged_and_unflagged_at_once(
     core.store.unflag(stored)
     assert core.store.flagged() == []
     assert not core.case(stored).flagged
+
+
+def test_a_drain_loads_only_its_own_delivery_and_the_same_answers(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    """A department's drain reads a lean case (parse_for_delivery): the same delivery,
+    answers, event, time and retry policy as the whole case, and nobody else's
+    delivery, so a batch cannot act on another department's state by mistake."""
+    data = sample("death")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    store = core.store
+    whole = store.load(ref)
+    told = [d for d, delivery in whole.deliveries.items() if delivery.fields]
+    assert len(told) >= 2, "the sample should tell two departments at least"
+    store.mark(ref, told[0], DeliveryState.RETRYING, "busy", extra={"retries": 2, "attempts": 3})
+    whole = store.load(ref)
+    for department in told:
+        (lean,) = store.load_for_delivery([ref], department)
+        assert lean is not None
+        assert list(lean.deliveries) == [department]
+        assert lean.deliveries[department] == whole.deliveries[department]
+        assert [d.department for d in lean.plan.decisions] == [department]
+        assert (lean.event_type, lean.created_at, lean.retry, lean.lang) == (
+            whole.event_type,
+            whole.created_at,
+            whole.retry,
+            whole.lang,
+        )
+        assert store.notification(lean, department, 4) == store.notification(whole, department, 4)
+    assert store.load_for_delivery(["BCDFGHJKL"], told[0]) == [None]

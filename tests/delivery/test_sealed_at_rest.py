@@ -212,10 +212,13 @@ def test_no_personal_answer_is_in_a_log_line_or_a_job_payload_or_the_metrics(
     # door's, they say what happened to each report by reference and department.
     events = _json_lines(captured.err) + _json_lines(web_log.getvalue())
     said = {e["message"] for e in events}
-    assert {"submission_accepted", "delivery_told", "delivery_retried", "delivery_failed"} <= said
+    assert {"submission_accepted", "deliveries_told", "delivery_retried", "delivery_failed"} <= said
     for e in events:
         if e["message"].startswith("delivery_"):
             assert {"ref", "department", "outcome"} <= set(e), e
+        if e["message"] == "deliveries_told":
+            assert e["outcome"] == "delivered" and e["department"], e
+            assert all({"ref", "attempt", "seconds"} == set(told) for told in e["told"]), e
         if e["message"] == "submission_accepted":
             assert {"ref", "event", "channel", "seconds"} <= set(e), e
 
