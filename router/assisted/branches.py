@@ -156,10 +156,28 @@ def nearest(
     if origin is None:
         return []
     needed = services_for(tasks) | ({"welsh_speaking"} if welsh else set())
-    found = [
-        (b, haversine_km(origin, (b.lat, b.lon)))
-        for b in load_branches().values()
-        if b.offers(needed)
-    ]
+    return _ranked(origin, needed)[: max(limit, 0)]
+
+
+# Branches ranked by distance from a district's centre, for what they offer: a
+# submission with counter tasks asks for one, and ranking every branch cost about a
+# tenth of the front door's time. Each ranking keeps the branch list it was made from,
+# so a different list (a test's) is never answered from another's ranking.
+_RANKINGS: dict[
+    tuple[tuple[float, float], frozenset[str]],
+    tuple[dict[str, Branch], list[tuple[Branch, float]]],
+] = {}
+_MAX_RANKINGS = 4096
+
+
+def _ranked(origin: tuple[float, float], needed: frozenset[str]) -> list[tuple[Branch, float]]:
+    every = load_branches()
+    kept = _RANKINGS.get((origin, needed))
+    if kept is not None and kept[0] is every:
+        return kept[1]
+    found = [(b, haversine_km(origin, (b.lat, b.lon))) for b in every.values() if b.offers(needed)]
     found.sort(key=lambda pair: (pair[1], pair[0].id))
-    return found[: max(limit, 0)]
+    if len(_RANKINGS) >= _MAX_RANKINGS:
+        _RANKINGS.clear()
+    _RANKINGS[(origin, needed)] = (every, found)
+    return found

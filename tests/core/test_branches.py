@@ -298,7 +298,9 @@ def test_ties_are_broken_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
         )
         for name in ("twin-b", "twin-c", "twin-a")
     }
+    assert "twin-a" not in [b.id for b, _ in nearest("CF10 1EP")]  # ranked, and kept
     monkeypatch.setattr(br, "load_branches", lambda: twins)
+    # Another list of branches is ranked afresh, never answered from the kept ranking.
     assert [b.id for b, _ in nearest("CF10 1EP")] == ["twin-a", "twin-b", "twin-c"]
 
 
