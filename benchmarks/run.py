@@ -35,6 +35,7 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from benchmarks import guarantees as guarantee_parts
 from benchmarks import retention as retention_parts
 from benchmarks.bare_flask import CASE_BYTES
 from benchmarks.procs import ROOT, Group
@@ -59,6 +60,7 @@ PHASES: tuple[str, ...] = (
     "frontdoor",
     "memory",
     "sealing",
+    "guarantees",
     "retention",
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -842,6 +844,18 @@ def run_memory(ctx: Context, cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # --- the report -------------------------------------------------------------------------------
 
 
+# The guarantees part's ratios (time with the guarantee over time without), as printed.
+GUARANTEE_RATIOS: tuple[tuple[str, str], ...] = (
+    ("encryption, submission", "ratio_encryption_submit_on_vs_off"),
+    ("encryption, delivery", "ratio_encryption_delivery_on_vs_off"),
+    ("ledger, delivery", "ratio_ledger_delivery_on_vs_off"),
+    ("GRO check, submission of a death or birth", "ratio_gro_submit_on_vs_off"),
+    ("retention, a case's whole life", "ratio_retention_case_on_vs_off"),
+    ("WAIT for 2 replicas, submission", "ratio_wait_submit_on_vs_off"),
+    ("WAIT for 2 replicas, delivery", "ratio_wait_delivery_on_vs_off"),
+)
+
+
 def expected_keys() -> list[str]:
     """Every figure's key, so that a part skipped or failed still appears (as null)."""
     keys = [
@@ -880,6 +894,7 @@ def expected_keys() -> list[str]:
         "ratio_front_door_vs_bare_flask",
         "durable_floor_rps",
         "ratio_front_door_vs_durable_floor",
+        *(key for _name, key in GUARANTEE_RATIOS),
     ]
     return keys
 
@@ -1077,6 +1092,27 @@ def table(results: dict[str, Any], notes: dict[str, str]) -> str:
         )
     elif notes.get("frontdoor"):
         lines.append(f"front door: {notes['frontdoor']}")
+    if r.get("guarantees_cases") is not None:
+        lines.append(
+            f"what each guarantee costs, on / off, {r['guarantees_cases']} events submitted "
+            "and drained in this process (best of "
+            f"{r['guarantees_rounds']}); ms per submission or per delivery:"
+        )
+        for name, key in GUARANTEE_RATIOS:
+            kind = key.removeprefix("ratio_").removesuffix("_on_vs_off")
+            guarantee, _, part = kind.rpartition("_")
+            unit = {"submit": "submit", "delivery": "delivery"}.get(part)
+            if unit is None:  # retention: a case's whole life
+                on = r.get("guarantee_retention_case_ms_without", 0) + r.get(
+                    "guarantee_retention_purge_ms_per_case", 0
+                )
+                off = r.get("guarantee_retention_case_ms_without")
+            else:
+                on = r.get(f"guarantee_{guarantee}_{unit}_ms_on")
+                off = r.get(f"guarantee_{guarantee}_{unit}_ms_off")
+            lines.append(
+                f"  {name:<44} {fmt(on, 3):>7} / {fmt(off, 3):>7} ms  {fmt(r.get(key), 3):>6}x"
+            )
     lines += [
         "notes: the router runs 2 worker processes, each serving all 5 department queues; bare",
         "  RQ and the peers run 2. deliv/s is first send or submission to last delivery done;",
@@ -1148,6 +1184,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--retention-per-day", type=int, help="cases a day, retention part (default 40; quick 10)"
     )
+    parser.add_argument(
+        "--guarantees-events",
+        type=int,
+        help="guarantees part: events per measurement (default 300; quick 100)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
     args = parser.parse_args(argv)
     args.events = args.events or (200 if args.quick else 1000)
@@ -1157,6 +1198,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args.morning_seconds = args.morning_seconds or (8.0 if args.quick else 20.0)
     args.front_door_seconds = args.front_door_seconds or (5.0 if args.quick else 10.0)
     args.retention_days = args.retention_days or 460
+    args.guarantees_events = args.guarantees_events or (100 if args.quick else 300)
     args.retention_per_day = args.retention_per_day or (10 if args.quick else 40)
     args.only = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(args.only) - set(PHASES)
@@ -1261,6 +1303,22 @@ def run(ctx: Context, results: dict[str, Any], notes: dict[str, str]) -> None:
         say(
             f"   submission {results['ratio_sealing_submit_on_vs_off']:.3f}x, delivery "
             f"{results['ratio_sealing_delivery_on_vs_off']:.3f}x the time without sealing"
+        )
+
+    if "guarantees" in args.only:
+        cases = workload(args.seed + 6, args.guarantees_events, registry)
+        say(
+            f"7b. guarantees: each on and off, {args.guarantees_events} events submitted and "
+            "drained in this process ..."
+        )
+        results.update(guarantee_parts.run_guarantees(ctx, cases, say=say))
+        say(
+            "   "
+            + ", ".join(
+                f"{name} {results[key]:.3f}x"
+                for name, key in GUARANTEE_RATIOS
+                if results.get(key) is not None
+            )
         )
 
     if "retention" in args.only:
