@@ -391,6 +391,7 @@ class CaseStore:
         self.redis = redis
         self.ring = sealing.ring_for(redis)
         self._create = redis.register_script(CREATE_SCRIPT)
+        self._load_for_delivery = redis.register_script(LOAD_FOR_DELIVERY_SCRIPT)
 
     def seal(self, ref: str, name: str, plain: str) -> bytes:
         """A field of case ``ref`` other than an answer (the identity check), sealed."""
@@ -662,17 +663,27 @@ class CaseStore:
         return cases
 
     def load_for_delivery(self, refs: Iterable[str], department: str) -> list[Case | None]:
-        """Several cases in one round trip, each as ``department``'s drain needs it
-        (parse_for_delivery); None for a reference with no case."""
+        """Several cases in one round trip (LOAD_FOR_DELIVERY_SCRIPT), each as
+        ``department``'s drain needs it (lean_case); None for a reference with no case."""
         refs = list(refs)
-        with self.redis.pipeline(transaction=False) as pipe:
-            for ref in refs:
-                pipe.hgetall(keys.case(ref))
-            raws = pipe.execute()
+        if not refs:
+            return []
+        names = [*FOR_DELIVERY, *(keys.delivery_field(department, a) for a in DELIVERY_ATTRIBUTES)]
+        replies = self._load_for_delivery(
+            keys=[keys.case(ref) for ref in refs],
+            args=[department, keys.ANSWER_PREFIX, *names],
+        )
         cases: list[Case | None] = []
-        for ref, raw in zip(refs, raws, strict=True):
+        for n, ref in enumerate(refs):
+            values, fields, answers = replies[3 * n : 3 * n + 3]
+            data = {name: _text(v) for name, v in zip(names, values, strict=True) if v is not None}
+            stored = {
+                _text(name): v if isinstance(v, bytes) else v.encode()
+                for name, v in zip(fields, answers, strict=False)
+                if v is not None
+            }
             try:
-                cases.append(parse_for_delivery(ref, raw, department, self.ring))
+                cases.append(lean_case(ref, data, stored, department, self.ring))
             except UnknownCase:
                 cases.append(None)
         return cases
@@ -778,28 +789,60 @@ def _delivery(d: Decision, data: Mapping[str, str], created_at: str) -> Delivery
     )
 
 
-# What a department's drain reads of a case besides its own delivery and answers.
-_FOR_DELIVERY = frozenset({"event_type", "plan", "created_at", "channel", "retry", "lang"})
+# What a department's drain reads of a case besides its answers: these fields, and
+# its own delivery's (DELIVERY_ATTRIBUTES). "answers" is a case stored before answers
+# were sealed (one plain JSON field).
+FOR_DELIVERY = ("event_type", "plan", "created_at", "channel", "retry", "lang", "answers")
+DELIVERY_ATTRIBUTES = ("state", "attempts", "detail", "receipt", "updated_at", "sent_at", "retries")
+
+# KEYS: the case hashes. ARGV: the department, the answers' field prefix, then the
+# fields of FOR_DELIVERY and the department's own (d:<department>:<attribute>).
+# For each case, three replies: those fields' values, the answer fields its plan sends
+# the department, and their stored (sealed) values: one round trip for a batch, and
+# nothing of a case the department is not sent.
+LOAD_FOR_DELIVERY_SCRIPT = """
+local department, prefix = ARGV[1], ARGV[2]
+local names = {}
+for i = 3, #ARGV do names[#names + 1] = ARGV[i] end
+local out = {}
+for _, key in ipairs(KEYS) do
+  local values = redis.call('HMGET', key, unpack(names))
+  local fields, answers = {}, {}
+  if values[2] then
+    for _, decision in ipairs(cjson.decode(values[2])) do
+      if decision['department'] == department and type(decision['fields']) == 'table' then
+        for _, name in ipairs(decision['fields']) do fields[#fields + 1] = name end
+      end
+    end
+  end
+  if #fields > 0 then
+    local stored = {}
+    for _, name in ipairs(fields) do stored[#stored + 1] = prefix .. name end
+    answers = redis.call('HMGET', key, unpack(stored))
+  end
+  out[#out + 1] = values
+  out[#out + 1] = fields
+  out[#out + 1] = answers
+end
+return out
+"""
 
 
-def parse_for_delivery(
-    ref: str, raw: Mapping[Any, Any], department: str, ring: sealing.KeyRing | None = None
+def lean_case(
+    ref: str,
+    data: Mapping[str, str],
+    stored: Mapping[str, bytes],
+    department: str,
+    ring: sealing.KeyRing | None = None,
 ) -> Case:
     """The part of a case one department's drain needs (router.delivery.batch): its
     event, when it was made, its retry policy, ``department``'s delivery alone (its
-    plan holds that decision only) and the answers, sealed, opened only when read.
-    Evidence, the counter's state, casework and the other deliveries are left out: a
-    drain under a backlog spent a quarter of its time parsing whole cases. Nothing in
-    a delivery's path reads them; anything else loads the whole case."""
-    own = keys.delivery_field(department, "")
-    data: dict[str, str] = {}
-    stored: dict[str, bytes] = {}
-    for k, v in raw.items():
-        name = _text(k)
-        if name.startswith(keys.ANSWER_PREFIX):
-            stored[name[len(keys.ANSWER_PREFIX) :]] = v if isinstance(v, bytes) else v.encode()
-        elif name in _FOR_DELIVERY or name.startswith(own) or name == "answers":
-            data[name] = _text(v)
+    plan holds that decision only) and that delivery's answers, sealed, opened only
+    when read. ``data``: the case's FOR_DELIVERY fields and the department's own,
+    decoded; ``stored``: its answers as stored. Evidence, the counter's state,
+    casework and the other deliveries are left out: a drain under a backlog spent a
+    quarter of its time loading and parsing whole cases. Nothing in a delivery's path
+    reads them; anything else loads the whole case."""
     if "event_type" not in data:
         raise UnknownCase()
     if "answers" in data:  # stored before answers were sealed: one plain JSON field

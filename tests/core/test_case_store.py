@@ -210,7 +210,7 @@ def test_a_case_flagged_on_its_own_is_flagged_and_unflagged_at_once(
 def test_a_drain_loads_only_its_own_delivery_and_the_same_answers(
     core: LifeEventRouter, redis: Redis
 ) -> None:
-    """A department's drain reads a lean case (parse_for_delivery): the same delivery,
+    """A department's drain reads a lean case (CaseStore.load_for_delivery): the same delivery,
     answers, event, time and retry policy as the whole case, and nobody else's
     delivery, so a batch cannot act on another department's state by mistake."""
     data = sample("death")
@@ -235,3 +235,28 @@ def test_a_drain_loads_only_its_own_delivery_and_the_same_answers(
         )
         assert store.notification(lean, department, 4) == store.notification(whole, department, 4)
     assert store.load_for_delivery(["BCDFGHJKL"], told[0]) == [None]
+
+
+def test_a_drain_reads_a_case_stored_before_answers_were_sealed(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    """A case from before sealing keeps its answers in one plain JSON field: the lean
+    load reads them as the whole load does."""
+    import json
+
+    data = sample("moving_house")
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+    whole = core.store.load(ref)
+    plain = {name: whole.answers[name] for name in whole.answers}
+    stored = [k for k in redis.hkeys(keys.case(ref)) if k.startswith(keys.ANSWER_PREFIX.encode())]
+    redis.hdel(keys.case(ref), *stored)
+    redis.hset(keys.case(ref), "answers", json.dumps(plain))
+    whole = core.store.load(ref)
+    for department, delivery in whole.deliveries.items():
+        if not delivery.fields:
+            continue
+        (lean,) = core.store.load_for_delivery([ref], department)
+        assert lean is not None
+        told = core.store.notification(lean, department)
+        assert told == core.store.notification(whole, department)
+        assert told.fields and set(told.fields) <= set(plain)
