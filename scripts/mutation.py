@@ -49,6 +49,10 @@ class Target:
     tests: tuple[str, ...]
     # Only these functions (methods as Class.method), when not the whole module.
     functions: tuple[str, ...] = ()
+    # Run the slow tests of ``tests`` too: for a module whose covering tests are marked
+    # slow (whole modules such as tests/delivery/test_recovery.py), which the fast
+    # selection would skip.
+    slow: bool = False
 
     @property
     def slug(self) -> str:
@@ -105,19 +109,39 @@ TARGETS = (
             "tests/core/test_service.py",
         ),
     ),
+    # The batch and the sweeper run in worker processes, which mutmut does not see: what
+    # counts is the tests that call them in the test's own process (test_fanout.py's
+    # batch step by step, the sweeper's tests in test_recovery.py, marked slow).
     Target(
         "router/delivery/batch.py",
-        ("tests/delivery/test_recovery.py", "tests/delivery/test_ledger_posting.py"),
+        (
+            "tests/delivery/test_fanout.py",
+            "tests/delivery/test_recovery.py",
+            "tests/delivery/test_ledger_posting.py",
+            "tests/core/test_metrics.py",
+        ),
+        slow=True,
     ),
     Target(
         "router/delivery/recovery.py",
         ("tests/delivery/test_recovery.py", "tests/delivery/test_ledger_posting.py"),
+        slow=True,
     ),
+    # Step by step in test_health.py (test_recovery.py's outage runs in the workers).
+    Target("router/delivery/breaker.py", ("tests/delivery/test_health.py",)),
     Target(
-        "router/delivery/breaker.py",
-        ("tests/delivery/test_recovery.py", "tests/delivery/test_health.py"),
+        "router/assisted/desk.py",
+        (
+            "tests/counter/test_desk.py",
+            "tests/counter/test_ledger_at_counter.py",
+            "tests/counter/test_trust_at_counter.py",
+            "tests/counter/test_hardening.py",
+            "tests/counter/test_staff.py",
+            "tests/counter/test_staff_hardening.py",
+            "tests/counter/test_access.py",
+            "tests/core/test_ledger.py",
+        ),
     ),
-    Target("router/assisted/desk.py", ("tests/counter/test_desk.py", "tests/core/test_ledger.py")),
     # The status page's access: which cases a browser has proved it may see.
     Target(
         "channels/web/access.py", ("tests/web/test_status.py", "tests/web/test_hardening_web.py")
@@ -140,9 +164,16 @@ SOURCES = ("router", "channels")
 # Copied beside the mutated code: the tests run there (cwd mutants/), and read these.
 ALSO = ("tests", "templates", "examples", "docs", "scripts", "benchmarks")
 COPY_FILES = ("babel.cfg", "README.md", "hatch_build.py", "pyproject.toml")
-# The tests' own options: fast tests only, none that reads the source as text.
-TEST_ARGS = ["-m", "not slow and not browser", "-p", "no:cacheprovider", "-x", "-q"]
+# The tests' own options: fast tests only (slow ones too for a Target with ``slow``), no
+# browser tests.
+TEST_ARGS = ["-p", "no:cacheprovider", "-x", "-q"]
+FAST = "not slow and not browser"
+WITH_SLOW = "not browser"
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>\w[\w ]*)$")
+
+
+def test_args(target: Target) -> list[str]:
+    return ["-m", WITH_SLOW if target.slow else FAST, *TEST_ARGS]
 
 
 def _config(target: Target) -> str:
@@ -152,7 +183,7 @@ def _config(target: Target) -> str:
         "\n[tool.mutmut]\n"
         f"source_paths = {json.dumps(list(SOURCES))}\n"
         f"only_mutate = {json.dumps([target.module])}\n"
-        f"pytest_add_cli_args = {json.dumps(TEST_ARGS)}\n"
+        f"pytest_add_cli_args = {json.dumps(test_args(target))}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}\n"
         f"also_copy = {json.dumps([*ALSO, *COPY_FILES])}\n"
         # Under two cores a run's Redis and workers share the machine with the tests.
@@ -251,7 +282,8 @@ def main(argv: list[str]) -> int:
     if args.list:
         for target in TARGETS:
             only = f" ({', '.join(target.functions)})" if target.functions else ""
-            print(f"{target.module}{only}: {' '.join(target.tests)}")
+            slow = " (slow tests too)" if target.slow else ""
+            print(f"{target.module}{only}{slow}: {' '.join(target.tests)}")
         return 0
     unknown = [m for m in args.modules if m not in BY_MODULE]
     if unknown:
