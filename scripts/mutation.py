@@ -153,6 +153,8 @@ TARGETS = (
         (
             "tests/counter/test_access.py",
             "tests/counter/test_hardening.py",
+            "tests/counter/test_staff.py",
+            "tests/counter/test_staff_hardening.py",
             "tests/backoffice/test_areas.py",
         ),
         functions=("guard", "_under", "_safe_next", "_may_serve"),

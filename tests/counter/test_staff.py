@@ -172,6 +172,17 @@ def test_after_sign_in_next_only_leads_inside_the_counter(
     assert path_of(signed_in.location) == lands_on
 
 
+def test_after_sign_in_next_keeps_its_query_even_on_the_areas_own_page(
+    app: Flask, redis: Redis
+) -> None:
+    StaffStore(redis).add("ann", PASSWORD, HOME, "clerk")
+    browser = app.test_client()
+    asked = quote("/counter?lang=cy", safe="")
+    signed_in = sign_in(browser, "ann", PASSWORD, query=f"?next={asked}")
+    assert signed_in.status_code == 302
+    assert signed_in.location == "/counter?lang=cy"
+
+
 def test_a_stranger_signing_in_lands_on_the_page_they_asked_for(
     client: FlaskClient, redis: Redis
 ) -> None:

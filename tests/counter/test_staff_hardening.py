@@ -372,6 +372,7 @@ def test_row_19_managers_see_openings_of_another_branchs_reports_highlighted(
         "/counter%7f",
         "/counter%c2%85",
         "/counter\\evil.example",
+        "/counter/%5C%5Cevil.example",  # a backslash inside the area
     ],
 )
 def test_row_15_control_characters_in_next_lead_to_the_default_page(
