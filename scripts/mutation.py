@@ -75,8 +75,21 @@ class Target:
         return names
 
 
+RECOVERY_IN_PROCESS = tuple(
+    f"tests/delivery/test_recovery.py::{name}"
+    for name in (
+        "test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone",
+        "test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper",
+        "test_the_sweeper_drops_a_finished_delivery_and_a_malformed_id_and_recovers_nothing",
+        "test_a_lease_runs_for_its_length_from_when_it_is_taken_or_renewed",
+        "test_a_beat_step_that_fails_is_logged_and_the_next_one_runs",
+        "test_a_beat_stopped_has_finished_its_step",
+        "test_the_beat_keeps_a_draining_department_s_wake_key_but_never_brings_one_back",
+    )
+)
+
 # The core, and the access checks of the status page and the counter, each with the
-# tests that cover it.
+# tests that cover it (a file, or one test of it).
 TARGETS = (
     Target(
         "router/reference.py",
@@ -111,12 +124,14 @@ TARGETS = (
     ),
     # The batch and the sweeper run in worker processes, which mutmut does not see: what
     # counts is the tests that call them in the test's own process (test_fanout.py's
-    # batch step by step, the sweeper's tests in test_recovery.py, marked slow).
+    # batch step by step; the sweeper's, the leases' and the beat's tests in
+    # test_recovery.py, a module marked slow, named one by one so that its tests of
+    # killed workers and outages, which only the workers' code serves, stay out).
     Target(
         "router/delivery/batch.py",
         (
             "tests/delivery/test_fanout.py",
-            "tests/delivery/test_recovery.py",
+            *RECOVERY_IN_PROCESS,
             "tests/delivery/test_ledger_posting.py",
             "tests/core/test_metrics.py",
         ),
@@ -124,7 +139,7 @@ TARGETS = (
     ),
     Target(
         "router/delivery/recovery.py",
-        ("tests/delivery/test_recovery.py", "tests/delivery/test_ledger_posting.py"),
+        (*RECOVERY_IN_PROCESS, "tests/delivery/test_ledger_posting.py"),
         slow=True,
     ),
     # Step by step in test_health.py (test_recovery.py's outage runs in the workers).
