@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -446,3 +447,30 @@ def test_no_answer_within_the_adapters_timeout_and_an_adapter_bug_are_retried(
     assert _one_batch(Dispatcher(redis, Registry([_BrokenDwp])), "dwp") == Tally(retrying=1)
     dwp = core.case(broken).deliveries["dwp"]
     assert dwp.state == DeliveryState.RETRYING and dwp.detail.startswith("ValueError; next")
+
+
+def test_a_wake_up_drains_its_department_on_one_thread_until_nothing_is_due(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    configure_faults(redis, "dwp", Faults(latency_ms=300))
+    first = submit_to_core(core, "birth", channel="test").ref
+    dispatcher = Dispatcher(redis, registry)
+    dispatcher.wake("dwp")
+    dispatcher.wake("dwp")  # one drain thread per department, however many wake-ups
+    assert dispatcher.active() == ["dwp"]
+    assert [t.name for t in threading.enumerate()].count("drain-dwp") == 1
+    second = submit_to_core(core, "birth", channel="test").ref  # while the first is sent
+    dispatcher.wake("dwp")
+    deadline = time.monotonic() + 10
+    while dispatcher.active():
+        assert time.monotonic() < deadline, "the drain thread never ended"
+        time.sleep(0.02)
+    for ref in (first, second):
+        assert core.case(ref).deliveries["dwp"].state == DeliveryState.DELIVERED
+    assert not redis.exists(keys.wake("dwp"))  # nothing due: the next submission wakes it
+    assert "drain-dwp" not in [t.name for t in threading.enumerate()]
+
+    dispatcher.stop()
+    redis.set(keys.wake("dwp"), "1")
+    dispatcher.wake("dwp")  # stopping: the wake-up is handed back for another worker
+    assert dispatcher.active() == [] and not redis.exists(keys.wake("dwp"))
