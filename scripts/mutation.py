@@ -232,35 +232,38 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(target: Target, mutmut: Path) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
-    """Run mutmut over ``target``: the count of each status, and each survivor's diff."""
-    tree = _tree(target)
+def run(
+    target: Target, mutmut: Path, resume: bool = False
+) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
+    """Run mutmut over ``target``: the count of each status, and each survivor's diff.
+    With ``resume``, in the copy a stopped run left, testing only the mutants it did
+    not come to (the others keep their result)."""
     env = _env()
-    subprocess.run([sys.executable, "-m", "scripts.i18n", "compile"], cwd=tree, env=env, check=True)
+    tree = WORK / target.slug
     patterns = target.patterns()
-    with (tree / "mutmut.log").open("w", encoding="utf-8") as log:
+    names = patterns if target.functions else []
+    if resume and tree.exists():
+        # Named mutants run again whatever their result: name only those not come to.
+        names = [
+            n for n, status in _results(tree, mutmut, env, patterns) if status == "not checked"
+        ]
+    else:
+        tree = _tree(target)
         subprocess.run(
-            [str(mutmut), "run", *(patterns if target.functions else [])],
+            [sys.executable, "-m", "scripts.i18n", "compile"], cwd=tree, env=env, check=True
+        )
+    with (tree / "mutmut.log").open("a" if resume else "w", encoding="utf-8") as log:
+        subprocess.run(
+            [str(mutmut), "run", *names],
             cwd=tree,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             check=False,
         )
-    listed = subprocess.run(
-        [str(mutmut), "results", "--all", "true"],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
     counts: Counter[str] = Counter()
     survivors = []
-    for found in map(_RESULT.match, listed.splitlines()):
-        if not found or not any(fnmatch(found["name"], p) for p in patterns):
-            continue
-        name, status = found["name"], found["status"]
+    for name, status in _results(tree, mutmut, env, patterns):
         counts[status] += 1
         if status == "not checked":  # a run stopped before it came to them
             continue
@@ -282,6 +285,25 @@ def run(target: Target, mutmut: Path) -> tuple[Counter[str], list[tuple[str, str
     return counts, survivors
 
 
+def _results(
+    tree: Path, mutmut: Path, env: dict[str, str], patterns: list[str]
+) -> list[tuple[str, str]]:
+    """(name, status) of every mutant of the target in ``tree`` so far."""
+    listed = subprocess.run(
+        [str(mutmut), "results", "--all", "true"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [
+        (found["name"], found["status"])
+        for found in map(_RESULT.match, listed.splitlines())
+        if found and any(fnmatch(found["name"], p) for p in patterns)
+    ]
+
+
 def row(module: str, counts: Counter[str]) -> str:
     total = sum(counts.values()) - counts["not checked"]
     killed, timeout = counts["killed"], counts["timeout"]
@@ -295,6 +317,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.mutation", description=__doc__)
     parser.add_argument("modules", nargs="*", help="modules of TARGETS (default: all)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with a stopped run in its copy under mutants/ (same code and tests)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for target in TARGETS:
@@ -314,7 +341,7 @@ def main(argv: list[str]) -> int:
     details = []
     for target in [BY_MODULE[m] for m in args.modules] or list(TARGETS):
         print(f"== {target.module}", flush=True)
-        counts, survivors = run(target, mutmut)
+        counts, survivors = run(target, mutmut, resume=args.resume)
         rows.append(row(target.module, counts))
         print(rows[-1], flush=True)
         details.append((target, survivors))
