@@ -83,6 +83,8 @@ RECOVERY_IN_PROCESS = tuple(
         "test_the_sweeper_drops_a_finished_delivery_and_a_malformed_id_and_recovers_nothing",
         "test_a_lease_runs_for_its_length_from_when_it_is_taken_or_renewed",
         "test_a_beat_step_that_fails_is_logged_and_the_next_one_runs",
+        "test_a_beat_runs_on_a_daemon_thread_and_stops_started_or_not",
+        "test_a_beat_stops_within_its_timeout_even_while_a_step_hangs",
         "test_a_beat_stopped_has_finished_its_step",
         "test_the_beat_keeps_a_draining_department_s_wake_key_but_never_brings_one_back",
     )
@@ -144,17 +146,32 @@ TARGETS = (
     ),
     # Step by step in test_health.py (test_recovery.py's outage runs in the workers).
     Target("router/delivery/breaker.py", ("tests/delivery/test_health.py",)),
+    # The desk's counter work: the branch a case waits at, moving it, the identity check,
+    # the tasks, releasing deliveries, and the date of birth that opens another
+    # branch's case. Not its sign-in and audit wrappers (router.assisted.staff,
+    # router.throttle and router.assisted.audit do that work), to keep the run short.
     Target(
         "router/assisted/desk.py",
         (
             "tests/counter/test_desk.py",
             "tests/counter/test_ledger_at_counter.py",
             "tests/counter/test_trust_at_counter.py",
-            "tests/counter/test_hardening.py",
-            "tests/counter/test_staff.py",
             "tests/counter/test_staff_hardening.py",
             "tests/counter/test_access.py",
             "tests/core/test_ledger.py",
+        ),
+        functions=(
+            "tasks_needed",
+            "choose_branch",
+            "_needing_identity",
+            "Desk.reporter_born_on",
+            "Desk.assign",
+            "Desk.branch_queue",
+            "Desk.move",
+            "Desk.record_identity",
+            "Desk.complete",
+            "Desk._finish",
+            "Desk._change",
         ),
     ),
     # The status page's access: which cases a browser has proved it may see.

@@ -204,7 +204,37 @@ def test_a_beat_step_that_fails_is_logged_and_the_next_one_runs(
     finally:
         beat.stop()
     assert calls[1] - calls[0] >= 0.04, "the next step waited for the interval"
-    assert "beat_failed" in caplog.text and "ConnectionError" in caplog.text
+    said = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    assert {"event": "beat_failed", "error": "ConnectionError"}.items() <= said[0].items()
+
+
+def test_a_beat_runs_on_a_daemon_thread_and_stops_started_or_not() -> None:
+    recovery.Beat(lambda: None).stop()  # never started (its worker failed to start)
+    before = set(threading.enumerate())
+    beat = recovery.Beat(lambda: None, interval=0.01)
+    beat.start()
+    started = [t for t in threading.enumerate() if t not in before]
+    beat.stop()
+    # A worker that ends without stopping it is not kept alive by it.
+    assert started and all(t.daemon for t in started)
+
+
+def test_a_beat_stops_within_its_timeout_even_while_a_step_hangs() -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def step() -> None:
+        started.set()
+        release.wait(10)
+
+    beat = recovery.Beat(step, interval=0.01)
+    beat.start()
+    try:
+        assert started.wait(5)
+        began = time.monotonic()
+        beat.stop(timeout=0.2)
+        assert time.monotonic() - began < 2
+    finally:
+        release.set()
 
 
 def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
