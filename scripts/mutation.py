@@ -250,26 +250,34 @@ def _env() -> dict[str, str]:
 
 
 def run(
-    target: Target, mutmut: Path, resume: bool = False
+    target: Target, mutmut: Path, resume: bool = False, survivors_again: bool = False
 ) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
     """Run mutmut over ``target``: the count of each status, and each survivor's diff.
     With ``resume``, in the copy a stopped run left, testing only the mutants it did
-    not come to (the others keep their result)."""
+    not come to (the others keep their result). With ``survivors_again``, in that copy
+    with the working tree's tests of now, testing again only the mutants that survived
+    (tests added since can only kill more)."""
     env = _env()
     tree = WORK / target.slug
     patterns = target.patterns()
     names = patterns if target.functions else []
-    if resume and tree.exists():
-        # Named mutants run again whatever their result: name only those not come to.
-        names = [
-            n for n, status in _results(tree, mutmut, env, patterns) if status == "not checked"
-        ]
+    if (resume or survivors_again) and tree.exists():
+        if survivors_again:
+            shutil.rmtree(tree / "tests")
+            skip = shutil.ignore_patterns("node_modules", "__pycache__", ".hypothesis")
+            shutil.copytree(ROOT / "tests", tree / "tests", ignore=skip)
+        again = ("not checked",) if resume else ("survived", "no tests")
+        # Named mutants run again whatever their result: name only those.
+        names = [n for n, status in _results(tree, mutmut, env, patterns) if status in again]
+        if not names:
+            return _collect(tree, mutmut, env, patterns)
     else:
         tree = _tree(target)
         subprocess.run(
             [sys.executable, "-m", "scripts.i18n", "compile"], cwd=tree, env=env, check=True
         )
-    with (tree / "mutmut.log").open("a" if resume else "w", encoding="utf-8") as log:
+    appending = resume or survivors_again
+    with (tree / "mutmut.log").open("a" if appending else "w", encoding="utf-8") as log:
         subprocess.run(
             [str(mutmut), "run", *names],
             cwd=tree,
@@ -278,6 +286,14 @@ def run(
             stderr=subprocess.STDOUT,
             check=False,
         )
+    return _collect(tree, mutmut, env, patterns)
+
+
+def _collect(
+    tree: Path, mutmut: Path, env: dict[str, str], patterns: list[str]
+) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
+    """The count of each status of the target's mutants in ``tree``, and each survivor's
+    diff."""
     counts: Counter[str] = Counter()
     survivors = []
     for name, status in _results(tree, mutmut, env, patterns):
@@ -339,6 +355,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="go on with a stopped run in its copy under mutants/ (same code and tests)",
     )
+    parser.add_argument(
+        "--survivors-again",
+        action="store_true",
+        help="in a run's copy under mutants/, test its survivors again with today's tests",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for target in TARGETS:
@@ -358,7 +379,9 @@ def main(argv: list[str]) -> int:
     details = []
     for target in [BY_MODULE[m] for m in args.modules] or list(TARGETS):
         print(f"== {target.module}", flush=True)
-        counts, survivors = run(target, mutmut, resume=args.resume)
+        counts, survivors = run(
+            target, mutmut, resume=args.resume, survivors_again=args.survivors_again
+        )
         rows.append(row(target.module, counts))
         print(rows[-1], flush=True)
         details.append((target, survivors))
