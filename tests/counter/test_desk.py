@@ -510,6 +510,11 @@ def test_the_desk_refuses_a_task_or_an_identity_check_saying_what_is_wrong(
     assert case.tasks_done["identity_check"]["by"] == "ann"
     assert case.tasks_done["identity_check"]["branch"] == HOME
     assert case.deliveries["dvla"].state == DeliveryState.ASSISTED  # the photo waits
+    assert [w.ref for w in core.desk.branch_queue(HOME)] == [sent.ref]
+    core.desk.complete(sent.ref, "photo", ann)
+    # Every task done: released to DVLA, and out of the branch's queue.
+    assert core.case(sent.ref).deliveries["dvla"].state == DeliveryState.QUEUED
+    assert core.desk.branch_queue(HOME) == []
 
 
 # --- 6. the pages speak to the clerk (issue 15, item 7) ---------------------------------------
