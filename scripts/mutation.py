@@ -49,6 +49,10 @@ class Target:
     tests: tuple[str, ...]
     # Only these functions (methods as Class.method), when not the whole module.
     functions: tuple[str, ...] = ()
+    # Run the slow tests of ``tests`` too: for a module whose covering tests are marked
+    # slow (whole modules such as tests/delivery/test_recovery.py), which the fast
+    # selection would skip.
+    slow: bool = False
 
     @property
     def slug(self) -> str:
@@ -71,8 +75,23 @@ class Target:
         return names
 
 
+RECOVERY_IN_PROCESS = tuple(
+    f"tests/delivery/test_recovery.py::{name}"
+    for name in (
+        "test_the_sweeper_recovers_an_orphan_and_leaves_a_live_lease_alone",
+        "test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper",
+        "test_the_sweeper_drops_a_finished_delivery_and_a_malformed_id_and_recovers_nothing",
+        "test_a_lease_runs_for_its_length_from_when_it_is_taken_or_renewed",
+        "test_a_beat_step_that_fails_is_logged_and_the_next_one_runs",
+        "test_a_beat_runs_on_a_daemon_thread_and_stops_started_or_not",
+        "test_a_beat_stops_within_its_timeout_even_while_a_step_hangs",
+        "test_a_beat_stopped_has_finished_its_step",
+        "test_the_beat_keeps_a_draining_department_s_wake_key_but_never_brings_one_back",
+    )
+)
+
 # The core, and the access checks of the status page and the counter, each with the
-# tests that cover it.
+# tests that cover it (a file, or one test of it).
 TARGETS = (
     Target(
         "router/reference.py",
@@ -105,19 +124,57 @@ TARGETS = (
             "tests/core/test_service.py",
         ),
     ),
+    # The batch and the sweeper run in worker processes, which mutmut does not see: what
+    # counts is the tests that call them in the test's own process (test_fanout.py's
+    # batch step by step; the sweeper's, the leases' and the beat's tests in
+    # test_recovery.py, a module marked slow, named one by one so that its tests of
+    # killed workers and outages, which only the workers' code serves, stay out).
     Target(
         "router/delivery/batch.py",
-        ("tests/delivery/test_recovery.py", "tests/delivery/test_ledger_posting.py"),
+        (
+            "tests/delivery/test_fanout.py",
+            *RECOVERY_IN_PROCESS,
+            "tests/delivery/test_ledger_posting.py",
+            "tests/core/test_metrics.py",
+        ),
+        slow=True,
     ),
     Target(
         "router/delivery/recovery.py",
-        ("tests/delivery/test_recovery.py", "tests/delivery/test_ledger_posting.py"),
+        (*RECOVERY_IN_PROCESS, "tests/delivery/test_ledger_posting.py"),
+        slow=True,
     ),
+    # Step by step in test_health.py (test_recovery.py's outage runs in the workers).
+    Target("router/delivery/breaker.py", ("tests/delivery/test_health.py",)),
+    # The desk's counter work: the branch a case waits at, moving it, the identity check,
+    # the tasks, releasing deliveries, and the date of birth that opens another
+    # branch's case. Not its sign-in and audit wrappers (router.assisted.staff,
+    # router.throttle and router.assisted.audit do that work), to keep the run short.
     Target(
-        "router/delivery/breaker.py",
-        ("tests/delivery/test_recovery.py", "tests/delivery/test_health.py"),
+        "router/assisted/desk.py",
+        (
+            "tests/counter/test_desk.py",
+            "tests/counter/test_ledger_at_counter.py",
+            "tests/counter/test_trust_at_counter.py",
+            "tests/counter/test_staff_hardening.py",
+            "tests/counter/test_access.py",
+            "tests/core/test_ledger.py",
+            "tests/core/test_metrics.py",  # a task done is counted
+        ),
+        functions=(
+            "tasks_needed",
+            "choose_branch",
+            "_needing_identity",
+            "Desk.reporter_born_on",
+            "Desk.assign",
+            "Desk.branch_queue",
+            "Desk.move",
+            "Desk.record_identity",
+            "Desk.complete",
+            "Desk._finish",
+            "Desk._change",
+        ),
     ),
-    Target("router/assisted/desk.py", ("tests/counter/test_desk.py", "tests/core/test_ledger.py")),
     # The status page's access: which cases a browser has proved it may see.
     Target(
         "channels/web/access.py", ("tests/web/test_status.py", "tests/web/test_hardening_web.py")
@@ -129,6 +186,8 @@ TARGETS = (
         (
             "tests/counter/test_access.py",
             "tests/counter/test_hardening.py",
+            "tests/counter/test_staff.py",
+            "tests/counter/test_staff_hardening.py",
             "tests/backoffice/test_areas.py",
         ),
         functions=("guard", "_under", "_safe_next", "_may_serve"),
@@ -140,9 +199,16 @@ SOURCES = ("router", "channels")
 # Copied beside the mutated code: the tests run there (cwd mutants/), and read these.
 ALSO = ("tests", "templates", "examples", "docs", "scripts", "benchmarks")
 COPY_FILES = ("babel.cfg", "README.md", "hatch_build.py", "pyproject.toml")
-# The tests' own options: fast tests only, none that reads the source as text.
-TEST_ARGS = ["-m", "not slow and not browser", "-p", "no:cacheprovider", "-x", "-q"]
+# The tests' own options: fast tests only (slow ones too for a Target with ``slow``), no
+# browser tests.
+TEST_ARGS = ["-p", "no:cacheprovider", "-x", "-q"]
+FAST = "not slow and not browser"
+WITH_SLOW = "not browser"
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>\w[\w ]*)$")
+
+
+def test_args(target: Target) -> list[str]:
+    return ["-m", WITH_SLOW if target.slow else FAST, *TEST_ARGS]
 
 
 def _config(target: Target) -> str:
@@ -152,7 +218,7 @@ def _config(target: Target) -> str:
         "\n[tool.mutmut]\n"
         f"source_paths = {json.dumps(list(SOURCES))}\n"
         f"only_mutate = {json.dumps([target.module])}\n"
-        f"pytest_add_cli_args = {json.dumps(TEST_ARGS)}\n"
+        f"pytest_add_cli_args = {json.dumps(test_args(target))}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}\n"
         f"also_copy = {json.dumps([*ALSO, *COPY_FILES])}\n"
         # Under two cores a run's Redis and workers share the machine with the tests.
@@ -184,35 +250,54 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(target: Target, mutmut: Path) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
-    """Run mutmut over ``target``: the count of each status, and each survivor's diff."""
-    tree = _tree(target)
+def run(
+    target: Target, mutmut: Path, resume: bool = False, survivors_again: bool = False
+) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
+    """Run mutmut over ``target``: the count of each status, and each survivor's diff.
+    With ``resume``, in the copy a stopped run left, testing only the mutants it did
+    not come to (the others keep their result). With ``survivors_again``, in that copy
+    with the working tree's tests of now, testing again only the mutants that survived
+    (tests added since can only kill more)."""
     env = _env()
-    subprocess.run([sys.executable, "-m", "scripts.i18n", "compile"], cwd=tree, env=env, check=True)
+    tree = WORK / target.slug
     patterns = target.patterns()
-    with (tree / "mutmut.log").open("w", encoding="utf-8") as log:
+    names = patterns if target.functions else []
+    if (resume or survivors_again) and tree.exists():
+        if survivors_again:
+            shutil.rmtree(tree / "tests")
+            skip = shutil.ignore_patterns("node_modules", "__pycache__", ".hypothesis")
+            shutil.copytree(ROOT / "tests", tree / "tests", ignore=skip)
+        again = ("not checked",) if resume else ("survived", "no tests")
+        # Named mutants run again whatever their result: name only those.
+        names = [n for n, status in _results(tree, mutmut, env, patterns) if status in again]
+        if not names:
+            return _collect(tree, mutmut, env, patterns)
+    else:
+        tree = _tree(target)
         subprocess.run(
-            [str(mutmut), "run", *(patterns if target.functions else [])],
+            [sys.executable, "-m", "scripts.i18n", "compile"], cwd=tree, env=env, check=True
+        )
+    appending = resume or survivors_again
+    with (tree / "mutmut.log").open("a" if appending else "w", encoding="utf-8") as log:
+        subprocess.run(
+            [str(mutmut), "run", *names],
             cwd=tree,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             check=False,
         )
-    listed = subprocess.run(
-        [str(mutmut), "results", "--all", "true"],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
+    return _collect(tree, mutmut, env, patterns)
+
+
+def _collect(
+    tree: Path, mutmut: Path, env: dict[str, str], patterns: list[str]
+) -> tuple[Counter[str], list[tuple[str, str, list[str]]]]:
+    """The count of each status of the target's mutants in ``tree``, and each survivor's
+    diff."""
     counts: Counter[str] = Counter()
     survivors = []
-    for found in map(_RESULT.match, listed.splitlines()):
-        if not found or not any(fnmatch(found["name"], p) for p in patterns):
-            continue
-        name, status = found["name"], found["status"]
+    for name, status in _results(tree, mutmut, env, patterns):
         counts[status] += 1
         if status == "not checked":  # a run stopped before it came to them
             continue
@@ -234,6 +319,25 @@ def run(target: Target, mutmut: Path) -> tuple[Counter[str], list[tuple[str, str
     return counts, survivors
 
 
+def _results(
+    tree: Path, mutmut: Path, env: dict[str, str], patterns: list[str]
+) -> list[tuple[str, str]]:
+    """(name, status) of every mutant of the target in ``tree`` so far."""
+    listed = subprocess.run(
+        [str(mutmut), "results", "--all", "true"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [
+        (found["name"], found["status"])
+        for found in map(_RESULT.match, listed.splitlines())
+        if found and any(fnmatch(found["name"], p) for p in patterns)
+    ]
+
+
 def row(module: str, counts: Counter[str]) -> str:
     total = sum(counts.values()) - counts["not checked"]
     killed, timeout = counts["killed"], counts["timeout"]
@@ -247,11 +351,22 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.mutation", description=__doc__)
     parser.add_argument("modules", nargs="*", help="modules of TARGETS (default: all)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with a stopped run in its copy under mutants/ (same code and tests)",
+    )
+    parser.add_argument(
+        "--survivors-again",
+        action="store_true",
+        help="in a run's copy under mutants/, test its survivors again with today's tests",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for target in TARGETS:
             only = f" ({', '.join(target.functions)})" if target.functions else ""
-            print(f"{target.module}{only}: {' '.join(target.tests)}")
+            slow = " (slow tests too)" if target.slow else ""
+            print(f"{target.module}{only}{slow}: {' '.join(target.tests)}")
         return 0
     unknown = [m for m in args.modules if m not in BY_MODULE]
     if unknown:
@@ -265,7 +380,9 @@ def main(argv: list[str]) -> int:
     details = []
     for target in [BY_MODULE[m] for m in args.modules] or list(TARGETS):
         print(f"== {target.module}", flush=True)
-        counts, survivors = run(target, mutmut)
+        counts, survivors = run(
+            target, mutmut, resume=args.resume, survivors_again=args.survivors_again
+        )
         rows.append(row(target.module, counts))
         print(rows[-1], flush=True)
         details.append((target, survivors))

@@ -7,6 +7,7 @@ another branch. Pages are read as a person sees them, with BeautifulSoup.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +19,11 @@ from redis import Redis
 
 from router import keys, reference
 from router.assisted import audit, branches
-from router.assisted.desk import tasks_needed
+from router.assisted.desk import IDENTITY_FIRST, tasks_needed
+from router.assisted.staff import Staff
 from router.cases import DeliveryState
 from router.delivery.worker import Supervisor
+from router.exceptions import ValidationFailed
 from router.service import LifeEventRouter
 from tests.support.counter import (
     CASH,
@@ -411,6 +414,42 @@ def test_a_post_office_that_cannot_do_the_tasks_cannot_be_chosen(
     assert queues_holding(redis, sent.ref) == {HOME}
 
 
+def test_moving_a_report_says_what_is_wrong_and_keeps_its_place_in_the_new_queue(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    sent = photocard_change(core, postcode=CF11)
+    online = submit_to_core(core, "moving_house")  # nothing waits for a counter
+
+    def refused(ref: str, branch: str) -> dict[str, str]:
+        with pytest.raises(ValidationFailed) as raised:
+            core.desk.move(ref, branch)
+        return raised.value.errors
+
+    assert refused(sent.ref, "atlantis") == {"branch": "Choose a branch from the list"}
+    assert refused(sent.ref, "cardiff-canton") == {
+        "branch": "Choose a Post Office that can do what your report needs"
+    }
+    assert refused(online.ref, HOME) == {
+        "branch": "Nothing in this report is waiting for a Post Office"
+    }
+    assert queues_holding(redis, sent.ref) == {HOME}
+
+    core.desk.move(sent.ref, OTHER)  # the citizen
+    case = core.case(sent.ref)
+    assert case.branch == OTHER and queues_holding(redis, sent.ref) == {OTHER}
+    # In line from when the report was made, not from the move.
+    since = datetime.fromisoformat(case.created_at).timestamp()
+    assert redis.zscore(keys.branch_queue(OTHER), sent.ref) == pytest.approx(since, abs=1e-3)
+    last = core.store.history(sent.ref)[-1]
+    assert (last.department, last.state, last.detail) == ("", "branch", OTHER)
+    assert [e.action for e in audit.for_branch(redis, OTHER)] == []  # not audited
+
+    core.desk.move(sent.ref, HOME, by="ann")  # a clerk serving the citizen
+    assert queues_holding(redis, sent.ref) == {HOME}
+    [entry] = audit.for_branch(redis, HOME)
+    assert (entry.action, entry.staff, entry.case) == ("branch_changed", "ann", sent.ref)
+
+
 def test_the_photo_is_taken_only_after_the_identity_check(
     core: LifeEventRouter, staff_client: StaffClient
 ) -> None:
@@ -433,6 +472,49 @@ def test_the_photo_is_taken_only_after_the_identity_check(
     assert page.select_one("#after-identity") is None
     assert redirected_to(complete_task(clerk, sent, "photo")) == sent.page
     assert "photo" in core.case(sent.ref).tasks_done
+
+
+def test_the_desk_refuses_a_task_or_an_identity_check_saying_what_is_wrong(
+    core: LifeEventRouter,
+) -> None:
+    sent = photocard_change(core)
+    ann = Staff("ann", HOME, "clerk")
+
+    def refused(action: Callable[[], None]) -> dict[str, str]:
+        with pytest.raises(ValidationFailed) as raised:
+            action()
+        return raised.value.errors
+
+    not_waiting = {"task": "That task is not waiting on this report"}
+    assert refused(lambda: core.desk.complete(sent.ref, "tea", ann)) == {
+        "task": "Choose a task from the list"
+    }
+    assert refused(lambda: core.desk.complete(sent.ref, "cash_voucher", ann)) == not_waiting
+    assert refused(lambda: core.desk.complete(sent.ref, "help", ann)) == not_waiting
+    assert refused(lambda: core.desk.complete(sent.ref, "photo", ann)) == {"task": IDENTITY_FIRST}
+    document = {"document": "Select the identity document you saw"}
+    last_four = {"last_four": LAST_FOUR_MESSAGE}
+    record = core.desk.record_identity
+    assert refused(lambda: record(sent.ref, "library_card", "123A", ann)) == document
+    assert refused(lambda: record(sent.ref, "passport", "1-3A", ann)) == last_four
+    assert refused(lambda: record(sent.ref, "passport", "123", ann)) == last_four
+    assert refused(lambda: record(sent.ref, "library_card", "12345", ann)) == {
+        **document,
+        **last_four,
+    }
+    assert core.case(sent.ref).tasks_done == {}
+
+    record(sent.ref, "passport", " 12 3a ", ann)
+    case = core.case(sent.ref)
+    assert (case.identity["document"], case.identity["last_four"]) == ("passport", "123A")
+    assert case.tasks_done["identity_check"]["by"] == "ann"
+    assert case.tasks_done["identity_check"]["branch"] == HOME
+    assert case.deliveries["dvla"].state == DeliveryState.ASSISTED  # the photo waits
+    assert [w.ref for w in core.desk.branch_queue(HOME)] == [sent.ref]
+    core.desk.complete(sent.ref, "photo", ann)
+    # Every task done: released to DVLA, and out of the branch's queue.
+    assert core.case(sent.ref).deliveries["dvla"].state == DeliveryState.QUEUED
+    assert core.desk.branch_queue(HOME) == []
 
 
 # --- 6. the pages speak to the clerk (issue 15, item 7) ---------------------------------------

@@ -14,7 +14,7 @@ from router import keys, ledger, tariff
 from router.assisted.staff import Staff
 from router.exceptions import ValidationFailed
 from router.service import LifeEventRouter
-from tests.support.counter import photocard_change
+from tests.support.counter import CF14, photocard_change
 from tests.support.samples import submit_to_core
 
 
@@ -87,3 +87,39 @@ def test_a_retried_desk_transaction_posts_its_task_once(
         "operator",
         "help",
     )
+
+
+def test_a_cash_voucher_is_paid_by_each_department_that_needed_it(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    sent = submit_to_core(
+        core,
+        "retiring",
+        postcode=CF14,
+        town="Cardiff",
+        has_bank_account="no",
+        sort_code=None,
+        account_number=None,
+    )
+    case = core.case(sent.ref)
+    needing = {n for n, d in case.deliveries.items() if "cash_voucher" in d.tasks}
+    assert needing and needing != set(case.deliveries)
+    clerk = Staff("ann", case.branch, "clerk")
+    core.desk.record_identity(sent.ref, "passport", "123A", clerk)
+    core.desk.complete(sent.ref, "cash_voucher", clerk)
+    vouchers = {k: v for k, v in _ledger(redis).items() if v["kind"] == "cash_voucher"}
+    assert set(vouchers) == {f"{sent.ref}:cash_voucher:{d}" for d in needing}
+    assert {v["payer"] for v in vouchers.values()} == {f"department:{d}" for d in needing}
+
+
+def test_help_given_once_is_not_waiting_any_more_and_is_posted_once(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    sent = submit_to_core(core, "moving_house", help_requested=True, postcode="CF10 1BH")
+    clerk = Staff("ann", core.case(sent.ref).branch, "clerk")
+    core.desk.complete(sent.ref, "help", clerk)
+    entries = _ledger(redis)
+    with pytest.raises(ValidationFailed) as raised:
+        core.desk.complete(sent.ref, "help", clerk)
+    assert raised.value.errors == {"task": "That task is not waiting on this report"}
+    assert _ledger(redis) == entries

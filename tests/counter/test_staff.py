@@ -138,6 +138,24 @@ def test_a_session_left_idle_ends_and_says_why(staff_client: StaffClient, clock:
     assert redirected_to(ann.get("/counter")) == SIGN_IN
 
 
+def test_a_counter_session_records_its_last_use_at_most_once_a_minute(
+    staff_client: StaffClient, clock: Clock
+) -> None:
+    ann = staff_client("ann", HOME)
+
+    def last_use() -> float:
+        with ann.session_transaction() as held:
+            return float(held["staff"]["seen"])
+
+    signed_in = last_use()
+    clock.offset = 30
+    assert ann.get("/counter").status_code == 200
+    assert last_use() == signed_in, "a request within the minute wrote the session"
+    clock.offset = 60.5
+    assert ann.get("/counter").status_code == 200
+    assert last_use() >= signed_in + 60.5
+
+
 def test_a_session_in_constant_use_still_ends_after_the_longest_time(
     staff_client: StaffClient, clock: Clock
 ) -> None:
@@ -170,6 +188,17 @@ def test_after_sign_in_next_only_leads_inside_the_counter(
     location = urlsplit(signed_in.location)
     assert location.netloc in ("", "localhost")
     assert path_of(signed_in.location) == lands_on
+
+
+def test_after_sign_in_next_keeps_its_query_even_on_the_areas_own_page(
+    app: Flask, redis: Redis
+) -> None:
+    StaffStore(redis).add("ann", PASSWORD, HOME, "clerk")
+    browser = app.test_client()
+    asked = quote("/counter?lang=cy", safe="")
+    signed_in = sign_in(browser, "ann", PASSWORD, query=f"?next={asked}")
+    assert signed_in.status_code == 302
+    assert signed_in.location == "/counter?lang=cy"
 
 
 def test_a_stranger_signing_in_lands_on_the_page_they_asked_for(

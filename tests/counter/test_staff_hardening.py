@@ -112,6 +112,17 @@ def test_row_7_changing_an_account_ends_its_live_sessions_at_once(
     assert redirected_to(clerk3.get("/counter/find")) == SIGN_IN
 
 
+def test_row_7_a_session_without_a_version_stamp_does_not_outlive_its_removed_account(
+    redis: Redis, staff_client: StaffClient
+) -> None:
+    # A removed account has no stamp (None); a session that holds none must not match it.
+    clerk3 = staff_client("clerk3", HOME)
+    StaffStore(redis).remove("clerk3")
+    with clerk3.session_transaction() as held:
+        held["staff"] = {k: v for k, v in held["staff"].items() if k != "version"}
+    assert redirected_to(clerk3.get("/counter")) == SIGN_IN
+
+
 def test_row_7_a_disabled_account_cannot_sign_in_until_it_is_enabled(
     app: Flask, redis: Redis
 ) -> None:
@@ -372,6 +383,7 @@ def test_row_19_managers_see_openings_of_another_branchs_reports_highlighted(
         "/counter%7f",
         "/counter%c2%85",
         "/counter\\evil.example",
+        "/counter/%5C%5Cevil.example",  # a backslash inside the area
     ],
 )
 def test_row_15_control_characters_in_next_lead_to_the_default_page(

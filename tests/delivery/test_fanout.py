@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 from redis import Redis
 
 from router import keys
-from router.adapters.mocks import Faults, configure_faults
+from router.adapters.contract import Notification, Receipt
+from router.adapters.mocks import DwpBenefits, Faults, configure_faults
 from router.adapters.registry import Registry
-from router.cases import DeliveryState
-from router.delivery.batch import Dispatcher
+from router.cases import FLAG_NOT_TOLD, DeliveryState, delivery_id
+from router.delivery.batch import Dispatcher, Tally
 from router.delivery.fanout import FanOut
 from router.delivery.queues import queue_for
 from router.delivery.worker import Supervisor
@@ -287,3 +289,188 @@ def test_a_batch_takes_the_longest_due_and_the_most_recently_due(
     redis.zadd(pending, {"A": now - 3, "B": now - 2, "C": now - 1})
     assert dispatcher.claim("hmrc") == ["A", "B", "C"]
     assert dispatcher.claim("hmrc") == []
+
+
+# --- one batch, step by step in this process (issue 19: the workers' code, where mutmut
+# --- sees it run)
+
+
+def _one_batch(dispatcher: Dispatcher, department: str) -> Tally:
+    refs = dispatcher.claim(department)
+    assert refs, f"nothing due for {department}"
+    return dispatcher.process(department, refs)
+
+
+def test_a_delivery_that_fails_for_now_is_put_back_for_its_retry_and_counted_by_the_breaker(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    configure_faults(redis, "dwp", Faults(outage=True))
+    ref = submit_to_core(core, "birth", channel="test").ref
+    before = time.time()
+    assert _one_batch(Dispatcher(redis, registry), "dwp") == Tally(retrying=1)
+    dwp = core.case(ref).deliveries["dwp"]
+    assert (dwp.state, dwp.attempts, dwp.retries) == (DeliveryState.RETRYING, 1, 1)
+    # The core's policy: 1 s for the first retry, jittered down to half.
+    assert dwp.detail == "service unavailable; next attempt in about 1s"
+    due = redis.zscore(keys.pending("dwp"), ref)
+    assert due is not None and before + 0.5 <= due <= time.time() + 1
+    assert redis.zscore(keys.SENDING, delivery_id(ref, "dwp")) is None
+    assert redis.hget(keys.breaker("dwp"), "failures") == b"1"
+    assert core.store.dead_letters() == {} and not core.case(ref).flagged
+
+
+def test_a_delivery_out_of_retries_fails_is_dead_lettered_and_flags_its_case(
+    redis: Redis, registry: Registry
+) -> None:
+    core = LifeEventRouter(
+        redis, registry, RetryPolicy(max_retries=1, base_seconds=1, cap_seconds=1)
+    )
+    configure_faults(redis, "dwp", Faults(outage=True))
+    ref = submit_to_core(core, "birth", channel="test").ref
+    dispatcher = Dispatcher(redis, registry)
+    assert _one_batch(dispatcher, "dwp") == Tally(retrying=1)
+    redis.zadd(keys.pending("dwp"), {ref: 0})  # its retry due now
+    assert _one_batch(dispatcher, "dwp") == Tally(failed=1)
+    dwp = core.case(ref).deliveries["dwp"]
+    assert (dwp.state, dwp.attempts, dwp.retries) == (DeliveryState.FAILED, 2, 1)
+    assert dwp.detail == "gave up after 2 attempts: service unavailable"
+    assert core.store.dead_letters()[delivery_id(ref, "dwp")]["reason"] == dwp.detail
+    assert core.case(ref).flagged == FLAG_NOT_TOLD and ref in core.store.flagged()
+    assert redis.zscore(keys.pending("dwp"), ref) is None
+    assert redis.zscore(keys.SENDING, delivery_id(ref, "dwp")) is None
+    assert redis.hget(keys.breaker("dwp"), "failures") == b"2"
+
+
+def test_a_refusal_fails_at_once_and_as_an_answer_closes_the_breaker(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    configure_faults(redis, "dwp", Faults(permanent_rate=1.0))
+    redis.hset(keys.breaker("dwp"), "failures", 3)  # failures in a row before it
+    ref = submit_to_core(core, "birth", channel="test").ref
+    assert _one_batch(Dispatcher(redis, registry), "dwp") == Tally(failed=1)
+    dwp = core.case(ref).deliveries["dwp"]
+    assert (dwp.state, dwp.attempts, dwp.retries) == (DeliveryState.FAILED, 1, 0)
+    assert dwp.detail == "refused: record rejected by the department"
+    assert list(core.store.dead_letters()) == [delivery_id(ref, "dwp")]
+    assert core.case(ref).flagged == FLAG_NOT_TOLD
+    assert redis.zscore(keys.pending("dwp"), ref) is None
+    assert redis.zscore(keys.SENDING, delivery_id(ref, "dwp")) is None
+    assert not redis.exists(keys.breaker("dwp"))
+
+
+def test_an_open_breaker_pauses_the_batch_without_calling_the_department_or_using_retries(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    ref = submit_to_core(core, "birth", channel="test").ref
+    redis.hset(keys.breaker("dwp"), mapping={"failures": 0, "open_until": time.time() + 30})
+    assert _one_batch(Dispatcher(redis, registry), "dwp") == Tally(paused=1)
+    dwp = core.case(ref).deliveries["dwp"]
+    assert (dwp.state, dwp.attempts, dwp.retries) == (DeliveryState.RETRYING, 0, 0)
+    assert dwp.detail.startswith("department paused after repeated failures; next attempt in")
+    due = redis.zscore(keys.pending("dwp"), ref)
+    # After the pause's 30 s or less left, plus up to 5 s spread.
+    assert due is not None and time.time() + 29 <= due <= time.time() + 35.5
+    assert redis.zscore(keys.SENDING, delivery_id(ref, "dwp")) is None
+    assert mock_log(redis, "dwp") == []
+
+
+def test_a_half_open_breaker_sends_one_delivery_as_the_probe_and_holds_the_rest_a_second(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    first = submit_to_core(core, "birth", channel="test").ref
+    second = submit_to_core(core, "birth", channel="test").ref
+    redis.hset(keys.breaker("dwp"), mapping={"failures": 0, "open_until": time.time() - 1})
+    dispatcher = Dispatcher(redis, registry)
+    refs = dispatcher.claim("dwp")
+    assert sorted(refs) == sorted([first, second])
+    assert dispatcher.process("dwp", refs) == Tally(delivered=1, paused=1)
+    probe, held = refs
+    assert core.case(probe).deliveries["dwp"].state == DeliveryState.DELIVERED
+    waiting = core.case(held).deliveries["dwp"]
+    assert (waiting.state, waiting.attempts) == (DeliveryState.RETRYING, 0)
+    due = redis.zscore(keys.pending("dwp"), held)
+    assert due is not None and time.time() + 0.5 <= due <= time.time() + 2.5
+    assert not redis.exists(keys.breaker("dwp"), keys.breaker_probe("dwp"))  # closed
+    assert [e["delivery_id"] for e in mock_log(redis, "dwp")] == [delivery_id(probe, "dwp")]
+
+
+def test_a_delivery_no_adapter_here_can_send_waits_30_seconds_untouched(
+    redis: Redis, registry: Registry
+) -> None:
+    redis.zadd(keys.pending("nobody"), {"ACDEFGHJK": 0})
+    before = time.time()
+    assert _one_batch(Dispatcher(redis, registry), "nobody") == Tally(skipped=1)
+    due = redis.zscore(keys.pending("nobody"), "ACDEFGHJK")
+    assert due is not None and before + 30 <= due <= time.time() + 30
+    assert redis.zscore(keys.SENDING, "ACDEFGHJK-nobody") is None
+
+
+def test_a_claimed_delivery_already_finished_or_of_no_case_is_let_go_and_not_sent_again(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    ref = submit_to_core(core, "birth", channel="test").ref
+    dispatcher = Dispatcher(redis, registry)
+    assert _one_batch(dispatcher, "dwp") == Tally(delivered=1)
+    # Claimed again (a worker that lost its lease and recorded late), with a gone case.
+    redis.zadd(keys.pending("dwp"), {ref: 0, "ACDEFGHJK": 0})
+    assert _one_batch(dispatcher, "dwp") == Tally(skipped=2)
+    assert not redis.exists(keys.SENDING)
+    assert core.case(ref).deliveries["dwp"].attempts == 1
+    assert len(mock_log(redis, "dwp")) == 1
+
+
+class _SlowDwp(DwpBenefits):
+    timeout = 0.2
+
+
+class _BrokenDwp(DwpBenefits):
+    def deliver(self, notification: Notification) -> Receipt:
+        raise ValueError("a bug in the adapter")
+
+
+def test_no_answer_within_the_adapters_timeout_and_an_adapter_bug_are_retried(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    configure_faults(redis, "dwp", Faults(latency_ms=1000))
+    slow = submit_to_core(core, "birth", channel="test").ref
+    dispatcher = Dispatcher(redis, Registry([_SlowDwp]))
+    started = time.monotonic()
+    assert _one_batch(dispatcher, "dwp") == Tally(retrying=1)
+    assert time.monotonic() - started < 0.9, "the batch waited for the late answer"
+    dwp = core.case(slow).deliveries["dwp"]
+    assert dwp.state == DeliveryState.RETRYING
+    assert dwp.detail.startswith("no answer within 0.2s; next attempt in about")
+    dispatcher.stop()
+
+    broken = submit_to_core(core, "birth", channel="test").ref
+    redis.zrem(keys.pending("dwp"), slow)
+    assert _one_batch(Dispatcher(redis, Registry([_BrokenDwp])), "dwp") == Tally(retrying=1)
+    dwp = core.case(broken).deliveries["dwp"]
+    assert dwp.state == DeliveryState.RETRYING and dwp.detail.startswith("ValueError; next")
+
+
+def test_a_wake_up_drains_its_department_on_one_thread_until_nothing_is_due(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    configure_faults(redis, "dwp", Faults(latency_ms=300))
+    first = submit_to_core(core, "birth", channel="test").ref
+    dispatcher = Dispatcher(redis, registry)
+    dispatcher.wake("dwp")
+    dispatcher.wake("dwp")  # one drain thread per department, however many wake-ups
+    assert dispatcher.active() == ["dwp"]
+    assert [t.name for t in threading.enumerate()].count("drain-dwp") == 1
+    second = submit_to_core(core, "birth", channel="test").ref  # while the first is sent
+    dispatcher.wake("dwp")
+    deadline = time.monotonic() + 10
+    while dispatcher.active():
+        assert time.monotonic() < deadline, "the drain thread never ended"
+        time.sleep(0.02)
+    for ref in (first, second):
+        assert core.case(ref).deliveries["dwp"].state == DeliveryState.DELIVERED
+    assert not redis.exists(keys.wake("dwp"))  # nothing due: the next submission wakes it
+    assert "drain-dwp" not in [t.name for t in threading.enumerate()]
+
+    dispatcher.stop()
+    redis.set(keys.wake("dwp"), "1")
+    dispatcher.wake("dwp")  # stopping: the wake-up is handed back for another worker
+    assert dispatcher.active() == [] and not redis.exists(keys.wake("dwp"))

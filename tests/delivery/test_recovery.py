@@ -155,6 +155,88 @@ def test_a_lease_renewed_in_bulk_keeps_a_slow_delivery_from_the_sweeper(
     assert redis.zscore(keys.SENDING, held) is None
 
 
+def test_the_sweeper_drops_a_finished_delivery_and_a_malformed_id_and_recovers_nothing(
+    core: LifeEventRouter, redis: Redis, registry: Registry
+) -> None:
+    ref = submit_to_core(core, "birth", channel="test").ref
+    dispatcher = Dispatcher(redis, registry)
+    assert dispatcher.drain_now("dwp") == 1
+    history = core.store.history(ref)
+    # Its lease ran out after its outcome was stored (a worker that recorded, then died
+    # before letting go), and an id no delivery has.
+    expired = int(time.time() * 1000) - 1
+    redis.zadd(keys.SENDING, {delivery_id(ref, "dwp"): expired, "not-a-delivery": expired})
+    assert recovery.sweep(redis) == []
+    assert not redis.exists(keys.SENDING)
+    assert core.case(ref).deliveries["dwp"].state == DeliveryState.DELIVERED
+    assert redis.zscore(keys.pending("dwp"), ref) is None
+    assert core.store.history(ref) == history
+
+
+def test_a_lease_runs_for_its_length_from_when_it_is_taken_or_renewed(redis: Redis) -> None:
+    leases = recovery.Leases(redis, lease_ms=4000)
+    before = int(time.time() * 1000)
+    assert before + 4000 <= leases.expiry_ms() <= int(time.time() * 1000) + 4000
+    with leases.hold(["A-dwp", "B-dwp"]), leases.hold(["C-dwp"]):
+        assert leases.held() == ["A-dwp", "B-dwp", "C-dwp"]
+    assert leases.held() == []
+    with pytest.raises(RuntimeError), leases.hold(["A-dwp"]):
+        raise RuntimeError("the batch failed")
+    assert leases.held() == [], "a batch that failed still lets go of its leases"
+
+
+def test_a_beat_step_that_fails_is_logged_and_the_next_one_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[float] = []
+    again = threading.Event()
+
+    def step() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise ConnectionError("Redis is restarting")
+        again.set()
+
+    beat = recovery.Beat(step, interval=0.05)
+    beat.start()
+    try:
+        assert again.wait(5), "the beat stopped after a failed step"
+    finally:
+        beat.stop()
+    assert calls[1] - calls[0] >= 0.04, "the next step waited for the interval"
+    said = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    assert {"event": "beat_failed", "error": "ConnectionError"}.items() <= said[0].items()
+
+
+def test_a_beat_runs_on_a_daemon_thread_and_stops_started_or_not() -> None:
+    recovery.Beat(lambda: None).stop()  # never started (its worker failed to start)
+    before = set(threading.enumerate())
+    beat = recovery.Beat(lambda: None, interval=0.01)
+    beat.start()
+    started = [t for t in threading.enumerate() if t not in before]
+    beat.stop()
+    # A worker that ends without stopping it is not kept alive by it.
+    assert started and all(t.daemon for t in started)
+
+
+def test_a_beat_stops_within_its_timeout_even_while_a_step_hangs() -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def step() -> None:
+        started.set()
+        release.wait(10)
+
+    beat = recovery.Beat(step, interval=0.01)
+    beat.start()
+    try:
+        assert started.wait(5)
+        began = time.monotonic()
+        beat.stop(timeout=0.2)
+        assert time.monotonic() - began < 2
+    finally:
+        release.set()
+
+
 def test_a_department_in_outage_trips_its_breaker_then_everything_is_delivered(
     core: LifeEventRouter, redis: Redis, workers: Supervisor
 ) -> None:

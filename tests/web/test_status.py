@@ -7,10 +7,11 @@ from __future__ import annotations
 import time
 
 from bs4 import BeautifulSoup, Tag
-from flask import Flask
+from flask import Flask, session
 from flask.testing import FlaskClient
 from redis import Redis
 
+from channels.web import access
 from router import reference
 from router.assisted import branches
 from router.delivery.worker import Supervisor
@@ -123,6 +124,35 @@ def test_a_made_up_reference_gets_the_same_answers_as_a_real_one(
     assert [code for code, _ in answers[sent.display]] == [code for code, _ in answers[made_up]]
     assert answers[sent.display][0][1] == answers[made_up][0][1]
     assert answers[sent.display][-1][1] == answers[made_up][-1][1]
+
+
+def test_a_session_remembers_only_its_20_most_recent_cases(app: Flask) -> None:
+    refs = [reference.new_reference() for _ in range(21)]
+    with app.test_request_context():
+        for ref in refs:
+            access.grant(ref)
+        access.grant(refs[-1])  # granted again: still one place, the oldest kept out
+        assert not access.allowed(refs[0])
+        assert all(access.allowed(ref) for ref in refs[1:])
+        assert len(session[access.SEEN]) == 20
+
+
+def test_revoking_a_case_is_saved_with_the_session_even_when_nothing_else_changed(
+    app: Flask, core: LifeEventRouter
+) -> None:
+    # The status page's sign-out also flashes a message, which would save the session
+    # anyway; revoke must not depend on it: the session's list is changed in place.
+    sent = submit_to_core(core, "death")
+    browser = app.test_client()
+    assert browser.get(sent.status_link, follow_redirects=True).status_code == 200
+    cookie = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    headers = {"Cookie": f"{cookie.key}={cookie.value}"}
+    with app.test_request_context(f"/status/{sent.display}", headers=headers):
+        assert access.allowed(sent.ref)
+        access.revoke(sent.ref)
+        app.session_interface.save_session(app, session, app.response_class())
+    assert browser.get(f"/status/{sent.display}").status_code == 302
 
 
 # --- 2. the live status fragment ----------------------------------------------------------------
