@@ -280,7 +280,9 @@ class Case:
     plan: RoutingPlan
     channel: str
     created_at: str
-    secret_hash: str
+    # The status page's secret, hashed (router.reference); empty in the lean case a
+    # department's drain loads (CaseStore.load_for_delivery), which does not read it.
+    secret_hash: str = ""
     flagged: str = ""
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     # The assisted channel (router.assisted.desk): the Post Office branch the case waits at,
@@ -860,7 +862,6 @@ def lean_case(
         plan=RoutingPlan(data["event_type"], decisions),
         channel=data.get("channel", ""),
         created_at=data["created_at"],
-        secret_hash="",
         retry=data.get("retry", ""),
         lang=data.get("lang", "en"),
     )
