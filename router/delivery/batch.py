@@ -62,8 +62,8 @@ NOT_REPLICATED_DELAY = 1.0
 SAID = {"retried": "delivery_retried", "failed": "delivery_failed"}
 # Delivered ones are logged once per batch, as one line listing each: a line per
 # delivery cost about a tenth of a worker's CPU under a backlog (stdlib logging makes
-# two records per line and renders each as JSON), for 32 lines a retry or a failure
-# would not stand out among.
+# two records per line and renders each as JSON), and among 32 such lines a batch's
+# retry or failure was hard to see.
 TOLD = "deliveries_told"
 
 # KEYS: the department's pending set, deliveries:sending, its wake key.
