@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from types import FrameType
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -42,6 +44,9 @@ log = logs.get_logger(__name__)
 # Worker processes a supervisor runs (each serves every department).
 DEFAULT_PROCESSES = 2
 
+# Between looks at Redis while a worker waits for it to come back (a failover takes ~2 s).
+RESTART_PAUSE_SECONDS = 1.0
+
 
 def default_processes() -> int:
     value = os.environ.get("ROUTER_WORKER_PROCESSES", "").strip()
@@ -56,8 +61,17 @@ class _Worker(SimpleWorker):
     asked to stop could hang until the supervisor killed it 15 s later (a dozen 15 s
     teardowns in every run of the suite). One connection fewer per worker, too."""
 
+    def __init__(self, *args: Any, asked_to_stop: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked_to_stop = asked_to_stop
+
     def subscribe(self) -> None:
         pass
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM or SIGINT: remember it for WorkerProcess.run, then stop as RQ does."""
+        self.asked_to_stop.set()
+        super().request_stop(signum, frame)
 
 
 class WorkerProcess:
@@ -137,29 +151,47 @@ class WorkerProcess:
             self.fanout.trigger(elsewhere)
 
     def run(self, burst: bool = False) -> None:
-        """Serve until SIGTERM; with ``burst``, until nothing is left to deliver."""
+        """Serve until SIGTERM; with ``burst``, until nothing is left to deliver.
+
+        RQ's work loop retries a connection lost while it waits for a job, but quits on
+        one lost around a job (its heartbeat, its suspension check), and its teardown
+        then fails as well. Unless asked to stop, this process waits for Redis (through
+        Sentinel, the new primary) and starts a new loop: its drains, leases and beat
+        carry on, where a supervisor's restart would have dropped them."""
         queues = [
             Queue(queue_for(n), connection=self.redis, serializer=JSONSerializer)
             for n in self.departments
         ]
-        worker = _Worker(
-            queues,
-            connection=self.redis,
-            serializer=JSONSerializer,
-            default_result_ttl=fanout.RESULT_TTL,
-        )
+        asked_to_stop = threading.Event()
         self.beat.start()
         self.notice_beat.start()
         try:
             with jobs.dispatching(self.dispatcher):
                 if burst:
                     self.fanout.wake(self.departments)
-                worker.work(
-                    burst=burst,
-                    with_scheduler=False,
-                    logging_level="WARNING",
-                    dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
-                )
+                while True:
+                    worker = _Worker(
+                        queues,
+                        connection=self.redis,
+                        serializer=JSONSerializer,
+                        default_result_ttl=fanout.RESULT_TTL,
+                        asked_to_stop=asked_to_stop,
+                    )
+                    try:
+                        worker.work(
+                            burst=burst,
+                            with_scheduler=False,
+                            logging_level="WARNING",
+                            dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
+                        )
+                    except RedisError as error:  # RQ's teardown, Redis still away
+                        log.warning("worker_loop_ended", error=type(error).__name__)
+                    if burst or asked_to_stop.is_set():
+                        break
+                    self._wait_for_redis(asked_to_stop)
+                    if asked_to_stop.is_set():
+                        break
+                    log.warning("worker_loop_restarted", worker=self.name)
             if burst:
                 for name in self.departments:
                     self.dispatcher.drain_now(name)
@@ -170,6 +202,25 @@ class WorkerProcess:
             # Redis gone too: then the name is counted gone after ALIVE_SECONDS.
             with contextlib.suppress(RedisError):
                 health.stopped(self.redis, self.name)
+
+    def _wait_for_redis(self, asked_to_stop: threading.Event) -> None:
+        """Until Redis answers or SIGTERM or SIGINT asks this process to stop. RQ's own
+        handlers went with its loop, so these signals are handled here meanwhile."""
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            asked_to_stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while not asked_to_stop.wait(RESTART_PAUSE_SECONDS):
+            if self._redis_answers():
+                return
+
+    def _redis_answers(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except RedisError:
+            return False
 
 
 def run_worker(redis_url: str, departments: Sequence[str] = (), burst: bool = False) -> None:
