@@ -19,7 +19,7 @@ from redis import Redis
 
 from router import keys, reference
 from router.assisted import audit, branches
-from router.assisted.desk import IDENTITY_FIRST, tasks_needed
+from router.assisted.desk import IDENTITY_FIRST, choose_branch, tasks_needed
 from router.assisted.staff import Staff
 from router.cases import DeliveryState
 from router.delivery.worker import Supervisor
@@ -136,11 +136,32 @@ def test_a_case_with_nothing_for_a_counter_waits_at_no_branch(
 
 
 def test_a_case_waits_in_its_branch_queue_oldest_first(core: LifeEventRouter) -> None:
-    first = photocard_change(core)
-    second = photocard_change(core)
+    sent = [photocard_change(core) for _ in range(3)]
     waiting = core.desk.branch_queue(HOME)
-    assert [w.ref for w in waiting] == [first.ref, second.ref]
-    assert waiting[0].since <= waiting[1].since
+    assert [w.ref for w in waiting] == [s.ref for s in sent]
+    assert waiting[0].since <= waiting[1].since <= waiting[2].since
+
+
+PHOTO_TASKS = ["identity_check", "photo"]
+
+
+@pytest.mark.parametrize(
+    ("postcode", "welsh", "branch"),
+    [
+        # Whitchurch is 0.8 km away and has no Welsh speakers; Queen Street has, 4.7 km.
+        pytest.param(CF14, False, OTHER, id="nearest"),
+        pytest.param(CF14, True, HOME, id="welsh-speaking-not-much-further"),
+        # In Newport the nearest Welsh-speaking branch (Queen Street) is 16.7 km away
+        # against 0.3 km: more than 10 km further, so the nearest it is.
+        pytest.param("NP20 1LP", True, "newport-commercial-street", id="welsh-too-far"),
+        pytest.param("NP20 1LP", False, "newport-commercial-street", id="newport"),
+        pytest.param("ZZ99 9ZZ", True, "", id="nowhere"),
+    ],
+)
+def test_a_welsh_report_waits_where_staff_speak_welsh_when_that_is_not_much_further(
+    postcode: str, welsh: bool, branch: str
+) -> None:
+    assert choose_branch({"postcode": postcode}, PHOTO_TASKS, welsh=welsh) == branch
 
 
 def test_the_counter_says_what_is_wrong_with_each_kind_of_mistyped_reference(
