@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -263,6 +263,16 @@ class Delivery:
     retries: int = 0  # retries scheduled since it was (re)queued; replay starts afresh
 
 
+@dataclass(frozen=True)
+class Marked:
+    """One delivery for CaseStore.mark_many: its case, and what its mark writes."""
+
+    ref: str
+    detail: str = ""
+    receipt: Receipt | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class HistoryEntry:
     at: str
@@ -394,6 +404,7 @@ class CaseStore:
         self.ring = sealing.ring_for(redis)
         self._create = redis.register_script(CREATE_SCRIPT)
         self._load_for_delivery = redis.register_script(LOAD_FOR_DELIVERY_SCRIPT)
+        self._mark_many = redis.register_script(MARK_MANY_SCRIPT)
 
     def seal(self, ref: str, name: str, plain: str) -> bytes:
         """A field of case ``ref`` other than an answer (the identity check), sealed."""
@@ -618,6 +629,52 @@ class CaseStore:
         if pipeline is None:
             pipe.execute()
 
+    def mark_many(
+        self,
+        department: str,
+        state: DeliveryState,
+        deliveries: Sequence[Marked],
+        *,
+        sent: bool = False,
+        pipeline: Pipeline | None = None,
+    ) -> None:
+        """``mark`` for several of ``department``'s deliveries at once, each with its
+        own detail, receipt and ``extra`` (the same attributes for each), in one script
+        call (MARK_MANY_SCRIPT): the same writes as a ``mark`` of each, in one round trip
+        or inside the caller's transaction."""
+        if not deliveries:
+            return
+        at = now_iso()
+        attributes = ["state", "updated_at", "detail"]
+        if deliveries[0].receipt is not None:
+            attributes.append("receipt")
+        if sent:
+            attributes.append("sent_at")
+        extras = list(deliveries[0].extra)
+        attributes += extras
+        names = [keys.delivery_field(department, a) for a in attributes]
+        case_keys: list[str] = [keys.NOTICES]
+        values: list[Any] = []
+        for marked in deliveries:
+            if (marked.receipt is None) != (deliveries[0].receipt is None) or list(
+                marked.extra
+            ) != extras:
+                raise ValueError("mark_many: every delivery writes the same attributes")
+            case_keys += (keys.case(marked.ref), keys.history(marked.ref))
+            values += (str(state), at, marked.detail)
+            if marked.receipt is not None:
+                values.append(json.dumps(marked.receipt.to_dict()))
+            if sent:
+                values.append(at)
+            values += marked.extra.values()
+            values += (history_entry(department, state, marked.detail, at=at), marked.ref)
+        final = "1" if state in FINAL_STATES else "0"
+        self._mark_many(
+            keys=case_keys,
+            args=[final, time.time(), len(names), *names, *values],
+            client=pipeline,
+        )
+
     def flag(self, ref: str, reason: str, pipeline: Pipeline | None = None) -> None:
         """Flag a case for assisted follow-up by a person."""
         pipe = pipeline if pipeline is not None else self.redis.pipeline(transaction=True)
@@ -827,6 +884,29 @@ for _, key in ipairs(KEYS) do
   out[#out + 1] = answers
 end
 return out
+"""
+
+
+# KEYS: the reporters' message schedule (notices:due), then each delivery's case hash
+# and history list. ARGV: "1" if the state is final (its reporter may be due a message:
+# ZADD XX to the schedule) else "0", the schedule's score, the number of fields each
+# delivery writes, their names (the same for every delivery), then for each delivery its
+# values, its history entry and its reference. CaseStore.mark for a batch of one
+# department's deliveries: one command for redis-py to pack instead of two to four
+# each, which cost a drain about a tenth of its CPU.
+MARK_MANY_SCRIPT = """
+local final, score, count = ARGV[1] == '1', ARGV[2], tonumber(ARGV[3])
+local mapping = {}
+for i = 1, count do mapping[2 * i - 1] = ARGV[3 + i] end
+local at = 3 + count
+for k = 2, #KEYS, 2 do
+  for i = 1, count do mapping[2 * i] = ARGV[at + i] end
+  redis.call('HSET', KEYS[k], unpack(mapping))
+  redis.call('RPUSH', KEYS[k + 1], ARGV[at + count + 1])
+  if final then redis.call('ZADD', KEYS[1], 'XX', score, ARGV[at + count + 2]) end
+  at = at + count + 2
+end
+return #KEYS / 2
 """
 
 

@@ -47,6 +47,7 @@ from router.cases import (
     Case,
     CaseStore,
     DeliveryState,
+    Marked,
     delivery_id,
 )
 from router.delivery import breaker, health, recovery
@@ -342,18 +343,16 @@ class Dispatcher:
         return todo
 
     def _mark_sending(self, department: str, todo: list[Case]) -> None:
-        with self.redis.pipeline(transaction=True) as pipe:
-            for case in todo:
-                attempts = case.deliveries[department].attempts + 1
-                self.store.mark(
-                    case.ref,
-                    department,
-                    DeliveryState.SENDING,
-                    sent=True,
-                    extra={"attempts": attempts},
-                    pipeline=pipe,
-                )
-            pipe.execute()
+        """Each delivery of the batch is sending, one attempt more: one script call."""
+        self.store.mark_many(
+            department,
+            DeliveryState.SENDING,
+            [
+                Marked(case.ref, extra={"attempts": case.deliveries[department].attempts + 1})
+                for case in todo
+            ],
+            sent=True,
+        )
 
     def _send(self, adapter: type[Adapter], department: str, todo: list[Case]) -> list[Outcome]:
         """Call the department for every case at once; wait at most its timeout."""
@@ -401,6 +400,8 @@ class Dispatcher:
         at = datetime.fromtimestamp(now, UTC)
         said: list[tuple[int, str, dict[str, object]]] = []  # logged once stored
         told: list[dict[str, object]] = []
+        delivered: list[Marked] = []
+        entries: list[ledger.Entry] = []
 
         def say(level: int, outcome: str, ref: str, **fields: object) -> None:
             said.append((level, SAID[outcome], {"ref": ref, "outcome": outcome, **fields}))
@@ -417,17 +418,10 @@ class Dispatcher:
                     told.append(
                         {"ref": ref, "attempt": attempt, "seconds": round(told_after[-1], 3)}
                     )
-                    self.store.mark(
-                        ref,
-                        department,
-                        DeliveryState.DELIVERED,
-                        outcome.receipt.detail,
-                        receipt=outcome.receipt,
-                        pipeline=pipe,
-                    )
+                    delivered.append(Marked(ref, outcome.receipt.detail, outcome.receipt))
                     # Its department owes the operator for it: posted in this same
                     # transaction, once (HSETNX by delivery id) however often recorded.
-                    ledger.post(pipe, [ledger.delivery_entry(ref, department, prices, at)])
+                    entries.append(ledger.delivery_entry(ref, department, prices, at))
                 elif outcome.permanent:
                     answered += 1
                     tally.failed += 1
@@ -458,7 +452,9 @@ class Dispatcher:
                         reason = f"gave up after {attempt} attempts: {outcome.reason}"
                         self._fail(pipe, ref, department, reason)
                         say(logging.WARNING, "failed", ref, attempt=attempt, refused=False)
-                pipe.zrem(keys.SENDING, delivery_id(ref, department))
+            self.store.mark_many(department, DeliveryState.DELIVERED, delivered, pipeline=pipe)
+            ledger.post(pipe, entries)
+            pipe.zrem(keys.SENDING, *(delivery_id(case.ref, department) for case in todo))
             health.record_outcomes(pipe, department, told_after, given_up, now)
             pipe.execute()
         # Counted and logged once the transaction is stored: a batch that failed to

@@ -3,19 +3,22 @@ submission key's claim stored with its case."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from redis import Redis
 
-from router import keys, reference, routing, sealing
-from router.cases import DeliveryState, answer_context
+from router import cases, keys, reference, routing, sealing
+from router.adapters.contract import Receipt
+from router.cases import DeliveryState, Marked, answer_context
 from router.delivery.queues import queue_for
 from router.service import LifeEventRouter
 from tests.support.identities import reporter_identity
-from tests.support.samples import sample
+from tests.support.samples import sample, submit_to_core
 
 
 def _drawn(monkeypatch: pytest.MonkeyPatch, *refs: str) -> list[str]:
@@ -260,3 +263,88 @@ def test_a_drain_reads_a_case_stored_before_answers_were_sealed(
         told = core.store.notification(lean, department)
         assert told == core.store.notification(whole, department)
         assert told.fields and set(told.fields) <= set(plain)
+
+
+@pytest.mark.parametrize(
+    ("state", "marked", "sent"),
+    [
+        pytest.param(
+            DeliveryState.SENDING,
+            lambda n: Marked("", extra={"attempts": n + 1}),
+            True,
+            id="sending",
+        ),
+        pytest.param(
+            DeliveryState.DELIVERED,
+            lambda n: Marked("", f"told {n}", Receipt(f"R{n}", f"told {n}")),
+            False,
+            id="delivered",
+        ),
+        pytest.param(
+            DeliveryState.RETRYING,
+            lambda n: Marked("", f"busy {n}", extra={"retries": n}),
+            False,
+            id="retrying",
+        ),
+    ],
+)
+def test_marking_a_batch_writes_what_marking_each_delivery_writes(
+    core: LifeEventRouter,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    state: DeliveryState,
+    marked: Callable[[int], Marked],
+    sent: bool,
+) -> None:
+    """CaseStore.mark_many (the drain's one script call per batch) against CaseStore.mark
+    of each delivery: the same delivery fields, the same history entry, and the reporter's
+    message schedule touched for a final state only, and only for a case listed there."""
+    monkeypatch.setattr(cases, "now_iso", lambda: "2026-12-07T10:00:00.000+00:00")
+    # Six reports of moving house (six deaths of one person would be joined as one).
+    one_by_one = [submit_to_core(core, "moving_house").ref for _ in range(3)]
+    batched = [submit_to_core(core, "moving_house").ref for _ in range(3)]
+    department = next(d for d, x in core.case(one_by_one[0]).deliveries.items() if x.fields)
+    for ref in one_by_one + batched:
+        assert core.case(ref).deliveries[department].state == DeliveryState.QUEUED
+    listed = {one_by_one[0]: 1.0, batched[0]: 1.0}  # only these have a message schedule
+    redis.zadd(keys.NOTICES, listed)
+    for n, ref in enumerate(one_by_one):
+        m = marked(n)
+        core.store.mark(
+            ref, department, state, m.detail, receipt=m.receipt, sent=sent, extra=m.extra
+        )
+    core.store.mark_many(
+        department,
+        state,
+        [dataclasses.replace(marked(n), ref=ref) for n, ref in enumerate(batched)],
+        sent=sent,
+    )
+
+    def written(ref: str) -> tuple[dict[bytes, bytes], bytes, float | None]:
+        prefix = keys.delivery_field(department, "").encode()
+        fields = {k: v for k, v in redis.hgetall(keys.case(ref)).items() if k.startswith(prefix)}
+        return fields, redis.lindex(keys.history(ref), -1), redis.zscore(keys.NOTICES, ref)
+
+    for alone, together in zip(one_by_one, batched, strict=True):
+        (fields, entry, score), (fields_b, entry_b, score_b) = written(alone), written(together)
+        assert fields == fields_b and entry == entry_b
+        assert json.loads(entry)["state"] == str(state)
+        if alone in listed:
+            assert (score == 1.0) == (score_b == 1.0) == (state not in cases.FINAL_STATES)
+        else:
+            assert score is None and score_b is None
+    for ref in one_by_one + batched:
+        assert core.store.load(ref).deliveries[department].state == state
+
+
+def test_a_batch_whose_deliveries_write_different_attributes_is_refused(
+    core: LifeEventRouter,
+) -> None:
+    refs = [submit_to_core(core, "moving_house").ref for _ in range(2)]
+    with pytest.raises(ValueError, match="the same attributes"):
+        core.store.mark_many(
+            "dwp",
+            DeliveryState.RETRYING,
+            [Marked(refs[0], extra={"retries": 1}), Marked(refs[1])],
+        )
+    core.store.mark_many("dwp", DeliveryState.RETRYING, [])  # nothing to write
