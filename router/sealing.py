@@ -145,9 +145,20 @@ class KeyRing:
 
     def seal(self, plain: bytes, context: str, kid: str = "") -> bytes:
         """``plain`` sealed for ``context`` under the current data key (or ``kid``)."""
-        kid = kid or self.current()
+        chosen = kid or self.current()
         # One look at the dict: another thread's refresh may empty it at any moment.
-        aead = self._keys.get(kid) or self._load(kid)
+        try:
+            aead = self._keys.get(chosen) or self._load(chosen)
+        except UnknownKey:
+            if kid:
+                raise
+            # The id this thread read as current left Redis before its key was loaded
+            # (the ring flushed, or the key retired by another process after a
+            # rotation): seal under the key that is current now.
+            self._forget()
+            chosen = self.current()
+            aead = self._keys.get(chosen) or self._load(chosen)
+        kid = chosen
         nonce = os.urandom(NONCE)
         body = aead.encrypt(nonce, plain, context.encode())
         return MARK + bytes.fromhex(kid) + nonce + body

@@ -75,3 +75,25 @@ def test_threads_seal_and_open_while_another_refreshes_the_ring(redis: Redis) ->
     stop.set()
     other.join()
     assert not errors, errors[:3]
+
+
+def test_a_seal_whose_current_key_left_the_ring_under_it_seals_under_the_ring_s_current(
+    redis: Redis,
+) -> None:
+    """A thread read the current key's id just before another's refresh emptied the
+    ring's keys, and that key is no longer in Redis (the ring was flushed, or the key
+    retired by another process after a rotation): the seal must not fail (a citizen's
+    500 in the benchmark, UnknownKey) but use the key that is current now. A key asked
+    for by id (a reseal under a given key) still fails loudly."""
+    ring = sealing.KeyRing(redis)
+    old = ring.current()
+    redis.delete(keys.KEY_RING)  # gone from Redis
+    ring._keys.clear()  # the other thread's refresh, after this one read ring._current
+
+    token = ring.seal(b"AB123456A", "case:X/a:nino")
+
+    new = ring.current()
+    assert new != old and sealing.key_id_of(token) == new
+    assert ring.open(token, "case:X/a:nino") == b"AB123456A"
+    with pytest.raises(sealing.UnknownKey):
+        ring.seal(b"AB123456A", "case:X/a:nino", kid=old)
