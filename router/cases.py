@@ -419,13 +419,23 @@ class CaseStore:
         if not answers:
             return {}, ""
         kid = self.ring.current()
-        sealed = {
+        try:
+            return self._sealed_under(kid, ref, answers), kid
+        except sealing.UnknownKey:
+            # The key this thread read as current left Redis before it was loaded (the
+            # ring flushed; retired by another process after a rotation): as for a
+            # stale key, ask the ring again.
+            self.ring.refresh()
+            kid = self.ring.current()
+            return self._sealed_under(kid, ref, answers), kid
+
+    def _sealed_under(self, kid: str, ref: str, answers: Mapping[str, Any]) -> dict[str, bytes]:
+        return {
             keys.answer_field(name): self.ring.seal(
                 json.dumps(value, **_TIGHT).encode(), answer_context(ref, name), kid
             )
             for name, value in answers.items()
         }
-        return sealed, kid
 
     # --- writing ------------------------------------------------------------------
 

@@ -97,3 +97,22 @@ def test_a_seal_whose_current_key_left_the_ring_under_it_seals_under_the_ring_s_
     assert ring.open(token, "case:X/a:nino") == b"AB123456A"
     with pytest.raises(sealing.UnknownKey):
         ring.seal(b"AB123456A", "case:X/a:nino", kid=old)
+
+
+def test_a_case_whose_current_key_left_the_ring_under_it_is_stored_under_the_ring_s_current(
+    core: LifeEventRouter, redis: Redis
+) -> None:
+    """The same for a submission, which seals every answer under the key it read as
+    current: stored (not a 500) under the key current now, and its answers open."""
+    ring = core.store.ring
+    old = ring.current()
+    redis.delete(keys.KEY_RING)
+    ring._keys.clear()
+    data = sample("death")
+
+    ref = core.submit(data["event"], data["answers"], data["consent"]).ref
+
+    sealed = redis.hget(keys.case(ref), keys.answer_field("deceased_nino"))
+    assert isinstance(sealed, bytes) and sealing.key_id_of(sealed) not in ("", old)
+    nino = "".join(data["answers"]["deceased_nino"].split())
+    assert core.case(ref).answers["deceased_nino"] == nino
