@@ -348,3 +348,27 @@ def test_a_batch_whose_deliveries_write_different_attributes_is_refused(
             [Marked(refs[0], extra={"retries": 1}), Marked(refs[1])],
         )
     core.store.mark_many("dwp", DeliveryState.RETRYING, [])  # nothing to write
+
+
+def test_several_cases_load_in_order_with_none_for_a_reference_with_no_case(
+    core: LifeEventRouter,
+) -> None:
+    """CaseStore.load_many (the caseworkers' queue): each case as load gives it, in the
+    order asked, and None where there is no case."""
+    first, second = (submit_to_core(core, "moving_house").ref for _ in range(2))
+    core.store.flag(second, "the citizen asked for help")
+
+    loaded = core.store.load_many([second, "BCDFGHJKL", first])
+
+    assert [c.ref if c else None for c in loaded] == [second, None, first]
+    assert loaded[0] is not None and loaded[2] is not None
+    assert loaded[0].flagged == "the citizen asked for help" and not loaded[2].flagged
+    for case in (loaded[0], loaded[2]):
+        whole = core.store.load(case.ref)
+        assert (case.deliveries, case.created_at, case.plan) == (
+            whole.deliveries,
+            whole.created_at,
+            whole.plan,
+        )
+        assert case.answers["nino"] == whole.answers["nino"]
+    assert core.store.load_many([]) == []
